@@ -1,0 +1,142 @@
+//! Command-line front-end: argument definitions (clap derive) and the glue into the library.
+//!
+//! One file per command family. `main.rs` only calls [`main_entry`].
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{Error, ExitStatus, Result};
+
+mod render;
+mod sops;
+mod version;
+
+/// Resolve secret references in Kubernetes manifests from Vault/OpenBao and sops files.
+///
+/// Only references and ciphertext live in Git; sealbridge prints plaintext only on its way to
+/// the cluster, and prints nothing at all when anything fails.
+#[derive(Debug, Parser)]
+#[command(name = "sealbridge", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Log each backend request (path, status, timing; never values) to stderr.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The sealbridge commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve every secret reference in manifests and print them (or nothing, on failure).
+    Render(render::RenderArgs),
+    /// Alias of `render` with argocd-vault-plugin's argument form (`generate PATH`).
+    Generate(render::RenderArgs),
+    /// Decrypt a sops file and print the plaintext (like `sops decrypt`).
+    Decrypt(sops::DecryptArgs),
+    /// Encrypt a file into the sops format (like `sops encrypt`).
+    Encrypt(sops::EncryptArgs),
+    /// Run a command with the secrets of a sops file as environment variables of the child only.
+    ExecEnv(sops::ExecEnvArgs),
+    /// Run a command with the plaintext of a sops file in a private temporary file (`{}`).
+    ExecFile(sops::ExecFileArgs),
+    /// Re-wrap a sops file's data key for the recipients of the matching `.sops.yaml` rule.
+    Updatekeys(sops::UpdateKeysArgs),
+    /// Re-encrypt a sops file with a new data key.
+    Rotate(sops::RotateArgs),
+    /// Print the version, the git commit and the enabled features.
+    Version,
+}
+
+/// Runs the CLI with `args` (argv including the program name) and returns the exit code.
+pub fn main_entry(args: Vec<OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout and usage errors to stderr.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(ExitStatus::Usage as u8)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::from(e.exit_status() as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    install_crypto_provider();
+    match cli.command {
+        Command::Render(a) | Command::Generate(a) => render::run(a),
+        Command::Decrypt(a) => sops::decrypt(a),
+        Command::Encrypt(a) => sops::encrypt(a),
+        Command::ExecEnv(a) => sops::exec_env(a),
+        Command::ExecFile(a) => sops::exec_file(a),
+        Command::Updatekeys(a) => sops::update_keys(a),
+        Command::Rotate(a) => sops::rotate(a),
+        Command::Version => version::run(),
+    }
+}
+
+/// Installs rustls' `ring` provider once (vaultrs is built without one and panics otherwise).
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn init_logging(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    // rustify/vaultrs log failed requests (with bodies) at ERROR: keep them silent.
+    let default = if verbose {
+        "warn,sealbridge=debug,rustify=off,vaultrs=off"
+    } else {
+        "warn,rustify=off,vaultrs=off"
+    };
+    let filter = std::env::var("SEALBRIDGE_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(format!("{f},rustify=off,vaultrs=off")).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Prints one error to stderr: `sealbridge: <message>` and its causes.
+fn report(e: &Error) {
+    let mut msg = format!("sealbridge: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    let _ = writeln!(std::io::stderr().lock(), "{msg}");
+}
+
+/// Writes the whole output buffer to stdout at once. A closed pipe is not an error.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("<stdout>", e)),
+    }
+}

@@ -1,0 +1,58 @@
+//! The top-level error: every failure maps to a kind, and each kind to an exit code.
+//!
+//! Messages name the file, object, field path and reference, never a secret value.
+
+use std::path::PathBuf;
+
+/// The process exit codes (documented in `docs/cli.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything resolved or decrypted.
+    Success = 0,
+    /// A reference could not be resolved, a file could not be decrypted, a backend failed.
+    Failure = 1,
+    /// The command line, the configuration or the environment is wrong.
+    Usage = 2,
+}
+
+/// Everything that can go wrong in sealbridge.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The command line or configuration is wrong; the message says what to change.
+    #[error("{0}")]
+    Usage(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A feature that is not built yet.
+    #[error("`{0}` is not implemented yet in this build of sealbridge")]
+    NotImplemented(&'static str),
+}
+
+impl Error {
+    /// The exit code this error ends the process with.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Usage(_) | Error::NotImplemented(_) => ExitStatus::Usage,
+            Error::Io { .. } => ExitStatus::Failure,
+        }
+    }
+
+    /// Shorthand for an I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,14 @@
+//! sealbridge: keep only references and ciphertext in Git.
+//!
+//! At sync time sealbridge resolves secret references in rendered Kubernetes manifests from
+//! HashiCorp Vault / OpenBao or from sops-encrypted files, and prints plaintext only on its way
+//! to the cluster. The library is one engine (read → scan → plan → fetch → substitute → write,
+//! see `docs/design.md`) behind thin front-ends: the CLI, the Argo CD plugin and the KRM
+//! function.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod cli;
+pub mod error;
+pub mod secret;
+
+pub use error::{Error, Result};

@@ -1,0 +1,24 @@
+//! The binary's own contract: help, version, exit codes.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sealbridge"))
+}
+
+#[test]
+fn version_prints_version_commit_and_features() {
+    let out = bin().arg("version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with(&format!("sealbridge {}\n", env!("CARGO_PKG_VERSION"))));
+    assert!(text.contains("\ncommit: "));
+    assert!(text.contains("\nfeatures: "));
+}
+
+#[test]
+fn unknown_flag_is_a_usage_error_with_exit_2() {
+    let out = bin().arg("--no-such-flag").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}

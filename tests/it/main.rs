@@ -1,0 +1,4 @@
+//! The one integration-test binary: every area is a module here, so the graph links once.
+#![allow(clippy::unwrap_used)]
+
+mod cli;
