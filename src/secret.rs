@@ -78,3 +78,47 @@ mod tests {
         assert_eq!(s.expose(), b"hunter2");
     }
 }
+
+/// A typed secret value as a backend returns it: the leaves of a Vault secret or of a decrypted
+/// sops file. Map keys are not secret (they appear in error messages); every string is
+/// [`Sensitive`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum SecretValue {
+    /// JSON `null` / YAML `~`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// Text (or bytes, for binary sops files).
+    String(Sensitive),
+    /// A list.
+    List(Vec<SecretValue>),
+    /// A map, in the backend's key order.
+    Map(indexmap::IndexMap<String, SecretValue>),
+}
+
+impl SecretValue {
+    /// The key names of a map (for "no such key; available keys: …" messages), else empty.
+    pub fn key_names(&self) -> Vec<&str> {
+        match self {
+            SecretValue::Map(m) => m.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A short, value-free name of the type (for error messages).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SecretValue::Null => "null",
+            SecretValue::Bool(_) => "bool",
+            SecretValue::Int(_) => "integer",
+            SecretValue::Float(_) => "float",
+            SecretValue::String(_) => "string",
+            SecretValue::List(_) => "list",
+            SecretValue::Map(_) => "map",
+        }
+    }
+}
