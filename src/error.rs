@@ -31,6 +31,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A sops file could not be decrypted, encrypted or configured.
+    #[error(transparent)]
+    Sops(#[from] crate::sops::Error),
     /// A feature that is not built yet.
     #[error("`{0}` is not implemented yet in this build of sealbridge")]
     NotImplemented(&'static str),
@@ -42,6 +45,8 @@ impl Error {
         match self {
             Error::Usage(_) | Error::NotImplemented(_) => ExitStatus::Usage,
             Error::Io { .. } => ExitStatus::Failure,
+            Error::Sops(e) if e.is_usage() => ExitStatus::Usage,
+            Error::Sops(_) => ExitStatus::Failure,
         }
     }
 
