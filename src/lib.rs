@@ -10,5 +10,6 @@
 pub mod cli;
 pub mod error;
 pub mod secret;
+pub mod yaml;
 
 pub use error::{Error, Result};
