@@ -7,6 +7,7 @@
 //! function.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod backend;
 pub mod cli;
 pub mod error;
 pub mod secret;
