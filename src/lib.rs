@@ -11,5 +11,6 @@ pub mod backend;
 pub mod cli;
 pub mod error;
 pub mod secret;
+pub mod settings;
 
 pub use error::{Error, Result};

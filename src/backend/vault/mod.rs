@@ -200,6 +200,12 @@ impl VaultClient {
         })
     }
 
+    /// Checks a server address the way [`connect`](Self::connect) does (a configuration error
+    /// naming the problem; never a panic).
+    pub fn check_address(address: &str) -> Result<(), VaultError> {
+        http::parse_address(address).map(|_| ())
+    }
+
     /// The server address (normalized, without a trailing slash).
     pub fn address(&self) -> &str {
         &self.inner.transport.addr
