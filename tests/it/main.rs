@@ -6,3 +6,4 @@ mod support;
 mod cli;
 mod smoke;
 mod vault;
+mod vault_auth;

@@ -206,15 +206,22 @@ pub(crate) fn token_from_response(body: &[u8], from_login: bool) -> Result<Token
     })
 }
 
-/// `POST auth/token/renew-self`: extends a renewable token.
+/// `POST auth/token/renew-self {"increment": "<n>s"}`: extends a renewable token (the
+/// server caps the increment at the token's max TTL).
 pub(crate) async fn renew_self(
     transport: &Transport,
     token: &Sensitive,
+    increment: Duration,
 ) -> Result<Token, VaultError> {
     let path = "auth/token/renew-self";
+    let inc = format!("{}s", increment.as_secs());
     let resp = transport
         .send(
-            &Request::with_body(Method::POST, path, json_object(&[])),
+            &Request::with_body(
+                Method::POST,
+                path,
+                json_object(&[("increment", inc.as_bytes())]),
+            ),
             Some(token),
         )
         .await?;

@@ -184,7 +184,13 @@ impl TokenCache {
             });
         }
         if entry.renewable && remaining > Duration::from_secs(1) {
-            match auth::renew_self(transport, &entry.token.0).await {
+            match auth::renew_self(
+                transport,
+                &entry.token.0,
+                self.min_ttl + Duration::from_secs(60),
+            )
+            .await
+            {
                 Ok(t) => {
                     let left = t
                         .expires_at
