@@ -7,3 +7,4 @@ mod cli;
 mod smoke;
 mod vault;
 mod vault_auth;
+mod vault_cache;
