@@ -308,3 +308,71 @@ async fn missing_token_is_a_config_error() {
         &s("v")
     );
 }
+
+/// OpenBao namespaces: `VAULT_NAMESPACE`, a per-call namespace, a namespace prefix in the path
+/// itself (Vault resolves `team/kv/app` to `kv/app` in namespace `team`), and nested ones.
+#[tokio::test]
+async fn namespaces() {
+    let bao = support::openbao();
+    let ns = support::unique("team-");
+    bao.api("POST", &format!("/v1/sys/namespaces/{ns}"), Some(json!({})));
+    bao.api(
+        "POST",
+        &format!("/v1/{ns}/sys/namespaces/child"),
+        Some(json!({})),
+    );
+    let kv = support::unique("nskv-");
+    for prefix in [ns.clone(), format!("{ns}/child")] {
+        bao.api(
+            "POST",
+            &format!("/v1/{prefix}/sys/mounts/{kv}"),
+            Some(json!({"type": "kv", "options": {"version": "2"}})),
+        );
+        bao.api(
+            "POST",
+            &format!("/v1/{prefix}/{kv}/data/app"),
+            Some(json!({"data": {"where": prefix}})),
+        );
+    }
+    sealbridge::cli::install_crypto_provider();
+    let mut cfg = VaultConfig::with_token(&bao.addr, &bao.token);
+    cfg.token_cache.enabled = false;
+    cfg.namespace = Some(format!("/{ns}/"));
+    let in_ns = VaultClient::connect(&cfg).unwrap();
+    assert_eq!(in_ns.namespace(), Some(ns.as_str()));
+    let want_ns = s(&ns);
+    let want_child = s(&format!("{ns}/child"));
+
+    let v = in_ns.read(&format!("{kv}/app"), None).await.unwrap();
+    assert_eq!(get(&v, "where"), &want_ns);
+    // A child namespace as a path prefix, relative to VAULT_NAMESPACE.
+    let v = in_ns.read(&format!("child/{kv}/app"), None).await.unwrap();
+    assert_eq!(get(&v, "where"), &want_child);
+
+    let root = root_client(bao);
+    let v = root.read(&format!("{ns}/{kv}/app"), None).await.unwrap();
+    assert_eq!(get(&v, "where"), &want_ns);
+    let v = root
+        .read_in(Some(&format!("{ns}/child")), &format!("{kv}/app"), None)
+        .await
+        .unwrap();
+    assert_eq!(get(&v, "where"), &want_child);
+    // Without the namespace the mount does not exist.
+    let e = root.read(&format!("{kv}/app"), None).await.unwrap_err();
+    assert_eq!(e.kind(), VaultErrorKind::NotFound, "{e}");
+
+    // Each (namespace, mount) is looked up once.
+    in_ns.read(&format!("{kv}/app"), None).await.unwrap();
+    root.read(&format!("{ns}/{kv}/app"), None).await.unwrap();
+    let lookups: Vec<_> = bao
+        .audit_requests()
+        .into_iter()
+        .filter(|r| {
+            r["request"]["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("sys/internal/ui/mounts/") && p.contains(&kv))
+        })
+        .collect();
+    // in_ns: kv in ns, child/kv in ns; root: ns/kv, kv in ns/child, kv in root.
+    assert_eq!(lookups.len(), 5, "{lookups:#?}");
+}

@@ -161,6 +161,21 @@ struct TransitPlain {
     plaintext: ZStr,
 }
 
+/// The part of `path` that names the mount. The server reports the mount path `reported`
+/// relative to the request's namespace, or (when the path itself starts with child
+/// namespaces) including them; either way the mount's part of our path is its longest prefix,
+/// in whole segments, that is a suffix of `reported`.
+fn mount_prefix(path: &str, reported: &str) -> String {
+    let p: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let m: Vec<&str> = reported.split('/').filter(|s| !s.is_empty()).collect();
+    for k in (1..=p.len().min(m.len())).rev() {
+        if p[..k] == m[m.len() - k..] {
+            return format!("{}/", p[..k].join("/"));
+        }
+    }
+    reported.to_owned()
+}
+
 fn parse<'a, T: Deserialize<'a>>(
     addr: &str,
     path: &str,
@@ -353,15 +368,7 @@ impl VaultClient {
                     }
                     other => Engine::Other(other.to_owned()),
                 };
-                // The mount path is relative to the namespace; a path that carries a namespace
-                // prefix of its own (`team/secret/x`) has the mount after that prefix.
-                let full = if path.starts_with(&d.path) || format!("{path}/") == d.path {
-                    d.path.clone()
-                } else if let Some(i) = path.find(&format!("/{}", d.path)) {
-                    format!("{}/{}", &path[..i], d.path)
-                } else {
-                    d.path.clone()
-                };
+                let full = mount_prefix(path, &d.path);
                 cache
                     .known
                     .insert((ns_key.clone(), full.clone()), engine.clone());
@@ -650,4 +657,19 @@ pub fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, VaultError>
         .build()
         .map_err(|e| VaultError::config(format!("cannot start the async runtime: {e}")))?;
     Ok(rt.block_on(fut))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mount_prefix;
+
+    #[test]
+    fn mount_prefix_handles_namespace_prefixes() {
+        assert_eq!(mount_prefix("secret/app", "secret/"), "secret/");
+        assert_eq!(mount_prefix("secret/data/app", "secret/"), "secret/");
+        assert_eq!(mount_prefix("team/kv/app", "team/kv/"), "team/kv/");
+        assert_eq!(mount_prefix("child/kv/app", "team/child/kv/"), "child/kv/");
+        assert_eq!(mount_prefix("a/b/c/x", "a/b/c/"), "a/b/c/");
+        assert_eq!(mount_prefix("kv/kv/x", "ns/kv/"), "kv/");
+    }
 }
