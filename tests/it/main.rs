@@ -8,3 +8,4 @@ mod smoke;
 mod vault;
 mod vault_auth;
 mod vault_cache;
+mod vault_tls;

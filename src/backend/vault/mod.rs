@@ -351,7 +351,13 @@ impl VaultClient {
         let lookup = format!("sys/internal/ui/mounts/{path}");
         let mut req = Request::get(&lookup);
         req.namespace = ns;
-        let resp = self.call(&req).await?;
+        // Errors name the caller's path, not the lookup endpoint.
+        let resp = self.call(&req).await.map_err(|e| match e.kind() {
+            VaultErrorKind::Unreachable | VaultErrorKind::Tls | VaultErrorKind::Deadline => {
+                e.with_path(path)
+            }
+            _ => e,
+        })?;
         if resp.status == StatusCode::OK {
             let env: Envelope<MountData> = parse(self.addr(), &lookup, &resp.body)?;
             if let Some(d) = env.data
