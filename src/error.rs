@@ -34,6 +34,9 @@ pub enum Error {
     /// A sops file could not be decrypted, encrypted or configured.
     #[error(transparent)]
     Sops(#[from] crate::sops::Error),
+    /// The Vault/OpenBao client failed (configuration errors exit 2, the rest 1).
+    #[error(transparent)]
+    Vault(#[from] crate::backend::vault::VaultError),
     /// A feature that is not built yet.
     #[error("`{0}` is not implemented yet in this build of sealbridge")]
     NotImplemented(&'static str),
@@ -47,6 +50,8 @@ impl Error {
             Error::Io { .. } => ExitStatus::Failure,
             Error::Sops(e) if e.is_usage() => ExitStatus::Usage,
             Error::Sops(_) => ExitStatus::Failure,
+            Error::Vault(e) if e.is_config() => ExitStatus::Usage,
+            Error::Vault(_) => ExitStatus::Failure,
         }
     }
 
