@@ -11,8 +11,8 @@ pub mod backend;
 pub mod cli;
 pub mod error;
 pub mod secret;
-pub mod sops;
 pub mod settings;
+pub mod sops;
 pub mod yaml;
 
 pub use error::{Error, Result};
