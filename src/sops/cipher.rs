@@ -173,23 +173,30 @@ impl Cipher {
     ) -> Result<(EncType, Sensitive), CipherError> {
         let value = std::str::from_utf8(value).map_err(|_| CipherError::Format)?;
         let p = parse(value).ok_or(CipherError::Format)?;
-        let mut buf = Zeroizing::new(
-            B64.decode(p.data)
-                .map_err(|_| CipherError::Base64("data"))?,
-        );
-        let iv = B64.decode(p.iv).map_err(|_| CipherError::Base64("iv"))?;
-        let tag = B64.decode(p.tag).map_err(|_| CipherError::Base64("tag"))?;
-        if tag.len() != 16 {
-            return Err(CipherError::TagLength(tag.len()));
+        // IV and tag decode into stack buffers; only the data needs a (zeroizing) heap buffer.
+        let mut iv_buf = [0u8; 64];
+        let iv_len = B64
+            .decode_slice(p.iv, &mut iv_buf)
+            .map_err(|_| CipherError::Base64("iv"))?;
+        let iv = &iv_buf[..iv_len];
+        let mut tag_buf = [0u8; 32];
+        let tag_len = B64
+            .decode_slice(p.tag, &mut tag_buf)
+            .map_err(|_| CipherError::Base64("tag"))?;
+        if tag_len != 16 {
+            return Err(CipherError::TagLength(tag_len));
         }
-        let tag: &GenericArray<u8, U16> = GenericArray::from_slice(&tag);
+        let tag: &GenericArray<u8, U16> = GenericArray::from_slice(&tag_buf[..16]);
+        let mut buf = Zeroizing::new(Vec::with_capacity(p.data.len() / 4 * 3 + 3));
+        B64.decode_vec(p.data, &mut buf)
+            .map_err(|_| CipherError::Base64("data"))?;
         match iv.len() {
             32 => self
                 .gcm32
-                .decrypt_in_place_detached(GenericArray::from_slice(&iv), aad, &mut buf, tag)
+                .decrypt_in_place_detached(GenericArray::from_slice(iv), aad, &mut buf, tag)
                 .map_err(|_| CipherError::Auth)?,
             12 => AesGcm::<Aes256, U12>::new(GenericArray::from_slice(self.key.bytes()))
-                .decrypt_in_place_detached(GenericArray::from_slice(&iv), aad, &mut buf, tag)
+                .decrypt_in_place_detached(GenericArray::from_slice(iv), aad, &mut buf, tag)
                 .map_err(|_| CipherError::Auth)?,
             n => return Err(CipherError::IvLength(n)),
         }
