@@ -37,6 +37,9 @@ pub(crate) enum EvKind<'a> {
         tag: Option<String>,
         value: &'a str,
         style: Style,
+        /// For [`Style::Verbatim`]: the exact text to write (the value is still what the
+        /// analysis looks at).
+        raw: Option<&'a str>,
     },
     SeqStart {
         anchor: Option<&'a str>,
@@ -388,6 +391,7 @@ pub(crate) struct Emitter<'e, 'a> {
     tag_handle: String,
     tag_suffix: String,
     scalar_value: &'a str,
+    scalar_raw: Option<&'a str>,
     scalar: ScalarData,
     compact_sequence_indent: bool,
 }
@@ -425,6 +429,7 @@ pub(crate) fn emit(events: &[Ev<'_>], indent: usize) -> Zeroizing<String> {
         tag_handle: String::new(),
         tag_suffix: String::new(),
         scalar_value: "",
+        scalar_raw: None,
         scalar: ScalarData::default(),
         compact_sequence_indent: false,
     };
@@ -566,7 +571,11 @@ impl<'e, 'a> Emitter<'e, 'a> {
         match &ev.kind {
             EvKind::Alias { anchor } => self.anchor = Some(((*anchor).to_owned(), true)),
             EvKind::Scalar {
-                anchor, tag, value, ..
+                anchor,
+                tag,
+                value,
+                raw,
+                ..
             } => {
                 if let Some(a) = anchor {
                     self.anchor = Some(((*a).to_owned(), false));
@@ -575,6 +584,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
                     self.analyze_tag(t);
                 }
                 self.scalar_value = value;
+                self.scalar_raw = *raw;
                 let a = analyze(value);
                 self.scalar = ScalarData {
                     multiline: a.multiline,
@@ -1072,6 +1082,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
             Style::Literal => self.write_literal(v),
             Style::Folded => self.write_folded(v),
             Style::Verbatim => {
+                let v = self.scalar_raw.unwrap_or(value).as_bytes();
                 if !v.is_empty() && !self.whitespace {
                     self.put(b' ');
                 }
@@ -1444,6 +1455,7 @@ pub(crate) enum GoKind<'a> {
     Scalar {
         value: Val<'a>,
         style: Style,
+        raw: Option<&'a str>,
     },
     Seq(Vec<GoNode<'a>>),
     /// Keys and values interleaved, like `yaml.Node.Content`.
@@ -1494,6 +1506,7 @@ pub(crate) fn encode<'a>(docs: &'a [GoDoc<'a>]) -> Vec<Ev<'a>> {
                 tag: None,
                 value: "null",
                 style: Style::Plain,
+                raw: None,
             }));
         }
         let mut end = Ev::new(EvKind::DocEnd);
@@ -1506,12 +1519,13 @@ pub(crate) fn encode<'a>(docs: &'a [GoDoc<'a>]) -> Vec<Ev<'a>> {
 
 fn node_events<'a>(n: &'a GoNode<'a>, tail: &str, evs: &mut Vec<Ev<'a>>) {
     match &n.kind {
-        GoKind::Scalar { value, style } => {
+        GoKind::Scalar { value, style, raw } => {
             let mut e = Ev::new(EvKind::Scalar {
                 anchor: n.anchor,
                 tag: n.tag.clone(),
                 value: value.as_str(),
                 style: *style,
+                raw: *raw,
             });
             e.head = z(&n.head);
             e.line = z(&n.line);

@@ -367,7 +367,11 @@ fn string_tv(v: Val<'_>) -> Tv<'_> {
 fn tv_to_go(tv: Tv<'_>) -> GoNode<'_> {
     match tv {
         Tv::Scalar(value, style, tag) => {
-            let mut n = GoNode::new(GoKind::Scalar { value, style });
+            let mut n = GoNode::new(GoKind::Scalar {
+                value,
+                style,
+                raw: None,
+            });
             n.tag = tag;
             n
         }
