@@ -34,7 +34,7 @@ pub fn emit_manifest(docs: &[Document]) -> Zeroizing<String> {
 fn doc_to_go(d: &Document) -> GoDoc<'_> {
     let block = |v: &[super::Text]| goemit::comment_block(v.iter().map(|t| t.as_str()));
     GoDoc {
-        head: Zeroizing::new(String::new()),
+        head: goemit::ZStr::new(),
         foot: block(&d.foot_comments),
         root: Some(node_to_go(&d.root)),
     }
@@ -122,6 +122,7 @@ fn plain_safe(s: &str) -> bool {
 fn scalar_to_go(s: &Scalar) -> GoNode<'_> {
     let value = s.value();
     let mut verbatim = None;
+    let mut analysis = None;
     let (val, style) = match &s.origin {
         Origin::Parsed { raw } => match (s.style(), raw) {
             (_, Some(raw)) => {
@@ -140,6 +141,7 @@ fn scalar_to_go(s: &Scalar) -> GoNode<'_> {
         Origin::Typed | Origin::Float(_) => (Val::Borrowed(value), Style::Verbatim),
         Origin::Str => {
             let a = goemit::analyze(value);
+            analysis = Some(a);
             let style = if value.contains('\n') {
                 Style::Literal
             } else if plain_safe(value) && a.block_plain_allowed {
@@ -154,6 +156,7 @@ fn scalar_to_go(s: &Scalar) -> GoNode<'_> {
         value: val,
         style,
         raw: verbatim,
+        analysis,
     })
 }
 
