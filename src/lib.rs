@@ -7,9 +7,11 @@
 //! function.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod backend;
 pub mod cli;
 pub mod error;
 pub mod secret;
+pub mod settings;
 pub mod yaml;
 
 pub use error::{Error, Result};

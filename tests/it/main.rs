@@ -1,4 +1,12 @@
 //! The one integration-test binary: every area is a module here, so the graph links once.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 mod cli;
+mod smoke;
+mod vault;
+mod vault_auth;
+mod vault_cache;
+mod vault_retry;
+mod vault_tls;
