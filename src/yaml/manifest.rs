@@ -163,7 +163,7 @@ fn scalar_to_go(s: &Scalar) -> GoNode<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::parse_stream;
+    use crate::yaml::{parse_stream, to_json};
 
     fn emit_one(n: Node) -> String {
         let mut doc = Document::new(Node::mapping());
@@ -265,6 +265,26 @@ mod tests {
         assert_eq!(
             out.as_str(),
             "data:\n  # the password\n  password: \"no\" # replaced\n  other: x\n"
+        );
+    }
+
+    #[test]
+    fn json_documents_are_read_and_written_as_block_yaml() {
+        let src = "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"data\": {\"a\": \"yes\", \"n\": 1, \"l\": [true, null, \"\\u00e9\"]}}\n";
+        let docs = parse_stream(src).unwrap();
+        assert_eq!(
+            docs[0].root.get_path(&["data", "a"]).and_then(Node::as_str),
+            Some("yes")
+        );
+        let out = emit_manifest(&docs);
+        assert_eq!(
+            out.as_str(),
+            "\"apiVersion\": \"v1\"\n\"kind\": \"Secret\"\n\"data\":\n  \"a\": \"yes\"\n  \"n\": 1\n  \"l\":\n    - true\n    - null\n    - \"\\u00e9\"\n"
+        );
+        let back = parse_stream(&out).unwrap();
+        assert_eq!(
+            to_json(&back[0].root).unwrap(),
+            to_json(&docs[0].root).unwrap()
         );
     }
 
