@@ -354,3 +354,69 @@ async fn unreadable_credential_files_are_config_errors() {
     assert_eq!(e.kind(), VaultErrorKind::Config, "{e}");
     assert!(e.to_string().contains("/nonexistent/sa/token"), "{e}");
 }
+
+/// OpenBao 2.x no longer ships the `github` auth method (enabling it answers "plugin not found
+/// in the catalog: github"), so no real server can validate a GitHub login here. The test puts
+/// the fault proxy in front of the real OpenBao: it checks the exact login request sealbridge
+/// sends for `AVP_AUTH_TYPE=github` (`POST /v1/auth/<mount>/login {"token": …}`) and answers
+/// it the way Vault's github method does, with a real token minted by the real OpenBao; every
+/// other request (the secret read) goes to the real server.
+#[tokio::test]
+async fn github_login_request_and_token_use() {
+    let bao = support::openbao();
+    let (status, body) = bao
+        .try_request(
+            "POST",
+            &format!("/v1/sys/auth/{}", support::unique("gh-")),
+            Some(&json!({"type": "github"})),
+        )
+        .unwrap();
+    assert_eq!(
+        status, 400,
+        "OpenBao now ships github auth: test it for real: {body}"
+    );
+    let (kv, policy) = kv_with_policy(bao);
+    let minted = bao.api(
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"policies": [policy], "ttl": "1h"})),
+    )["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let proxy = crate::vault_retry::Proxy::start(bao);
+    let ghp = "ghp_sealbridgeTestToken0123456789";
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let token = minted.clone();
+    proxy.intercept(Box::new(move |req: &str| {
+        let (head, body) = req.split_once("\r\n\r\n")?;
+        if !head.starts_with("POST /v1/auth/team-github/login ") {
+            return None;
+        }
+        log.lock().unwrap().push(body.to_owned());
+        let v: Value = serde_json::from_str(body).ok()?;
+        (v == json!({"token": "ghp_sealbridgeTestToken0123456789"})).then(|| {
+            json!({"auth": {"client_token": token, "lease_duration": 3600, "renewable": true,
+                            "policies": ["default"], "metadata": {"org": "sealbridge-org", "username": "octocat"}}})
+            .to_string()
+        })
+    }));
+    let env = [
+        ("VAULT_ADDR", proxy.addr.clone()),
+        ("AVP_AUTH_TYPE", "github".to_owned()),
+        ("AVP_GITHUB_TOKEN", ghp.to_owned()),
+        ("AVP_MOUNT_PATH", "auth/team-github".to_owned()),
+        ("SEALBRIDGE_VAULT_TOKEN_CACHE", "f".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let cfg = Settings::load_from(&Flags::default(), env)
+        .unwrap()
+        .vault_config()
+        .unwrap();
+    assert!(matches!(cfg.auth, AuthConfig::Github { .. }));
+    reads_alice(&cfg, &kv).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "one login");
+}
