@@ -499,3 +499,26 @@ async fn verbose_logging_shows_paths_statuses_and_timing_only() {
     }
     assert!(!log.contains("client_token"), "{log}");
 }
+
+/// `vault::block_on` serves synchronous callers (a sops decryption outside the engine) and
+/// refuses to nest inside a runtime.
+#[test]
+fn block_on_for_synchronous_callers() {
+    let bao = support::openbao();
+    let transit = support::unique("transit-");
+    bao.enable_secrets(&transit, "transit", json!({}));
+    bao.api("POST", &format!("/v1/{transit}/keys/k"), Some(json!({})));
+    let c = root_client(bao);
+    let ct = sealbridge::backend::vault::block_on(c.transit_encrypt(&transit, "k", b"data key"))
+        .unwrap()
+        .unwrap();
+    let pt = sealbridge::backend::vault::block_on(c.transit_decrypt(&transit, "k", &ct))
+        .unwrap()
+        .unwrap();
+    assert_eq!(pt.expose(), b"data key");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let nested = rt.block_on(async { sealbridge::backend::vault::block_on(async { 1 }) });
+    assert!(nested.unwrap_err().is_config());
+}

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -100,8 +100,10 @@ struct Inner {
     token: tokio::sync::Mutex<Option<(u64, Token)>>,
     /// Token generation counter (bumped by every new token).
     generation: std::sync::atomic::AtomicU64,
-    /// Set once the run has re-logged in after a 403 (we do that at most once per run).
-    relogged: AtomicBool,
+    /// Re-logins after a 403 in this run.
+    relogins: AtomicU32,
+    /// Successful responses since the current token was installed.
+    progress: AtomicU64,
     mounts: tokio::sync::Mutex<MountCache>,
     default_kv_version: Option<u8>,
     cache: Option<cache::TokenCache>,
@@ -207,7 +209,8 @@ impl VaultClient {
                 auth: config.auth.clone(),
                 token: tokio::sync::Mutex::new(None),
                 generation: std::sync::atomic::AtomicU64::new(0),
-                relogged: AtomicBool::new(false),
+                relogins: AtomicU32::new(0),
+                progress: AtomicU64::new(0),
                 mounts: tokio::sync::Mutex::new(MountCache::default()),
                 default_kv_version: config.default_kv_version,
                 cache,
@@ -275,12 +278,18 @@ impl VaultClient {
     }
 
     /// Sends an authenticated request. On a 403 with a token we obtained by logging in, checks
-    /// whether the token itself died (expired, revoked, out of uses); if so logs in again (at
-    /// most once per run) and repeats the request.
+    /// whether the token itself died (expired, revoked, out of uses); if so logs in again and
+    /// repeats the request once. A run may log in again whenever the previous token did some
+    /// work (tokens limited to N uses, AVP #490), but never twice in a row without progress.
     async fn call(&self, req: &Request<'_>) -> Result<Response, VaultError> {
         let (generation, token) = self.token().await?;
         let resp = self.inner.transport.send(req, Some(&token.token)).await?;
         if resp.status != StatusCode::FORBIDDEN || !token.from_login {
+            if resp.status != StatusCode::FORBIDDEN
+                && self.inner.generation.load(Ordering::SeqCst) == generation
+            {
+                self.inner.progress.fetch_add(1, Ordering::SeqCst);
+            }
             return Ok(resp);
         }
         if auth::token_is_valid(&self.inner.transport, &token.token).await? {
@@ -291,14 +300,22 @@ impl VaultClient {
             match slot.as_ref() {
                 Some((g, t)) if *g != generation => t.clone(), // someone else re-logged in
                 _ => {
-                    if self.inner.relogged.swap(true, Ordering::SeqCst) {
+                    let relogins = self.inner.relogins.load(Ordering::SeqCst);
+                    let progress = self.inner.progress.load(Ordering::SeqCst);
+                    if (relogins > 0 && progress == 0) || relogins >= 100 {
+                        tracing::warn!(
+                            "vault: a fresh login's token was refused at once; not logging in again"
+                        );
                         return Ok(resp);
                     }
                     tracing::info!(
-                        "vault: the token was revoked or expired during the run; logging in again"
+                        "vault: the token was revoked, expired or used up during the run; logging \
+                         in again"
                     );
                     let t = self.obtain_token(true).await?;
                     let g = self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1;
+                    self.inner.relogins.fetch_add(1, Ordering::SeqCst);
+                    self.inner.progress.store(0, Ordering::SeqCst);
                     *slot = Some((g, t.clone()));
                     t
                 }
