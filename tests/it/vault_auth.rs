@@ -420,3 +420,81 @@ async fn github_login_request_and_token_use() {
     reads_alice(&cfg, &kv).await;
     assert_eq!(seen.lock().unwrap().len(), 1, "one login");
 }
+
+/// Kills the child process when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real OpenBao Proxy (`bao proxy`, the Vault Agent equivalent) with auto-auth from a token
+/// file and `use_auto_auth_token = "force"`: with `VAULT_AGENT_ADDR` set and no token of our
+/// own, sealbridge sends no token and the proxy adds its own.
+#[tokio::test]
+async fn vault_agent_address_without_a_token_goes_through_the_real_proxy() {
+    let bao = support::openbao();
+    let (kv, policy) = kv_with_policy(bao);
+    let token = bao.api(
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"policies": [policy], "ttl": "1h"})),
+    )["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = support::tempdir();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, &token).unwrap();
+    let port = support::free_port();
+    let config = dir.path().join("proxy.hcl");
+    std::fs::write(
+        &config,
+        format!(
+            "vault {{ address = \"{}\" }}\nauto_auth {{\n  method \"token_file\" {{\n    config = {{ token_file_path = \"{}\" }}\n  }}\n}}\napi_proxy {{ use_auto_auth_token = \"force\" }}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_disable = true\n}}\n",
+            bao.addr,
+            token_file.display()
+        ),
+    )
+    .unwrap();
+    let _proxy = KillOnDrop(
+        std::process::Command::new(support::bao())
+            .arg("proxy")
+            .arg(format!("-config={}", config.display()))
+            .env_remove("VAULT_ADDR")
+            .env_remove("VAULT_TOKEN")
+            .env("HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let agent = format!("http://127.0.0.1:{port}");
+    support::poll(
+        std::time::Duration::from_secs(20),
+        "the OpenBao proxy",
+        || {
+            support::http_request(&agent, "GET", "/v1/sys/health", &[], None)
+                .ok()
+                .filter(|(status, _)| *status == 200)
+        },
+    );
+    let env = [
+        ("VAULT_ADDR", "http://127.0.0.1:9".to_owned()), // the agent address wins
+        ("VAULT_AGENT_ADDR", agent.clone()),
+        ("HOME", dir.path().display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let cfg = Settings::load_from(&Flags::default(), env)
+        .unwrap()
+        .vault_config()
+        .unwrap();
+    assert!(matches!(cfg.auth, AuthConfig::None));
+    assert_eq!(cfg.address, agent);
+    reads_alice(&cfg, &kv).await;
+}

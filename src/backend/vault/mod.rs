@@ -198,7 +198,9 @@ impl VaultClient {
     /// traffic: the login (or token cache lookup) happens at the first request.
     pub fn connect(config: &VaultConfig) -> Result<VaultClient, VaultError> {
         let transport = Transport::new(config)?;
-        let cache = if config.token_cache.enabled && !matches!(config.auth, AuthConfig::Token(_)) {
+        let cache = if config.token_cache.enabled
+            && !matches!(config.auth, AuthConfig::Token(_) | AuthConfig::None)
+        {
             cache::TokenCache::new(config, &transport.addr)
         } else {
             None
@@ -253,6 +255,14 @@ impl VaultClient {
 
     async fn obtain_token(&self, fresh: bool) -> Result<Token, VaultError> {
         let inner = &self.inner;
+        if let AuthConfig::None = &inner.auth {
+            return Ok(Token {
+                token: Sensitive::default(),
+                expires_at: None,
+                renewable: false,
+                from_login: false,
+            });
+        }
         if let AuthConfig::Token(src) = &inner.auth {
             let token = auth::read_source(src, "the Vault token (VAULT_TOKEN or ~/.vault-token)")
                 .map_err(|e| e.with_addr(self.addr()))?;
@@ -283,7 +293,8 @@ impl VaultClient {
     /// work (tokens limited to N uses, AVP #490), but never twice in a row without progress.
     async fn call(&self, req: &Request<'_>) -> Result<Response, VaultError> {
         let (generation, token) = self.token().await?;
-        let resp = self.inner.transport.send(req, Some(&token.token)).await?;
+        let bearer = (!token.token.is_empty()).then_some(&token.token);
+        let resp = self.inner.transport.send(req, bearer).await?;
         if resp.status != StatusCode::FORBIDDEN || !token.from_login {
             if resp.status != StatusCode::FORBIDDEN
                 && self.inner.generation.load(Ordering::SeqCst) == generation
