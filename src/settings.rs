@@ -77,7 +77,7 @@ pub struct Settings {
     pub backend: DefaultBackend,
     /// KV version assumed where the mount cannot be looked up (`AVP_KV_VERSION`).
     pub kv_version: Option<u8>,
-    /// Prefix for relative Vault paths (`SEALBRIDGE_PATH_PREFIX`).
+    /// Prepended to every Vault path (`SEALBRIDGE_PATH_PREFIX`); applied by the Vault client.
     pub path_prefix: Option<String>,
     /// `AVP_PATH_VALIDATION`: a regex every Vault path must match (checked to compile).
     pub path_validation: Option<String>,
@@ -685,7 +685,17 @@ impl Settings {
                 Some(v) => bool_of(&v)?,
                 None => true,
             };
-        let cache_dir = path_of(&["SEALBRIDGE_CACHE_DIR"], "vault.cache_dir", &fv.cache_dir);
+        let cache_dir = path_of(&["SEALBRIDGE_CACHE_DIR"], "vault.cache_dir", &fv.cache_dir)
+            .or_else(|| {
+                let xdg = src
+                    .env
+                    .get("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute());
+                let home = src.env.get("HOME").filter(|h| !h.is_empty());
+                xdg.or_else(|| home.map(|h| Path::new(h).join(".cache")))
+                    .map(|d| d.join("sealbridge"))
+            });
 
         Ok(Settings {
             backend,
@@ -817,6 +827,7 @@ impl Settings {
         cfg.max_retries = v.max_retries;
         cfg.concurrency = self.concurrency;
         cfg.default_kv_version = self.kv_version;
+        cfg.path_prefix = self.path_prefix.clone();
         cfg.token_cache = TokenCacheConfig {
             enabled: v.token_cache,
             dir: v.cache_dir.clone(),
@@ -911,6 +922,28 @@ mod tests {
         ])
         .unwrap();
         assert!(matches!(s.vault_config().unwrap().auth, AuthConfig::None));
+    }
+
+    #[test]
+    fn cache_dir_defaults_from_xdg_then_home() {
+        let dir = |pairs: &[(&str, &str)]| load(pairs).unwrap().vault.cache_dir;
+        assert_eq!(
+            dir(&[("HOME", "/h")]),
+            Some(PathBuf::from("/h/.cache/sealbridge"))
+        );
+        assert_eq!(
+            dir(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]),
+            Some(PathBuf::from("/x/sealbridge"))
+        );
+        assert_eq!(
+            dir(&[("XDG_CACHE_HOME", "relative"), ("HOME", "/h")]),
+            Some(PathBuf::from("/h/.cache/sealbridge"))
+        );
+        assert_eq!(
+            dir(&[("HOME", "/h"), ("SEALBRIDGE_CACHE_DIR", "/c")]),
+            Some(PathBuf::from("/c"))
+        );
+        assert_eq!(dir(&[]), None);
     }
 
     #[test]

@@ -522,3 +522,34 @@ fn block_on_for_synchronous_callers() {
     let nested = rt.block_on(async { sealbridge::backend::vault::block_on(async { 1 }) });
     assert!(nested.unwrap_err().is_config());
 }
+
+/// `SEALBRIDGE_PATH_PREFIX` (allowed from an Argo CD Application) is prepended to every path.
+#[tokio::test]
+async fn path_prefix_is_prepended() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(&mount, "team-a/app", json!({"k": "v"}));
+    sealbridge::cli::install_crypto_provider();
+    let env = [
+        ("VAULT_ADDR", bao.addr.clone()),
+        ("VAULT_TOKEN", bao.token.clone()),
+        (
+            "ARGOCD_ENV_SEALBRIDGE_PATH_PREFIX",
+            format!("/{mount}/team-a/"),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let cfg = sealbridge::settings::Settings::load_from(&Default::default(), env)
+        .unwrap()
+        .vault_config()
+        .unwrap();
+    let c = VaultClient::connect(&cfg).unwrap();
+    assert_eq!(get(&c.read("app", None).await.unwrap(), "k"), &s("v"));
+    let e = c.read("nope", None).await.unwrap_err();
+    assert!(
+        e.to_string().contains(&format!("{mount}/data/team-a/nope")),
+        "{e}"
+    );
+}

@@ -188,6 +188,9 @@ pub struct VaultConfig {
     pub default_kv_version: Option<u8>,
     /// The token cache.
     pub token_cache: TokenCacheConfig,
+    /// Prepended to every path read with [`super::VaultClient::read`] and friends
+    /// (`SEALBRIDGE_PATH_PREFIX`), e.g. `secret/team-a` makes `app` read `secret/team-a/app`.
+    pub path_prefix: Option<String>,
 }
 
 impl VaultConfig {
@@ -204,6 +207,7 @@ impl VaultConfig {
             concurrency: DEFAULT_CONCURRENCY,
             default_kv_version: None,
             token_cache: TokenCacheConfig::default(),
+            path_prefix: None,
         }
     }
 

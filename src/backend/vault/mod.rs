@@ -107,6 +107,7 @@ struct Inner {
     mounts: tokio::sync::Mutex<MountCache>,
     default_kv_version: Option<u8>,
     cache: Option<cache::TokenCache>,
+    path_prefix: Option<String>,
 }
 
 /// A connection to one Vault/OpenBao server (one address, one default namespace, one identity).
@@ -216,6 +217,11 @@ impl VaultClient {
                 mounts: tokio::sync::Mutex::new(MountCache::default()),
                 default_kv_version: config.default_kv_version,
                 cache,
+                path_prefix: config
+                    .path_prefix
+                    .as_deref()
+                    .map(|p| p.trim_matches('/').to_owned())
+                    .filter(|p| !p.is_empty()),
             }),
         })
     }
@@ -458,6 +464,14 @@ impl VaultClient {
         version: Option<u64>,
         kv_hint: Option<u8>,
     ) -> Result<SecretValue, VaultError> {
+        let full;
+        let path = match &self.inner.path_prefix {
+            Some(prefix) => {
+                full = format!("{prefix}/{path}");
+                full.as_str()
+            }
+            None => path,
+        };
         let segs = http::path_segments(path).map_err(|e| e.with_addr(self.addr()))?;
         let path = segs.join("/");
         if kv_hint == Some(1) {
