@@ -59,7 +59,7 @@ async fn kv2_reads_with_and_without_data_segment_and_looks_the_mount_up_once() {
 
     // Three reads in one mount: exactly one mount lookup.
     assert_eq!(
-        bao.count_requests(&format!("sys/internal/ui/mounts/{mount}")),
+        bao.count_requests(&format!("sys/internal/ui/mounts/{mount}/")),
         1,
         "the mount must be looked up once per client"
     );
@@ -393,7 +393,7 @@ async fn kv_version_hint() {
         .unwrap();
     assert_eq!(get(&v, "k"), &s("v1"));
     assert_eq!(
-        bao.count_requests(&format!("sys/internal/ui/mounts/{kv1}")),
+        bao.count_requests(&format!("sys/internal/ui/mounts/{kv1}/")),
         0
     );
     // KV v1 mode on a KV v2 path written with /data/: the raw response's data map.

@@ -333,7 +333,7 @@ async fn concurrency_is_bounded_for_all_clones() {
     // 12 concurrent first reads under one mount share ONE mount lookup.
     assert_eq!(proxy.seen(), 13);
     assert_eq!(
-        bao.count_requests(&format!("sys/internal/ui/mounts/{mount}")),
+        bao.count_requests(&format!("sys/internal/ui/mounts/{mount}/")),
         1
     );
     let max = proxy.max_in_flight.load(Ordering::SeqCst);
