@@ -91,7 +91,12 @@ pub fn main_entry(args: Vec<OsString>) -> ExitCode {
             };
         }
     };
-    init_logging(cli.verbose);
+    let verbose = cli.verbose
+        || std::env::var("SEALBRIDGE_VERBOSE")
+            .ok()
+            .and_then(|v| crate::settings::parse_bool(&v))
+            .unwrap_or(false);
+    init_logging(verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
