@@ -12,6 +12,7 @@ pub mod cli;
 pub mod error;
 pub mod secret;
 pub mod settings;
+pub mod sops;
 pub mod yaml;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod smoke;
+mod sops;
 mod vault;
 mod vault_auth;
 mod vault_cache;
