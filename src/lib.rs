@@ -7,8 +7,10 @@
 //! function.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod backend;
 pub mod cli;
 pub mod error;
+pub mod placeholder;
 pub mod secret;
 
 pub use error::{Error, Result};

@@ -19,7 +19,12 @@ mod version;
 /// Only references and ciphertext live in Git; sealbridge prints plaintext only on its way to
 /// the cluster, and prints nothing at all when anything fails.
 #[derive(Debug, Parser)]
-#[command(name = "sealbridge", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "sealbridge",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Log each backend request (path, status, timing; never values) to stderr.
     #[arg(long, short, global = true)]

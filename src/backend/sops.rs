@@ -1,0 +1,1 @@
+//! sops files as a backend (placeholder until the sops module lands).
