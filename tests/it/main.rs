@@ -1,4 +1,7 @@
 //! The one integration-test binary: every area is a module here, so the graph links once.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 mod cli;
+mod smoke;
