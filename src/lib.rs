@@ -12,5 +12,6 @@ pub mod cli;
 pub mod error;
 pub mod placeholder;
 pub mod secret;
+pub mod yaml;
 
 pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! go-yaml v3 emitter port.
