@@ -585,7 +585,7 @@ fn vals(text: &str, start: usize) -> Attempt {
     let body_start = start + prefix.len() + scheme_len + 3;
     let body_rest = &text[body_start..];
     let mut body_len = body_rest
-        .find(|c: char| c.is_whitespace() || matches!(c, '+' | '"' | '\'' | ','))
+        .find(|c: char| c.is_whitespace() || matches!(c, '+' | '"' | '\'' | ',' | '<' | '>'))
         .unwrap_or(body_rest.len());
     let body = &body_rest[..body_len];
     if body_rest[body_len..].starts_with('+') {

@@ -107,7 +107,9 @@ pub(crate) fn read(root: &Node) -> (DocAnnotations, Vec<AnnotationProblem>) {
                 if b && kind != "Secret" && kind != "ConfigMap" {
                     problems.push((
                         field(&full),
-                        format!("{full} annotation can only be used on Secret or ConfigMap resources"),
+                        format!(
+                            "{full} annotation can only be used on Secret or ConfigMap resources"
+                        ),
                     ));
                 }
             }

@@ -2,8 +2,8 @@
 
 use base64::Engine as _;
 
-use super::annotations::{self, GenericPath};
 use super::Failure;
+use super::annotations::{self, GenericPath};
 use crate::backend::KvVersion;
 use crate::manifest::{self, Origin};
 use crate::placeholder::{self, Reference, ScanContext, Segment};
@@ -124,7 +124,15 @@ pub(crate) fn scan(docs: &[Document], origins: &[Origin], failures: &mut Vec<Fai
         };
         let mut path = Vec::new();
         let mut field = String::new();
-        walk.node(root, &mut path, &mut field, &[], false, &mut out.sites, failures);
+        walk.node(
+            root,
+            &mut path,
+            &mut field,
+            &[],
+            false,
+            &mut out.sites,
+            failures,
+        );
     }
     out
 }
@@ -222,14 +230,15 @@ impl Walk<'_> {
         let mut parsed = placeholder::parse(text, self.scan);
         let mut base64_wrapped = false;
         let mut field = field.to_owned();
-        if !parsed.has_references() && mode == Mode::Base64Data {
-            if let Some(decoded) = base64_text(text) {
-                let inner = placeholder::parse(&decoded, self.scan);
-                if inner.has_references() {
-                    parsed = inner;
-                    base64_wrapped = true;
-                    field.push_str(" (base64-decoded)");
-                }
+        if !parsed.has_references()
+            && mode == Mode::Base64Data
+            && let Some(decoded) = base64_text(text)
+        {
+            let inner = placeholder::parse(&decoded, self.scan);
+            if inner.has_references() {
+                parsed = inner;
+                base64_wrapped = true;
+                field.push_str(" (base64-decoded)");
             }
         }
         if !parsed.has_references() {

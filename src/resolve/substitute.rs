@@ -220,7 +220,9 @@ fn concat(
                 if base64_each && !site.refs[*i].ends_with_base64encode() {
                     out.push_str(&base64::engine::general_purpose::STANDARD.encode(text.expose()));
                 } else {
-                    let t = text.expose_str().ok_or_else(|| (Some(*i), binary_problem()))?;
+                    let t = text
+                        .expose_str()
+                        .ok_or_else(|| (Some(*i), binary_problem()))?;
                     out.push_str(t);
                 }
             }
@@ -235,7 +237,10 @@ pub(crate) fn apply(docs: &mut [Document], edits: Vec<Edit>) {
     for e in edits {
         match e {
             Edit::Replace { doc, path, node } => {
-                if let Some(target) = docs.get_mut(doc).and_then(|d| node_at_mut(&mut d.root, &path)) {
+                if let Some(target) = docs
+                    .get_mut(doc)
+                    .and_then(|d| node_at_mut(&mut d.root, &path))
+                {
                     let anchor = target.anchor.take();
                     target.replace(node);
                     target.anchor = anchor;
@@ -246,8 +251,12 @@ pub(crate) fn apply(docs: &mut [Document], edits: Vec<Edit>) {
     }
     removals.sort();
     for (doc, path) in removals.into_iter().rev() {
-        let Some((last, parent)) = path.split_last() else { continue };
-        if let Some(p) = docs.get_mut(doc).and_then(|d| node_at_mut(&mut d.root, parent))
+        let Some((last, parent)) = path.split_last() else {
+            continue;
+        };
+        if let Some(p) = docs
+            .get_mut(doc)
+            .and_then(|d| node_at_mut(&mut d.root, parent))
             && let NodeKind::Mapping(entries) = &mut p.kind
             && *last < entries.len()
         {
