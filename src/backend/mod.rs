@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::secret::SecretValue;
 
-pub mod sops;
+// pub mod sops; (enabled once the sops module is on main)
 
 /// Which kind of store a reference points into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

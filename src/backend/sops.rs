@@ -1,1 +1,158 @@
-//! sops files as a backend (placeholder until the sops module lands).
+//! sops-encrypted files as a backend: `<path:sops://FILE#key>`, `ref+sops://FILE#/pointer`.
+//!
+//! A file is decrypted once per run (the engine de-duplicates by path) with the sops module,
+//! and the whole plaintext tree is returned; the engine picks keys and pointers from it.
+//!
+//! Paths are **confined to a root directory** (the working directory by default): an absolute
+//! path, a `..` component, or a symlink whose target leaves the root is refused before anything
+//! is read. An Argo CD repository is untrusted input: it must not be able to make the sidecar
+//! decrypt (and print) files outside the application's directory, such as its own key files.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Backend, BackendError, BackendKind, FetchFuture, SecretId};
+use crate::secret::SecretValue;
+use crate::sops::{self, DecryptOptions};
+
+/// The sops backend of one run.
+#[derive(Debug, Clone)]
+pub struct SopsBackend {
+    root: PathBuf,
+    options: Arc<DecryptOptions>,
+}
+
+impl SopsBackend {
+    /// Files are looked up below `root` (canonicalised now; it must exist) and decrypted with
+    /// `options` (key sources: `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY`, … by default).
+    pub fn new(root: &Path, options: DecryptOptions) -> Result<Self, BackendError> {
+        let root = root.canonicalize().map_err(|e| {
+            BackendError::NotConfigured(format!(
+                "the sops root directory {} cannot be used: {e}",
+                root.display()
+            ))
+        })?;
+        Ok(SopsBackend {
+            root,
+            options: Arc::new(options),
+        })
+    }
+
+    /// The canonical root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Checks `path` (relative to the root) and returns the canonical file to read.
+    pub fn confine(&self, path: &str) -> Result<PathBuf, BackendError> {
+        confine(&self.root, path)
+    }
+
+    fn decrypt(&self, file: &Path) -> Result<SecretValue, BackendError> {
+        sops::decrypt_file(file, &self.options)
+            .map(|d| d.to_secret_value())
+            .map_err(|e| BackendError::Decrypt(e.to_string()))
+    }
+}
+
+/// The confinement rule (see the module documentation).
+pub fn confine(root: &Path, path: &str) -> Result<PathBuf, BackendError> {
+    if path.is_empty() {
+        return Err(BackendError::Refused("the file path is empty".to_owned()));
+    }
+    let rel = Path::new(path);
+    if rel.is_absolute() || rel.has_root() {
+        return Err(BackendError::Refused(
+            "absolute paths are not allowed; give a path relative to the working directory"
+                .to_owned(),
+        ));
+    }
+    for c in rel.components() {
+        match c {
+            Component::ParentDir => {
+                return Err(BackendError::Refused(
+                    "`..` is not allowed in sops paths".to_owned(),
+                ));
+            }
+            Component::Prefix(_) | Component::RootDir => {
+                return Err(BackendError::Refused(
+                    "absolute paths are not allowed".to_owned(),
+                ));
+            }
+            Component::CurDir | Component::Normal(_) => {}
+        }
+    }
+    let joined = root.join(rel);
+    let canonical = match joined.canonicalize() {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(BackendError::NotFound { version: None });
+        }
+        Err(e) => return Err(BackendError::Other(format!("cannot open the file: {e}"))),
+    };
+    if !canonical.starts_with(root) {
+        return Err(BackendError::Refused(
+            "the path leaves the working directory through a symbolic link".to_owned(),
+        ));
+    }
+    if !canonical.is_file() {
+        return Err(BackendError::Refused("not a regular file".to_owned()));
+    }
+    Ok(canonical)
+}
+
+impl Backend for SopsBackend {
+    fn fetch<'a>(&'a self, id: &'a SecretId) -> FetchFuture<'a> {
+        Box::pin(async move {
+            if id.backend != BackendKind::Sops {
+                return Err(BackendError::Other("not a sops reference".to_owned()));
+            }
+            if id.version.is_some() {
+                return Err(BackendError::Refused("sops files have no versions".to_owned()));
+            }
+            let file = self.confine(&id.path)?;
+            let this = self.clone();
+            // Decryption is CPU work (age, AES-GCM, MAC): keep it off the async thread.
+            match tokio::task::spawn_blocking(move || this.decrypt(&file)).await {
+                Ok(r) => r,
+                Err(_) => Err(BackendError::Other("decryption was interrupted".to_owned())),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confinement_refuses_escapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/ok.enc.yaml"), "a: b\n").unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keys.txt"), "AGE-SECRET-KEY-1\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("keys.txt"), root.join("link.yaml"))
+            .unwrap();
+        std::os::unix::fs::symlink(root.join("sub/ok.enc.yaml"), root.join("inside.yaml"))
+            .unwrap();
+
+        assert!(confine(&root, "sub/ok.enc.yaml").is_ok());
+        assert!(confine(&root, "./sub/ok.enc.yaml").is_ok());
+        assert!(confine(&root, "inside.yaml").is_ok());
+        let refused = |p: &str| match confine(&root, p) {
+            Err(BackendError::Refused(m)) => m,
+            other => panic!("{p}: {other:?}"),
+        };
+        assert!(refused("../x.yaml").contains(".."));
+        assert!(refused("sub/../sub/ok.enc.yaml").contains(".."));
+        assert!(refused("/etc/passwd").contains("absolute"));
+        assert!(refused("link.yaml").contains("symbolic link"));
+        assert!(refused("sub").contains("regular file"));
+        assert!(matches!(
+            confine(&root, "missing.yaml"),
+            Err(BackendError::NotFound { .. })
+        ));
+    }
+}
