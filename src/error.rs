@@ -31,6 +31,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The Vault/OpenBao client failed (configuration errors exit 2, the rest 1).
+    #[error(transparent)]
+    Vault(#[from] crate::backend::vault::VaultError),
     /// A feature that is not built yet.
     #[error("`{0}` is not implemented yet in this build of sealbridge")]
     NotImplemented(&'static str),
@@ -42,6 +45,8 @@ impl Error {
         match self {
             Error::Usage(_) | Error::NotImplemented(_) => ExitStatus::Usage,
             Error::Io { .. } => ExitStatus::Failure,
+            Error::Vault(e) if e.is_config() => ExitStatus::Usage,
+            Error::Vault(_) => ExitStatus::Failure,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod placeholder;
 pub mod resolve;
 pub mod secret;
+pub mod settings;
 pub mod yaml;
 
 pub use error::{Error, Result};

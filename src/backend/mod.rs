@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::secret::SecretValue;
 
 // pub mod sops; (enabled once the sops module is on main)
+pub mod vault;
 
 /// Which kind of store a reference points into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -5,3 +5,6 @@ mod support;
 
 mod cli;
 mod smoke;
+mod vault;
+mod vault_auth;
+mod vault_cache;
