@@ -117,7 +117,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Installs rustls' `ring` provider once (vaultrs is built without one and panics otherwise).
+/// Installs rustls' `ring` provider once (the Vault client is built without one).
 pub fn install_crypto_provider() {
     // Err means a provider is already installed, which is what we want.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -34,7 +34,7 @@ pub enum ScalarStyle {
 }
 
 /// Where a scalar came from; decides how the emitters may write it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Origin {
     /// Read from source. `raw` is the exact single-line source text (plain text or the quoted
     /// form including quotes) when it differs from what the value alone would give.
@@ -44,10 +44,13 @@ pub(crate) enum Origin {
     /// Created by code as a typed plain value (`42`, `true`, `null`, `1.5`, a timestamp):
     /// written plain, as is.
     Typed,
+    /// Created by code as a float (kept a float even when its text, like `-0` or `2`, would
+    /// read back as an integer).
+    Float(f64),
 }
 
 /// A scalar: its decoded value plus presentation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Scalar {
     value: Text,
     style: ScalarStyle,
@@ -90,7 +93,11 @@ impl Scalar {
 
     /// A float, written the way go-yaml v3 writes it (`1.5`, `1e+20`, `.inf`, `.nan`).
     pub fn new_float(v: f64) -> Self {
-        Self::typed(super::resolve::format_float_yaml(v))
+        Scalar {
+            value: Text::new(super::resolve::format_float_yaml(v)),
+            style: ScalarStyle::Plain,
+            origin: Origin::Float(v),
+        }
     }
 
     /// A timestamp given as RFC 3339 text (written plain, as is). Returns `None` when the

@@ -148,6 +148,19 @@ impl Builder<'_> {
                 } else {
                     value
                 };
+                // go-yaml (YAML 1.1) treats NEL, LS and PS as line breaks inside quoted
+                // scalars and drops the indentation after them; granit (YAML 1.2) keeps it.
+                let value =
+                    if matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted)
+                        && value.contains(['\u{85}', '\u{2028}', '\u{2029}'])
+                        && span
+                            .slice(self.src)
+                            .is_some_and(|r| r.contains(['\u{85}', '\u{2028}', '\u{2029}']))
+                    {
+                        std::borrow::Cow::Owned(drop_blanks_after_unicode_breaks(&value))
+                    } else {
+                        value
+                    };
                 let raw = match style {
                     ScalarStyle::Plain | ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => {
                         span.slice(self.src).and_then(|r| {
@@ -302,6 +315,19 @@ impl Builder<'_> {
             },
         }
     }
+}
+
+fn drop_blanks_after_unicode_breaks(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut skipping = false;
+    for c in v.chars() {
+        if skipping && (c == ' ' || c == '\t') {
+            continue;
+        }
+        skipping = matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}');
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -77,6 +77,7 @@ impl Timestamp {
 pub(crate) fn resolve_scalar(s: &Scalar, tag: Option<&str>) -> Resolved {
     match s.origin {
         Origin::Str => return Resolved::Str,
+        Origin::Float(f) => return Resolved::Float(f),
         Origin::Typed | Origin::Parsed { .. } => {}
     }
     let tag = tag.filter(|t| *t != "!");

@@ -9,3 +9,5 @@ mod smoke;
 mod vault;
 mod vault_auth;
 mod vault_cache;
+mod vault_retry;
+mod vault_tls;

@@ -376,3 +376,126 @@ async fn namespaces() {
     // in_ns: kv in ns, child/kv in ns; root: ns/kv, kv in ns/child, kv in root.
     assert_eq!(lookups.len(), 5, "{lookups:#?}");
 }
+
+/// AVP's `kv-version` annotation as a per-call hint: 1 reads the path exactly as written
+/// without a mount lookup; 2 (or none) detects the mount.
+#[tokio::test]
+async fn kv_version_hint() {
+    let bao = support::openbao();
+    let kv2 = bao.new_kv2();
+    bao.kv2_put(&kv2, "app", json!({"k": "v2"}));
+    let kv1 = bao.new_kv1();
+    bao.kv1_put(&kv1, "app", json!({"k": "v1"}));
+    let c = root_client(bao);
+    let v = c
+        .read_kv(None, &format!("{kv1}/app"), None, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(get(&v, "k"), &s("v1"));
+    assert_eq!(
+        bao.count_requests(&format!("sys/internal/ui/mounts/{kv1}")),
+        0
+    );
+    // KV v1 mode on a KV v2 path written with /data/: the raw response's data map.
+    let v = c
+        .read_kv(None, &format!("{kv2}/data/app"), None, Some(1))
+        .await
+        .unwrap();
+    assert_eq!(v.key_names(), ["data", "metadata"]);
+    let v = c
+        .read_kv(None, &format!("{kv2}/app"), None, Some(2))
+        .await
+        .unwrap();
+    assert_eq!(get(&v, "k"), &s("v2"));
+}
+
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `--verbose` logs every request's method, path, status and timing at debug level, and never
+/// a token, a credential or a value (here with every target at TRACE).
+#[tokio::test]
+async fn verbose_logging_shows_paths_statuses_and_timing_only() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(&mount, "app", json!({"password": "hunter2-very-secret"}));
+    let (am, rid, sid) = crate::vault_auth::approle(
+        bao,
+        &{
+            let p = support::unique("p-");
+            bao.api(
+                "PUT",
+                &format!("/v1/sys/policies/acl/{p}"),
+                Some(json!({"policy": format!("path \"{mount}/*\" {{ capabilities = [\"read\"] }}")})),
+            );
+            p
+        },
+        json!({}),
+    );
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    sealbridge::cli::install_crypto_provider();
+    let mut cfg = VaultConfig::new(
+        &bao.addr,
+        AuthConfig::AppRole {
+            mount: am.clone(),
+            role_id: rid.clone(),
+            secret_id: SecretSource::Value(Sensitive::from_str_copy(&sid)),
+        },
+    );
+    let cache = support::tempdir();
+    cfg.token_cache.dir = Some(cache.path().to_owned());
+    let c = VaultClient::connect(&cfg).unwrap();
+    let v = c.read(&format!("{mount}/app"), None).await.unwrap();
+    assert_eq!(get(&v, "password"), &s("hunter2-very-secret"));
+    let entry = std::fs::read_dir(cache.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let cached: serde_json::Value = serde_json::from_slice(&std::fs::read(entry).unwrap()).unwrap();
+    let token = cached["token"].as_str().unwrap().to_owned();
+    drop(_guard);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains(&format!("vault POST /v1/auth/{am}/login -> 200 in ")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "vault GET /v1/sys/internal/ui/mounts/{mount}/app -> 200 in "
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("vault GET /v1/{mount}/data/app -> 200 in ")),
+        "{log}"
+    );
+    for secret in [
+        sid.as_str(),
+        "hunter2-very-secret",
+        &bao.token,
+        &token,
+        &rid,
+    ] {
+        assert!(!log.contains(secret), "a secret reached the log:\n{log}");
+    }
+    assert!(!log.contains("client_token"), "{log}");
+}

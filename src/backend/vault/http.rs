@@ -409,6 +409,23 @@ struct Class {
     timeout: bool,
 }
 
+/// Is there a rustls error anywhere in `e`? (`io::Error` hides its inner error from
+/// `source()`, and tokio-rustls wraps rustls errors in two of them.)
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>()
+        && let Some(inner) = io.get_ref()
+    {
+        let inner: &(dyn std::error::Error + 'static) = inner;
+        if is_tls(inner) {
+            return true;
+        }
+    }
+    e.source().is_some_and(is_tls)
+}
+
 /// Describes a transport error without the URL (we print the path ourselves).
 fn classify(e: &reqwest::Error, timeout: Duration) -> Class {
     use std::error::Error as _;
@@ -423,17 +440,13 @@ fn classify(e: &reqwest::Error, timeout: Duration) -> Class {
     let mut parts: Vec<String> = Vec::new();
     let mut src: Option<&(dyn std::error::Error + 'static)> = e.source();
     while let Some(s) = src {
-        if s.downcast_ref::<rustls::Error>().is_some() {
-            tls = true;
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && inner.downcast_ref::<rustls::Error>().is_some()
-        {
-            tls = true;
-        }
+        tls |= is_tls(s);
         let text = s.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+        // hyper-util's "client error (Connect)" adds nothing to "connection failed".
+        if !text.is_empty()
+            && !text.starts_with("client error (")
+            && !parts.iter().any(|p| p.contains(&text))
+        {
             parts.push(text);
         }
         src = s.source();

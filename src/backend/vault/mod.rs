@@ -351,7 +351,13 @@ impl VaultClient {
         let lookup = format!("sys/internal/ui/mounts/{path}");
         let mut req = Request::get(&lookup);
         req.namespace = ns;
-        let resp = self.call(&req).await?;
+        // Errors name the caller's path, not the lookup endpoint.
+        let resp = self.call(&req).await.map_err(|e| match e.kind() {
+            VaultErrorKind::Unreachable | VaultErrorKind::Tls | VaultErrorKind::Deadline => {
+                e.with_path(path)
+            }
+            _ => e,
+        })?;
         if resp.status == StatusCode::OK {
             let env: Envelope<MountData> = parse(self.addr(), &lookup, &resp.body)?;
             if let Some(d) = env.data
@@ -407,8 +413,29 @@ impl VaultClient {
         path: &str,
         version: Option<u64>,
     ) -> Result<SecretValue, VaultError> {
+        self.read_kv(namespace, path, version, None).await
+    }
+
+    /// [`read`](Self::read) with a KV version hint (AVP's `avp.kubernetes.io/kv-version`
+    /// annotation):
+    /// - `Some(1)`: the path is read exactly as written with a plain GET, no mount lookup
+    ///   (AVP's KV v1 mode, which also serves any non-KV path);
+    /// - `Some(2)` or `None`: the mount is looked up; where the lookup is refused, `Some(2)`
+    ///   reads the path as KV v2 (`/data/` must then be in it, as in AVP) and `None` follows
+    ///   the configured default.
+    pub async fn read_kv(
+        &self,
+        namespace: Option<&str>,
+        path: &str,
+        version: Option<u64>,
+        kv_hint: Option<u8>,
+    ) -> Result<SecretValue, VaultError> {
         let segs = http::path_segments(path).map_err(|e| e.with_addr(self.addr()))?;
         let path = segs.join("/");
+        if kv_hint == Some(1) {
+            return self.read_raw(namespace, &path).await;
+        }
+        let default_kv = kv_hint.or(self.inner.default_kv_version);
         let mount = self.mount_for(namespace, &path).await?;
         match mount.engine {
             Engine::Kv2 => {
@@ -430,9 +457,7 @@ impl VaultClient {
                 };
                 self.read_kv2(namespace, &api, version).await
             }
-            Engine::Unknown
-                if self.inner.default_kv_version != Some(1) && path.contains("/data/") =>
-            {
+            Engine::Unknown if default_kv != Some(1) && path.contains("/data/") => {
                 self.read_kv2(namespace, &path, version).await
             }
             Engine::Kv1 | Engine::Other(_) | Engine::Unknown => {
