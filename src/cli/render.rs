@@ -115,19 +115,22 @@ fn inputs(paths: &[PathBuf], generate: bool) -> Result<Vec<Input>> {
         ));
     }
     if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
-        return Err(Error::Usage("`-` (stdin) can be given only once".to_owned()));
+        return Err(Error::Usage(
+            "`-` (stdin) can be given only once".to_owned(),
+        ));
     }
     Ok(paths.iter().map(|p| Input::from_arg(p)).collect())
 }
 
 /// The engine options from the settings.
 pub fn options(settings: &Settings, sops_root: Option<PathBuf>) -> Result<RenderOptions> {
-    let path_validation = match &settings.path_validation {
-        Some(re) => Some(regex::Regex::new(re).map_err(|e| {
-            Error::Usage(format!("{re} is not a valid regular expression: {e}"))
-        })?),
-        None => None,
-    };
+    let path_validation =
+        match &settings.path_validation {
+            Some(re) => Some(regex::Regex::new(re).map_err(|e| {
+                Error::Usage(format!("{re} is not a valid regular expression: {e}"))
+            })?),
+            None => None,
+        };
     let sops_root = match sops_root {
         Some(p) => p,
         None => std::env::current_dir()

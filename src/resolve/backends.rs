@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::RenderOptions;
 use crate::backend::vault::{VaultClient, VaultError, VaultErrorKind};
-use crate::backend::{Backend, BackendError, BackendKind, Backends, FetchFuture, SecretId};
+use crate::backend::{
+    Backend, BackendError, BackendKind, Backends, FetchFuture, KvVersion, SecretId,
+};
 use crate::settings::Settings;
 
 /// The Vault/OpenBao backend: one shared client per run (its own concurrency bound, retries,
@@ -34,8 +36,12 @@ impl Backend for VaultBackend {
                 .client
                 .as_ref()
                 .map_err(|why| BackendError::NotConfigured(why.clone()))?;
+            let hint = id.kv_version.map(|k| match k {
+                KvVersion::V1 => 1,
+                KvVersion::V2 => 2,
+            });
             client
-                .read(&id.path, id.version)
+                .read_kv(None, &id.path, id.version, hint)
                 .await
                 .map_err(|e| vault_error(e, id))
         })

@@ -199,8 +199,11 @@ pub async fn render_documents(
     // Substitute (computed first, applied only when nothing failed).
     let edits = substitute::compute(&scanned, &mut planned, &fetched, &mut failures);
     if !failures.is_empty() {
-        failures.sort_by_key(|f| scanned.order_of(&f.origin));
-        return Err(RenderFailure { failures });
+        // Document order, then field order (stable: several failures of one field keep theirs).
+        failures.sort_by(|a, b| a.0.cmp(&b.0));
+        return Err(RenderFailure {
+            failures: failures.into_iter().map(|(_, f)| f).collect(),
+        });
     }
     substitute::apply(docs, edits);
     Ok(RenderStats {
@@ -310,6 +313,9 @@ fn plan_one(
         kv_version,
     })
 }
+
+/// Failures found so far, each with its sort key (document index, node index path).
+pub(crate) type Found = Vec<((usize, Vec<usize>), Failure)>;
 
 /// The result of fetching one secret.
 pub(crate) type Fetched = HashMap<SecretId, Result<SecretValue, BackendError>>;

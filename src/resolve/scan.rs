@@ -2,8 +2,8 @@
 
 use base64::Engine as _;
 
-use super::Failure;
 use super::annotations::{self, GenericPath};
+use super::{Failure, Found};
 use crate::backend::KvVersion;
 use crate::manifest::{self, Origin};
 use crate::placeholder::{self, Reference, ScanContext, Segment};
@@ -67,17 +67,7 @@ pub(crate) struct Scanned {
     pub sites: Vec<Site>,
 }
 
-impl Scanned {
-    /// The position of a document (for sorting failures into input order).
-    pub fn order_of(&self, origin: &Origin) -> usize {
-        self.docs
-            .iter()
-            .position(|d| &d.origin == origin)
-            .unwrap_or(usize::MAX)
-    }
-}
-
-pub(crate) fn scan(docs: &[Document], origins: &[Origin], failures: &mut Vec<Failure>) -> Scanned {
+pub(crate) fn scan(docs: &[Document], origins: &[Origin], failures: &mut Found) -> Scanned {
     let mut out = Scanned::default();
     for (i, doc) in docs.iter().enumerate() {
         let origin = origins.get(i).cloned().unwrap_or_else(|| Origin {
@@ -105,13 +95,16 @@ pub(crate) fn scan(docs: &[Document], origins: &[Origin], failures: &mut Vec<Fai
             continue;
         }
         for (field, problem) in problems {
-            failures.push(Failure {
-                origin: origin.clone(),
-                object: object.clone(),
-                field,
-                reference: String::new(),
-                problem,
-            });
+            failures.push((
+                (i, Vec::new()),
+                Failure {
+                    origin: origin.clone(),
+                    object: object.clone(),
+                    field,
+                    reference: String::new(),
+                    problem,
+                },
+            ));
         }
         let walk = Walk {
             doc: i,
@@ -171,7 +164,7 @@ impl Walk<'_> {
         keys: &[&str],
         in_mapping: bool,
         sites: &mut Vec<Site>,
-        failures: &mut Vec<Failure>,
+        failures: &mut Found,
     ) {
         match &node.kind {
             NodeKind::Mapping(entries) => {
@@ -218,7 +211,7 @@ impl Walk<'_> {
         keys: &[&str],
         in_mapping: bool,
         sites: &mut Vec<Site>,
-        failures: &mut Vec<Failure>,
+        failures: &mut Found,
     ) {
         let mode = match (self.kind, keys) {
             ("Secret", ["data", _]) => Mode::Base64Data,
@@ -245,13 +238,16 @@ impl Walk<'_> {
             return;
         }
         for e in &parsed.errors {
-            failures.push(Failure {
-                origin: self.origin.clone(),
-                object: self.object.to_owned(),
-                field: field.clone(),
-                reference: e.raw.clone(),
-                problem: e.message.clone(),
-            });
+            failures.push((
+                (self.doc, path.to_vec()),
+                Failure {
+                    origin: self.origin.clone(),
+                    object: self.object.to_owned(),
+                    field: field.clone(),
+                    reference: e.raw.clone(),
+                    problem: e.message.clone(),
+                },
+            ));
         }
         if !parsed.errors.is_empty() {
             return;

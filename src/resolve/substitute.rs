@@ -4,7 +4,7 @@ use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use super::scan::{Mode, Piece, Scanned, Site};
-use super::{Failure, Fetched, Planned};
+use super::{Failure, Fetched, Found, Planned};
 use crate::backend::{BackendError, SecretId};
 use crate::placeholder::value::scalar_text;
 use crate::placeholder::{self, Flow, Missing, Reference};
@@ -44,19 +44,22 @@ pub(crate) fn compute(
     scanned: &Scanned,
     planned: &mut Planned,
     fetched: &Fetched,
-    failures: &mut Vec<Failure>,
+    failures: &mut Found,
 ) -> Vec<Edit> {
     let mut edits = Vec::new();
     for (si, site) in scanned.sites.iter().enumerate() {
         let doc = &scanned.docs[site.doc];
-        let fail = |failures: &mut Vec<Failure>, reference: &str, problem: String| {
-            failures.push(Failure {
-                origin: doc.origin.clone(),
-                object: doc.object.clone(),
-                field: site.field.clone(),
-                reference: reference.to_owned(),
-                problem,
-            });
+        let fail = |failures: &mut Found, reference: &str, problem: String| {
+            failures.push((
+                (site.doc, site.path.clone()),
+                Failure {
+                    origin: doc.origin.clone(),
+                    object: doc.object.clone(),
+                    field: site.field.clone(),
+                    reference: reference.to_owned(),
+                    problem,
+                },
+            ));
         };
         let mut values = Vec::with_capacity(site.refs.len());
         let mut problems = Vec::new();
