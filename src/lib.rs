@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod placeholder;
 pub mod resolve;
 pub mod secret;
+pub mod sops;
 pub mod settings;
 pub mod yaml;
 

@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod render;
 mod smoke;
+mod sops;
 mod vault;
 mod vault_auth;
 mod vault_cache;
