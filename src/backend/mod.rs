@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::secret::SecretValue;
 
-// pub mod sops; (enabled once the sops module is on main)
+pub mod sops;
 pub mod vault;
 
 /// Which kind of store a reference points into.

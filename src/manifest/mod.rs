@@ -1,7 +1,8 @@
 //! Reading manifests into documents with their origins, and writing them back.
 //!
 //! Inputs are files, directories (walked recursively for `.yaml`, `.yml` and `.json`, in
-//! lexical order, hidden directories skipped) or `-` for stdin. Each input is a YAML stream or
+//! lexical order; hidden files and directories such as `.git/` and `.sops.yaml` are skipped)
+//! or `-` for stdin. Each input is a YAML stream or
 //! one or more JSON documents. Documents that are not Kubernetes objects (no `kind`) are
 //! skipped with a warning; sops-encrypted files are skipped quietly (they are the secrets the
 //! manifests refer to); empty documents (`---` alone, only comments) disappear.
@@ -209,10 +210,12 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
         let hidden = name.to_string_lossy().starts_with('.');
         // `file_type` does not follow symlinks: symlinked directories are not walked (no loops).
         let Ok(ft) = e.file_type() else { continue };
+        if hidden {
+            // `.git/`, `.github/`, `.sops.yaml`, …: never manifests.
+            continue;
+        }
         if ft.is_dir() {
-            if !hidden {
-                walk(&path, out)?;
-            }
+            walk(&path, out)?;
             continue;
         }
         let matches = path

@@ -26,7 +26,7 @@ fn json_documents_are_read() {
 }
 
 #[test]
-fn directory_walk_is_lexical_and_skips_hidden_dirs() {
+fn directory_walk_is_lexical_and_skips_hidden_entries() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     std::fs::create_dir_all(p.join("b/c")).unwrap();

@@ -8,6 +8,7 @@ use crate::backend::vault::{VaultClient, VaultError, VaultErrorKind};
 use crate::backend::{
     Backend, BackendError, BackendKind, Backends, FetchFuture, KvVersion, SecretId,
 };
+use crate::backend::sops::{SopsBackend, render_decrypt_options};
 use crate::settings::Settings;
 
 /// The Vault/OpenBao backend: one shared client per run (its own concurrency bound, retries,
@@ -74,10 +75,25 @@ pub fn from_settings(settings: &Settings, opts: &RenderOptions) -> Backends {
         Err(e) => VaultBackend::unconfigured(e.to_string()),
     };
     let backends = Backends::new().with(BackendKind::Vault, Arc::new(vault));
-    with_sops(backends, opts)
+    let vault_addr = settings.vault_config().ok().map(|c| c.address);
+    with_sops(backends, opts, vault_addr.as_deref())
 }
 
-fn with_sops(backends: Backends, opts: &RenderOptions) -> Backends {
-    let _ = opts;
-    backends
+fn with_sops(backends: Backends, opts: &RenderOptions, vault_addr: Option<&str>) -> Backends {
+    match SopsBackend::new(&opts.sops_root, render_decrypt_options(vault_addr)) {
+        Ok(b) => backends.with(BackendKind::Sops, Arc::new(b)),
+        Err(e) => backends.with(
+            BackendKind::Sops,
+            Arc::new(Unavailable(BackendError::NotConfigured(e.to_string()))),
+        ),
+    }
+}
+
+/// A backend that fails every fetch with the same error.
+struct Unavailable(BackendError);
+
+impl Backend for Unavailable {
+    fn fetch<'a>(&'a self, _id: &'a SecretId) -> FetchFuture<'a> {
+        Box::pin(async move { Err(self.0.clone()) })
+    }
 }

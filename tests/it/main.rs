@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod render;
+mod render_sops;
 mod smoke;
 mod sops;
 mod vault;
