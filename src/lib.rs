@@ -14,8 +14,8 @@ pub mod manifest;
 pub mod placeholder;
 pub mod resolve;
 pub mod secret;
-pub mod sops;
 pub mod settings;
+pub mod sops;
 pub mod yaml;
 
 pub use error::{Error, Result};

@@ -323,7 +323,12 @@ pub fn decrypt(a: DecryptArgs) -> Result<()> {
     let d = decrypt_to_tree(file, &a.format, a.ignore_mac)?;
     let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(d.format);
     let emit = emit_options(&a.format, file)?;
-    let out = d.emit_extract(&path, out_format, &emit)?;
+    let name = file
+        .filter(|p| !is_stdin(Some(p)))
+        .unwrap_or(Path::new("<stdin>"));
+    let out = d
+        .emit_extract(&path, out_format, &emit)
+        .map_err(|e| e.in_file(name))?;
     if a.in_place
         && let Some(p) = file
     {

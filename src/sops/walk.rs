@@ -13,6 +13,11 @@ pub(crate) trait Visitor {
     fn value(&mut self, v: &mut Value, aad: &[u8], encrypted: bool) -> Result<(), WalkError>;
     /// A comment (map item or list element).
     fn comment(&mut self, c: &mut Sensitive, aad: &[u8], encrypted: bool) -> Result<(), WalkError>;
+    /// sops writes an encrypted comment inside a sequence as a plain string element
+    /// (`- ENC[…,type:comment]`); encryption must turn it into a string.
+    fn list_comments_become_strings(&self) -> bool {
+        false
+    }
 }
 
 /// A failure at one leaf; `path` is the AAD form of its key path (never the value).
@@ -115,7 +120,11 @@ impl<'r> Walker<'r> {
         }
     }
 
-    fn visit_comment(&mut self, c: &mut Sensitive, v: &mut impl Visitor) -> Result<(), WalkError> {
+    fn visit_comment(
+        &mut self,
+        c: &mut Sensitive,
+        v: &mut impl Visitor,
+    ) -> Result<bool, WalkError> {
         self.see_comment(c.expose());
         let enc = self.should_encrypt(true);
         let aad = if self.path.is_empty() {
@@ -123,14 +132,17 @@ impl<'r> Walker<'r> {
         } else {
             &self.path
         };
-        v.comment(c, aad, enc)
+        v.comment(c, aad, enc)?;
+        Ok(enc)
     }
 
     fn walk_map(&mut self, map: &mut Map, v: &mut impl Visitor) -> Result<(), WalkError> {
         self.comments.push(Vec::new());
         for e in map.iter_mut() {
             match e {
-                Entry::Comment(c) => self.visit_comment(c, v)?,
+                Entry::Comment(c) => {
+                    self.visit_comment(c, v)?;
+                }
                 Entry::Pair(k, val) => {
                     let len = self.path.len();
                     self.path.extend_from_slice(k.as_bytes());
@@ -153,7 +165,10 @@ impl<'r> Walker<'r> {
         self.comments.push(Vec::new());
         for item in list.iter_mut() {
             if let Value::Comment(c) = item {
-                self.visit_comment(c, v)?;
+                let encrypted = self.visit_comment(c, v)?;
+                if encrypted && !c.is_empty() && v.list_comments_become_strings() {
+                    *item = Value::Str(std::mem::take(c));
+                }
             } else {
                 self.walk_value(item, v)?;
                 self.clear_level();
@@ -168,7 +183,7 @@ impl<'r> Walker<'r> {
             Value::Map(m) => self.walk_map(m, v),
             Value::List(l) => self.walk_list(l, v),
             Value::Null => Ok(()),
-            Value::Comment(c) => self.visit_comment(c, v),
+            Value::Comment(c) => self.visit_comment(c, v).map(|_| ()),
             _ => {
                 let enc = self.should_encrypt(false);
                 let aad = if self.path.is_empty() {
@@ -302,5 +317,9 @@ impl Visitor for Encryptor<'_> {
             *c = Sensitive::from(enc);
         }
         Ok(())
+    }
+
+    fn list_comments_become_strings(&self) -> bool {
+        true
     }
 }

@@ -170,6 +170,286 @@ const NON_YAML_VECTORS: &[(&str, &str, &str, &[&str], &str)] = &[
     ),
 ];
 
+/// The YAML vectors (byte-identical output is the target, and reached).
+const YAML_VECTORS: &[(&str, &str, &str, &[&str], &str)] = &[
+    ("", "basic.enc.yaml", "age1.txt", &[], "expected/basic.yaml"),
+    (
+        "",
+        "comments.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/comments.yaml",
+    ),
+    ("", "edge.enc.yaml", "age1.txt", &[], "expected/edge.yaml"),
+    (
+        "",
+        "multidoc.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/multidoc.yaml",
+    ),
+    (
+        "",
+        "floats.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/floats.yaml",
+    ),
+    (
+        "",
+        "floats.enc.yaml",
+        "age1.txt",
+        &["--output-type", "json"],
+        "expected/floats.as-json.json",
+    ),
+    (
+        "",
+        "floats.enc.yaml",
+        "age1.txt",
+        &["--output-type", "dotenv"],
+        "expected/floats.as-dotenv.env",
+    ),
+    (
+        "",
+        "basic.enc.yaml",
+        "age1.txt",
+        &["--output-type", "json"],
+        "expected/basic.as-json.json",
+    ),
+    (
+        "",
+        "strings.enc.json",
+        "age1.txt",
+        &["--output-type", "yaml"],
+        "expected/strings.as-yaml.yaml",
+    ),
+    (
+        "",
+        "encrypted-regex.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/encrypted-regex.yaml",
+    ),
+    (
+        "",
+        "unencrypted-suffix.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/unencrypted-suffix.yaml",
+    ),
+    (
+        "",
+        "encrypted-suffix.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/encrypted-suffix.yaml",
+    ),
+    (
+        "",
+        "unencrypted-regex.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/unencrypted-regex.yaml",
+    ),
+    (
+        "",
+        "encrypted-comment-regex.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/encrypted-comment-regex.yaml",
+    ),
+    (
+        "",
+        "unencrypted-comment-regex.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/unencrypted-comment-regex.yaml",
+    ),
+    (
+        "",
+        "two-recipients.enc.yaml",
+        "age2.txt",
+        &[],
+        "expected/two-recipients.yaml",
+    ),
+    (
+        "",
+        "two-recipients.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/two-recipients.yaml",
+    ),
+    (
+        "",
+        "mac-only-encrypted.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/mac-only-encrypted.yaml",
+    ),
+    (
+        "",
+        "mac-only-encrypted.modified.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/mac-only-encrypted.modified.yaml",
+    ),
+    (
+        "",
+        "vault-and-age.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/vault-and-age.yaml",
+    ),
+    (
+        "",
+        "legacy-layout.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/legacy-layout.yaml",
+    ),
+    (
+        "",
+        "lastmodified-offset.enc.yaml",
+        "age1.txt",
+        &[],
+        "expected/lastmodified-offset.yaml",
+    ),
+    (
+        "",
+        "mac-mismatch.enc.yaml",
+        "age1.txt",
+        &["--ignore-mac"],
+        "expected/mac-mismatch.ignore-mac.yaml",
+    ),
+    (
+        "keygroups",
+        "shamir.enc.yaml",
+        "age1+2.txt",
+        &[],
+        "keygroups/expected/shamir.yaml",
+    ),
+    (
+        "keygroups",
+        "config-rules.enc.yaml",
+        "age1+2.txt",
+        &[],
+        "keygroups/expected/config-rules.yaml",
+    ),
+    (
+        "",
+        "basic.enc.yaml",
+        "age1.txt",
+        &["--extract", r#"["name"]"#],
+        "expected/extract/basic.yaml.name.txt",
+    ),
+    (
+        "",
+        "basic.enc.yaml",
+        "age1.txt",
+        &["--extract", r#"["age"]"#],
+        "expected/extract/basic.yaml.age.txt",
+    ),
+    (
+        "",
+        "basic.enc.yaml",
+        "age1.txt",
+        &["--extract", r#"["enabled"]"#],
+        "expected/extract/basic.yaml.enabled.txt",
+    ),
+    (
+        "",
+        "basic.enc.yaml",
+        "age1.txt",
+        &["--extract", r#"["multiline"]"#],
+        "expected/extract/basic.yaml.multiline.txt",
+    ),
+    (
+        "",
+        "basic.enc.yaml",
+        "age1.txt",
+        &["--extract", r#"["nested"]"#],
+        "expected/extract/basic.yaml.nested.yaml",
+    ),
+    (
+        "",
+        "basic.enc.yaml",
+        "age1.txt",
+        &["--extract", r#"["nested"]["deeper"]["list"]"#],
+        "expected/extract/basic.yaml.nested.deeper.list.yaml",
+    ),
+    (
+        "",
+        "basic.enc.yaml",
+        "age1.txt",
+        &["--extract", r#"["nested"]["deeper"]["list"][5]"#],
+        "expected/extract/basic.yaml.nested.deeper.list.5.yaml",
+    ),
+    (
+        "",
+        "multidoc.enc.yaml",
+        "age1.txt",
+        &["--extract", r#"["shared"]"#],
+        "expected/extract/multidoc.yaml.shared.yaml",
+    ),
+];
+
+#[test]
+fn every_yaml_vector_decrypts_byte_identically() {
+    for (dir, file, k, extra, expected) in YAML_VECTORS {
+        let mut args = vec!["decrypt"];
+        args.extend_from_slice(extra);
+        args.push(file);
+        let o = sb(&vectors().join(dir), Some(&key(k)), &args);
+        let exp = std::fs::read(vectors().join(expected)).unwrap();
+        assert_ok_bytes(&o, &exp, &format!("{dir}/{file} {extra:?}"));
+    }
+}
+
+#[test]
+fn every_broken_yaml_vector_is_refused_like_sops() {
+    let cases: &[(&str, &str, &[&str], &str)] = &[
+        (
+            "",
+            "tampered.enc.yaml",
+            &[],
+            "cipher: message authentication failed",
+        ),
+        (
+            "",
+            "tampered.enc.yaml",
+            &["--ignore-mac"],
+            "cipher: message authentication failed",
+        ),
+        ("", "mac-mismatch.enc.yaml", &[], "MAC mismatch"),
+        ("", "mac-mismatch-reordered.enc.yaml", &[], "MAC mismatch"),
+        ("keygroups", "shamir.enc.yaml", &[], "Shamir threshold of 2"),
+        (
+            "",
+            "edge.enc.yaml",
+            &["--output-type", "json"],
+            "json: unsupported value: +Inf",
+        ),
+    ];
+    for (dir, file, extra, needle) in cases {
+        let mut args = vec!["decrypt"];
+        args.extend_from_slice(extra);
+        args.push(file);
+        let o = sb(&vectors().join(dir), Some(&key("age1.txt")), &args);
+        assert_refused(&o, needle, &format!("{file} {extra:?}"));
+        assert!(stderr(&o).contains(file), "names the file: {}", stderr(&o));
+    }
+    let o = sb(
+        &vectors(),
+        Some(&key("age3.txt")),
+        &["decrypt", "basic.enc.yaml"],
+    );
+    assert_refused(
+        &o,
+        "no key could decrypt the data key; tried: age recipient age1e6wq",
+        "wrong key",
+    );
+}
+
 #[test]
 fn every_non_yaml_vector_decrypts_byte_identically() {
     for (dir, file, k, extra, expected) in NON_YAML_VECTORS {
@@ -693,7 +973,11 @@ fn vault_transit_keys_work_with_real_openbao_in_both_directions() {
     let uri = format!("{}/v1/{mount}/keys/sops-key", bao.addr);
     let dir = support::tempdir();
     let d = dir.path();
-    std::fs::write(d.join("s.json"), "{\"password\": \"hunter2\", \"port\": 5432}").unwrap();
+    std::fs::write(
+        d.join("s.json"),
+        "{\"password\": \"hunter2\", \"port\": 5432}",
+    )
+    .unwrap();
     let with_token = |mut c: Command| {
         c.env("VAULT_TOKEN", &bao.token);
         c.output().unwrap()
@@ -701,21 +985,38 @@ fn vault_transit_keys_work_with_real_openbao_in_both_directions() {
     // sealbridge encrypts with transit + age in one group; sops decrypts through Vault only.
     let home = support::tempdir();
     let mut c = support::sealbridge(home.path());
-    c.current_dir(d).args(["encrypt", "--hc-vault-transit", &uri, "--age", R2, "--output", "ours.json", "s.json"]);
+    c.current_dir(d).args([
+        "encrypt",
+        "--hc-vault-transit",
+        &uri,
+        "--age",
+        R2,
+        "--output",
+        "ours.json",
+        "s.json",
+    ]);
     let o = with_token(c);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(d.join("ours.json")).unwrap();
     assert!(text.contains("\"enc\": \"vault:v1:"), "{text}");
-    assert!(text.contains(&format!("\"engine_path\": \"{mount}\"")), "{text}");
+    assert!(
+        text.contains(&format!("\"engine_path\": \"{mount}\"")),
+        "{text}"
+    );
     let mut c = Command::new(support::sops());
     support::clean_env(&mut c, home.path());
     c.current_dir(d).args(["decrypt", "ours.json"]);
     let s = with_token(c);
-    assert_ok_bytes(&s, b"{\n\t\"password\": \"hunter2\",\n\t\"port\": 5432\n}\n", "sops decrypts via transit");
+    assert_ok_bytes(
+        &s,
+        b"{\n\t\"password\": \"hunter2\",\n\t\"port\": 5432\n}\n",
+        "sops decrypts via transit",
+    );
     // sops encrypts with transit only; sealbridge decrypts through the real transit API.
     let mut c = Command::new(support::sops());
     support::clean_env(&mut c, home.path());
-    c.current_dir(d).args(["encrypt", "--hc-vault-transit", &uri, "s.json"]);
+    c.current_dir(d)
+        .args(["encrypt", "--hc-vault-transit", &uri, "s.json"]);
     let s = with_token(c);
     assert!(s.status.success(), "{}", stderr(&s));
     std::fs::write(d.join("theirs.json"), &s.stdout).unwrap();
@@ -723,11 +1024,215 @@ fn vault_transit_keys_work_with_real_openbao_in_both_directions() {
     let mut c = support::sealbridge(home.path());
     c.current_dir(d).args(["decrypt", "theirs.json"]);
     let o = with_token(c);
-    assert_ok_bytes(&o, b"{\n\t\"password\": \"hunter2\",\n\t\"port\": 5432\n}\n", "we decrypt via transit");
-    assert!(bao.count_requests(&format!("{mount}/decrypt/sops-key")) > before, "the transit API was used");
+    assert_ok_bytes(
+        &o,
+        b"{\n\t\"password\": \"hunter2\",\n\t\"port\": 5432\n}\n",
+        "we decrypt via transit",
+    );
+    assert!(
+        bao.count_requests(&format!("{mount}/decrypt/sops-key")) > before,
+        "the transit API was used"
+    );
     // A wrong token: the failure names the key, not the value.
     let mut c = support::sealbridge(home.path());
-    c.current_dir(d).args(["decrypt", "theirs.json"]).env("VAULT_TOKEN", "nope");
+    c.current_dir(d)
+        .args(["decrypt", "theirs.json"])
+        .env("VAULT_TOKEN", "nope");
     let o = c.output().unwrap();
     assert_refused(&o, &format!("hc_vault {uri}"), "bad token");
+}
+
+/// An encrypted file with every ciphertext replaced and the metadata block cut off, so that
+/// what sops and sealbridge write can be compared byte for byte.
+fn normalize_encrypted(text: &str) -> String {
+    let re = regex::Regex::new(r"ENC\[AES256_GCM,[^\]]*,type:([a-z]+)\]").unwrap();
+    let body = match text.find("\nsops:\n") {
+        Some(i) => &text[..i + 1],
+        None => text,
+    };
+    re.replace_all(body, "ENC[$1]").into_owned()
+}
+
+#[test]
+fn our_encrypted_yaml_is_laid_out_exactly_like_sops() {
+    let dir = support::tempdir();
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("basic.yaml", &[], "basic.enc.yaml"),
+        ("edge.yaml", &[], "edge.enc.yaml"),
+        ("comments.yaml", &[], "comments.enc.yaml"),
+        ("multidoc.yaml", &[], "multidoc.enc.yaml"),
+        (
+            "k8s-secret.yaml",
+            &["--encrypted-regex", "^(data|stringData)$"],
+            "encrypted-regex.enc.yaml",
+        ),
+        (
+            "suffixes.yaml",
+            &["--unencrypted-suffix", "_plain"],
+            "unencrypted-suffix.enc.yaml",
+        ),
+        (
+            "suffixes.yaml",
+            &["--encrypted-suffix", "_secret"],
+            "encrypted-suffix.enc.yaml",
+        ),
+        (
+            "suffixes.yaml",
+            &["--unencrypted-regex", "^(db_host_plain|visible)$"],
+            "unencrypted-regex.enc.yaml",
+        ),
+        (
+            "comment-rules.yaml",
+            &["--encrypted-comment-regex", "sops:enc"],
+            "encrypted-comment-regex.enc.yaml",
+        ),
+        (
+            "comment-rules.yaml",
+            &["--unencrypted-comment-regex", "sops:plain"],
+            "unencrypted-comment-regex.enc.yaml",
+        ),
+        (
+            "k8s-secret.yaml",
+            &[
+                "--mac-only-encrypted",
+                "--encrypted-regex",
+                "^(data|stringData)$",
+            ],
+            "mac-only-encrypted.enc.yaml",
+        ),
+    ];
+    for (plain, flags, vector) in cases {
+        let out = dir.path().join(vector);
+        let mut args = vec!["encrypt", "--age", R1, "--output", out.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let p = vectors().join("plain").join(plain);
+        args.push(p.to_str().unwrap());
+        let o = sb(dir.path(), None, &args);
+        assert!(o.status.success(), "{vector}: {}", stderr(&o));
+        let ours = std::fs::read_to_string(&out).unwrap();
+        let theirs = std::fs::read_to_string(vectors().join(vector)).unwrap();
+        assert_eq!(
+            normalize_encrypted(&ours),
+            normalize_encrypted(&theirs),
+            "{vector}: layout differs"
+        );
+        // And sops decrypts ours to the vector's expected plaintext.
+        let s = sops(
+            dir.path(),
+            Some(&key("age1.txt")),
+            &["decrypt", out.to_str().unwrap()],
+        );
+        let exp =
+            std::fs::read(vectors().join("expected").join(vector.replace(".enc", ""))).unwrap();
+        assert_ok_bytes(&s, &exp, &format!("sops decrypts our {vector}"));
+    }
+}
+
+/// A YAML document generator: block mappings and sequences, comments, literal blocks,
+/// quoted and plain scalars of every type.
+fn yaml_doc() -> impl Strategy<Value = String> {
+    fn render(
+        v: &serde_json::Value,
+        indent: usize,
+        out: &mut String,
+        comments: &mut impl Iterator<Item = bool>,
+    ) {
+        use serde_json::Value as J;
+        let pad = " ".repeat(indent);
+        match v {
+            J::Object(m) => {
+                for (k, val) in m {
+                    if comments.next().unwrap_or(false) {
+                        out.push_str(&format!("{pad}# note {k}\n"));
+                    }
+                    match val {
+                        J::Object(o) if !o.is_empty() => {
+                            out.push_str(&format!("{pad}{k}:\n"));
+                            render(val, indent + 2, out, comments);
+                        }
+                        J::Array(a) if !a.is_empty() => {
+                            out.push_str(&format!("{pad}{k}:\n"));
+                            render(val, indent + 2, out, comments);
+                        }
+                        _ => {
+                            out.push_str(&format!("{pad}{k}: "));
+                            scalar(val, indent + 2, out);
+                        }
+                    }
+                }
+            }
+            J::Array(a) => {
+                for val in a {
+                    match val {
+                        J::Object(o) if !o.is_empty() => {
+                            out.push_str(&format!("{pad}-\n"));
+                            render(val, indent + 2, out, comments);
+                        }
+                        J::Array(x) if !x.is_empty() => {
+                            out.push_str(&format!("{pad}-\n"));
+                            render(val, indent + 2, out, comments);
+                        }
+                        _ => {
+                            out.push_str(&format!("{pad}- "));
+                            scalar(val, indent + 2, out);
+                        }
+                    }
+                }
+            }
+            _ => scalar(v, indent, out),
+        }
+    }
+    fn scalar(v: &serde_json::Value, indent: usize, out: &mut String) {
+        use serde_json::Value as J;
+        match v {
+            J::String(s)
+                if s.contains('\n')
+                    && !s.starts_with([' ', '\n'])
+                    && !s.ends_with(' ')
+                    && !s.contains(" \n") =>
+            {
+                out.push_str("|\n");
+                for line in s.trim_end_matches('\n').split('\n') {
+                    if line.is_empty() {
+                        out.push('\n');
+                    } else {
+                        out.push_str(&format!("{}{line}\n", " ".repeat(indent)));
+                    }
+                }
+                if !s.ends_with('\n') {
+                    // keep it simple: literal with clip adds a newline; use the quoted form instead
+                    let cut = out.rfind("|\n").unwrap();
+                    out.truncate(cut);
+                    out.push_str(&serde_json::to_string(s).unwrap());
+                    out.push('\n');
+                }
+            }
+            J::String(s) => {
+                out.push_str(&serde_json::to_string(s).unwrap());
+                out.push('\n');
+            }
+            J::Number(n) => {
+                out.push_str(&n.to_string());
+                out.push('\n');
+            }
+            J::Object(_) => out.push_str("{}\n"),
+            J::Array(_) => out.push_str("[]\n"),
+            other => {
+                out.push_str(&other.to_string());
+                out.push('\n');
+            }
+        }
+    }
+    (json_doc(), proptest::collection::vec(any::<bool>(), 64)).prop_map(|(j, flags)| {
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        let mut out = String::from("# top\n");
+        let mut it = flags.into_iter();
+        render(&v, 0, &mut out, &mut it);
+        out
+    })
+}
+
+#[test]
+fn round_trips_yaml_against_real_sops() {
+    run_round_trips(yaml_doc(), "yaml", |s| s.as_bytes().to_vec());
 }
