@@ -80,7 +80,7 @@ impl GuardedTransit {
 
     fn check(&self, key: &VaultKey) -> Result<(), String> {
         let addr = normalize_addr(&key.vault_address);
-        if self.allowed.iter().any(|a| *a == addr) {
+        if self.allowed.contains(&addr) {
             Ok(())
         } else {
             Err(format!(
@@ -169,7 +169,9 @@ impl Backend for SopsBackend {
                 return Err(BackendError::Other("not a sops reference".to_owned()));
             }
             if id.version.is_some() {
-                return Err(BackendError::Refused("sops files have no versions".to_owned()));
+                return Err(BackendError::Refused(
+                    "sops files have no versions".to_owned(),
+                ));
             }
             let file = self.confine(&id.path)?;
             let this = self.clone();
@@ -199,7 +201,11 @@ mod tests {
         assert!(g.check(&key("http://127.0.0.1:8200")).is_ok());
         let e = g.check(&key("https://evil.example")).unwrap_err();
         assert!(e.contains("refusing"), "{e}");
-        assert!(GuardedTransit::new([]).check(&key("http://127.0.0.1:8200")).is_err());
+        assert!(
+            GuardedTransit::new([])
+                .check(&key("http://127.0.0.1:8200"))
+                .is_err()
+        );
     }
 
     #[test]
@@ -212,8 +218,7 @@ mod tests {
         std::fs::write(outside.path().join("keys.txt"), "AGE-SECRET-KEY-1\n").unwrap();
         std::os::unix::fs::symlink(outside.path().join("keys.txt"), root.join("link.yaml"))
             .unwrap();
-        std::os::unix::fs::symlink(root.join("sub/ok.enc.yaml"), root.join("inside.yaml"))
-            .unwrap();
+        std::os::unix::fs::symlink(root.join("sub/ok.enc.yaml"), root.join("inside.yaml")).unwrap();
 
         assert!(confine(&root, "sub/ok.enc.yaml").is_ok());
         assert!(confine(&root, "./sub/ok.enc.yaml").is_ok());

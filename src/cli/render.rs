@@ -4,11 +4,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::{BackendKind, KvVersion};
 use crate::error::{Error, Result};
 use crate::manifest::Input;
-use crate::resolve::{self, RenderOptions};
-use crate::settings::{DefaultBackend, Flags, Settings};
+use crate::resolve;
+use crate::settings::{Flags, Settings};
 
 /// Arguments of `render` and `generate`.
 #[derive(Debug, clap::Args)]
@@ -83,7 +82,7 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
     }
     let inputs = inputs(&args.paths, generate)?;
     let settings = Settings::load(&flags)?;
-    let opts = options(&settings, args.sops_root)?;
+    let opts = resolve::backends::options_from_settings(&settings, args.sops_root)?;
     let backends = resolve::backends::from_settings(&settings, &opts);
     let rendered = resolve::render_inputs(&inputs, &backends, &opts)?;
     tracing::debug!(
@@ -120,35 +119,4 @@ fn inputs(paths: &[PathBuf], generate: bool) -> Result<Vec<Input>> {
         ));
     }
     Ok(paths.iter().map(|p| Input::from_arg(p)).collect())
-}
-
-/// The engine options from the settings.
-pub fn options(settings: &Settings, sops_root: Option<PathBuf>) -> Result<RenderOptions> {
-    let path_validation =
-        match &settings.path_validation {
-            Some(re) => Some(regex::Regex::new(re).map_err(|e| {
-                Error::Usage(format!("{re} is not a valid regular expression: {e}"))
-            })?),
-            None => None,
-        };
-    let sops_root = match sops_root {
-        Some(p) => p,
-        None => std::env::current_dir()
-            .map_err(|e| Error::Usage(format!("cannot read the working directory: {e}")))?,
-    };
-    Ok(RenderOptions {
-        default_backend: match settings.backend {
-            DefaultBackend::Vault => BackendKind::Vault,
-            DefaultBackend::Sops => BackendKind::Sops,
-        },
-        concurrency: settings.concurrency.max(1),
-        deadline: settings.deadline,
-        sops_root,
-        kv_version: match settings.kv_version {
-            Some(1) => Some(KvVersion::V1),
-            Some(2) => Some(KvVersion::V2),
-            _ => None,
-        },
-        path_validation,
-    })
 }

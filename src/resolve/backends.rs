@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use super::RenderOptions;
+use crate::backend::sops::{SopsBackend, render_decrypt_options};
 use crate::backend::vault::{VaultClient, VaultError, VaultErrorKind};
 use crate::backend::{
     Backend, BackendError, BackendKind, Backends, FetchFuture, KvVersion, SecretId,
 };
-use crate::backend::sops::{SopsBackend, render_decrypt_options};
-use crate::settings::Settings;
+use crate::error::{Error, Result};
+use crate::settings::{DefaultBackend, Settings};
+use std::path::PathBuf;
 
 /// The Vault/OpenBao backend: one shared client per run (its own concurrency bound, retries,
 /// mount-version cache and token handling live in the client).
@@ -96,4 +98,39 @@ impl Backend for Unavailable {
     fn fetch<'a>(&'a self, _id: &'a SecretId) -> FetchFuture<'a> {
         Box::pin(async move { Err(self.0.clone()) })
     }
+}
+
+/// The engine options from the settings (`sops_root`: `--sops-root`, else the working
+/// directory).
+pub fn options_from_settings(
+    settings: &Settings,
+    sops_root: Option<PathBuf>,
+) -> Result<RenderOptions> {
+    let path_validation =
+        match &settings.path_validation {
+            Some(re) => Some(regex::Regex::new(re).map_err(|e| {
+                Error::Usage(format!("{re} is not a valid regular expression: {e}"))
+            })?),
+            None => None,
+        };
+    let sops_root = match sops_root {
+        Some(p) => p,
+        None => std::env::current_dir()
+            .map_err(|e| Error::Usage(format!("cannot read the working directory: {e}")))?,
+    };
+    Ok(RenderOptions {
+        default_backend: match settings.backend {
+            DefaultBackend::Vault => BackendKind::Vault,
+            DefaultBackend::Sops => BackendKind::Sops,
+        },
+        concurrency: settings.concurrency.max(1),
+        deadline: settings.deadline,
+        sops_root,
+        kv_version: match settings.kv_version {
+            Some(1) => Some(KvVersion::V1),
+            Some(2) => Some(KvVersion::V2),
+            _ => None,
+        },
+        path_validation,
+    })
 }

@@ -7,7 +7,7 @@ use super::{Failure, Found};
 use crate::backend::KvVersion;
 use crate::manifest::{self, Origin};
 use crate::placeholder::{self, Reference, ScanContext, Segment};
-use crate::yaml::{Document, Node, NodeKind, Resolved};
+use crate::yaml::{Document, Node, NodeKind, Resolved, ScalarStyle};
 
 /// What the engine knows about one document.
 #[derive(Debug, Clone)]
@@ -58,6 +58,10 @@ pub(crate) struct Site {
     pub refs: Vec<Reference>,
     /// The value is a mapping entry (may be removed by `remove-missing`).
     pub in_mapping: bool,
+    /// The source wrote the value quoted (`"…"`, `'…'`): it stays a string even when it is
+    /// exactly one reference to a number. (Block scalars may still become typed values:
+    /// argocd-vault-plugin users fold long `jsonPath … | jsonParse` chains into `>-` blocks.)
+    pub quoted: bool,
 }
 
 /// The result of scanning all documents.
@@ -130,6 +134,15 @@ pub(crate) fn scan(docs: &[Document], origins: &[Origin], failures: &mut Found) 
     out
 }
 
+/// Where a scalar is.
+struct Place<'a> {
+    path: &'a [usize],
+    field: &'a str,
+    keys: &'a [&'a str],
+    in_mapping: bool,
+    quoted: bool,
+}
+
 struct Walk<'a> {
     doc: usize,
     kind: &'a str,
@@ -196,23 +209,31 @@ impl Walk<'_> {
                 if !matches!(node.resolve(), Resolved::Str) {
                     return;
                 }
-                self.scalar(s.value(), path, field, keys, in_mapping, sites, failures);
+                let quoted = matches!(
+                    s.style(),
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted
+                );
+                let at = Place {
+                    path,
+                    field,
+                    keys,
+                    in_mapping,
+                    quoted,
+                };
+                self.scalar(s.value(), &at, sites, failures);
             }
             NodeKind::Alias(_) => {}
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn scalar(
-        &self,
-        text: &str,
-        path: &[usize],
-        field: &str,
-        keys: &[&str],
-        in_mapping: bool,
-        sites: &mut Vec<Site>,
-        failures: &mut Found,
-    ) {
+    fn scalar(&self, text: &str, at: &Place<'_>, sites: &mut Vec<Site>, failures: &mut Found) {
+        let Place {
+            path,
+            field,
+            keys,
+            in_mapping,
+            quoted,
+        } = *at;
         let mode = match (self.kind, keys) {
             ("Secret", ["data", _]) => Mode::Base64Data,
             ("Secret", ["stringData", _]) => Mode::Stringify,
@@ -272,6 +293,7 @@ impl Walk<'_> {
             pieces,
             refs,
             in_mapping,
+            quoted,
         });
     }
 }

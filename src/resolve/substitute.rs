@@ -153,7 +153,7 @@ fn build(site: &Site, values: &[SecretValue]) -> Result<Node, (Option<usize>, St
         return Ok(Node::str(encoded));
     }
     match site.mode {
-        Mode::Plain if single => typed(&values[0]).map_err(|e| (Some(0), e)),
+        Mode::Plain if single && !site.quoted => typed(&values[0]).map_err(|e| (Some(0), e)),
         Mode::Plain | Mode::Stringify => {
             let text = concat(site, values, false)?;
             Ok(Node::str(take(text)))

@@ -104,8 +104,24 @@ fn typed_injection_and_strings_stay_strings() {
     assert_eq!(at(d, &["spec", "on"]).resolve(), yaml::Resolved::Bool(true));
     assert!(at(d, &["spec", "nested", "x"]).is_sequence());
     assert_eq!(str_at(d, &["spec", "image"]), "foo.com/test-name:80");
-    // One fetch for one distinct path.
-    assert_eq!(be.calls.load(Ordering::SeqCst), 1);
+    // Quoted scalars stay strings; block scalars do not (AVP folds typed chains into `>-`).
+    let docs = render(
+        "kind: X\nspec:\n  a: \"<path:secret/testing#port>\"\n  b: '<path:secret/testing#on>'\n  c: |-\n    <path:secret/testing#port>\n  d: <path:secret/testing#port>\n",
+        &be,
+    )
+    .unwrap();
+    assert_eq!(str_at(&docs[0], &["spec", "a"]), "80");
+    assert_eq!(str_at(&docs[0], &["spec", "b"]), "true");
+    assert_eq!(
+        at(&docs[0], &["spec", "c"]).resolve(),
+        yaml::Resolved::Int(80)
+    );
+    assert_eq!(
+        at(&docs[0], &["spec", "d"]).resolve(),
+        yaml::Resolved::Int(80)
+    );
+    // One fetch per run for one distinct path (two runs here).
+    assert_eq!(be.calls.load(Ordering::SeqCst), 2);
 }
 
 #[test]

@@ -180,6 +180,8 @@ metadata:
   annotations:
     avp.kubernetes.io/path: {kv2}/data/testing
   name: <name>
+  labels:
+    port: "<target-port>"
 spec:
   ports:
   - port: 443
@@ -225,6 +227,8 @@ stringData:
     let port = &node(&docs[1], &["spec", "ports"]).as_sequence().unwrap()[0];
     assert_eq!(port.get("targetPort").unwrap().resolve(), Resolved::Int(80));
     assert_eq!(string(&docs[1], &["metadata", "name"]), "test-kv-name");
+    // Written quoted: a string even though the secret is a number.
+    assert_eq!(string(&docs[1], &["metadata", "labels", "port"]), "80");
     let s = &docs[2];
     assert_eq!(string(s, &["stringData", "generic"]), "version1");
     assert_eq!(string(s, &["stringData", "latest"]), "version2");

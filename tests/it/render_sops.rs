@@ -18,9 +18,15 @@ fn workdir() -> (tempfile::TempDir, String) {
     let secrets = dir.path().join("secrets");
     std::fs::create_dir_all(&secrets).unwrap();
     for f in ["basic.enc.yaml", "basic.enc.json", "basic.enc.env"] {
-        std::fs::copy(support::fixture(&format!("render/sops/{f}")), secrets.join(f)).unwrap();
+        std::fs::copy(
+            support::fixture(&format!("render/sops/{f}")),
+            secrets.join(f),
+        )
+        .unwrap();
     }
-    let key = support::fixture("render/sops/age1.txt").display().to_string();
+    let key = support::fixture("render/sops/age1.txt")
+        .display()
+        .to_string();
     (dir, key)
 }
 
@@ -58,12 +64,20 @@ spec:
           value: <path:sops://secrets/basic.enc.yaml#multiline>
 "#,
     );
-    let o = run(None, dir.path(), &["render", "app.yaml"], None, &[("SOPS_AGE_KEY_FILE", &key)]);
+    let o = run(
+        None,
+        dir.path(),
+        &["render", "app.yaml"],
+        None,
+        &[("SOPS_AGE_KEY_FILE", &key)],
+    );
     let docs = ok_docs(&o);
     let d = &docs[0];
     assert_eq!(string(d, &["metadata", "name"]), "Alice");
     assert_eq!(node(d, &["spec", "replicas"]).resolve(), Resolved::Int(30));
-    let c = &node(d, &["spec", "template", "spec", "containers"]).as_sequence().unwrap()[0];
+    let c = &node(d, &["spec", "template", "spec", "containers"])
+        .as_sequence()
+        .unwrap()[0];
     assert_eq!(c.get("image").unwrap().as_str(), Some("repo/Alice:v1"));
     let env = c.get("env").unwrap().as_sequence().unwrap();
     let value = |i: usize| env[i].get("value").unwrap();
@@ -105,7 +119,10 @@ stringData:
         let docs = ok_docs(&o);
         assert_eq!(string(&docs[0], &["stringData", "name"]), "Alice");
         assert_eq!(string(&docs[0], &["stringData", "age"]), "30");
-        assert_eq!(string(&docs[0], &["stringData", "from-vault"]), "vault-token-value");
+        assert_eq!(
+            string(&docs[0], &["stringData", "from-vault"]),
+            "vault-token-value"
+        );
         assert_eq!(string(&docs[0], &["stringData", "password"]), "visible");
     }
 }
@@ -114,15 +131,30 @@ stringData:
 fn sops_failures_name_the_reference_not_the_value() {
     let (dir, key) = workdir();
     let src = "kind: Secret\napiVersion: v1\nmetadata:\n  name: s\nstringData:\n  a: <path:sops://secrets/basic.enc.yaml#nope>\n  b: ref+sops://secrets/basic.enc.yaml#/nested/nope\n  c: <path:sops://secrets/missing.enc.yaml#x>\n  d: <path:sops://secrets/basic.enc.yaml#name#2>\n";
-    let err = failed(&run(None, dir.path(), &["render", "-"], Some(src), &[("SOPS_AGE_KEY_FILE", &key)]));
+    let err = failed(&run(
+        None,
+        dir.path(),
+        &["render", "-"],
+        Some(src),
+        &[("SOPS_AGE_KEY_FILE", &key)],
+    ));
     assert!(err.contains(".stringData.a: <path:sops://secrets/basic.enc.yaml#nope>: no such key `nope` (available keys: name, age, height"), "{err}");
-    assert!(err.contains("nothing at pointer `/nested/nope` (available keys: key, deeper)"), "{err}");
-    assert!(err.contains(".stringData.c") && err.contains("no secret at sops://secrets/missing.enc.yaml"), "{err}");
+    assert!(
+        err.contains("nothing at pointer `/nested/nope` (available keys: key, deeper)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(".stringData.c")
+            && err.contains("no secret at sops://secrets/missing.enc.yaml"),
+        "{err}"
+    );
     assert!(err.contains("sops files have no versions"), "{err}");
     assert!(!err.contains("Alice") && !err.contains("s3cr3t"), "{err}");
 
     // The wrong key: a decryption failure, exit 1, nothing printed.
-    let wrong = support::fixture("render/sops/age2.txt").display().to_string();
+    let wrong = support::fixture("render/sops/age2.txt")
+        .display()
+        .to_string();
     let err = failed(&run(
         None,
         dir.path(),
@@ -156,18 +188,42 @@ fn sops_paths_are_confined_to_the_working_directory() {
         "kind: X\nspec:\n  a: <path:sops://{rel_up}#name>\n  b: <path:sops://{}#name>\n  c: ref+sops://secrets/link.enc.yaml#/name\n  d: <path:sops://secrets/../secrets/basic.enc.yaml#name>\n",
         abs.display()
     );
-    let err = failed(&run(None, dir.path(), &["render", "-"], Some(&src), &[("SOPS_AGE_KEY_FILE", &key)]));
-    assert!(err.contains(".spec.a") && err.contains("`..` is not allowed"), "{err}");
-    assert!(err.contains(".spec.b") && err.contains("absolute paths are not allowed"), "{err}");
-    assert!(err.contains(".spec.c") && err.contains("leaves the working directory through a symbolic link"), "{err}");
-    assert!(err.contains(".spec.d") && err.contains("`..` is not allowed"), "{err}");
+    let err = failed(&run(
+        None,
+        dir.path(),
+        &["render", "-"],
+        Some(&src),
+        &[("SOPS_AGE_KEY_FILE", &key)],
+    ));
+    assert!(
+        err.contains(".spec.a") && err.contains("`..` is not allowed"),
+        "{err}"
+    );
+    assert!(
+        err.contains(".spec.b") && err.contains("absolute paths are not allowed"),
+        "{err}"
+    );
+    assert!(
+        err.contains(".spec.c")
+            && err.contains("leaves the working directory through a symbolic link"),
+        "{err}"
+    );
+    assert!(
+        err.contains(".spec.d") && err.contains("`..` is not allowed"),
+        "{err}"
+    );
     assert!(!err.contains("Alice"), "{err}");
 
     // --sops-root moves the root: the same file is then inside it.
     let o = run(
         None,
         dir.path(),
-        &["render", "-", "--sops-root", &outside.path().display().to_string()],
+        &[
+            "render",
+            "-",
+            "--sops-root",
+            &outside.path().display().to_string(),
+        ],
         Some("kind: X\nspec:\n  a: <path:sops://private.enc.yaml#name>\n"),
         &[("SOPS_AGE_KEY_FILE", &key)],
     );
@@ -183,7 +239,11 @@ fn a_sops_file_is_decrypted_once_per_run() {
     bao.enable_secrets(&transit, "transit", json!({}));
     bao.api("POST", &format!("/v1/{transit}/keys/sops"), Some(json!({})));
     let dir = support::tempdir();
-    std::fs::write(dir.path().join("plain.yaml"), "password: hunter2\nport: 5432\n").unwrap();
+    std::fs::write(
+        dir.path().join("plain.yaml"),
+        "password: hunter2\nport: 5432\n",
+    )
+    .unwrap();
     let enc = Command::new(support::sops())
         .args(["encrypt", "--hc-vault-transit"])
         .arg(format!("{}/v1/{transit}/keys/sops", bao.addr))
@@ -193,13 +253,20 @@ fn a_sops_file_is_decrypted_once_per_run() {
         .env("SOPS_DISABLE_VERSION_CHECK", "1")
         .output()
         .unwrap();
-    assert!(enc.status.success(), "{}", String::from_utf8_lossy(&enc.stderr));
+    assert!(
+        enc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enc.stderr)
+    );
     std::fs::write(dir.path().join("db.enc.yaml"), &enc.stdout).unwrap();
     std::fs::remove_file(dir.path().join("plain.yaml")).unwrap();
 
-    let mut src = String::from("kind: Secret\napiVersion: v1\nmetadata:\n  name: db\nstringData:\n");
+    let mut src =
+        String::from("kind: Secret\napiVersion: v1\nmetadata:\n  name: db\nstringData:\n");
     for i in 0..100 {
-        src.push_str(&format!("  p{i}: <path:sops://db.enc.yaml#password>\n  n{i}: ref+sops://db.enc.yaml#/port\n"));
+        src.push_str(&format!(
+            "  p{i}: <path:sops://db.enc.yaml#password>\n  n{i}: ref+sops://db.enc.yaml#/port\n"
+        ));
     }
     let decrypt_path = format!("{transit}/decrypt/sops");
     let before = bao.count_requests(&decrypt_path);
@@ -207,7 +274,11 @@ fn a_sops_file_is_decrypted_once_per_run() {
     let docs = ok_docs(&o);
     assert_eq!(string(&docs[0], &["stringData", "p99"]), "hunter2");
     assert_eq!(string(&docs[0], &["stringData", "n0"]), "5432");
-    assert_eq!(bao.count_requests(&decrypt_path) - before, 1, "one decryption for 200 references");
+    assert_eq!(
+        bao.count_requests(&decrypt_path) - before,
+        1,
+        "one decryption for 200 references"
+    );
 
     // The same file claiming another Vault address is refused: the token is not sent there.
     let text = String::from_utf8(enc.stdout).unwrap();
@@ -224,4 +295,56 @@ fn a_sops_file_is_decrypted_once_per_run() {
     let err = failed(&o);
     assert!(err.contains("not the configured Vault address"), "{err}");
     assert!(!stderr(&o).contains(&bao.token));
+}
+
+#[test]
+fn the_quickstart_example_renders_with_its_demo_key() {
+    let root = support::project_root();
+    let key = root.join("examples/quickstart/demo-age-key.txt");
+    let o = run(
+        None,
+        &root,
+        &["render", "examples/quickstart"],
+        None,
+        &[("SOPS_AGE_KEY_FILE", &key.display().to_string())],
+    );
+    let docs = ok_docs(&o);
+    assert_eq!(docs.len(), 4, "the sops file itself is skipped");
+    assert!(!stderr(&o).contains("WARN"), "{}", stderr(&o));
+    assert_eq!(
+        string(&docs[0], &["stringData", "password"]),
+        "correct-horse-battery-staple"
+    );
+    assert_eq!(
+        string(&docs[0], &["stringData", "url"]),
+        "postgres://app:correct-horse-battery-staple@db:5432/shop"
+    );
+    assert_eq!(
+        string(&docs[1], &["stringData", "webhook"]),
+        "not-configured"
+    );
+    assert_eq!(string(&docs[2], &["data", "enabled"]), "yes");
+    assert_eq!(string(&docs[2], &["data", "beta"]), "search cart");
+    assert_eq!(
+        node(&docs[3], &["spec", "replicas"]).resolve(),
+        Resolved::Int(3)
+    );
+    let env = &node(&docs[3], &["spec", "template", "spec", "containers"])
+        .as_sequence()
+        .unwrap()[0]
+        .get("env")
+        .unwrap()
+        .as_sequence()
+        .unwrap()[0];
+    assert_eq!(env.get("value").unwrap().resolve(), Resolved::Str);
+
+    // Without a key: fails closed, nothing printed.
+    let err = failed(&run(
+        None,
+        &root,
+        &["render", "examples/quickstart"],
+        None,
+        &[],
+    ));
+    assert!(err.contains("cannot decrypt"), "{err}");
 }
