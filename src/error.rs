@@ -37,6 +37,9 @@ pub enum Error {
     /// The Vault/OpenBao client failed (configuration errors exit 2, the rest 1).
     #[error(transparent)]
     Vault(#[from] crate::backend::vault::VaultError),
+    /// Rendering manifests failed (unreadable input or unresolved references; exit 1).
+    #[error(transparent)]
+    Render(#[from] crate::resolve::RenderError),
     /// A feature that is not built yet.
     #[error("`{0}` is not implemented yet in this build of sealbridge")]
     NotImplemented(&'static str),
@@ -52,6 +55,7 @@ impl Error {
             Error::Sops(_) => ExitStatus::Failure,
             Error::Vault(e) if e.is_config() => ExitStatus::Usage,
             Error::Vault(_) => ExitStatus::Failure,
+            Error::Render(_) => ExitStatus::Failure,
         }
     }
 

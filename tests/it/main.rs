@@ -4,6 +4,8 @@
 mod support;
 
 mod cli;
+mod render;
+mod render_sops;
 mod smoke;
 mod sops;
 mod vault;
