@@ -31,6 +31,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The kustomize/kpt KRM function or exec plugin failed.
+    #[error(transparent)]
+    Krm(#[from] crate::krm::KrmError),
+    /// The Argo CD plugin front-end failed.
+    #[error(transparent)]
+    Cmp(#[from] crate::cmp::CmpError),
     /// A feature that is not built yet.
     #[error("`{0}` is not implemented yet in this build of sealbridge")]
     NotImplemented(&'static str),
@@ -42,6 +48,8 @@ impl Error {
         match self {
             Error::Usage(_) | Error::NotImplemented(_) => ExitStatus::Usage,
             Error::Io { .. } => ExitStatus::Failure,
+            Error::Krm(e) => e.exit_status(),
+            Error::Cmp(e) => e.exit_status(),
         }
     }
 

@@ -8,7 +8,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod cli;
+pub mod cmp;
 pub mod error;
+pub mod krm;
 pub mod secret;
 
 pub use error::{Error, Result};
