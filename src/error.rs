@@ -37,6 +37,9 @@ pub enum Error {
     /// The Argo CD plugin front-end failed.
     #[error(transparent)]
     Cmp(#[from] crate::cmp::CmpError),
+    /// The Vault/OpenBao client failed (configuration errors exit 2, the rest 1).
+    #[error(transparent)]
+    Vault(#[from] crate::backend::vault::VaultError),
     /// A feature that is not built yet.
     #[error("`{0}` is not implemented yet in this build of sealbridge")]
     NotImplemented(&'static str),
@@ -50,6 +53,8 @@ impl Error {
             Error::Io { .. } => ExitStatus::Failure,
             Error::Krm(e) => e.exit_status(),
             Error::Cmp(e) => e.exit_status(),
+            Error::Vault(e) if e.is_config() => ExitStatus::Usage,
+            Error::Vault(_) => ExitStatus::Failure,
         }
     }
 

@@ -7,10 +7,13 @@
 //! function.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod backend;
 pub mod cli;
 pub mod cmp;
 pub mod error;
 pub mod krm;
 pub mod secret;
+pub mod settings;
+pub mod yaml;
 
 pub use error::{Error, Result};

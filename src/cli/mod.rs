@@ -32,8 +32,28 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub verbose: bool,
 
+    /// Settings file (YAML; see docs/vault.md). Flags and environment override it.
+    #[arg(long, global = true, value_name = "FILE", env = "SEALBRIDGE_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Do not read or write the Vault token cache (log in on every run).
+    #[arg(long, global = true)]
+    pub disable_token_cache: bool,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The command-line part of [`crate::settings::Settings`].
+    pub fn settings_flags(&self) -> crate::settings::Flags {
+        crate::settings::Flags {
+            config: self.config.clone(),
+            verbose: self.verbose,
+            disable_token_cache: self.disable_token_cache,
+            ..crate::settings::Flags::default()
+        }
+    }
 }
 
 /// The sealbridge commands.
@@ -117,7 +137,7 @@ fn plugin_mode(args: &[OsString]) -> Option<krm::PluginMode> {
     krm::plugin_mode(args, krm::stdin_is_char_device(), &commands)
 }
 
-/// Installs rustls' `ring` provider once (vaultrs is built without one and panics otherwise).
+/// Installs rustls' `ring` provider once (the Vault client is built without one).
 pub fn install_crypto_provider() {
     // Err means a provider is already installed, which is what we want.
     let _ = rustls::crypto::ring::default_provider().install_default();

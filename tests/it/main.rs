@@ -6,3 +6,8 @@ mod support;
 mod cli;
 mod cmp;
 mod smoke;
+mod vault;
+mod vault_auth;
+mod vault_cache;
+mod vault_retry;
+mod vault_tls;

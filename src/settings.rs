@@ -1,0 +1,1083 @@
+//! The one place configuration is built: command-line flags > environment > config file
+//! (`--config FILE`, YAML) > defaults.
+//!
+//! Environment names: our own `SEALBRIDGE_*`, the Vault client's `VAULT_*`, and
+//! argocd-vault-plugin's `AVP_*` (for drop-in migration). Argo CD passes an Application's
+//! `spec.source.plugin.env` as `ARGOCD_ENV_<NAME>`; only the harmless options in
+//! [`ARGOCD_ENV_ALLOWED`] may be set that way (they then win over the sidecar's own
+//! environment). An `ARGOCD_ENV_` variable naming any other sealbridge, Vault, AVP or sops
+//! setting is an error naming the variable: whoever can edit an Application must not be able to
+//! point the sidecar's credentials at their own server or another team's role.
+//!
+//! The config file holds settings and *paths* of credential files, never credentials: keys like
+//! `secret_id` are rejected. AVP's flat config files (`AVP_AUTH_TYPE: approle`, …) are accepted
+//! too: upper-case top-level keys are read as environment-style entries at config-file
+//! precedence.
+//!
+//! `docs/vault.md` documents every setting.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::backend::vault::{
+    AuthConfig, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_RUN_DEADLINE, SecretSource, TlsConfig, TokenCacheConfig, VaultConfig, VaultError,
+};
+use crate::error::{Error, Result};
+use crate::secret::Sensitive;
+
+/// `ARGOCD_ENV_<NAME>` may set only these `<NAME>`s.
+pub const ARGOCD_ENV_ALLOWED: &[&str] = &[
+    "SEALBRIDGE_KV_VERSION",
+    "AVP_KV_VERSION",
+    "SEALBRIDGE_PATH_PREFIX",
+    "SEALBRIDGE_BACKEND",
+    "AVP_TYPE",
+];
+
+/// `ARGOCD_ENV_<NAME>` with one of these prefixes and not allow-listed is refused.
+const GUARDED_PREFIXES: &[&str] = &["SEALBRIDGE_", "VAULT_", "AVP_", "SOPS_", "BAO_"];
+
+/// The default Kubernetes service-account token file.
+pub const K8S_TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// Values given on the command line (highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
+    /// `--verbose`.
+    pub verbose: bool,
+    /// `--disable-token-cache`.
+    pub disable_token_cache: bool,
+    /// `--vault-addr`.
+    pub vault_addr: Option<String>,
+    /// `--deadline` (whole run).
+    pub deadline: Option<Duration>,
+    /// `--concurrency`.
+    pub concurrency: Option<usize>,
+}
+
+/// The backend used by references without a scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultBackend {
+    /// Vault/OpenBao (the default, as in AVP).
+    Vault,
+    /// sops files.
+    Sops,
+}
+
+/// The run's configuration (immutable once built).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Backend for references without a scheme (`SEALBRIDGE_BACKEND` / `AVP_TYPE`).
+    pub backend: DefaultBackend,
+    /// KV version assumed where the mount cannot be looked up (`AVP_KV_VERSION`).
+    pub kv_version: Option<u8>,
+    /// Prefix for relative Vault paths (`SEALBRIDGE_PATH_PREFIX`).
+    pub path_prefix: Option<String>,
+    /// `AVP_PATH_VALIDATION`: a regex every Vault path must match (checked to compile).
+    pub path_validation: Option<String>,
+    /// Bound on concurrent backend requests (`SEALBRIDGE_CONCURRENCY`, default 16).
+    pub concurrency: usize,
+    /// Whole-run deadline (`SEALBRIDGE_DEADLINE`, default 45 s).
+    pub deadline: Duration,
+    /// `--verbose` / `SEALBRIDGE_VERBOSE`: log each request's path, status and timing.
+    pub verbose: bool,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    vault: VaultSettings,
+}
+
+/// Vault settings as read; [`Settings::vault_config`] checks they are complete.
+#[derive(Debug, Clone, Default)]
+struct VaultSettings {
+    address: Option<Value>,
+    namespace: Option<String>,
+    method: Method,
+    mount: Option<String>,
+    role: Option<String>,
+    role_id: Option<String>,
+    secret_id: Option<SecretSource>,
+    jwt: Option<SecretSource>,
+    username: Option<String>,
+    password: Option<SecretSource>,
+    github_token: Option<SecretSource>,
+    token: Option<SecretSource>,
+    tls: TlsConfig,
+    timeout: Duration,
+    max_retries: u32,
+    token_cache: bool,
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Method {
+    #[default]
+    Token,
+    AppRole,
+    Kubernetes,
+    Jwt,
+    Userpass,
+    Cert,
+    Github,
+}
+
+/// A value and where it came from (for error messages).
+#[derive(Debug, Clone)]
+struct Value {
+    text: String,
+    origin: String,
+}
+
+/// The structured config file (`--config FILE`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    backend: Option<String>,
+    kv_version: Option<serde_json::Value>,
+    path_prefix: Option<String>,
+    path_validation: Option<String>,
+    concurrency: Option<serde_json::Value>,
+    deadline: Option<serde_json::Value>,
+    verbose: Option<serde_json::Value>,
+    #[serde(default)]
+    vault: FileVault,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileVault {
+    address: Option<String>,
+    namespace: Option<String>,
+    timeout: Option<serde_json::Value>,
+    max_retries: Option<serde_json::Value>,
+    token_cache: Option<serde_json::Value>,
+    cache_dir: Option<PathBuf>,
+    #[serde(default)]
+    auth: FileAuth,
+    #[serde(default)]
+    tls: FileTls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    method: Option<String>,
+    mount: Option<String>,
+    role: Option<String>,
+    role_id: Option<String>,
+    secret_id_file: Option<PathBuf>,
+    jwt_file: Option<PathBuf>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    github_token_file: Option<PathBuf>,
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    ca_cert: Option<PathBuf>,
+    ca_path: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    skip_verify: Option<serde_json::Value>,
+}
+
+/// Where settings are looked up: environment (with allow-listed `ARGOCD_ENV_*` first), the
+/// structured config file, then the config file's environment-style entries.
+struct Sources {
+    env: BTreeMap<String, String>,
+    file_env: BTreeMap<String, String>,
+    file_name: Option<String>,
+}
+
+fn scalar_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+impl Sources {
+    /// The first of `names` that is set (non-empty) in the environment.
+    fn env(&self, names: &[&str]) -> Option<Value> {
+        for n in names {
+            if ARGOCD_ENV_ALLOWED.contains(n)
+                && let Some(v) = self
+                    .env
+                    .get(&format!("ARGOCD_ENV_{n}"))
+                    .filter(|v| !v.is_empty())
+            {
+                return Some(Value {
+                    text: v.clone(),
+                    origin: format!("ARGOCD_ENV_{n}"),
+                });
+            }
+        }
+        for n in names {
+            if let Some(v) = self.env.get(*n).filter(|v| !v.is_empty()) {
+                return Some(Value {
+                    text: v.clone(),
+                    origin: (*n).to_owned(),
+                });
+            }
+        }
+        None
+    }
+
+    /// Environment, then the file's structured value, then the file's env-style entries.
+    fn get(&self, names: &[&str], file: Option<(&str, Option<String>)>) -> Option<Value> {
+        if let Some(v) = self.env(names) {
+            return Some(v);
+        }
+        let fname = self.file_name.as_deref().unwrap_or("config file");
+        if let Some((key, Some(text))) = file {
+            return Some(Value {
+                text,
+                origin: format!("{fname}: {key}"),
+            });
+        }
+        for n in names {
+            if let Some(v) = self.file_env.get(*n).filter(|v| !v.is_empty()) {
+                return Some(Value {
+                    text: v.clone(),
+                    origin: format!("{fname}: {n}"),
+                });
+            }
+        }
+        None
+    }
+}
+
+fn usage(msg: String) -> Error {
+    Error::Usage(msg)
+}
+
+/// Go's `strconv.ParseBool` spellings, and nothing else.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim() {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// `10`, `10s`, `500ms`, `2m`, `1h` (a bare number is seconds).
+pub fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let (num, unit) = match v.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&v[..i], &v[i..]),
+        None => (v, "s"),
+    };
+    let n: f64 = num.parse().ok()?;
+    if !n.is_finite() || n < 0.0 {
+        return None;
+    }
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+fn bool_of(v: &Value) -> Result<bool> {
+    parse_bool(&v.text).ok_or_else(|| {
+        usage(format!(
+            "{}: {:?} is not a boolean (use true/false, 1/0, t/f)",
+            v.origin, v.text
+        ))
+    })
+}
+
+fn duration_of(v: &Value) -> Result<Duration> {
+    match parse_duration(&v.text) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(usage(format!(
+            "{}: {:?} is not a duration (e.g. 10s, 500ms, 2m)",
+            v.origin, v.text
+        ))),
+    }
+}
+
+fn number_of<T: std::str::FromStr>(v: &Value, what: &str) -> Result<T> {
+    v.text
+        .trim()
+        .parse()
+        .map_err(|_| usage(format!("{}: {:?} is not {what}", v.origin, v.text)))
+}
+
+fn method_of(v: &Value) -> Result<Method> {
+    Ok(match v.text.trim().to_ascii_lowercase().as_str() {
+        "token" => Method::Token,
+        "approle" => Method::AppRole,
+        "kubernetes" | "k8s" => Method::Kubernetes,
+        "jwt" | "oidc" => Method::Jwt,
+        "userpass" => Method::Userpass,
+        "cert" => Method::Cert,
+        "github" => Method::Github,
+        other => {
+            return Err(usage(format!(
+                "{}: unknown Vault auth method {other:?} (expected token, approle, kubernetes \
+                 (k8s), jwt (oidc), userpass, cert or github)",
+                v.origin
+            )));
+        }
+    })
+}
+
+/// Rejects `ARGOCD_ENV_*` variables that name guarded settings.
+fn check_argocd_env(env: &BTreeMap<String, String>) -> Result<()> {
+    let mut refused: Vec<&str> = Vec::new();
+    for k in env.keys() {
+        if let Some(name) = k.strip_prefix("ARGOCD_ENV_")
+            && GUARDED_PREFIXES.iter().any(|p| name.starts_with(p))
+            && !ARGOCD_ENV_ALLOWED.contains(&name)
+        {
+            refused.push(k);
+        }
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(usage(format!(
+        "{} {} set through the Argo CD Application (plugin env); an Application may only set {} \
+         — the Vault address, namespace, auth method, role, credentials and cache location \
+         belong to the sidecar's own configuration",
+        refused.join(", "),
+        if refused.len() == 1 { "is" } else { "are" },
+        ARGOCD_ENV_ALLOWED
+            .iter()
+            .map(|n| format!("ARGOCD_ENV_{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
+fn read_config_file(path: &Path) -> Result<(FileConfig, BTreeMap<String, String>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let opts = serde_saphyr::options! { strict_booleans: true };
+    let raw: Option<serde_json::Map<String, serde_json::Value>> =
+        serde_saphyr::from_str_with_options(&text, opts)
+            .map_err(|e| usage(format!("{}: not a YAML mapping: {e}", path.display())))?;
+    let raw = raw.unwrap_or_default();
+    let mut structured = serde_json::Map::new();
+    let mut file_env = BTreeMap::new();
+    for (k, v) in raw {
+        let env_style = !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if env_style {
+            let Some(text) = scalar_text(&v) else {
+                return Err(usage(format!(
+                    "{}: {k} must be a single value",
+                    path.display()
+                )));
+            };
+            file_env.insert(k, text);
+        } else {
+            structured.insert(k, v);
+        }
+    }
+    let cfg: FileConfig = serde_json::from_value(serde_json::Value::Object(structured))
+        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    Ok((cfg, file_env))
+}
+
+fn file_text(v: &Option<serde_json::Value>) -> Option<String> {
+    v.as_ref().and_then(scalar_text)
+}
+
+fn file_path(v: &Option<PathBuf>) -> Option<String> {
+    v.as_ref().map(|p| p.display().to_string())
+}
+
+impl Settings {
+    /// Builds the settings from the process environment.
+    pub fn load(flags: &Flags) -> Result<Settings> {
+        let env: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self::load_from(flags, env)
+    }
+
+    /// Builds the settings from `env` (for tests and embedding).
+    pub fn load_from(flags: &Flags, env: BTreeMap<String, String>) -> Result<Settings> {
+        check_argocd_env(&env)?;
+        let config_path = flags.config.clone().or_else(|| {
+            env.get("SEALBRIDGE_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        let (file, file_env) = match &config_path {
+            Some(p) => read_config_file(p)?,
+            None => (FileConfig::default(), BTreeMap::new()),
+        };
+        let src = Sources {
+            env,
+            file_env,
+            file_name: config_path.as_ref().map(|p| p.display().to_string()),
+        };
+
+        let backend = match src.get(
+            &["SEALBRIDGE_BACKEND", "AVP_TYPE"],
+            Some(("backend", file.backend.clone())),
+        ) {
+            None => DefaultBackend::Vault,
+            Some(v) => match v.text.trim().to_ascii_lowercase().as_str() {
+                "vault" | "openbao" => DefaultBackend::Vault,
+                "sops" => DefaultBackend::Sops,
+                other => {
+                    return Err(usage(format!(
+                        "{}: unsupported backend {other:?} (expected vault or sops)",
+                        v.origin
+                    )));
+                }
+            },
+        };
+        let kv_version = match src.get(
+            &["SEALBRIDGE_KV_VERSION", "AVP_KV_VERSION"],
+            Some(("kv_version", file_text(&file.kv_version))),
+        ) {
+            None => None,
+            Some(v) => match v.text.trim() {
+                "1" => Some(1),
+                "2" => Some(2),
+                _ => {
+                    return Err(usage(format!(
+                        "{}: unsupported KV version {:?} (expected 1 or 2)",
+                        v.origin, v.text
+                    )));
+                }
+            },
+        };
+        let path_prefix = src
+            .get(
+                &["SEALBRIDGE_PATH_PREFIX"],
+                Some(("path_prefix", file.path_prefix.clone())),
+            )
+            .map(|v| v.text.trim().trim_matches('/').to_owned())
+            .filter(|p| !p.is_empty());
+        let path_validation = match src.get(
+            &["SEALBRIDGE_PATH_VALIDATION", "AVP_PATH_VALIDATION"],
+            Some(("path_validation", file.path_validation.clone())),
+        ) {
+            None => None,
+            Some(v) => {
+                regex::Regex::new(&v.text).map_err(|e| {
+                    usage(format!(
+                        "{}: {:?} is not a valid regular expression: {e}",
+                        v.origin, v.text
+                    ))
+                })?;
+                Some(v.text)
+            }
+        };
+        let concurrency = match flags.concurrency {
+            Some(n) => n,
+            None => match src.get(
+                &["SEALBRIDGE_CONCURRENCY"],
+                Some(("concurrency", file_text(&file.concurrency))),
+            ) {
+                Some(v) => number_of::<usize>(&v, "a number")?,
+                None => DEFAULT_CONCURRENCY,
+            },
+        };
+        if concurrency == 0 || concurrency > 1024 {
+            return Err(usage(
+                "the concurrency must be between 1 and 1024".to_owned(),
+            ));
+        }
+        let deadline = match flags.deadline {
+            Some(d) => d,
+            None => match src.get(
+                &["SEALBRIDGE_DEADLINE"],
+                Some(("deadline", file_text(&file.deadline))),
+            ) {
+                Some(v) => duration_of(&v)?,
+                None => DEFAULT_RUN_DEADLINE,
+            },
+        };
+        let verbose = flags.verbose
+            || match src.get(
+                &["SEALBRIDGE_VERBOSE"],
+                Some(("verbose", file_text(&file.verbose))),
+            ) {
+                Some(v) => bool_of(&v)?,
+                None => false,
+            };
+
+        let fv = &file.vault;
+        let fa = &fv.auth;
+        let ft = &fv.tls;
+        let address = match &flags.vault_addr {
+            Some(a) => Some(Value {
+                text: a.clone(),
+                origin: "--vault-addr".to_owned(),
+            }),
+            None => src.get(
+                &["SEALBRIDGE_VAULT_ADDR", "VAULT_ADDR"],
+                Some(("vault.address", fv.address.clone())),
+            ),
+        };
+        let namespace = src
+            .get(
+                &["SEALBRIDGE_VAULT_NAMESPACE", "VAULT_NAMESPACE"],
+                Some(("vault.namespace", fv.namespace.clone())),
+            )
+            .map(|v| v.text.trim().trim_matches('/').to_owned())
+            .filter(|n| !n.is_empty());
+        let method = match src.get(
+            &["SEALBRIDGE_VAULT_AUTH", "AVP_AUTH_TYPE"],
+            Some(("vault.auth.method", fa.method.clone())),
+        ) {
+            Some(v) => method_of(&v)?,
+            None => Method::Token,
+        };
+        let mount_names: &[&str] = if method == Method::Kubernetes {
+            &[
+                "SEALBRIDGE_VAULT_AUTH_MOUNT",
+                "AVP_K8S_MOUNT_PATH",
+                "AVP_MOUNT_PATH",
+            ]
+        } else {
+            &["SEALBRIDGE_VAULT_AUTH_MOUNT", "AVP_MOUNT_PATH"]
+        };
+        let mount = src
+            .get(mount_names, Some(("vault.auth.mount", fa.mount.clone())))
+            .map(|v| v.text.trim().to_owned());
+        let role = src
+            .get(
+                &["SEALBRIDGE_VAULT_ROLE", "AVP_K8S_ROLE", "AVP_JWT_ROLE"],
+                Some(("vault.auth.role", fa.role.clone())),
+            )
+            .map(|v| v.text.trim().to_owned());
+        let role_id = src
+            .get(
+                &["SEALBRIDGE_VAULT_ROLE_ID", "AVP_ROLE_ID"],
+                Some(("vault.auth.role_id", fa.role_id.clone())),
+            )
+            .map(|v| v.text.trim().to_owned());
+        let secret =
+            |value_names: &[&str], file_names: &[&str], file_key: &str, fp: &Option<PathBuf>| {
+                if let Some(v) = src.env(value_names) {
+                    return Some(SecretSource::Value(Sensitive::from(v.text)));
+                }
+                src.get(file_names, Some((file_key, file_path(fp))))
+                    .map(|v| SecretSource::File(PathBuf::from(v.text)))
+            };
+        let secret_id = secret(
+            &["SEALBRIDGE_VAULT_SECRET_ID", "AVP_SECRET_ID"],
+            &["SEALBRIDGE_VAULT_SECRET_ID_FILE"],
+            "vault.auth.secret_id_file",
+            &fa.secret_id_file,
+        );
+        let jwt = secret(
+            &["SEALBRIDGE_VAULT_JWT"],
+            &["SEALBRIDGE_VAULT_JWT_FILE", "AVP_K8S_TOKEN_PATH"],
+            "vault.auth.jwt_file",
+            &fa.jwt_file,
+        );
+        let username = src
+            .get(
+                &["SEALBRIDGE_VAULT_USERNAME", "AVP_USERNAME"],
+                Some(("vault.auth.username", fa.username.clone())),
+            )
+            .map(|v| v.text);
+        let password = secret(
+            &["SEALBRIDGE_VAULT_PASSWORD", "AVP_PASSWORD"],
+            &["SEALBRIDGE_VAULT_PASSWORD_FILE"],
+            "vault.auth.password_file",
+            &fa.password_file,
+        );
+        let github_token = secret(
+            &["SEALBRIDGE_VAULT_GITHUB_TOKEN", "AVP_GITHUB_TOKEN"],
+            &["SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"],
+            "vault.auth.github_token_file",
+            &fa.github_token_file,
+        );
+        let token = secret(
+            &["VAULT_TOKEN"],
+            &["SEALBRIDGE_VAULT_TOKEN_FILE"],
+            "vault.auth.token_file",
+            &fa.token_file,
+        )
+        .or_else(|| {
+            src.env
+                .get("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| SecretSource::File(Path::new(h).join(".vault-token")))
+        });
+
+        let path_of = |names: &[&str], key: &str, fp: &Option<PathBuf>| {
+            src.get(names, Some((key, file_path(fp))))
+                .map(|v| PathBuf::from(v.text))
+        };
+        let skip_verify = match src.get(
+            &["VAULT_SKIP_VERIFY"],
+            Some(("vault.tls.skip_verify", file_text(&ft.skip_verify))),
+        ) {
+            Some(v) => bool_of(&v)?,
+            None => false,
+        };
+        let tls = TlsConfig {
+            ca_cert: path_of(&["VAULT_CACERT"], "vault.tls.ca_cert", &ft.ca_cert),
+            ca_path: path_of(&["VAULT_CAPATH"], "vault.tls.ca_path", &ft.ca_path),
+            client_cert: path_of(
+                &["VAULT_CLIENT_CERT"],
+                "vault.tls.client_cert",
+                &ft.client_cert,
+            ),
+            client_key: path_of(
+                &["VAULT_CLIENT_KEY"],
+                "vault.tls.client_key",
+                &ft.client_key,
+            ),
+            skip_verify,
+        };
+        let timeout = match src.get(
+            &["SEALBRIDGE_VAULT_TIMEOUT", "VAULT_CLIENT_TIMEOUT"],
+            Some(("vault.timeout", file_text(&fv.timeout))),
+        ) {
+            Some(v) => duration_of(&v)?,
+            None => DEFAULT_REQUEST_TIMEOUT,
+        };
+        let max_retries = match src.get(
+            &["SEALBRIDGE_VAULT_MAX_RETRIES", "VAULT_MAX_RETRIES"],
+            Some(("vault.max_retries", file_text(&fv.max_retries))),
+        ) {
+            Some(v) => {
+                let n = number_of::<u32>(&v, "a number of retries")?;
+                if n > 20 {
+                    return Err(usage(format!("{}: at most 20 retries", v.origin)));
+                }
+                n
+            }
+            None => DEFAULT_MAX_RETRIES,
+        };
+        let token_cache = !flags.disable_token_cache
+            && match src.get(
+                &["SEALBRIDGE_VAULT_TOKEN_CACHE"],
+                Some(("vault.token_cache", file_text(&fv.token_cache))),
+            ) {
+                Some(v) => bool_of(&v)?,
+                None => true,
+            };
+        let cache_dir = path_of(&["SEALBRIDGE_CACHE_DIR"], "vault.cache_dir", &fv.cache_dir);
+
+        Ok(Settings {
+            backend,
+            kv_version,
+            path_prefix,
+            path_validation,
+            concurrency,
+            deadline,
+            verbose,
+            config_file: config_path,
+            vault: VaultSettings {
+                address,
+                namespace,
+                method,
+                mount,
+                role,
+                role_id,
+                secret_id,
+                jwt,
+                username,
+                password,
+                github_token,
+                token,
+                tls,
+                timeout,
+                max_retries,
+                token_cache,
+                cache_dir,
+            },
+        })
+    }
+
+    /// The Vault client configuration; fails (exit 2) when the address or the chosen auth
+    /// method's settings are missing. Call it only when a Vault reference is to be resolved.
+    pub fn vault_config(&self) -> Result<VaultConfig, VaultError> {
+        let v = &self.vault;
+        let Some(address) = &v.address else {
+            return Err(VaultError::config(
+                "no Vault address: set VAULT_ADDR (or vault.address in the config file)",
+            ));
+        };
+        let need = |what: Option<&String>, names: &str| -> Result<String, VaultError> {
+            what.filter(|s| !s.is_empty()).cloned().ok_or_else(|| {
+                VaultError::config(format!("{} auth needs {names}", auth_name(v.method)))
+            })
+        };
+        let need_secret = |what: &Option<SecretSource>, names: &str| {
+            what.clone().ok_or_else(|| {
+                VaultError::config(format!("{} auth needs {names}", auth_name(v.method)))
+            })
+        };
+        let mount = |default: &str| {
+            v.mount
+                .clone()
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let auth = match v.method {
+            Method::Token => AuthConfig::Token(need_secret(
+                &v.token,
+                "VAULT_TOKEN (or the file ~/.vault-token)",
+            )?),
+            Method::AppRole => AuthConfig::AppRole {
+                mount: mount("approle"),
+                role_id: need(
+                    v.role_id.as_ref(),
+                    "a role id (SEALBRIDGE_VAULT_ROLE_ID or AVP_ROLE_ID)",
+                )?,
+                secret_id: need_secret(
+                    &v.secret_id,
+                    "a secret id (SEALBRIDGE_VAULT_SECRET_ID_FILE, SEALBRIDGE_VAULT_SECRET_ID or AVP_SECRET_ID)",
+                )?,
+            },
+            Method::Kubernetes => AuthConfig::Kubernetes {
+                mount: mount("kubernetes"),
+                role: need(
+                    v.role.as_ref(),
+                    "a role (SEALBRIDGE_VAULT_ROLE or AVP_K8S_ROLE)",
+                )?,
+                jwt: v
+                    .jwt
+                    .clone()
+                    .unwrap_or_else(|| SecretSource::File(PathBuf::from(K8S_TOKEN_PATH))),
+            },
+            Method::Jwt => AuthConfig::Jwt {
+                mount: mount("jwt"),
+                role: v.role.clone().filter(|r| !r.is_empty()),
+                jwt: need_secret(
+                    &v.jwt,
+                    "a JWT (SEALBRIDGE_VAULT_JWT_FILE or SEALBRIDGE_VAULT_JWT)",
+                )?,
+            },
+            Method::Userpass => AuthConfig::Userpass {
+                mount: mount("userpass"),
+                username: need(
+                    v.username.as_ref(),
+                    "a user name (SEALBRIDGE_VAULT_USERNAME or AVP_USERNAME)",
+                )?,
+                password: need_secret(
+                    &v.password,
+                    "a password (SEALBRIDGE_VAULT_PASSWORD_FILE, SEALBRIDGE_VAULT_PASSWORD or AVP_PASSWORD)",
+                )?,
+            },
+            Method::Cert => {
+                if v.tls.client_cert.is_none() || v.tls.client_key.is_none() {
+                    return Err(VaultError::config(
+                        "cert auth needs a client certificate: set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY",
+                    ));
+                }
+                AuthConfig::Cert {
+                    mount: mount("cert"),
+                    name: v.role.clone().filter(|r| !r.is_empty()),
+                }
+            }
+            Method::Github => AuthConfig::Github {
+                mount: mount("github"),
+                token: need_secret(
+                    &v.github_token,
+                    "a GitHub token (SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE, SEALBRIDGE_VAULT_GITHUB_TOKEN or AVP_GITHUB_TOKEN)",
+                )?,
+            },
+        };
+        let mut cfg = VaultConfig::new(address.text.trim(), auth);
+        cfg.namespace = v.namespace.clone();
+        cfg.tls = v.tls.clone();
+        cfg.request_timeout = v.timeout;
+        cfg.run_deadline = self.deadline;
+        cfg.max_retries = v.max_retries;
+        cfg.concurrency = self.concurrency;
+        cfg.default_kv_version = self.kv_version;
+        cfg.token_cache = TokenCacheConfig {
+            enabled: v.token_cache,
+            dir: v.cache_dir.clone(),
+        };
+        // Check the address now, naming where it came from.
+        crate::backend::vault::VaultClient::check_address(&cfg.address)
+            .map_err(|e| VaultError::config(format!("{}: {}", address.origin, e.detail())))?;
+        Ok(cfg)
+    }
+}
+
+fn auth_name(m: Method) -> &'static str {
+    match m {
+        Method::Token => "token",
+        Method::AppRole => "approle",
+        Method::Kubernetes => "kubernetes",
+        Method::Jwt => "jwt",
+        Method::Userpass => "userpass",
+        Method::Cert => "cert",
+        Method::Github => "github",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings> {
+        Settings::load_from(&Flags::default(), env(pairs))
+    }
+
+    #[test]
+    fn defaults() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.backend, DefaultBackend::Vault);
+        assert_eq!(s.concurrency, 16);
+        assert_eq!(s.deadline, Duration::from_secs(45));
+        assert_eq!(s.kv_version, None);
+        assert!(!s.verbose);
+        let e = s.vault_config().unwrap_err();
+        assert!(e.is_config());
+        assert!(e.to_string().contains("VAULT_ADDR"), "{e}");
+    }
+
+    #[test]
+    fn token_auth_from_env_or_home_file() {
+        let s = load(&[("VAULT_ADDR", "http://127.0.0.1:8200"), ("HOME", "/home/u")]).unwrap();
+        let c = s.vault_config().unwrap();
+        match c.auth {
+            AuthConfig::Token(SecretSource::File(p)) => {
+                assert_eq!(p, Path::new("/home/u/.vault-token"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let s = load(&[("VAULT_ADDR", "http://x:1"), ("VAULT_TOKEN", "s.abc")]).unwrap();
+        match s.vault_config().unwrap().auth {
+            AuthConfig::Token(SecretSource::Value(v)) => assert_eq!(v.expose(), b"s.abc"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn avp_names_are_accepted() {
+        let s = load(&[
+            ("VAULT_ADDR", "http://x:1"),
+            ("AVP_TYPE", "vault"),
+            ("AVP_AUTH_TYPE", " approle\n"),
+            ("AVP_ROLE_ID", "rid"),
+            ("AVP_SECRET_ID", "sid"),
+            ("AVP_MOUNT_PATH", "auth/team-approle"),
+            ("AVP_KV_VERSION", "1"),
+        ])
+        .unwrap();
+        assert_eq!(s.kv_version, Some(1));
+        let c = s.vault_config().unwrap();
+        assert_eq!(c.default_kv_version, Some(1));
+        match c.auth {
+            AuthConfig::AppRole { mount, role_id, .. } => {
+                assert_eq!(mount, "auth/team-approle");
+                assert_eq!(role_id, "rid");
+            }
+            other => panic!("{other:?}"),
+        }
+        let s = load(&[
+            ("VAULT_ADDR", "http://x:1"),
+            ("AVP_AUTH_TYPE", "k8s"),
+            ("AVP_K8S_ROLE", "argocd"),
+            ("AVP_MOUNT_PATH", "generic"),
+            ("AVP_K8S_MOUNT_PATH", "auth/k8s-prod"),
+        ])
+        .unwrap();
+        match s.vault_config().unwrap().auth {
+            AuthConfig::Kubernetes { mount, role, jwt } => {
+                assert_eq!(mount, "auth/k8s-prod");
+                assert_eq!(role, "argocd");
+                assert!(matches!(jwt, SecretSource::File(p) if p == Path::new(K8S_TOKEN_PATH)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_credentials_name_the_variables() {
+        let s = load(&[("VAULT_ADDR", "http://x:1"), ("AVP_AUTH_TYPE", "approle")]).unwrap();
+        let e = s.vault_config().unwrap_err().to_string();
+        assert!(e.contains("AVP_ROLE_ID"), "{e}");
+        let e = load(&[("AVP_AUTH_TYPE", "ldap")]).unwrap_err().to_string();
+        assert!(e.contains("AVP_AUTH_TYPE") && e.contains("ldap"), "{e}");
+    }
+
+    #[test]
+    fn skip_verify_is_parsed_strictly() {
+        for (v, want) in [
+            ("true", true),
+            ("1", true),
+            ("T", true),
+            ("false", false),
+            ("0", false),
+        ] {
+            let s = load(&[("VAULT_SKIP_VERIFY", v)]).unwrap();
+            assert_eq!(s.vault.tls.skip_verify, want, "{v}");
+        }
+        for v in ["yes", "no", "on", "2", "tru", "enable"] {
+            let e = load(&[("VAULT_SKIP_VERIFY", v)]).unwrap_err().to_string();
+            assert!(
+                e.contains("VAULT_SKIP_VERIFY") && e.contains("not a boolean"),
+                "{e}"
+            );
+        }
+        // Empty means unset.
+        assert!(
+            !load(&[("VAULT_SKIP_VERIFY", "")])
+                .unwrap()
+                .vault
+                .tls
+                .skip_verify
+        );
+    }
+
+    #[test]
+    fn argocd_env_allow_list() {
+        let s = load(&[
+            ("AVP_KV_VERSION", "2"),
+            ("ARGOCD_ENV_AVP_KV_VERSION", "1"),
+            ("ARGOCD_ENV_SEALBRIDGE_PATH_PREFIX", "/team-a/"),
+            ("ARGOCD_ENV_HELM_ARGS", "--set x=1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.kv_version,
+            Some(1),
+            "the Application's value wins for allowed options"
+        );
+        assert_eq!(s.path_prefix.as_deref(), Some("team-a"));
+        for bad in [
+            "ARGOCD_ENV_VAULT_ADDR",
+            "ARGOCD_ENV_VAULT_NAMESPACE",
+            "ARGOCD_ENV_AVP_AUTH_TYPE",
+            "ARGOCD_ENV_AVP_K8S_ROLE",
+            "ARGOCD_ENV_AVP_ROLE_ID",
+            "ARGOCD_ENV_VAULT_TOKEN",
+            "ARGOCD_ENV_SEALBRIDGE_CACHE_DIR",
+            "ARGOCD_ENV_SEALBRIDGE_VAULT_AUTH",
+            "ARGOCD_ENV_SOPS_AGE_KEY_FILE",
+        ] {
+            let e = load(&[(bad, "x")]).unwrap_err();
+            assert!(matches!(e, Error::Usage(_)));
+            assert!(e.to_string().starts_with(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.yaml");
+        std::fs::write(
+            &f,
+            "concurrency: 4\ndeadline: 30s\nvault:\n  address: http://file:1\n  timeout: 2s\n  \
+             auth:\n    method: userpass\n    username: bob\n    password_file: /run/pw\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            config: Some(f.clone()),
+            concurrency: Some(8),
+            ..Flags::default()
+        };
+        let s = Settings::load_from(&flags, env(&[("SEALBRIDGE_DEADLINE", "20")])).unwrap();
+        assert_eq!(s.concurrency, 8); // flag
+        assert_eq!(s.deadline, Duration::from_secs(20)); // env
+        let c = s.vault_config().unwrap();
+        assert_eq!(c.address, "http://file:1"); // file
+        assert_eq!(c.request_timeout, Duration::from_secs(2));
+        assert_eq!(c.max_retries, DEFAULT_MAX_RETRIES); // default
+        match c.auth {
+            AuthConfig::Userpass {
+                username,
+                password,
+                mount,
+            } => {
+                assert_eq!(username, "bob");
+                assert_eq!(mount, "userpass");
+                assert!(matches!(password, SecretSource::File(p) if p == Path::new("/run/pw")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn config_file_rejects_inline_secrets_and_accepts_avp_style() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.yaml");
+        std::fs::write(&f, "vault:\n  auth:\n    secret_id: abc\n").unwrap();
+        let flags = Flags {
+            config: Some(f.clone()),
+            ..Flags::default()
+        };
+        let e = Settings::load_from(&flags, env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `secret_id`"), "{e}");
+        std::fs::write(
+            &f,
+            "AVP_TYPE: vault\nAVP_KV_VERSION: 1\nVAULT_ADDR: http://avp:1\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(
+            &flags,
+            env(&[("VAULT_ADDR", "http://env:1"), ("VAULT_TOKEN", "t")]),
+        )
+        .unwrap();
+        assert_eq!(s.kv_version, Some(1));
+        assert_eq!(s.vault_config().unwrap().address, "http://env:1");
+        std::fs::write(&f, "deadline: soon\n").unwrap();
+        let e = Settings::load_from(&flags, env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("c.yaml: deadline") && e.contains("not a duration"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_address_names_its_origin() {
+        let s = load(&[("VAULT_ADDR", "vault:8200"), ("VAULT_TOKEN", "t")]).unwrap();
+        let e = s.vault_config().unwrap_err().to_string();
+        assert!(e.contains("VAULT_ADDR"), "{e}");
+    }
+
+    #[test]
+    fn durations_and_bools() {
+        assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("-1"), None);
+        assert_eq!(parse_bool("yes"), None);
+    }
+
+    #[test]
+    fn path_validation_must_compile() {
+        let e = load(&[("AVP_PATH_VALIDATION", "^(?!x)")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("AVP_PATH_VALIDATION") && e.contains("not a valid regular expression"),
+            "{e}"
+        );
+    }
+}
