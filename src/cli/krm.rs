@@ -123,14 +123,25 @@ fn run_krm() -> Result<()> {
         .read_to_string(&mut input)
         .map_err(|e| Error::io("<stdin>", e))?;
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    let outcome =
-        crate::krm::function::process(&input, &cwd, &crate::krm::sops_source::Sops::from_env());
+    let sops = crate::krm::sops_source::Sops::from_env();
+    let outcome = crate::krm::function::process(&input, &cwd, &sops, &transform);
     // The ResourceList is written in every case: on failure it has no items, only `results`.
     super::write_stdout(outcome.output.as_bytes())?;
     match outcome.error {
         None => Ok(()),
         Some(e) => Err(e.into()),
     }
+}
+
+/// Transformer mode: resolve secret references in every item with the render engine.
+fn transform(
+    _docs: &mut [crate::yaml::Document],
+    _cwd: &Path,
+) -> std::result::Result<(), crate::krm::KrmError> {
+    Err(crate::krm::KrmError::Config(
+        "the KRM transformer mode needs the render engine, which is not in this build yet"
+            .to_string(),
+    ))
 }
 
 /// The legacy exec plugin: `argv[1]` is the configuration (kustomize writes it to a temporary
