@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod cmp;
+mod kustomize;
 mod smoke;
 mod vault;
 mod vault_auth;
