@@ -5,10 +5,10 @@
 //! - `functionConfig` is a generator (`SecretGenerator` or `ksops`) → generate from it; input
 //!   items pass through untouched (kustomize drops its local-config echo of the generator; kpt
 //!   keeps the package's files);
-//! - else, when items are generator configurations (ksops' own KRM behaviour: kustomize puts
-//!   the generator into `items`) → each is replaced by what it generates;
 //! - else (no functionConfig, a kpt `ConfigMap`, or `sealbridge.io/v1alpha1` `Resolver`) →
-//!   transformer: resolve secret references in every item.
+//!   transformer: resolve secret references in every item. Generator configurations among the
+//!   items are left alone: only a `functionConfig` makes sealbridge generate (kustomize and kpt
+//!   always pass one), so `kpt fn eval` without `--fn-config` never consumes a package file.
 //!
 //! On failure the output has no items, one `error` result per problem (no values), and the
 //! exit code is non-zero: kpt prints the results, kustomize fails the build.
@@ -180,29 +180,6 @@ fn run(
             out_items = list.items;
             out_items.extend(generated);
         }
-        _ if list
-            .items
-            .iter()
-            .any(|i| kind_of(i).is_some_and(ConfigKind::is_generator)) =>
-        {
-            out_items = Vec::new();
-            let mut generated = Vec::new();
-            for item in &list.items {
-                if kind_of(item).is_some_and(ConfigKind::is_generator) {
-                    let origin = label(item);
-                    let cfg = config::from_json(&to_json(item, &origin)?, &origin)?;
-                    generated.extend(run_generator(
-                        &cfg,
-                        &base_dir(item, &list.items, cwd),
-                        sops,
-                        &origin,
-                    )?);
-                } else {
-                    out_items.push(item.clone());
-                }
-            }
-            out_items.extend(generated);
-        }
         _ => {
             let mut docs: Vec<Document> = list.items.into_iter().map(Document::new).collect();
             transform(&mut docs, cwd)?;
@@ -346,21 +323,33 @@ functionConfig:
     }
 
     #[test]
-    fn ksops_style_items_are_replaced() {
+    fn ksops_from_function_config_and_generator_items_without_one_are_left_alone() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(
             d.path().join("s.yaml"),
             "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: b\n",
         )
         .unwrap();
-        let input = "kind: ResourceList\nitems:\n- apiVersion: viaduct.ai/v1\n  kind: ksops\n  metadata: {name: g}\n  files: [s.yaml]\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: keep}\n";
-        let o = process(input, d.path(), &Plain, &no_transform);
+        let gen_cfg =
+            "apiVersion: viaduct.ai/v1\n  kind: ksops\n  metadata: {name: g}\n  files: [s.yaml]\n";
+        let input = format!("kind: ResourceList\nitems:\n- {gen_cfg}functionConfig:\n  {gen_cfg}");
+        let o = process(&input, d.path(), &Plain, &no_transform);
         assert!(o.error.is_none(), "{:?}", o.error);
         let v = parse_out(&o.output);
         let items = v["items"].as_array().unwrap();
         assert_eq!(items.len(), 2);
-        assert_eq!(items[0]["kind"], "ConfigMap");
         assert_eq!(items[1]["metadata"]["name"], "s");
+        assert_eq!(items[1]["stringData"]["a"], "b");
+        // Without a functionConfig: transformer mode; the generator item is not consumed.
+        let input = format!("kind: ResourceList\nitems:\n- {gen_cfg}");
+        let keep = |docs: &mut [Document], _: &Path| {
+            assert_eq!(docs.len(), 1);
+            Ok(())
+        };
+        let o = process(&input, d.path(), &Plain, &keep);
+        assert!(o.error.is_none(), "{:?}", o.error);
+        let v = parse_out(&o.output);
+        assert_eq!(v["items"][0]["kind"], "ksops");
         assert_eq!(v["apiVersion"], "config.kubernetes.io/v1");
     }
 
