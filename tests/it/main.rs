@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod cmp;
+mod kpt;
 mod kustomize;
 mod smoke;
 mod vault;
