@@ -9,7 +9,9 @@
 
 pub mod backend;
 pub mod cli;
+pub mod cmp;
 pub mod error;
+pub mod krm;
 pub mod manifest;
 pub mod placeholder;
 pub mod resolve;
