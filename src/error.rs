@@ -31,9 +31,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A sops file could not be decrypted, encrypted or configured.
+    #[error(transparent)]
+    Sops(#[from] crate::sops::Error),
     /// The Vault/OpenBao client failed (configuration errors exit 2, the rest 1).
     #[error(transparent)]
     Vault(#[from] crate::backend::vault::VaultError),
+    /// Rendering manifests failed (unreadable input or unresolved references; exit 1).
+    #[error(transparent)]
+    Render(#[from] crate::resolve::RenderError),
     /// A feature that is not built yet.
     #[error("`{0}` is not implemented yet in this build of sealbridge")]
     NotImplemented(&'static str),
@@ -45,8 +51,11 @@ impl Error {
         match self {
             Error::Usage(_) | Error::NotImplemented(_) => ExitStatus::Usage,
             Error::Io { .. } => ExitStatus::Failure,
+            Error::Sops(e) if e.is_usage() => ExitStatus::Usage,
+            Error::Sops(_) => ExitStatus::Failure,
             Error::Vault(e) if e.is_config() => ExitStatus::Usage,
             Error::Vault(_) => ExitStatus::Failure,
+            Error::Render(_) => ExitStatus::Failure,
         }
     }
 

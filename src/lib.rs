@@ -10,8 +10,12 @@
 pub mod backend;
 pub mod cli;
 pub mod error;
+pub mod manifest;
+pub mod placeholder;
+pub mod resolve;
 pub mod secret;
 pub mod settings;
+pub mod sops;
 pub mod yaml;
 
 pub use error::{Error, Result};

@@ -91,7 +91,12 @@ pub fn main_entry(args: Vec<OsString>) -> ExitCode {
             };
         }
     };
-    init_logging(cli.verbose);
+    let verbose = cli.verbose
+        || std::env::var("SEALBRIDGE_VERBOSE")
+            .ok()
+            .and_then(|v| crate::settings::parse_bool(&v))
+            .unwrap_or(false);
+    init_logging(verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -103,8 +108,10 @@ pub fn main_entry(args: Vec<OsString>) -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     install_crypto_provider();
+    let flags = cli.settings_flags();
     match cli.command {
-        Command::Render(a) | Command::Generate(a) => render::run(a),
+        Command::Render(a) => render::run(a, flags, false),
+        Command::Generate(a) => render::run(a, flags, true),
         Command::Decrypt(a) => sops::decrypt(a),
         Command::Encrypt(a) => sops::encrypt(a),
         Command::ExecEnv(a) => sops::exec_env(a),

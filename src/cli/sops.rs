@@ -1,22 +1,103 @@
 //! The sops-compatible verbs: `decrypt`, `encrypt`, `exec-env`, `exec-file`, `updatekeys`, `rotate`.
+//!
+//! Flags follow `sops` (3.11) where sops has them. Output is buffered and written once; on any
+//! error nothing is printed to stdout.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::sops::config::{self, Config};
+use crate::sops::metadata::{KeyGroup, MasterKey, VaultKey};
+use crate::sops::{
+    self as sops_lib, DecryptOptions, EmitOptions, EncryptOptions, Format, KeySources,
+};
+
+/// Input/output format flags shared by the verbs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FormatArgs {
+    /// Input format (yaml, json, dotenv, ini, binary); default: from the file extension.
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    /// Output format (yaml, json, dotenv, ini, binary); default: the input format.
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<String>,
+    /// The `.sops.yaml` to use (default: `SOPS_CONFIG`, else the nearest `.sops.yaml` upwards).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Indentation of YAML/JSON output (YAML default 4, JSON default TAB).
+    #[arg(long, value_name = "N")]
+    pub indent: Option<i64>,
+}
 
 /// Arguments of `decrypt`.
 #[derive(Debug, clap::Args)]
 pub struct DecryptArgs {
-    /// The sops-encrypted file.
-    pub file: PathBuf,
+    /// The sops-encrypted file (`-` or nothing: standard input).
+    pub file: Option<PathBuf>,
+    /// Print only this value, e.g. `["data"]["password"]` or `["list"][0]`.
+    #[arg(long, value_name = "PATH")]
+    pub extract: Option<String>,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Write the plaintext to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Decrypt even if the MAC does not match (the file was modified).
+    #[arg(long)]
+    pub ignore_mac: bool,
+    /// Replace the encrypted file with its plaintext.
+    #[arg(long, short = 'i')]
+    pub in_place: bool,
 }
 
 /// Arguments of `encrypt`.
 #[derive(Debug, clap::Args)]
 pub struct EncryptArgs {
-    /// The plaintext file.
-    pub file: PathBuf,
+    /// The plaintext file (`-` or nothing: standard input, then `--input-type` is needed).
+    pub file: Option<PathBuf>,
+    /// age recipients, comma-separated (env `SOPS_AGE_RECIPIENTS`).
+    #[arg(long, value_name = "RECIPIENTS", env = "SOPS_AGE_RECIPIENTS")]
+    pub age: Option<String>,
+    /// Vault/OpenBao transit key URIs `https://vault:8200/v1/transit/keys/NAME`, comma-separated
+    /// (env `SOPS_VAULT_URIS`).
+    #[arg(long, value_name = "URIS", env = "SOPS_VAULT_URIS")]
+    pub hc_vault_transit: Option<String>,
+    /// Encrypt only values under keys matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_regex: Option<String>,
+    /// Leave values under keys matching this regex in clear.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_regex: Option<String>,
+    /// Encrypt only values under keys ending with this suffix.
+    #[arg(long, value_name = "SUFFIX")]
+    pub encrypted_suffix: Option<String>,
+    /// Leave values under keys ending with this suffix in clear (default `_unencrypted`).
+    #[arg(long, value_name = "SUFFIX")]
+    pub unencrypted_suffix: Option<String>,
+    /// Encrypt only values after a comment matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_comment_regex: Option<String>,
+    /// Leave values after a comment matching this regex in clear.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_comment_regex: Option<String>,
+    /// Compute the MAC over encrypted values only.
+    #[arg(long)]
+    pub mac_only_encrypted: bool,
+    /// Number of key groups needed to decrypt (Shamir).
+    #[arg(long, value_name = "N")]
+    pub shamir_secret_sharing_threshold: Option<usize>,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Write the encrypted file here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace the plaintext file with the encrypted one.
+    #[arg(long, short = 'i')]
+    pub in_place: bool,
 }
 
 /// Arguments of `exec-env`.
@@ -24,7 +105,15 @@ pub struct EncryptArgs {
 pub struct ExecEnvArgs {
     /// The sops-encrypted file.
     pub file: PathBuf,
-    /// The command and its arguments.
+    /// Pass only the decrypted variables to the command (no inherited environment).
+    #[arg(long)]
+    pub pristine: bool,
+    /// Decrypt even if the MAC does not match.
+    #[arg(long)]
+    pub ignore_mac: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// The command and its arguments (a single argument runs through `/bin/sh -c`, like sops).
     #[arg(last = true, required = true)]
     pub command: Vec<OsString>,
 }
@@ -34,6 +123,17 @@ pub struct ExecEnvArgs {
 pub struct ExecFileArgs {
     /// The sops-encrypted file.
     pub file: PathBuf,
+    /// Name of the plaintext file inside the private temporary directory.
+    #[arg(long, value_name = "NAME")]
+    pub filename: Option<String>,
+    /// Accepted for sops compatibility: sealbridge always uses a 0600 file in a 0700 directory.
+    #[arg(long)]
+    pub no_fifo: bool,
+    /// Decrypt even if the MAC does not match.
+    #[arg(long)]
+    pub ignore_mac: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// The command and its arguments; `{}` is replaced by the plaintext file's path.
     #[arg(last = true, required = true)]
     pub command: Vec<OsString>,
@@ -42,8 +142,14 @@ pub struct ExecFileArgs {
 /// Arguments of `updatekeys`.
 #[derive(Debug, clap::Args)]
 pub struct UpdateKeysArgs {
-    /// The sops-encrypted file.
-    pub file: PathBuf,
+    /// The sops-encrypted file(s).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Accepted for sops compatibility (sealbridge never prompts).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 /// Arguments of `rotate`.
@@ -51,29 +157,523 @@ pub struct UpdateKeysArgs {
 pub struct RotateArgs {
     /// The sops-encrypted file.
     pub file: PathBuf,
+    /// Rewrite the file instead of printing it.
+    #[arg(long, short = 'i')]
+    pub in_place: bool,
+    /// Add age recipients (comma-separated) to the first key group.
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub add_age: Option<String>,
+    /// Remove age recipients (comma-separated).
+    #[arg(long, value_name = "RECIPIENTS")]
+    pub rm_age: Option<String>,
+    /// Add Vault transit key URIs (comma-separated) to the first key group.
+    #[arg(long, value_name = "URIS")]
+    pub add_hc_vault_transit: Option<String>,
+    /// Remove Vault transit key URIs (comma-separated).
+    #[arg(long, value_name = "URIS")]
+    pub rm_hc_vault_transit: Option<String>,
+    /// Decrypt even if the MAC does not match.
+    #[arg(long)]
+    pub ignore_mac: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Write the result here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+fn usage(m: impl Into<String>) -> Error {
+    Error::Usage(m.into())
+}
+
+fn parse_format(s: &Option<String>, flag: &str) -> Result<Option<Format>> {
+    match s {
+        None => Ok(None),
+        Some(t) => Format::from_name(t).map(Some).ok_or_else(|| {
+            usage(format!(
+                "invalid {flag} {t:?}: use yaml, json, dotenv, ini or binary"
+            ))
+        }),
+    }
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+/// Reads the input file (or stdin for `-` / none).
+fn read_input(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
+    match file {
+        Some(p) if p != Path::new("-") => std::fs::read(p)
+            .map(Zeroizing::new)
+            .map_err(|e| Error::io(p, e)),
+        _ => {
+            let mut buf = Zeroizing::new(Vec::new());
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io("<stdin>", e))?;
+            Ok(buf)
+        }
+    }
+}
+
+fn is_stdin(file: Option<&Path>) -> bool {
+    file.is_none_or(|p| p == Path::new("-"))
+}
+
+/// Config-driven output settings, with `--indent` on top.
+fn emit_options(f: &FormatArgs, file: Option<&Path>) -> Result<EmitOptions> {
+    let start = file
+        .and_then(|p| std::path::absolute(p).ok())
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
+    let cwd = std::env::current_dir().unwrap_or(start);
+    let mut o = match config::find(f.config.as_deref(), &cwd) {
+        Some(p) if p.is_file() || f.config.is_some() => Config::load(&p)?.emit_options()?,
+        _ => EmitOptions::default(),
+    };
+    if let Some(n) = f.indent {
+        if n < 0 {
+            return Err(usage("--indent must not be negative"));
+        }
+        let n = n as usize;
+        o.yaml_indent = (n > 0).then_some(n);
+        o.json_indent = Some(n);
+        o.json_binary_indent = Some(n);
+    }
+    Ok(o)
+}
+
+/// Writes a private file (0600) atomically enough: write to a temp sibling, then rename.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.sealbridge-{}", std::process::id()));
+    let mode = std::fs::metadata(path)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .unwrap_or(0o600);
+    let res = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res.map_err(|e| Error::io(path, e))
+}
+
+fn decrypt_opts(
+    file: Option<&Path>,
+    input_type: Option<Format>,
+    ignore_mac: bool,
+) -> DecryptOptions {
+    DecryptOptions {
+        format: Some(input_type.unwrap_or_else(|| match file {
+            Some(p) if !is_stdin(Some(p)) => Format::from_path(p),
+            _ => Format::Binary,
+        })),
+        ignore_mac,
+        keys: KeySources::from_env(),
+    }
+}
+
+fn decrypt_to_tree(
+    file: Option<&Path>,
+    f: &FormatArgs,
+    ignore_mac: bool,
+) -> Result<sops_lib::Decrypted> {
+    let input_type = parse_format(&f.input_type, "--input-type")?;
+    let opts = decrypt_opts(file, input_type, ignore_mac);
+    let input = read_input(file)?;
+    let format = opts.format.unwrap_or(Format::Binary);
+    let name = file
+        .filter(|p| !is_stdin(Some(p)))
+        .unwrap_or(Path::new("<stdin>"));
+    Ok(sops_lib::decrypt_bytes(&input, format, &opts).map_err(|e| e.in_file(name))?)
 }
 
 /// Runs `decrypt`.
-pub fn decrypt(_a: DecryptArgs) -> Result<()> {
-    Err(Error::NotImplemented("decrypt"))
+pub fn decrypt(a: DecryptArgs) -> Result<()> {
+    let file = a.file.as_deref();
+    if a.in_place && is_stdin(file) {
+        return Err(usage("--in-place needs a file"));
+    }
+    let path = match &a.extract {
+        Some(e) => sops_lib::parse_extract_path(e)?,
+        None => Vec::new(),
+    };
+    let d = decrypt_to_tree(file, &a.format, a.ignore_mac)?;
+    let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(d.format);
+    let emit = emit_options(&a.format, file)?;
+    let name = file
+        .filter(|p| !is_stdin(Some(p)))
+        .unwrap_or(Path::new("<stdin>"));
+    let out = d
+        .emit_extract(&path, out_format, &emit)
+        .map_err(|e| e.in_file(name))?;
+    if a.in_place
+        && let Some(p) = file
+    {
+        return write_file(p, &out);
+    }
+    match &a.output {
+        Some(p) => write_file(p, &out),
+        None => super::write_stdout(&out),
+    }
 }
+
+/// Which rule the flags give (at most one).
+fn flag_rule(a: &EncryptArgs) -> Result<Option<sops_lib::Rule>> {
+    config::rule_from_fields([
+        ("unencrypted_suffix", a.unencrypted_suffix.as_deref()),
+        ("encrypted_suffix", a.encrypted_suffix.as_deref()),
+        ("unencrypted_regex", a.unencrypted_regex.as_deref()),
+        ("encrypted_regex", a.encrypted_regex.as_deref()),
+        (
+            "unencrypted_comment_regex",
+            a.unencrypted_comment_regex.as_deref(),
+        ),
+        (
+            "encrypted_comment_regex",
+            a.encrypted_comment_regex.as_deref(),
+        ),
+    ])
+    .map_err(usage)
+}
+
+fn flag_keys(age: Option<&str>, vault: Option<&str>) -> Result<Vec<MasterKey>> {
+    let mut keys = Vec::new();
+    for u in vault.map(split_list).unwrap_or_default() {
+        keys.push(MasterKey::Vault(VaultKey::from_uri(&u).map_err(usage)?));
+    }
+    for r in age.map(split_list).unwrap_or_default() {
+        sops_lib::keys::age_key::check_recipient(&r).map_err(usage)?;
+        keys.push(MasterKey::Age {
+            recipient: r,
+            enc: String::new(),
+        });
+    }
+    Ok(keys)
+}
+
+/// The creation rule for `file` from the config, if a config exists.
+fn creation_rule(f: &FormatArgs, file: &Path, required: bool) -> Result<Option<config::Resolved>> {
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    let Some(path) = config::find(f.config.as_deref(), &cwd) else {
+        return Ok(None);
+    };
+    let cfg = Config::load(&path)?;
+    if !cfg.has_creation_rules() {
+        return Ok(None);
+    }
+    match cfg.rule_for(file) {
+        Ok(r) => Ok(Some(r)),
+        Err(e) if required => Err(e.into()),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Runs `encrypt`.
-pub fn encrypt(_a: EncryptArgs) -> Result<()> {
-    Err(Error::NotImplemented("encrypt"))
+pub fn encrypt(a: EncryptArgs) -> Result<()> {
+    let file = a.file.as_deref();
+    if a.in_place && is_stdin(file) {
+        return Err(usage("--in-place needs a file"));
+    }
+    let input_type = parse_format(&a.format.input_type, "--input-type")?;
+    let format = input_type.unwrap_or_else(|| match file {
+        Some(p) if !is_stdin(Some(p)) => Format::from_path(p),
+        _ => Format::Binary,
+    });
+    let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(format);
+    let keys_from_flags = flag_keys(a.age.as_deref(), a.hc_vault_transit.as_deref())?;
+    let target = file
+        .filter(|p| !is_stdin(Some(p)))
+        .unwrap_or(Path::new("stdin"));
+    let rule_cfg = creation_rule(&a.format, target, keys_from_flags.is_empty())?;
+    let mut opts = EncryptOptions {
+        emit: emit_options(&a.format, file)?,
+        ..EncryptOptions::default()
+    };
+    if let Some(r) = &rule_cfg {
+        opts.rule = r.rule.clone();
+        opts.mac_only_encrypted = r.mac_only_encrypted;
+        opts.shamir_threshold = r.shamir_threshold;
+    }
+    if keys_from_flags.is_empty() {
+        match &rule_cfg {
+            Some(r) if !r.groups.is_empty() => opts.groups = r.groups.clone(),
+            _ => {
+                return Err(usage(
+                    "config file not found, or has no creation rules, and no keys provided through command line options (give --age or --hc-vault-transit, or add a .sops.yaml)",
+                ));
+            }
+        }
+    } else {
+        opts.groups = vec![KeyGroup {
+            keys: keys_from_flags,
+        }];
+    }
+    if let Some(rule) = flag_rule(&a)? {
+        opts.rule = Some(rule);
+    }
+    if a.mac_only_encrypted {
+        opts.mac_only_encrypted = true;
+    }
+    if let Some(t) = a.shamir_secret_sharing_threshold {
+        opts.shamir_threshold = t;
+    }
+    let input = read_input(file)?;
+    let docs = sops_lib::stores::load_plain(format, &input)
+        .map_err(|m| sops_lib::Error::new(sops_lib::ErrorKind::Parse, m).in_file(target))?;
+    let out = sops_lib::encrypt_docs(docs, out_format, &opts).map_err(|e| e.in_file(target))?;
+    if a.in_place
+        && let Some(p) = file
+    {
+        return write_file(p, &out);
+    }
+    match &a.output {
+        Some(p) => write_file(p, &out),
+        None => super::write_stdout(&out),
+    }
 }
+
+/// Runs the child; the process exits with the child's status.
+fn run_child(
+    command: &[OsString],
+    envs: Vec<(String, Zeroizing<Vec<u8>>)>,
+    pristine: bool,
+) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut cmd = if command.len() == 1 {
+        let mut c = std::process::Command::new("/bin/sh");
+        c.arg("-c").arg(&command[0]);
+        c
+    } else {
+        let mut c = std::process::Command::new(&command[0]);
+        c.args(&command[1..]);
+        c
+    };
+    if pristine {
+        cmd.env_clear();
+    }
+    for (k, v) in &envs {
+        cmd.env(k, std::ffi::OsStr::from_bytes(v));
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| usage(format!("cannot run {}: {e}", command[0].to_string_lossy())))?;
+    drop(envs);
+    if status.success() {
+        return Ok(());
+    }
+    let code = status.code().unwrap_or(1);
+    std::process::exit(code);
+}
+
 /// Runs `exec-env`.
-pub fn exec_env(_a: ExecEnvArgs) -> Result<()> {
-    Err(Error::NotImplemented("exec-env"))
+pub fn exec_env(a: ExecEnvArgs) -> Result<()> {
+    let d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac)?;
+    let mut envs = Vec::new();
+    for e in d.docs.first().map(Vec::as_slice).unwrap_or(&[]) {
+        let sops_lib::Entry::Pair(k, v) = e else {
+            continue;
+        };
+        if matches!(v, sops_lib::Value::Map(_) | sops_lib::Value::List(_)) {
+            return Err(usage(format!(
+                "{}: cannot use complex value in environment; offending key {k}",
+                a.file.display()
+            )));
+        }
+        if k.contains('=') || k.is_empty() || k.contains('\0') {
+            return Err(usage(format!(
+                "{}: the key {k:?} cannot be an environment variable name",
+                a.file.display()
+            )));
+        }
+        let mut buf = Zeroizing::new(Vec::new());
+        sops_lib::stores::dotenv::val_to_string(v, &mut buf);
+        if buf.contains(&0) {
+            return Err(usage(format!(
+                "{}: the value of {k} contains a NUL byte and cannot be an environment variable",
+                a.file.display()
+            )));
+        }
+        envs.push((k.clone(), buf));
+    }
+    drop(d);
+    run_child(&a.command, envs, a.pristine)
 }
+
+/// A private temporary directory (0700) removed, with its plaintext overwritten, on drop.
+struct PrivateDir {
+    dir: PathBuf,
+    file: PathBuf,
+    len: usize,
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&self.file) {
+            let _ = f.write_all(&vec![0u8; self.len]);
+            let _ = f.sync_all();
+        }
+        let _ = std::fs::remove_file(&self.file);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Runs `exec-file`.
-pub fn exec_file(_a: ExecFileArgs) -> Result<()> {
-    Err(Error::NotImplemented("exec-file"))
+pub fn exec_file(a: ExecFileArgs) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac)?;
+    let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(d.format);
+    let plain = d.emit_with(out_format, &emit_options(&a.format, Some(&a.file))?)?;
+    drop(d);
+    let name = a.filename.clone().unwrap_or_else(|| "tmp-file".to_string());
+    if name.contains('/') || name.is_empty() || name == "." || name == ".." {
+        return Err(usage("--filename must be a plain file name"));
+    }
+    let base = std::env::temp_dir();
+    let mut rnd = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut rnd);
+    let dir = base.join(format!(".sealbridge-{}", hex::encode(rnd)));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Error::io(&dir, e))?;
+    let guard = PrivateDir {
+        file: dir.join(&name),
+        dir,
+        len: plain.len(),
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&guard.file)
+        .map_err(|e| Error::io(&guard.file, e))?;
+    f.write_all(&plain).map_err(|e| Error::io(&guard.file, e))?;
+    drop(f);
+    drop(plain);
+    let p = guard.file.as_os_str().to_owned();
+    let command: Vec<OsString> = a
+        .command
+        .iter()
+        .map(|arg| {
+            let s = arg.to_string_lossy();
+            if s.contains("{}") {
+                OsString::from(s.replace("{}", &p.to_string_lossy()))
+            } else {
+                arg.clone()
+            }
+        })
+        .collect();
+    let mut cmd = if command.len() == 1 {
+        let mut c = std::process::Command::new("/bin/sh");
+        c.arg("-c").arg(&command[0]);
+        c
+    } else {
+        let mut c = std::process::Command::new(&command[0]);
+        c.args(&command[1..]);
+        c
+    };
+    let res = cmd
+        .status()
+        .map_err(|e| usage(format!("cannot run {}: {e}", command[0].to_string_lossy())));
+    drop(guard);
+    let status = res?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    Ok(())
 }
+
 /// Runs `updatekeys`.
-pub fn update_keys(_a: UpdateKeysArgs) -> Result<()> {
-    Err(Error::NotImplemented("updatekeys"))
+pub fn update_keys(a: UpdateKeysArgs) -> Result<()> {
+    let input_type = parse_format(&a.format.input_type, "--input-type")?;
+    for file in &a.files {
+        let format = input_type.unwrap_or_else(|| Format::from_path(file));
+        let rule = creation_rule(&a.format, file, true)?.ok_or_else(|| {
+            usage("config file not found, or has no creation rules: updatekeys needs a .sops.yaml")
+        })?;
+        if rule.groups.is_empty() {
+            return Err(usage(format!(
+                "{}: the matching creation rule names no keys",
+                file.display()
+            )));
+        }
+        let input = read_input(Some(file))?;
+        let emit = emit_options(&a.format, Some(file))?;
+        let res = sops_lib::update_keys(
+            &input,
+            format,
+            rule.groups,
+            rule.shamir_threshold,
+            &KeySources::from_env(),
+            &emit,
+        )
+        .map_err(|e| e.in_file(file))?;
+        match res {
+            Some(out) => {
+                write_file(file, &out)?;
+                eprintln!("sealbridge: updated the keys of {}", file.display());
+            }
+            None => eprintln!(
+                "sealbridge: {}: the keys are already up to date",
+                file.display()
+            ),
+        }
+    }
+    Ok(())
 }
+
 /// Runs `rotate`.
-pub fn rotate(_a: RotateArgs) -> Result<()> {
-    Err(Error::NotImplemented("rotate"))
+pub fn rotate(a: RotateArgs) -> Result<()> {
+    let mut d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac)?;
+    let add = flag_keys(a.add_age.as_deref(), a.add_hc_vault_transit.as_deref())?;
+    let rm = flag_keys(a.rm_age.as_deref(), a.rm_hc_vault_transit.as_deref())?;
+    let ident = |k: &MasterKey| k.describe();
+    let rm_ids: Vec<String> = rm.iter().map(ident).collect();
+    for g in &mut d.metadata.groups {
+        g.keys.retain(|k| !rm_ids.contains(&ident(k)));
+    }
+    if let Some(g) = d.metadata.groups.first_mut() {
+        for k in add {
+            if !g.keys.iter().any(|x| ident(x) == ident(&k)) {
+                g.keys.push(k);
+            }
+        }
+    }
+    d.metadata.groups.retain(|g| !g.keys.is_empty());
+    let emit = emit_options(&a.format, Some(&a.file))?;
+    let out = d
+        .rotate(&KeySources::from_env(), &emit)
+        .map_err(|e| e.in_file(&a.file))?;
+    if a.in_place {
+        return write_file(&a.file, &out);
+    }
+    match &a.output {
+        Some(p) => write_file(p, &out),
+        None => super::write_stdout(&out),
+    }
 }

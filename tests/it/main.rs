@@ -4,7 +4,10 @@
 mod support;
 
 mod cli;
+mod render;
+mod render_sops;
 mod smoke;
+mod sops;
 mod vault;
 mod vault_auth;
 mod vault_cache;

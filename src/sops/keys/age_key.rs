@@ -1,0 +1,242 @@
+//! age key source (spec §7.3): X25519 identities from `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`,
+//! `SOPS_AGE_KEY_CMD` and the default `keys.txt`; one armored age file per recipient.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use age::armor::{ArmoredReader, ArmoredWriter, Format};
+use zeroize::{Zeroize, Zeroizing};
+
+/// Where age identities were looked for (names only, for error messages).
+#[derive(Default)]
+pub struct AgeIdentities {
+    ids: Vec<age::x25519::Identity>,
+    /// Human-readable list of the sources that were consulted.
+    pub sources: Vec<String>,
+    /// Problems with sources (unreadable file, bad line), value-free.
+    pub problems: Vec<String>,
+}
+
+impl std::fmt::Debug for AgeIdentities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgeIdentities")
+            .field("count", &self.ids.len())
+            .field("sources", &self.sources)
+            .finish()
+    }
+}
+
+/// Parses identity text (one `AGE-SECRET-KEY-1…` per line; blank and `#` lines skipped).
+fn parse_into(text: &str, origin: &str, out: &mut AgeIdentities) {
+    let mut n = 0;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match age::x25519::Identity::from_str(line) {
+            Ok(id) => {
+                out.ids.push(id);
+                n += 1;
+            }
+            Err(_) if line.starts_with("AGE-PLUGIN-") => out.problems.push(format!(
+                "{origin}: line {}: age plugin identities are not supported by sealbridge",
+                i + 1
+            )),
+            Err(_) => out
+                .problems
+                .push(format!("{origin}: line {} is not an age identity", i + 1)),
+        }
+    }
+    out.sources.push(format!("{origin} ({n} identities)"));
+}
+
+/// The default identity file: `$XDG_CONFIG_HOME/sops/age/keys.txt`, else
+/// `~/.config/sops/age/keys.txt` (macOS: `~/Library/Application Support/sops/age/keys.txt`).
+pub fn default_keys_file() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
+        return Some(PathBuf::from(x).join("sops/age/keys.txt"));
+    }
+    let home = PathBuf::from(std::env::var_os("HOME")?);
+    if cfg!(target_os = "macos") {
+        Some(home.join("Library/Application Support/sops/age/keys.txt"))
+    } else {
+        Some(home.join(".config/sops/age/keys.txt"))
+    }
+}
+
+impl AgeIdentities {
+    /// Gathers identities from every source sops reads.
+    pub fn from_env() -> AgeIdentities {
+        let mut out = AgeIdentities::default();
+        if let Some(mut v) = std::env::var("SOPS_AGE_KEY").ok().filter(|v| !v.is_empty()) {
+            parse_into(&v, "SOPS_AGE_KEY", &mut out);
+            v.zeroize();
+        }
+        if let Some(p) = std::env::var_os("SOPS_AGE_KEY_FILE").filter(|v| !v.is_empty()) {
+            let origin = format!("SOPS_AGE_KEY_FILE={}", PathBuf::from(&p).display());
+            match std::fs::read_to_string(&p) {
+                Ok(t) => {
+                    let t = Zeroizing::new(t);
+                    parse_into(&t, &origin, &mut out);
+                }
+                Err(e) => out.problems.push(format!("{origin}: {e}")),
+            }
+        }
+        if let Some(cmd) = std::env::var("SOPS_AGE_KEY_CMD")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            match std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&cmd)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::inherit())
+                .output()
+            {
+                Ok(o) if o.status.success() => {
+                    let t = Zeroizing::new(o.stdout);
+                    parse_into(&String::from_utf8_lossy(&t), "SOPS_AGE_KEY_CMD", &mut out);
+                }
+                Ok(o) => out
+                    .problems
+                    .push(format!("SOPS_AGE_KEY_CMD exited with {}", o.status)),
+                Err(e) => out.problems.push(format!("SOPS_AGE_KEY_CMD: {e}")),
+            }
+        }
+        if let Some(p) = default_keys_file() {
+            match std::fs::read_to_string(&p) {
+                Ok(t) => {
+                    let t = Zeroizing::new(t);
+                    parse_into(&t, &p.display().to_string(), &mut out);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => out.problems.push(format!("{}: {e}", p.display())),
+            }
+        }
+        out
+    }
+
+    /// Identities from text (tests, `--age-key` style callers).
+    pub fn from_text(text: &str, origin: &str) -> AgeIdentities {
+        let mut out = AgeIdentities::default();
+        parse_into(text, origin, &mut out);
+        out
+    }
+
+    /// How many identities were found.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True if no identity was found.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Unwraps an armored age file with any identity.
+    pub fn decrypt(&self, enc: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        if self.ids.is_empty() {
+            let mut msg = String::from(
+                "no age identity found (set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY, or put keys in ",
+            );
+            msg.push_str(
+                &default_keys_file()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "~/.config/sops/age/keys.txt".into()),
+            );
+            msg.push(')');
+            for p in &self.problems {
+                msg.push_str("; ");
+                msg.push_str(p);
+            }
+            return Err(msg);
+        }
+        let reader = ArmoredReader::new(enc.as_bytes());
+        let dec = age::Decryptor::new_buffered(std::io::BufReader::new(reader))
+            .map_err(|e| format!("invalid age file in enc: {e}"))?;
+        let mut r = dec
+            .decrypt(self.ids.iter().map(|i| i as &dyn age::Identity))
+            .map_err(|e| match e {
+                age::DecryptError::NoMatchingKeys => format!(
+                    "none of the {} age identities from {} matches this recipient",
+                    self.ids.len(),
+                    self.sources.join(", ")
+                ),
+                other => format!("age: {other}"),
+            })?;
+        let mut out = Zeroizing::new(Vec::with_capacity(33));
+        r.read_to_end(&mut out)
+            .map_err(|e| format!("age payload: {e}"))?;
+        Ok(out)
+    }
+}
+
+/// Wraps `key` for one recipient as an ASCII-armored age file (ends with a newline).
+pub fn encrypt(recipient: &str, key: &[u8]) -> Result<String, String> {
+    let r = age::x25519::Recipient::from_str(recipient.trim()).map_err(|e| {
+        if recipient.starts_with("ssh-") {
+            format!("age recipient {recipient}: SSH recipients are not supported by sealbridge; use an age1… recipient")
+        } else {
+            format!("invalid age recipient {recipient:?}: {e}")
+        }
+    })?;
+    let enc = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
+        .map_err(|e| format!("age: {e}"))?;
+    let io = |e: std::io::Error| format!("age: {e}");
+    let armor = ArmoredWriter::wrap_output(Vec::new(), Format::AsciiArmor).map_err(io)?;
+    let mut w = enc.wrap_output(armor).map_err(io)?;
+    w.write_all(key).map_err(io)?;
+    let out = w.finish().and_then(|a| a.finish()).map_err(io)?;
+    let mut s = String::from_utf8(out).map_err(|_| "age: armor is not UTF-8".to_string())?;
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+/// Checks that a recipient string parses (for `--age` and `.sops.yaml`).
+pub fn check_recipient(recipient: &str) -> Result<(), String> {
+    age::x25519::Recipient::from_str(recipient.trim())
+        .map(|_| ())
+        .map_err(|e| format!("invalid age recipient {recipient:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_unwrap() {
+        let id = age::x25519::Identity::generate();
+        let recipient = id.to_public().to_string();
+        let secret = id.to_string();
+        let ids = AgeIdentities::from_text(
+            &format!(
+                "# created: now\n# public key: {recipient}\n{}\n",
+                secret.expose_secret()
+            ),
+            "test",
+        );
+        assert_eq!(ids.len(), 1);
+        let enc = encrypt(&recipient, &[9u8; 32]).unwrap();
+        assert!(enc.starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n"));
+        assert!(enc.ends_with("-----END AGE ENCRYPTED FILE-----\n"));
+        assert_eq!(ids.decrypt(&enc).unwrap().as_slice(), &[9u8; 32]);
+        let other = AgeIdentities::from_text(
+            age::x25519::Identity::generate()
+                .to_string()
+                .expose_secret(),
+            "other",
+        );
+        assert!(
+            other
+                .decrypt(&enc)
+                .unwrap_err()
+                .contains("none of the 1 age identities")
+        );
+    }
+
+    use age::secrecy::ExposeSecret;
+}

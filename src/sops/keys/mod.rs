@@ -1,0 +1,181 @@
+//! Key sources: recover the data key from a file's key groups, and wrap a data key for new
+//! master keys (spec §7). age and Vault transit are supported; other key types are kept in the
+//! file and reported as unsupported.
+
+pub mod age_key;
+pub mod hc_vault;
+
+use std::sync::{Arc, OnceLock};
+
+use zeroize::Zeroizing;
+
+use crate::sops::cipher::DataKey;
+use crate::sops::gofmt::Timestamp;
+use crate::sops::metadata::{DECRYPTION_ORDER, KeyGroup, MasterKey, Metadata};
+use crate::sops::shamir;
+
+pub use age_key::AgeIdentities;
+pub use hc_vault::{HttpTransit, Transit};
+
+/// The key material available to this process: age identities (loaded on first use) and a
+/// Vault transit client.
+#[derive(Clone)]
+pub struct KeySources {
+    age: Arc<OnceLock<AgeIdentities>>,
+    transit: Arc<dyn Transit>,
+}
+
+impl std::fmt::Debug for KeySources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySources").finish_non_exhaustive()
+    }
+}
+
+impl Default for KeySources {
+    fn default() -> Self {
+        KeySources::from_env()
+    }
+}
+
+impl KeySources {
+    /// Identities from the environment (read lazily) and the built-in HTTP transit client.
+    pub fn from_env() -> KeySources {
+        KeySources {
+            age: Arc::new(OnceLock::new()),
+            transit: Arc::new(HttpTransit),
+        }
+    }
+
+    /// Explicit age identities (instead of the environment).
+    pub fn with_age(mut self, ids: AgeIdentities) -> KeySources {
+        let cell = OnceLock::new();
+        let _ = cell.set(ids);
+        self.age = Arc::new(cell);
+        self
+    }
+
+    /// Another transit implementation (e.g. the Vault backend's client).
+    pub fn with_transit(mut self, t: Arc<dyn Transit>) -> KeySources {
+        self.transit = t;
+        self
+    }
+
+    fn age(&self) -> &AgeIdentities {
+        self.age.get_or_init(AgeIdentities::from_env)
+    }
+
+    /// Unwraps one master key.
+    fn unwrap_key(&self, key: &MasterKey) -> Result<Zeroizing<Vec<u8>>, String> {
+        match key {
+            MasterKey::Age { enc, .. } => self.age().decrypt(enc),
+            MasterKey::Vault(v) => self.transit.decrypt(v, &v.enc),
+            MasterKey::Other { kind, .. } => Err(format!(
+                "{kind} keys are not supported by sealbridge; use a key sealbridge supports (age, hc_vault)"
+            )),
+        }
+    }
+
+    /// Wraps `secret` for `key`, filling in its `enc` (and `created_at` for Vault).
+    pub fn wrap_key(&self, key: &mut MasterKey, secret: &[u8]) -> Result<(), String> {
+        match key {
+            MasterKey::Age { recipient, enc } => {
+                *enc = age_key::encrypt(recipient, secret)?;
+                Ok(())
+            }
+            MasterKey::Vault(v) => {
+                v.enc = self.transit.encrypt(v, secret)?;
+                v.created_at = Timestamp::now_utc().rfc3339();
+                Ok(())
+            }
+            MasterKey::Other { kind, .. } => Err(format!(
+                "cannot wrap the data key for a {kind} key: {kind} keys are not supported by sealbridge; use a key sealbridge supports (age, hc_vault)"
+            )),
+        }
+    }
+
+    /// Tries the keys of one group in sops' order; the first success wins.
+    fn unwrap_group(&self, g: &KeyGroup, tried: &mut Vec<String>) -> Option<Zeroizing<Vec<u8>>> {
+        for kind in DECRYPTION_ORDER {
+            for k in g.keys.iter().filter(|k| k.kind() == kind) {
+                match self.unwrap_key(k) {
+                    Ok(b) => return Some(b),
+                    Err(e) => tried.push(format!("{}: {e}", k.describe())),
+                }
+            }
+        }
+        None
+    }
+
+    /// Recovers the data key of a file (one group: any key; several: Shamir threshold).
+    pub fn recover(&self, md: &Metadata) -> Result<DataKey, String> {
+        let mut tried = Vec::new();
+        if md.groups.len() <= 1 {
+            let g = md.groups.first().ok_or("No keys found in file")?;
+            return match self.unwrap_group(g, &mut tried) {
+                Some(k) => DataKey::from_slice(&k)
+                    .ok_or_else(|| format!("the data key recovered has {} bytes, not 32", k.len())),
+                None => Err(format!(
+                    "no key could decrypt the data key; tried: {}",
+                    tried.join("; ")
+                )),
+            };
+        }
+        let threshold = if md.shamir_threshold == 0 {
+            md.groups.len()
+        } else {
+            md.shamir_threshold
+        };
+        let mut parts: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        for (i, g) in md.groups.iter().enumerate() {
+            if parts.len() >= threshold.max(2) {
+                break;
+            }
+            let mut t = Vec::new();
+            match self.unwrap_group(g, &mut t) {
+                Some(p) => parts.push(p),
+                None => tried.push(format!("group {i}: {}", t.join("; "))),
+            }
+        }
+        if parts.len() < threshold.max(2) {
+            return Err(format!(
+                "no key could decrypt the data key: the file is encrypted with a Shamir threshold of {threshold} key groups, but only {} group(s) could be decrypted; tried: {}",
+                parts.len(),
+                tried.join("; ")
+            ));
+        }
+        let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        let key = shamir::combine(&refs).map_err(|e| format!("Shamir combine failed: {e}"))?;
+        DataKey::from_slice(&key)
+            .ok_or_else(|| "the combined Shamir key is not 32 bytes".to_string())
+    }
+
+    /// Wraps `key` for every master key of `md` (split with Shamir for ≥ 2 groups).
+    pub fn wrap_all(&self, md: &mut Metadata, key: &DataKey) -> Result<(), String> {
+        let n = md.groups.len();
+        if n == 0 {
+            return Err("no master keys to encrypt the data key for".into());
+        }
+        if n == 1 {
+            for k in &mut md.groups[0].keys {
+                self.wrap_key(k, key.bytes())?;
+            }
+            return Ok(());
+        }
+        if md.shamir_threshold == 0 {
+            md.shamir_threshold = n;
+        }
+        if md.shamir_threshold > n {
+            return Err(format!(
+                "shamir_threshold {} is larger than the number of key groups ({n})",
+                md.shamir_threshold
+            ));
+        }
+        let shares = shamir::split(key.bytes(), n, md.shamir_threshold.max(2))?;
+        for (g, share) in md.groups.iter_mut().zip(shares.iter()) {
+            for k in &mut g.keys {
+                self.wrap_key(k, share)?;
+            }
+        }
+        Ok(())
+    }
+}
