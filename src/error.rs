@@ -34,9 +34,18 @@ pub enum Error {
     /// A sops file could not be decrypted, encrypted or configured.
     #[error(transparent)]
     Sops(#[from] crate::sops::Error),
+    /// The kustomize/kpt KRM function or exec plugin failed.
+    #[error(transparent)]
+    Krm(#[from] crate::krm::KrmError),
+    /// The Argo CD plugin front-end failed.
+    #[error(transparent)]
+    Cmp(#[from] crate::cmp::CmpError),
     /// The Vault/OpenBao client failed (configuration errors exit 2, the rest 1).
     #[error(transparent)]
     Vault(#[from] crate::backend::vault::VaultError),
+    /// Rendering manifests failed (unreadable input or unresolved references; exit 1).
+    #[error(transparent)]
+    Render(#[from] crate::resolve::RenderError),
     /// A feature that is not built yet.
     #[error("`{0}` is not implemented yet in this build of sealbridge")]
     NotImplemented(&'static str),
@@ -50,8 +59,11 @@ impl Error {
             Error::Io { .. } => ExitStatus::Failure,
             Error::Sops(e) if e.is_usage() => ExitStatus::Usage,
             Error::Sops(_) => ExitStatus::Failure,
+            Error::Krm(e) => e.exit_status(),
+            Error::Cmp(e) => e.exit_status(),
             Error::Vault(e) if e.is_config() => ExitStatus::Usage,
             Error::Vault(_) => ExitStatus::Failure,
+            Error::Render(_) => ExitStatus::Failure,
         }
     }
 

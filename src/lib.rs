@@ -9,7 +9,12 @@
 
 pub mod backend;
 pub mod cli;
+pub mod cmp;
 pub mod error;
+pub mod krm;
+pub mod manifest;
+pub mod placeholder;
+pub mod resolve;
 pub mod secret;
 pub mod settings;
 pub mod sops;

@@ -77,7 +77,7 @@ pub struct Settings {
     pub backend: DefaultBackend,
     /// KV version assumed where the mount cannot be looked up (`AVP_KV_VERSION`).
     pub kv_version: Option<u8>,
-    /// Prefix for relative Vault paths (`SEALBRIDGE_PATH_PREFIX`).
+    /// Prepended to every Vault path (`SEALBRIDGE_PATH_PREFIX`); applied by the Vault client.
     pub path_prefix: Option<String>,
     /// `AVP_PATH_VALIDATION`: a regex every Vault path must match (checked to compile).
     pub path_validation: Option<String>,
@@ -124,6 +124,7 @@ enum Method {
     Userpass,
     Cert,
     Github,
+    None,
 }
 
 /// A value and where it came from (for error messages).
@@ -325,10 +326,11 @@ fn method_of(v: &Value) -> Result<Method> {
         "userpass" => Method::Userpass,
         "cert" => Method::Cert,
         "github" => Method::Github,
+        "none" => Method::None,
         other => {
             return Err(usage(format!(
                 "{}: unknown Vault auth method {other:?} (expected token, approle, kubernetes \
-                 (k8s), jwt (oidc), userpass, cert or github)",
+                 (k8s), jwt (oidc), userpass, cert, github or none)",
                 v.origin
             )));
         }
@@ -525,7 +527,8 @@ impl Settings {
                 origin: "--vault-addr".to_owned(),
             }),
             None => src.get(
-                &["SEALBRIDGE_VAULT_ADDR", "VAULT_ADDR"],
+                // As in Vault's own client, a Vault Agent / OpenBao Proxy address wins.
+                &["SEALBRIDGE_VAULT_ADDR", "VAULT_AGENT_ADDR", "VAULT_ADDR"],
                 Some(("vault.address", fv.address.clone())),
             ),
         };
@@ -541,6 +544,16 @@ impl Settings {
             Some(("vault.auth.method", fa.method.clone())),
         ) {
             Some(v) => method_of(&v)?,
+            // Behind an agent without a token of our own: let the agent add its token.
+            None if address
+                .as_ref()
+                .is_some_and(|a| a.origin == "VAULT_AGENT_ADDR")
+                && src
+                    .env(&["VAULT_TOKEN", "SEALBRIDGE_VAULT_TOKEN_FILE"])
+                    .is_none() =>
+            {
+                Method::None
+            }
             None => Method::Token,
         };
         let mount_names: &[&str] = if method == Method::Kubernetes {
@@ -672,7 +685,17 @@ impl Settings {
                 Some(v) => bool_of(&v)?,
                 None => true,
             };
-        let cache_dir = path_of(&["SEALBRIDGE_CACHE_DIR"], "vault.cache_dir", &fv.cache_dir);
+        let cache_dir = path_of(&["SEALBRIDGE_CACHE_DIR"], "vault.cache_dir", &fv.cache_dir)
+            .or_else(|| {
+                let xdg = src
+                    .env
+                    .get("XDG_CACHE_HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute());
+                let home = src.env.get("HOME").filter(|h| !h.is_empty());
+                xdg.or_else(|| home.map(|h| Path::new(h).join(".cache")))
+                    .map(|d| d.join("sealbridge"))
+            });
 
         Ok(Settings {
             backend,
@@ -787,6 +810,7 @@ impl Settings {
                     name: v.role.clone().filter(|r| !r.is_empty()),
                 }
             }
+            Method::None => AuthConfig::None,
             Method::Github => AuthConfig::Github {
                 mount: mount("github"),
                 token: need_secret(
@@ -803,6 +827,7 @@ impl Settings {
         cfg.max_retries = v.max_retries;
         cfg.concurrency = self.concurrency;
         cfg.default_kv_version = self.kv_version;
+        cfg.path_prefix = self.path_prefix.clone();
         cfg.token_cache = TokenCacheConfig {
             enabled: v.token_cache,
             dir: v.cache_dir.clone(),
@@ -823,6 +848,7 @@ fn auth_name(m: Method) -> &'static str {
         Method::Userpass => "userpass",
         Method::Cert => "cert",
         Method::Github => "github",
+        Method::None => "none",
     }
 }
 
@@ -869,6 +895,55 @@ mod tests {
             AuthConfig::Token(SecretSource::Value(v)) => assert_eq!(v.expose(), b"s.abc"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn vault_agent_address_wins_and_implies_no_token() {
+        let s = load(&[
+            ("VAULT_ADDR", "http://vault:1"),
+            ("VAULT_AGENT_ADDR", "http://127.0.0.1:8100"),
+        ])
+        .unwrap();
+        let c = s.vault_config().unwrap();
+        assert_eq!(c.address, "http://127.0.0.1:8100");
+        assert!(matches!(c.auth, AuthConfig::None));
+        let s = load(&[
+            ("VAULT_AGENT_ADDR", "http://127.0.0.1:8100"),
+            ("VAULT_TOKEN", "t"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            s.vault_config().unwrap().auth,
+            AuthConfig::Token(_)
+        ));
+        let s = load(&[
+            ("VAULT_ADDR", "http://v:1"),
+            ("SEALBRIDGE_VAULT_AUTH", "none"),
+        ])
+        .unwrap();
+        assert!(matches!(s.vault_config().unwrap().auth, AuthConfig::None));
+    }
+
+    #[test]
+    fn cache_dir_defaults_from_xdg_then_home() {
+        let dir = |pairs: &[(&str, &str)]| load(pairs).unwrap().vault.cache_dir;
+        assert_eq!(
+            dir(&[("HOME", "/h")]),
+            Some(PathBuf::from("/h/.cache/sealbridge"))
+        );
+        assert_eq!(
+            dir(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]),
+            Some(PathBuf::from("/x/sealbridge"))
+        );
+        assert_eq!(
+            dir(&[("XDG_CACHE_HOME", "relative"), ("HOME", "/h")]),
+            Some(PathBuf::from("/h/.cache/sealbridge"))
+        );
+        assert_eq!(
+            dir(&[("HOME", "/h"), ("SEALBRIDGE_CACHE_DIR", "/c")]),
+            Some(PathBuf::from("/c"))
+        );
+        assert_eq!(dir(&[]), None);
     }
 
     #[test]

@@ -1,4 +1,173 @@
-//! Secret backends. (The `Backend` trait and engine glue belong to the render engine; this
-//! file only declares the modules until it lands.)
+//! The one interface the render engine sees for fetching secrets: [`Backend`].
+//!
+//! A backend turns a [`SecretId`] (backend, path, version) into the whole secret at that path
+//! as a typed [`SecretValue`] (a map of keys for Vault, the decrypted tree for a sops file).
+//! Key lookup, JSON pointers and modifiers happen in the engine, so one fetch serves every
+//! reference to the same secret.
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::secret::SecretValue;
+
+pub mod sops;
 pub mod vault;
+
+/// Which kind of store a reference points into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BackendKind {
+    /// HashiCorp Vault or OpenBao (KV v1/v2 or any readable logical path).
+    Vault,
+    /// A sops-encrypted file below the working directory.
+    Sops,
+}
+
+impl BackendKind {
+    /// Parses a scheme or `SEALBRIDGE_BACKEND`/`AVP_TYPE` value (`vault`, `openbao`, `sops`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "vault" | "openbao" | "bao" => Some(BackendKind::Vault),
+            "sops" => Some(BackendKind::Sops),
+            _ => None,
+        }
+    }
+
+    /// The lower-case name (`vault`, `sops`).
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Vault => "vault",
+            BackendKind::Sops => "sops",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// KV engine version forced by `avp.kubernetes.io/kv-version` (otherwise detected per mount).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KvVersion {
+    /// KV v1 (or any logical path): read as written, versions are not supported.
+    V1,
+    /// KV v2: the client inserts `data/` when the path does not have it.
+    V2,
+}
+
+/// One distinct secret to fetch: the de-duplication key of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SecretId {
+    /// The store.
+    pub backend: BackendKind,
+    /// Vault: the path as written (with or without `/data/`); sops: the file path relative to
+    /// the working directory, normalised (no `./`).
+    pub path: String,
+    /// A pinned version (KV v2 only); `None` means the latest.
+    pub version: Option<u64>,
+    /// A KV version forced by annotation; `None` means detect it.
+    pub kv_version: Option<KvVersion>,
+}
+
+impl fmt::Display for SecretId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.backend, self.path)?;
+        if let Some(v) = self.version {
+            write!(f, " (version {v})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a fetch failed. Messages never contain secret values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// Nothing at that path (or that version).
+    #[error("no secret at this path{}", version_suffix(.version))]
+    NotFound {
+        /// The version asked for, if any.
+        version: Option<u64>,
+    },
+    /// The credentials may not read that path.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// The backend could not be reached (network, TLS, timeout).
+    #[error("backend unreachable: {0}")]
+    Unreachable(String),
+    /// The reference is not allowed (e.g. a sops path outside the working directory).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The backend is not configured (e.g. no `VAULT_ADDR`).
+    #[error("not configured: {0}")]
+    NotConfigured(String),
+    /// A sops file could not be read or decrypted.
+    #[error("cannot decrypt: {0}")]
+    Decrypt(String),
+    /// Anything else the backend reported.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn version_suffix(v: &Option<u64>) -> String {
+    match v {
+        Some(v) => format!(" with version {v}"),
+        None => String::new(),
+    }
+}
+
+/// The future a [`Backend::fetch`] returns.
+pub type FetchFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<SecretValue, BackendError>> + Send + 'a>>;
+
+/// A secret store. `fetch` returns the whole secret at `id` (for Vault the map of its keys).
+///
+/// Implementations must be cheap to share (`Arc`) and safe to call concurrently; the engine
+/// calls `fetch` once per distinct [`SecretId`] per run.
+pub trait Backend: Send + Sync {
+    /// Fetches the secret `id` (conceptually `async fn fetch(&self, id: &SecretId)`).
+    fn fetch<'a>(&'a self, id: &'a SecretId) -> FetchFuture<'a>;
+}
+
+/// The backends of one run, by kind. A kind without a backend fails every reference to it
+/// with a "not configured" error.
+#[derive(Clone, Default)]
+pub struct Backends {
+    vault: Option<Arc<dyn Backend>>,
+    sops: Option<Arc<dyn Backend>>,
+}
+
+impl fmt::Debug for Backends {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backends")
+            .field("vault", &self.vault.is_some())
+            .field("sops", &self.sops.is_some())
+            .finish()
+    }
+}
+
+impl Backends {
+    /// No backends at all.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the backend for `kind`.
+    pub fn with(mut self, kind: BackendKind, backend: Arc<dyn Backend>) -> Self {
+        match kind {
+            BackendKind::Vault => self.vault = Some(backend),
+            BackendKind::Sops => self.sops = Some(backend),
+        }
+        self
+    }
+
+    /// The backend for `kind`, if configured.
+    pub fn get(&self, kind: BackendKind) -> Option<Arc<dyn Backend>> {
+        match kind {
+            BackendKind::Vault => self.vault.clone(),
+            BackendKind::Sops => self.sops.clone(),
+        }
+    }
+}

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{Error, ExitStatus, Result};
 
+mod argocd;
+pub mod krm;
 mod render;
 mod sops;
 mod version;
@@ -75,10 +77,19 @@ pub enum Command {
     Rotate(sops::RotateArgs),
     /// Print the version, the git commit and the enabled features.
     Version,
+    /// KRM function for kustomize and kpt: a ResourceList on stdin, a ResourceList on stdout.
+    Krm(krm::KrmArgs),
+    /// Argo CD config-management plugin steps (`discover`, `generate`).
+    Argocd(argocd::ArgocdArgs),
 }
 
 /// Runs the CLI with `args` (argv including the program name) and returns the exit code.
 pub fn main_entry(args: Vec<OsString>) -> ExitCode {
+    // kustomize/kpt plugin forms (`ksops`, `SecretGenerator`, `sealbridge CONFIG`, piped
+    // ResourceList): decided from argv before the normal command line.
+    if let Some(mode) = plugin_mode(&args) {
+        return krm::run_mode(mode);
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -91,7 +102,12 @@ pub fn main_entry(args: Vec<OsString>) -> ExitCode {
             };
         }
     };
-    init_logging(cli.verbose);
+    let verbose = cli.verbose
+        || std::env::var("SEALBRIDGE_VERBOSE")
+            .ok()
+            .and_then(|v| crate::settings::parse_bool(&v))
+            .unwrap_or(false);
+    init_logging(verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -103,8 +119,10 @@ pub fn main_entry(args: Vec<OsString>) -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     install_crypto_provider();
+    let flags = cli.settings_flags();
     match cli.command {
-        Command::Render(a) | Command::Generate(a) => render::run(a),
+        Command::Render(a) => render::run(a, flags, false),
+        Command::Generate(a) => render::run(a, flags, true),
         Command::Decrypt(a) => sops::decrypt(a),
         Command::Encrypt(a) => sops::encrypt(a),
         Command::ExecEnv(a) => sops::exec_env(a),
@@ -112,7 +130,18 @@ fn run(cli: Cli) -> Result<()> {
         Command::Updatekeys(a) => sops::update_keys(a),
         Command::Rotate(a) => sops::rotate(a),
         Command::Version => version::run(),
+        Command::Krm(a) => krm::run(a),
+        Command::Argocd(a) => argocd::run(a),
     }
+}
+
+fn plugin_mode(args: &[OsString]) -> Option<krm::PluginMode> {
+    use clap::CommandFactory;
+    let commands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    krm::plugin_mode(args, krm::stdin_is_char_device(), &commands)
 }
 
 /// Installs rustls' `ring` provider once (the Vault client is built without one).

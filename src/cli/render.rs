@@ -1,18 +1,122 @@
 //! `sealbridge render` / `generate`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::manifest::Input;
+use crate::resolve;
+use crate::settings::{Flags, Settings};
 
 /// Arguments of `render` and `generate`.
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
-    /// Files or directories of manifests (`.yaml`, `.yml`, `.json`), or `-` for stdin.
+    /// Files or directories of manifests (`.yaml`, `.yml`, `.json`, walked recursively), or `-`
+    /// for stdin. `render` without a path reads stdin when it is not a terminal.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    /// Vault/OpenBao address (overrides VAULT_ADDR).
+    #[arg(long, value_name = "URL")]
+    pub vault_addr: Option<String>,
+
+    /// Deadline for fetching every secret of the run, e.g. `45s`, `2m` (SEALBRIDGE_DEADLINE).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+
+    /// At most this many backend requests at once (SEALBRIDGE_CONCURRENCY, default 16).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Directory that `sops://` paths are relative to and confined to (default: the working
+    /// directory).
+    #[arg(long, value_name = "DIR", env = "SEALBRIDGE_SOPS_ROOT")]
+    pub sops_root: Option<PathBuf>,
+
+    /// argocd-vault-plugin's `-c/--config-path` (same as the global `--config`).
+    #[arg(short = 'c', long = "config-path", value_name = "FILE", hide = true)]
+    pub config_path: Option<PathBuf>,
+
+    /// argocd-vault-plugin's `-s/--secret-name` (not supported: see the error).
+    #[arg(short = 's', long = "secret-name", value_name = "NAME", hide = true)]
+    pub secret_name: Option<String>,
+
+    /// argocd-vault-plugin's `--verbose-sensitive-output`: accepted as `--verbose`, which never
+    /// prints secret values.
+    #[arg(long, hide = true)]
+    pub verbose_sensitive_output: bool,
 }
 
-/// Runs `render`.
-pub fn run(_args: RenderArgs) -> Result<()> {
-    Err(Error::NotImplemented("render"))
+fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    crate::settings::parse_duration(s)
+        .ok_or_else(|| format!("`{s}` is not a duration (examples: 45s, 2m, 1500ms)"))
+}
+
+/// Runs `render` (`generate` = AVP's argument form: exactly one path or `-`).
+pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
+    if args.secret_name.is_some() {
+        return Err(Error::Usage(
+            "--secret-name (settings from a Kubernetes Secret) is not supported: mount the Secret \
+             as environment variables (envFrom) or use --config FILE"
+                .to_owned(),
+        ));
+    }
+    if let Some(c) = args.config_path {
+        if flags.config.as_ref().is_some_and(|f| f != &c) {
+            return Err(Error::Usage(
+                "--config and --config-path name different files; give one".to_owned(),
+            ));
+        }
+        flags.config = Some(c);
+    }
+    flags.verbose |= args.verbose_sensitive_output;
+    if args.vault_addr.is_some() {
+        flags.vault_addr = args.vault_addr;
+    }
+    if args.deadline.is_some() {
+        flags.deadline = args.deadline;
+    }
+    if args.concurrency.is_some() {
+        flags.concurrency = args.concurrency;
+    }
+    let inputs = inputs(&args.paths, generate)?;
+    let settings = Settings::load(&flags)?;
+    let opts = resolve::backends::options_from_settings(&settings, args.sops_root)?;
+    let backends = resolve::backends::from_settings(&settings, &opts);
+    let rendered = resolve::render_inputs(&inputs, &backends, &opts)?;
+    tracing::debug!(
+        documents = rendered.documents,
+        secrets = rendered.fetched,
+        "rendered"
+    );
+    super::write_stdout(rendered.output.as_bytes())
+}
+
+fn inputs(paths: &[PathBuf], generate: bool) -> Result<Vec<Input>> {
+    if paths.is_empty() {
+        if generate {
+            return Err(Error::Usage(
+                "<path> argument required to generate manifests (a file, a directory, or - for stdin)"
+                    .to_owned(),
+            ));
+        }
+        if std::io::stdin().is_terminal() {
+            return Err(Error::Usage(
+                "no input: give files or directories of manifests, or - to read stdin".to_owned(),
+            ));
+        }
+        return Ok(vec![Input::Stdin]);
+    }
+    if generate && paths.len() > 1 {
+        return Err(Error::Usage(
+            "generate takes one path (use `render` for several)".to_owned(),
+        ));
+    }
+    if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(Error::Usage(
+            "`-` (stdin) can be given only once".to_owned(),
+        ));
+    }
+    Ok(paths.iter().map(|p| Input::from_arg(p)).collect())
 }

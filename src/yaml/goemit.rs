@@ -8,7 +8,42 @@
 //!
 //! The output buffer is zeroizing: decrypted values pass through it.
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
+
+/// A string wiped on drop, without the cost of wiping when it never held anything (most
+/// comment fields of most events are empty).
+#[derive(Default, Debug)]
+pub(crate) struct ZStr(String);
+
+impl ZStr {
+    pub fn new() -> Self {
+        ZStr(String::new())
+    }
+    pub fn from_str(s: &str) -> Self {
+        ZStr(s.to_owned())
+    }
+    pub fn push(&mut self, c: char) {
+        self.0.push(c);
+    }
+    pub fn push_str(&mut self, s: &str) {
+        self.0.push_str(s);
+    }
+}
+
+impl Drop for ZStr {
+    fn drop(&mut self) {
+        if self.0.capacity() > 0 {
+            self.0.zeroize();
+        }
+    }
+}
+
+impl std::ops::Deref for ZStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
 
 /// Scalar styles of the emitter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +72,11 @@ pub(crate) enum EvKind<'a> {
         tag: Option<String>,
         value: &'a str,
         style: Style,
+        /// For [`Style::Verbatim`]: the exact text to write (the value is still what the
+        /// analysis looks at).
+        raw: Option<&'a str>,
+        /// `analyze(value)` when the caller already computed it.
+        analysis: Option<Analysis>,
     },
     SeqStart {
         anchor: Option<&'a str>,
@@ -56,20 +96,20 @@ pub(crate) enum EvKind<'a> {
 #[derive(Debug)]
 pub(crate) struct Ev<'a> {
     pub kind: EvKind<'a>,
-    pub head: Zeroizing<String>,
-    pub line: Zeroizing<String>,
-    pub foot: Zeroizing<String>,
-    pub tail: Zeroizing<String>,
+    pub head: ZStr,
+    pub line: ZStr,
+    pub foot: ZStr,
+    pub tail: ZStr,
 }
 
 impl<'a> Ev<'a> {
     pub fn new(kind: EvKind<'a>) -> Self {
         Ev {
             kind,
-            head: Zeroizing::new(String::new()),
-            line: Zeroizing::new(String::new()),
-            foot: Zeroizing::new(String::new()),
-            tail: Zeroizing::new(String::new()),
+            head: ZStr::new(),
+            line: ZStr::new(),
+            foot: ZStr::new(),
+            tail: ZStr::new(),
         }
     }
 }
@@ -213,6 +253,18 @@ pub(crate) fn analyze(value: &str) -> Analysis {
     let mut preceded_by_whitespace = true;
     let mut i = 0;
     while i < v.len() {
+        let c = v[i];
+        if i > 0
+            && (0x21..=0x7E).contains(&c)
+            && !matches!(c, b',' | b'?' | b'[' | b']' | b'{' | b'}' | b':' | b'#')
+        {
+            // Printable ASCII with no meaning after the first position: only resets state.
+            previous_space = false;
+            previous_break = false;
+            preceded_by_whitespace = false;
+            i += 1;
+            continue;
+        }
         let w = width(v[i]);
         let followed_by_whitespace = i + w >= v.len() || is_blank(v, i + w);
         if i == 0 {
@@ -379,15 +431,16 @@ pub(crate) struct Emitter<'e, 'a> {
     indention: bool,
     open_ended: bool,
     foot_indent: i64,
-    head_comment: Zeroizing<String>,
-    line_comment: Zeroizing<String>,
-    foot_comment: Zeroizing<String>,
-    tail_comment: Zeroizing<String>,
-    key_line_comment: Zeroizing<String>,
+    head_comment: ZStr,
+    line_comment: ZStr,
+    foot_comment: ZStr,
+    tail_comment: ZStr,
+    key_line_comment: ZStr,
     anchor: Option<(String, bool)>,
     tag_handle: String,
     tag_suffix: String,
     scalar_value: &'a str,
+    scalar_raw: Option<&'a str>,
     scalar: ScalarData,
     compact_sequence_indent: bool,
 }
@@ -416,15 +469,16 @@ pub(crate) fn emit(events: &[Ev<'_>], indent: usize) -> Zeroizing<String> {
         indention: true,
         open_ended: false,
         foot_indent: -1,
-        head_comment: Zeroizing::new(String::new()),
-        line_comment: Zeroizing::new(String::new()),
-        foot_comment: Zeroizing::new(String::new()),
-        tail_comment: Zeroizing::new(String::new()),
-        key_line_comment: Zeroizing::new(String::new()),
+        head_comment: ZStr::new(),
+        line_comment: ZStr::new(),
+        foot_comment: ZStr::new(),
+        tail_comment: ZStr::new(),
+        key_line_comment: ZStr::new(),
         anchor: None,
         tag_handle: String::new(),
         tag_suffix: String::new(),
         scalar_value: "",
+        scalar_raw: None,
         scalar: ScalarData::default(),
         compact_sequence_indent: false,
     };
@@ -446,19 +500,33 @@ pub(crate) fn emit(events: &[Ev<'_>], indent: usize) -> Zeroizing<String> {
     }
 }
 
-fn take(s: &mut Zeroizing<String>) -> Zeroizing<String> {
-    Zeroizing::new(std::mem::take(&mut **s))
+fn take(s: &mut ZStr) -> ZStr {
+    std::mem::take(s)
 }
 
 impl<'e, 'a> Emitter<'e, 'a> {
     // --- output primitives ---
 
+    /// Makes room for `n` more bytes. Growing copies into a new buffer and wipes the old one
+    /// (a plain `Vec` reallocation would leave secret bytes behind in freed memory).
+    fn reserve(&mut self, n: usize) {
+        let need = self.out.len() + n;
+        if need > self.out.capacity() {
+            let mut bigger = Vec::with_capacity(need.max(self.out.capacity() * 2));
+            bigger.extend_from_slice(&self.out);
+            let mut old = std::mem::replace(&mut *self.out, bigger);
+            old.zeroize();
+        }
+    }
+
     fn put(&mut self, c: u8) {
+        self.reserve(1);
         self.out.push(c);
         self.column += 1;
     }
 
     fn put_break(&mut self) {
+        self.reserve(1);
         self.out.push(b'\n');
         self.column = 0;
         self.indention = true;
@@ -467,16 +535,26 @@ impl<'e, 'a> Emitter<'e, 'a> {
     /// Copies one character of `s` at `*i`.
     fn write(&mut self, s: &[u8], i: &mut usize) {
         let w = width(s[*i]).min(s.len() - *i);
+        self.reserve(w);
         self.out.extend_from_slice(&s[*i..*i + w]);
         self.column += 1;
         *i += w;
     }
 
+    /// Copies a run of characters that needs no per-character treatment.
+    fn write_run(&mut self, s: &[u8]) {
+        self.reserve(s.len());
+        self.out.extend_from_slice(s);
+        self.column += s.iter().filter(|b| (**b & 0xC0) != 0x80).count() as i64;
+    }
+
     fn write_all(&mut self, s: &[u8]) {
-        let mut i = 0;
-        while i < s.len() {
-            self.write(s, &mut i);
-        }
+        self.write_run(s);
+    }
+
+    /// Lines are never wrapped (sops and the manifest writer use an unlimited width).
+    fn unlimited_width(&self) -> bool {
+        self.best_width >= (1 << 30)
     }
 
     fn write_break(&mut self, s: &[u8], i: &mut usize) {
@@ -552,21 +630,26 @@ impl<'e, 'a> Emitter<'e, 'a> {
         self.tag_suffix.clear();
         self.scalar_value = "";
         if !ev.head.is_empty() {
-            self.head_comment = Zeroizing::new(ev.head.to_string());
+            self.head_comment = ZStr::from_str(&ev.head);
         }
         if !ev.line.is_empty() {
-            self.line_comment = Zeroizing::new(ev.line.to_string());
+            self.line_comment = ZStr::from_str(&ev.line);
         }
         if !ev.foot.is_empty() {
-            self.foot_comment = Zeroizing::new(ev.foot.to_string());
+            self.foot_comment = ZStr::from_str(&ev.foot);
         }
         if !ev.tail.is_empty() {
-            self.tail_comment = Zeroizing::new(ev.tail.to_string());
+            self.tail_comment = ZStr::from_str(&ev.tail);
         }
         match &ev.kind {
             EvKind::Alias { anchor } => self.anchor = Some(((*anchor).to_owned(), true)),
             EvKind::Scalar {
-                anchor, tag, value, ..
+                anchor,
+                tag,
+                value,
+                raw,
+                analysis,
+                ..
             } => {
                 if let Some(a) = anchor {
                     self.anchor = Some(((*a).to_owned(), false));
@@ -575,7 +658,8 @@ impl<'e, 'a> Emitter<'e, 'a> {
                     self.analyze_tag(t);
                 }
                 self.scalar_value = value;
-                let a = analyze(value);
+                self.scalar_raw = *raw;
+                let a = analysis.unwrap_or_else(|| analyze(value));
                 self.scalar = ScalarData {
                     multiline: a.multiline,
                     flow_plain_allowed: a.flow_plain_allowed,
@@ -1072,6 +1156,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
             Style::Literal => self.write_literal(v),
             Style::Folded => self.write_folded(v),
             Style::Verbatim => {
+                let v = self.scalar_raw.unwrap_or(value).as_bytes();
                 if !v.is_empty() && !self.whitespace {
                     self.put(b' ');
                 }
@@ -1160,6 +1245,18 @@ impl<'e, 'a> Emitter<'e, 'a> {
         if !v.is_empty() && !self.whitespace {
             self.put(b' ');
         }
+        if self.unlimited_width() && !(0..v.len()).any(|i| is_break(v, i)) {
+            // Fast path: nothing to fold or break.
+            self.write_run(v);
+            if !v.is_empty() {
+                self.whitespace = false;
+            }
+            self.indention = false;
+            if self.root_context {
+                self.open_ended = true;
+            }
+            return;
+        }
         let mut spaces = false;
         let mut breaks = false;
         let mut i = 0;
@@ -1245,8 +1342,22 @@ impl<'e, 'a> Emitter<'e, 'a> {
         let mut spaces = false;
         self.write_indicator(b"\"", true, false, false);
         let bom = is_bom(v);
+        let fast = !bom && self.unlimited_width();
         let mut i = 0;
         while i < v.len() {
+            if fast {
+                // Fast path: a run of printable ASCII other than `"` and `\` is copied as is.
+                let run = v[i..]
+                    .iter()
+                    .position(|b| !(0x20..=0x7E).contains(b) || *b == b'"' || *b == b'\\')
+                    .unwrap_or(v.len() - i);
+                if run > 0 {
+                    self.write_run(&v[i..i + run]);
+                    spaces = v[i + run - 1] == b' ';
+                    i += run;
+                    continue;
+                }
+            }
             if !is_printable(v, i) || bom || is_break(v, i) || v[i] == b'"' || v[i] == b'\\' {
                 let w = width(v[i]).min(v.len() - i);
                 let ch = std::str::from_utf8(&v[i..i + w])
@@ -1434,9 +1545,9 @@ pub(crate) struct GoNode<'a> {
     /// Long-form tag written explicitly (`tag:yaml.org,2002:merge`, `!local`).
     pub tag: Option<String>,
     pub anchor: Option<&'a str>,
-    pub head: Zeroizing<String>,
-    pub line: Zeroizing<String>,
-    pub foot: Zeroizing<String>,
+    pub head: ZStr,
+    pub line: ZStr,
+    pub foot: ZStr,
     pub flow: bool,
 }
 
@@ -1444,6 +1555,8 @@ pub(crate) enum GoKind<'a> {
     Scalar {
         value: Val<'a>,
         style: Style,
+        raw: Option<&'a str>,
+        analysis: Option<Analysis>,
     },
     Seq(Vec<GoNode<'a>>),
     /// Keys and values interleaved, like `yaml.Node.Content`.
@@ -1457,9 +1570,9 @@ impl<'a> GoNode<'a> {
             kind,
             tag: None,
             anchor: None,
-            head: Zeroizing::new(String::new()),
-            line: Zeroizing::new(String::new()),
-            foot: Zeroizing::new(String::new()),
+            head: ZStr::new(),
+            line: ZStr::new(),
+            foot: ZStr::new(),
             flow: false,
         }
     }
@@ -1467,13 +1580,17 @@ impl<'a> GoNode<'a> {
 
 /// A document for [`encode`]: go-yaml's DocumentNode.
 pub(crate) struct GoDoc<'a> {
-    pub head: Zeroizing<String>,
-    pub foot: Zeroizing<String>,
+    pub head: ZStr,
+    pub foot: ZStr,
     pub root: Option<GoNode<'a>>,
 }
 
-fn z(s: &str) -> Zeroizing<String> {
-    Zeroizing::new(s.to_owned())
+fn z(s: &str) -> ZStr {
+    if s.is_empty() {
+        ZStr::new()
+    } else {
+        ZStr::from_str(s)
+    }
 }
 
 /// go-yaml's `encoder.node` over a list of documents: the event stream `Encoder.Encode` +
@@ -1494,6 +1611,8 @@ pub(crate) fn encode<'a>(docs: &'a [GoDoc<'a>]) -> Vec<Ev<'a>> {
                 tag: None,
                 value: "null",
                 style: Style::Plain,
+                raw: None,
+                analysis: None,
             }));
         }
         let mut end = Ev::new(EvKind::DocEnd);
@@ -1506,12 +1625,19 @@ pub(crate) fn encode<'a>(docs: &'a [GoDoc<'a>]) -> Vec<Ev<'a>> {
 
 fn node_events<'a>(n: &'a GoNode<'a>, tail: &str, evs: &mut Vec<Ev<'a>>) {
     match &n.kind {
-        GoKind::Scalar { value, style } => {
+        GoKind::Scalar {
+            value,
+            style,
+            raw,
+            analysis,
+        } => {
             let mut e = Ev::new(EvKind::Scalar {
                 anchor: n.anchor,
                 tag: n.tag.clone(),
                 value: value.as_str(),
                 style: *style,
+                raw: *raw,
+                analysis: *analysis,
             });
             e.head = z(&n.head);
             e.line = z(&n.line);
@@ -1576,19 +1702,19 @@ fn node_events_key<'a>(k: &'a GoNode<'a>, tail: &str, evs: &mut Vec<Ev<'a>>) {
     if let Some(e) = evs.get_mut(before) {
         // Only the key's own (first) event carries its foot; clear it.
         if !k.foot.is_empty() && matches!(e.kind, EvKind::Scalar { .. } | EvKind::Alias { .. }) {
-            e.foot = Zeroizing::new(String::new());
+            e.foot = ZStr::new();
         } else if !k.foot.is_empty() {
             // Collection keys: the foot sits on their end event.
             if let Some(end) = evs.last_mut() {
-                end.foot = Zeroizing::new(String::new());
+                end.foot = ZStr::new();
             }
         }
     }
 }
 
 /// go-yaml comment text from comment lines: `#` + line, joined by `\n`.
-pub(crate) fn comment_block<'t>(lines: impl IntoIterator<Item = &'t str>) -> Zeroizing<String> {
-    let mut s = Zeroizing::new(String::new());
+pub(crate) fn comment_block<'t>(lines: impl IntoIterator<Item = &'t str>) -> ZStr {
+    let mut s = ZStr::new();
     for (i, l) in lines.into_iter().enumerate() {
         if i > 0 {
             s.push('\n');

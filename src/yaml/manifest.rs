@@ -8,7 +8,8 @@
 //!   the block can hold them exactly; everything else double-quoted.
 //! * Comments are kept (head lines above, line comments at the end of the line, trailing
 //!   comments of a collection after its last entry); anchors, aliases and tags are kept.
-//! * Documents with no content are dropped; `---` separates the others.
+//! * Documents with no content are dropped, with their comments (kubectl would read a `{}`
+//!   or `null` placeholder as an object without `kind`); `---` separates the others.
 
 use super::goemit::{self, GoDoc, GoKind, GoNode, Style, Val};
 use super::node::Origin;
@@ -20,7 +21,7 @@ use zeroize::Zeroizing;
 pub fn emit_manifest(docs: &[Document]) -> Zeroizing<String> {
     let godocs: Vec<GoDoc<'_>> = docs
         .iter()
-        .filter(|d| !(d.is_empty() && d.head_comments.is_empty() && d.foot_comments.is_empty()))
+        .filter(|d| !d.is_empty())
         .map(doc_to_go)
         .collect();
     if godocs.is_empty() {
@@ -32,20 +33,8 @@ pub fn emit_manifest(docs: &[Document]) -> Zeroizing<String> {
 
 fn doc_to_go(d: &Document) -> GoDoc<'_> {
     let block = |v: &[super::Text]| goemit::comment_block(v.iter().map(|t| t.as_str()));
-    if d.is_empty() {
-        // Only comments: write them as a comment-only mapping head (`{}` is not written for
-        // an empty mapping with a head comment? it is; keep the comments on the document).
-        let mut root = GoNode::new(GoKind::Map(Vec::new()));
-        root.head = block(&d.head_comments);
-        root.foot = block(&d.foot_comments);
-        return GoDoc {
-            head: Zeroizing::new(String::new()),
-            foot: Zeroizing::new(String::new()),
-            root: Some(root),
-        };
-    }
     GoDoc {
-        head: Zeroizing::new(String::new()),
+        head: goemit::ZStr::new(),
         foot: block(&d.foot_comments),
         root: Some(node_to_go(&d.root)),
     }
@@ -132,9 +121,14 @@ fn plain_safe(s: &str) -> bool {
 
 fn scalar_to_go(s: &Scalar) -> GoNode<'_> {
     let value = s.value();
+    let mut verbatim = None;
+    let mut analysis = None;
     let (val, style) = match &s.origin {
         Origin::Parsed { raw } => match (s.style(), raw) {
-            (_, Some(raw)) => (Val::Borrowed(raw.as_str()), Style::Verbatim),
+            (_, Some(raw)) => {
+                verbatim = Some(raw.as_str());
+                (Val::Borrowed(value), Style::Verbatim)
+            }
             (ScalarStyle::Plain, None) if !value.contains(['\n', '\r']) => {
                 (Val::Borrowed(value), Style::Verbatim)
             }
@@ -147,6 +141,7 @@ fn scalar_to_go(s: &Scalar) -> GoNode<'_> {
         Origin::Typed | Origin::Float(_) => (Val::Borrowed(value), Style::Verbatim),
         Origin::Str => {
             let a = goemit::analyze(value);
+            analysis = Some(a);
             let style = if value.contains('\n') {
                 Style::Literal
             } else if plain_safe(value) && a.block_plain_allowed {
@@ -157,13 +152,18 @@ fn scalar_to_go(s: &Scalar) -> GoNode<'_> {
             (Val::Borrowed(value), style)
         }
     };
-    GoNode::new(GoKind::Scalar { value: val, style })
+    GoNode::new(GoKind::Scalar {
+        value: val,
+        style,
+        raw: verbatim,
+        analysis,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::parse_stream;
+    use crate::yaml::{parse_stream, to_json};
 
     fn emit_one(n: Node) -> String {
         let mut doc = Document::new(Node::mapping());
@@ -265,6 +265,26 @@ mod tests {
         assert_eq!(
             out.as_str(),
             "data:\n  # the password\n  password: \"no\" # replaced\n  other: x\n"
+        );
+    }
+
+    #[test]
+    fn json_documents_are_read_and_written_as_block_yaml() {
+        let src = "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"data\": {\"a\": \"yes\", \"n\": 1, \"l\": [true, null, \"\\u00e9\"]}}\n";
+        let docs = parse_stream(src).unwrap();
+        assert_eq!(
+            docs[0].root.get_path(&["data", "a"]).and_then(Node::as_str),
+            Some("yes")
+        );
+        let out = emit_manifest(&docs);
+        assert_eq!(
+            out.as_str(),
+            "\"apiVersion\": \"v1\"\n\"kind\": \"Secret\"\n\"data\":\n  \"a\": \"yes\"\n  \"n\": 1\n  \"l\":\n    - true\n    - null\n    - \"\\u00e9\"\n"
+        );
+        let back = parse_stream(&out).unwrap();
+        assert_eq!(
+            to_json(&back[0].root).unwrap(),
+            to_json(&docs[0].root).unwrap()
         );
     }
 

@@ -15,6 +15,8 @@ mod goemit;
 mod manifest;
 mod node;
 mod parse;
+#[cfg(test)]
+mod proptests;
 mod resolve;
 mod sops;
 mod text;

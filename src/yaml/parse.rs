@@ -16,6 +16,7 @@ pub fn parse_stream(src: &str) -> Result<Vec<Document>, Error> {
         docs: Vec::new(),
         stack: Vec::new(),
         pending: Vec::new(),
+        last_line: 0,
         doc: None,
         last: Last::None,
     };
@@ -53,7 +54,10 @@ struct Builder<'a> {
     src: &'a str,
     docs: Vec<Document>,
     stack: Vec<Frame>,
-    pending: Vec<(usize, Text)>,
+    /// Own-line comments not attached yet: (column, blank line before it, text).
+    pending: Vec<(usize, bool, Text)>,
+    /// The last source line that held content or a comment.
+    last_line: usize,
     doc: Option<DocState>,
     last: Last,
 }
@@ -79,6 +83,20 @@ fn short_tag(tag: &granit_parser::Tag) -> String {
 impl Builder<'_> {
     fn event(&mut self, ev: Event<'_>, span: Span) -> Result<(), Error> {
         let is_map = matches!(ev, Event::MappingStart(..));
+        let prev_line = self.last_line;
+        if !matches!(
+            ev,
+            Event::MappingEnd | Event::SequenceEnd | Event::DocumentEnd | Event::StreamEnd
+        ) && span.end.index() > span.start.index()
+        {
+            // A block scalar's span ends at the start of the line after its content.
+            let end = if span.end.col() == 0 && span.end.line() > span.start.line() {
+                span.end.line() - 1
+            } else {
+                span.end.line()
+            };
+            self.last_line = self.last_line.max(end);
+        }
         match ev {
             Event::StreamStart | Event::StreamEnd if !self.pending.is_empty() => {
                 let pending = std::mem::take(&mut self.pending);
@@ -88,7 +106,7 @@ impl Builder<'_> {
                     } else {
                         &mut d.foot_comments
                     };
-                    target.extend(pending.into_iter().map(|(_, t)| t));
+                    target.extend(pending.into_iter().map(|(_, _, t)| t));
                 }
             }
             Event::DocumentStart(explicit, _) => {
@@ -112,7 +130,8 @@ impl Builder<'_> {
                     }
                     return Ok(());
                 }
-                self.pending.push((span.start.col(), text));
+                let blank_before = prev_line > 0 && span.start.line() > prev_line + 1;
+                self.pending.push((span.start.col(), blank_before, text));
             }
             Event::Anchor(_, name) => {
                 if let Some(n) = self.last_node() {
@@ -218,19 +237,33 @@ impl Builder<'_> {
                 }
                 // Own-line comments after the last entry, indented at least like the entries,
                 // are the collection's foot.
-                let mut split = self.pending.len();
-                while split > 0 {
-                    let col = self.pending[split - 1].0;
-                    let inside =
-                        f.node.flow || (col >= f.indent && !(f.indentless && col == f.indent));
-                    if !inside {
-                        break;
+                // Own-line comments after the last entry, indented at least like the entries,
+                // belong to this collection (the first ones that do; a comment further left
+                // and everything after it belong to an outer collection). Like go-yaml, they
+                // become the foot of the last key (mapping) or last element (sequence).
+                // A blank line ends the run (later comments are heads of what follows), except
+                // before the first comment.
+                let take = self
+                    .pending
+                    .iter()
+                    .enumerate()
+                    .take_while(|(i, (col, blank, _))| {
+                        (*i == 0 || !*blank)
+                            && (f.node.flow
+                                || (*col >= f.indent && !(f.indentless && *col == f.indent)))
+                    })
+                    .count();
+                if take > 0 {
+                    let foot: Vec<Text> = self.pending.drain(..take).map(|(_, _, t)| t).collect();
+                    let target = match &mut f.node.kind {
+                        NodeKind::Mapping(entries) => entries.last_mut().map(|(k, _)| k),
+                        NodeKind::Sequence(items) => items.last_mut(),
+                        _ => None,
+                    };
+                    match target {
+                        Some(t) => t.comments_mut().foot.extend(foot),
+                        None => f.node.comments_mut().foot.extend(foot),
                     }
-                    split -= 1;
-                }
-                if split < self.pending.len() {
-                    let foot: Vec<Text> = self.pending.drain(split..).map(|(_, t)| t).collect();
-                    f.node.comments_mut().foot.extend(foot);
                 }
                 let n = f.node;
                 self.attach_complete(n);
@@ -244,7 +277,7 @@ impl Builder<'_> {
         let Some(d) = self.doc.take() else { return };
         let pending: Vec<Text> = std::mem::take(&mut self.pending)
             .into_iter()
-            .map(|(_, t)| t)
+            .map(|(_, _, t)| t)
             .collect();
         let mut doc = match d.root {
             Some(root) => Document::new(root),
@@ -271,7 +304,7 @@ impl Builder<'_> {
     /// Attaches a scalar/alias node: pending own-line comments become its head.
     fn attach(&mut self, mut n: Node) {
         if !self.pending.is_empty() {
-            let head: Vec<Text> = self.pending.drain(..).map(|(_, t)| t).collect();
+            let head: Vec<Text> = self.pending.drain(..).map(|(_, _, t)| t).collect();
             n.comments_mut().head = head;
         }
         self.attach_complete(n);
@@ -357,15 +390,18 @@ mod tests {
         assert_eq!(heads(&m[1].0), [" between keys"]);
         let sub = m[1].1.as_mapping().unwrap();
         assert_eq!(heads(&sub[0].0), [" inside map head"]);
-        assert_eq!(m[1].1.comments().foot.len(), 1);
+        assert_eq!(sub[1].0.comments().foot[0].as_str(), " foot of map");
         let seq = m[2].1.as_sequence().unwrap();
         assert_eq!(
             seq[0].comments().line.as_ref().map(|t| t.as_str()),
             Some(" line on item1")
         );
         assert_eq!(heads(&seq[1]), [" between items"]);
-        assert_eq!(m[2].1.comments().foot[0].as_str(), " after items");
-        assert_eq!(root.comments().foot[0].as_str(), " trailing comment at end");
+        assert_eq!(seq[1].comments().foot[0].as_str(), " after items");
+        assert_eq!(
+            m[3].0.comments().foot[0].as_str(),
+            " trailing comment at end"
+        );
     }
 
     #[test]

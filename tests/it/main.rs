@@ -4,6 +4,11 @@
 mod support;
 
 mod cli;
+mod cmp;
+mod kpt;
+mod kustomize;
+mod render;
+mod render_sops;
 mod smoke;
 mod sops;
 mod vault;

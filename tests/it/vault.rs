@@ -59,7 +59,7 @@ async fn kv2_reads_with_and_without_data_segment_and_looks_the_mount_up_once() {
 
     // Three reads in one mount: exactly one mount lookup.
     assert_eq!(
-        bao.count_requests(&format!("sys/internal/ui/mounts/{mount}")),
+        bao.count_requests(&format!("sys/internal/ui/mounts/{mount}/")),
         1,
         "the mount must be looked up once per client"
     );
@@ -393,7 +393,7 @@ async fn kv_version_hint() {
         .unwrap();
     assert_eq!(get(&v, "k"), &s("v1"));
     assert_eq!(
-        bao.count_requests(&format!("sys/internal/ui/mounts/{kv1}")),
+        bao.count_requests(&format!("sys/internal/ui/mounts/{kv1}/")),
         0
     );
     // KV v1 mode on a KV v2 path written with /data/: the raw response's data map.
@@ -498,4 +498,58 @@ async fn verbose_logging_shows_paths_statuses_and_timing_only() {
         assert!(!log.contains(secret), "a secret reached the log:\n{log}");
     }
     assert!(!log.contains("client_token"), "{log}");
+}
+
+/// `vault::block_on` serves synchronous callers (a sops decryption outside the engine) and
+/// refuses to nest inside a runtime.
+#[test]
+fn block_on_for_synchronous_callers() {
+    let bao = support::openbao();
+    let transit = support::unique("transit-");
+    bao.enable_secrets(&transit, "transit", json!({}));
+    bao.api("POST", &format!("/v1/{transit}/keys/k"), Some(json!({})));
+    let c = root_client(bao);
+    let ct = sealbridge::backend::vault::block_on(c.transit_encrypt(&transit, "k", b"data key"))
+        .unwrap()
+        .unwrap();
+    let pt = sealbridge::backend::vault::block_on(c.transit_decrypt(&transit, "k", &ct))
+        .unwrap()
+        .unwrap();
+    assert_eq!(pt.expose(), b"data key");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let nested = rt.block_on(async { sealbridge::backend::vault::block_on(async { 1 }) });
+    assert!(nested.unwrap_err().is_config());
+}
+
+/// `SEALBRIDGE_PATH_PREFIX` (allowed from an Argo CD Application) is prepended to every path.
+#[tokio::test]
+async fn path_prefix_is_prepended() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(&mount, "team-a/app", json!({"k": "v"}));
+    sealbridge::cli::install_crypto_provider();
+    let env = [
+        ("VAULT_ADDR", bao.addr.clone()),
+        ("VAULT_TOKEN", bao.token.clone()),
+        (
+            "ARGOCD_ENV_SEALBRIDGE_PATH_PREFIX",
+            format!("/{mount}/team-a/"),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let cfg = sealbridge::settings::Settings::load_from(&Default::default(), env)
+        .unwrap()
+        .vault_config()
+        .unwrap();
+    let c = VaultClient::connect(&cfg).unwrap();
+    assert_eq!(get(&c.read("app", None).await.unwrap(), "k"), &s("v"));
+    let e = c.read("nope", None).await.unwrap_err();
+    assert!(
+        e.to_string().contains(&format!("{mount}/data/team-a/nope")),
+        "{e}"
+    );
 }

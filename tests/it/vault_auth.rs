@@ -354,3 +354,147 @@ async fn unreadable_credential_files_are_config_errors() {
     assert_eq!(e.kind(), VaultErrorKind::Config, "{e}");
     assert!(e.to_string().contains("/nonexistent/sa/token"), "{e}");
 }
+
+/// OpenBao 2.x no longer ships the `github` auth method (enabling it answers "plugin not found
+/// in the catalog: github"), so no real server can validate a GitHub login here. The test puts
+/// the fault proxy in front of the real OpenBao: it checks the exact login request sealbridge
+/// sends for `AVP_AUTH_TYPE=github` (`POST /v1/auth/<mount>/login {"token": …}`) and answers
+/// it the way Vault's github method does, with a real token minted by the real OpenBao; every
+/// other request (the secret read) goes to the real server.
+#[tokio::test]
+async fn github_login_request_and_token_use() {
+    let bao = support::openbao();
+    let (status, body) = bao
+        .try_request(
+            "POST",
+            &format!("/v1/sys/auth/{}", support::unique("gh-")),
+            Some(&json!({"type": "github"})),
+        )
+        .unwrap();
+    assert_eq!(
+        status, 400,
+        "OpenBao now ships github auth: test it for real: {body}"
+    );
+    let (kv, policy) = kv_with_policy(bao);
+    let minted = bao.api(
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"policies": [policy], "ttl": "1h"})),
+    )["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let proxy = crate::vault_retry::Proxy::start(bao);
+    let ghp = "ghp_sealbridgeTestToken0123456789";
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let token = minted.clone();
+    proxy.intercept(Box::new(move |req: &str| {
+        let (head, body) = req.split_once("\r\n\r\n")?;
+        if !head.starts_with("POST /v1/auth/team-github/login ") {
+            return None;
+        }
+        log.lock().unwrap().push(body.to_owned());
+        let v: Value = serde_json::from_str(body).ok()?;
+        (v == json!({"token": "ghp_sealbridgeTestToken0123456789"})).then(|| {
+            json!({"auth": {"client_token": token, "lease_duration": 3600, "renewable": true,
+                            "policies": ["default"], "metadata": {"org": "sealbridge-org", "username": "octocat"}}})
+            .to_string()
+        })
+    }));
+    let env = [
+        ("VAULT_ADDR", proxy.addr.clone()),
+        ("AVP_AUTH_TYPE", "github".to_owned()),
+        ("AVP_GITHUB_TOKEN", ghp.to_owned()),
+        ("AVP_MOUNT_PATH", "auth/team-github".to_owned()),
+        ("SEALBRIDGE_VAULT_TOKEN_CACHE", "f".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let cfg = Settings::load_from(&Flags::default(), env)
+        .unwrap()
+        .vault_config()
+        .unwrap();
+    assert!(matches!(cfg.auth, AuthConfig::Github { .. }));
+    reads_alice(&cfg, &kv).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "one login");
+}
+
+/// Kills the child process when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real OpenBao Proxy (`bao proxy`, the Vault Agent equivalent) with auto-auth from a token
+/// file and `use_auto_auth_token = "force"`: with `VAULT_AGENT_ADDR` set and no token of our
+/// own, sealbridge sends no token and the proxy adds its own.
+#[tokio::test]
+async fn vault_agent_address_without_a_token_goes_through_the_real_proxy() {
+    let bao = support::openbao();
+    let (kv, policy) = kv_with_policy(bao);
+    let token = bao.api(
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"policies": [policy], "ttl": "1h"})),
+    )["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = support::tempdir();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, &token).unwrap();
+    let port = support::free_port();
+    let config = dir.path().join("proxy.hcl");
+    std::fs::write(
+        &config,
+        format!(
+            "vault {{ address = \"{}\" }}\nauto_auth {{\n  method \"token_file\" {{\n    config = {{ token_file_path = \"{}\" }}\n  }}\n}}\napi_proxy {{ use_auto_auth_token = \"force\" }}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_disable = true\n}}\n",
+            bao.addr,
+            token_file.display()
+        ),
+    )
+    .unwrap();
+    let _proxy = KillOnDrop(
+        std::process::Command::new(support::bao())
+            .arg("proxy")
+            .arg(format!("-config={}", config.display()))
+            .env_remove("VAULT_ADDR")
+            .env_remove("VAULT_TOKEN")
+            .env("HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let agent = format!("http://127.0.0.1:{port}");
+    support::poll(
+        std::time::Duration::from_secs(20),
+        "the OpenBao proxy",
+        || {
+            support::http_request(&agent, "GET", "/v1/sys/health", &[], None)
+                .ok()
+                .filter(|(status, _)| *status == 200)
+        },
+    );
+    let env = [
+        ("VAULT_ADDR", "http://127.0.0.1:9".to_owned()), // the agent address wins
+        ("VAULT_AGENT_ADDR", agent.clone()),
+        ("HOME", dir.path().display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let cfg = Settings::load_from(&Flags::default(), env)
+        .unwrap()
+        .vault_config()
+        .unwrap();
+    assert!(matches!(cfg.auth, AuthConfig::None));
+    assert_eq!(cfg.address, agent);
+    reads_alice(&cfg, &kv).await;
+}

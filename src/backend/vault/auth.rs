@@ -98,7 +98,7 @@ fn mount_path(mount: &str) -> String {
 /// Logs in with `auth` (any method but `token`).
 pub(crate) async fn login(transport: &Transport, auth: &AuthConfig) -> Result<Token, VaultError> {
     let (path, body) = match auth {
-        AuthConfig::Token(_) => {
+        AuthConfig::Token(_) | AuthConfig::None => {
             return Err(VaultError::config("token auth has no login"));
         }
         AuthConfig::AppRole {

@@ -30,6 +30,10 @@ pub enum SecretSource {
 pub enum AuthConfig {
     /// A token (`VAULT_TOKEN`, or the file `~/.vault-token`). No login, never cached.
     Token(SecretSource),
+    /// No token at all: a Vault Agent / OpenBao Proxy in front of the server adds its own
+    /// (`use_auto_auth_token`). Selected with `SEALBRIDGE_VAULT_AUTH=none`, or implied by
+    /// `VAULT_AGENT_ADDR` without `VAULT_TOKEN`.
+    None,
     /// AppRole: `POST auth/<mount>/login {role_id, secret_id}`.
     AppRole {
         /// Mount path of the method (default `approle`).
@@ -88,6 +92,7 @@ impl AuthConfig {
     pub fn method(&self) -> &'static str {
         match self {
             AuthConfig::Token(_) => "token",
+            AuthConfig::None => "none",
             AuthConfig::AppRole { .. } => "approle",
             AuthConfig::Kubernetes { .. } => "kubernetes",
             AuthConfig::Jwt { .. } => "jwt",
@@ -100,7 +105,7 @@ impl AuthConfig {
     /// The auth mount path (empty for token auth).
     pub fn mount(&self) -> &str {
         match self {
-            AuthConfig::Token(_) => "",
+            AuthConfig::Token(_) | AuthConfig::None => "",
             AuthConfig::AppRole { mount, .. }
             | AuthConfig::Kubernetes { mount, .. }
             | AuthConfig::Jwt { mount, .. }
@@ -114,7 +119,7 @@ impl AuthConfig {
     /// secret). Empty for methods without one.
     pub fn principal(&self) -> &str {
         match self {
-            AuthConfig::Token(_) | AuthConfig::Github { .. } => "",
+            AuthConfig::Token(_) | AuthConfig::None | AuthConfig::Github { .. } => "",
             AuthConfig::AppRole { role_id, .. } => role_id,
             AuthConfig::Kubernetes { role, .. } => role,
             AuthConfig::Jwt { role, .. } => role.as_deref().unwrap_or(""),
@@ -183,6 +188,9 @@ pub struct VaultConfig {
     pub default_kv_version: Option<u8>,
     /// The token cache.
     pub token_cache: TokenCacheConfig,
+    /// Prepended to every path read with [`super::VaultClient::read`] and friends
+    /// (`SEALBRIDGE_PATH_PREFIX`), e.g. `secret/team-a` makes `app` read `secret/team-a/app`.
+    pub path_prefix: Option<String>,
 }
 
 impl VaultConfig {
@@ -199,6 +207,7 @@ impl VaultConfig {
             concurrency: DEFAULT_CONCURRENCY,
             default_kv_version: None,
             token_cache: TokenCacheConfig::default(),
+            path_prefix: None,
         }
     }
 

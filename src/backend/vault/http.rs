@@ -192,7 +192,7 @@ impl Transport {
         VaultError::new(
             VaultErrorKind::Deadline,
             format!(
-                "the run's deadline of {} s passed (raise it with SEALBRIDGE_VAULT_DEADLINE)",
+                "the run's deadline of {} s passed (raise it with SEALBRIDGE_DEADLINE)",
                 self.run_deadline.as_secs_f64()
             ),
         )

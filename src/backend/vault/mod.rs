@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -100,11 +100,14 @@ struct Inner {
     token: tokio::sync::Mutex<Option<(u64, Token)>>,
     /// Token generation counter (bumped by every new token).
     generation: std::sync::atomic::AtomicU64,
-    /// Set once the run has re-logged in after a 403 (we do that at most once per run).
-    relogged: AtomicBool,
+    /// Re-logins after a 403 in this run.
+    relogins: AtomicU32,
+    /// Successful responses since the current token was installed.
+    progress: AtomicU64,
     mounts: tokio::sync::Mutex<MountCache>,
     default_kv_version: Option<u8>,
     cache: Option<cache::TokenCache>,
+    path_prefix: Option<String>,
 }
 
 /// A connection to one Vault/OpenBao server (one address, one default namespace, one identity).
@@ -196,7 +199,9 @@ impl VaultClient {
     /// traffic: the login (or token cache lookup) happens at the first request.
     pub fn connect(config: &VaultConfig) -> Result<VaultClient, VaultError> {
         let transport = Transport::new(config)?;
-        let cache = if config.token_cache.enabled && !matches!(config.auth, AuthConfig::Token(_)) {
+        let cache = if config.token_cache.enabled
+            && !matches!(config.auth, AuthConfig::Token(_) | AuthConfig::None)
+        {
             cache::TokenCache::new(config, &transport.addr)
         } else {
             None
@@ -207,10 +212,16 @@ impl VaultClient {
                 auth: config.auth.clone(),
                 token: tokio::sync::Mutex::new(None),
                 generation: std::sync::atomic::AtomicU64::new(0),
-                relogged: AtomicBool::new(false),
+                relogins: AtomicU32::new(0),
+                progress: AtomicU64::new(0),
                 mounts: tokio::sync::Mutex::new(MountCache::default()),
                 default_kv_version: config.default_kv_version,
                 cache,
+                path_prefix: config
+                    .path_prefix
+                    .as_deref()
+                    .map(|p| p.trim_matches('/').to_owned())
+                    .filter(|p| !p.is_empty()),
             }),
         })
     }
@@ -250,6 +261,14 @@ impl VaultClient {
 
     async fn obtain_token(&self, fresh: bool) -> Result<Token, VaultError> {
         let inner = &self.inner;
+        if let AuthConfig::None = &inner.auth {
+            return Ok(Token {
+                token: Sensitive::default(),
+                expires_at: None,
+                renewable: false,
+                from_login: false,
+            });
+        }
         if let AuthConfig::Token(src) = &inner.auth {
             let token = auth::read_source(src, "the Vault token (VAULT_TOKEN or ~/.vault-token)")
                 .map_err(|e| e.with_addr(self.addr()))?;
@@ -275,12 +294,19 @@ impl VaultClient {
     }
 
     /// Sends an authenticated request. On a 403 with a token we obtained by logging in, checks
-    /// whether the token itself died (expired, revoked, out of uses); if so logs in again (at
-    /// most once per run) and repeats the request.
+    /// whether the token itself died (expired, revoked, out of uses); if so logs in again and
+    /// repeats the request once. A run may log in again whenever the previous token did some
+    /// work (tokens limited to N uses, AVP #490), but never twice in a row without progress.
     async fn call(&self, req: &Request<'_>) -> Result<Response, VaultError> {
         let (generation, token) = self.token().await?;
-        let resp = self.inner.transport.send(req, Some(&token.token)).await?;
+        let bearer = (!token.token.is_empty()).then_some(&token.token);
+        let resp = self.inner.transport.send(req, bearer).await?;
         if resp.status != StatusCode::FORBIDDEN || !token.from_login {
+            if resp.status != StatusCode::FORBIDDEN
+                && self.inner.generation.load(Ordering::SeqCst) == generation
+            {
+                self.inner.progress.fetch_add(1, Ordering::SeqCst);
+            }
             return Ok(resp);
         }
         if auth::token_is_valid(&self.inner.transport, &token.token).await? {
@@ -291,14 +317,22 @@ impl VaultClient {
             match slot.as_ref() {
                 Some((g, t)) if *g != generation => t.clone(), // someone else re-logged in
                 _ => {
-                    if self.inner.relogged.swap(true, Ordering::SeqCst) {
+                    let relogins = self.inner.relogins.load(Ordering::SeqCst);
+                    let progress = self.inner.progress.load(Ordering::SeqCst);
+                    if (relogins > 0 && progress == 0) || relogins >= 100 {
+                        tracing::warn!(
+                            "vault: a fresh login's token was refused at once; not logging in again"
+                        );
                         return Ok(resp);
                     }
                     tracing::info!(
-                        "vault: the token was revoked or expired during the run; logging in again"
+                        "vault: the token was revoked, expired or used up during the run; logging \
+                         in again"
                     );
                     let t = self.obtain_token(true).await?;
                     let g = self.inner.generation.fetch_add(1, Ordering::SeqCst) + 1;
+                    self.inner.relogins.fetch_add(1, Ordering::SeqCst);
+                    self.inner.progress.store(0, Ordering::SeqCst);
                     *slot = Some((g, t.clone()));
                     t
                 }
@@ -430,6 +464,14 @@ impl VaultClient {
         version: Option<u64>,
         kv_hint: Option<u8>,
     ) -> Result<SecretValue, VaultError> {
+        let full;
+        let path = match &self.inner.path_prefix {
+            Some(prefix) => {
+                full = format!("{prefix}/{path}");
+                full.as_str()
+            }
+            None => path,
+        };
         let segs = http::path_segments(path).map_err(|e| e.with_addr(self.addr()))?;
         let path = segs.join("/");
         if kv_hint == Some(1) {

@@ -1,8 +1,9 @@
 //! Building the reqwest client: TLS roots (`VAULT_CACERT`/`VAULT_CAPATH`), the client identity
 //! (`VAULT_CLIENT_CERT`/`VAULT_CLIENT_KEY`) and `VAULT_SKIP_VERIFY`.
 //!
-//! Requires a rustls crypto provider: `crate::cli::install_crypto_provider()` (reqwest falls
-//! back to its own default otherwise, which this build does not have).
+//! reqwest panics when no rustls crypto provider is installed (this build has no default one),
+//! so [`build_client`] installs the `ring` provider when nobody has (the CLI does it first
+//! thing with `crate::cli::install_crypto_provider()`).
 
 use std::path::Path;
 
@@ -101,6 +102,10 @@ fn identity(config: &VaultConfig) -> Result<Option<Identity>, VaultError> {
 }
 
 pub(crate) fn build_client(config: &VaultConfig) -> Result<reqwest::Client, VaultError> {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err means another thread installed one meanwhile: fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("sealbridge/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(config.request_timeout)

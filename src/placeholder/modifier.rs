@@ -1,0 +1,394 @@
+//! Modifiers: `<ref | base64encode | jsonPath {.a} | default "x">`, applied left to right.
+//!
+//! The set and semantics follow argocd-vault-plugin, with these deliberate differences
+//! (documented in `docs/placeholders.md`): `base64decode` rejects invalid input, `indent`
+//! keeps the value's own relative indentation and blank lines, string modifiers accept numbers
+//! and booleans (as their text), `jsonParse`/`yamlParse` pass already-structured values
+//! through, and `default "value"` supplies a fallback for a missing value.
+
+use base64::Engine as _;
+use sha2::Digest as _;
+
+use super::Missing;
+use super::jsonpath::JsonPath;
+use super::value::{parse_json, parse_yaml, scalar_text};
+use crate::secret::{SecretValue, Sensitive};
+
+/// One modifier of a reference's chain.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modifier {
+    /// Standard base64 with padding.
+    Base64Encode,
+    /// Strict standard base64 decoding (line breaks are ignored, anything else invalid fails).
+    Base64Decode,
+    /// A Kubernetes JSONPath template; the result is always text.
+    JsonPath(JsonPath),
+    /// Parses text as JSON into a structured value.
+    JsonParse,
+    /// Parses text as YAML into a structured value.
+    YamlParse,
+    /// Indents every line after the first by N spaces (keeping their own indentation).
+    Indent(usize),
+    /// Lower-case hex SHA-256 of the text.
+    Sha256Sum,
+    /// Replaces a missing value (no such key, path or JSONPath field; or null) with this text.
+    Default(String),
+}
+
+/// A value flowing through a modifier chain: present, or missing (and why).
+#[derive(Debug, Clone)]
+pub enum Flow {
+    /// The value.
+    Value(SecretValue),
+    /// No value; the reason is reported unless a `default` follows.
+    Missing(Missing),
+}
+
+/// The names of every modifier, for "unknown modifier" messages.
+pub const MODIFIER_NAMES: &[&str] = &[
+    "base64encode",
+    "base64decode",
+    "jsonPath",
+    "jsonParse",
+    "yamlParse",
+    "indent",
+    "sha256sum",
+    "default",
+];
+
+impl Modifier {
+    /// Parses one modifier segment: a name, then its arguments (already whitespace-normalised).
+    pub fn parse(name: &str, args: &str) -> Result<Modifier, String> {
+        let no_args = |m: Modifier| {
+            if args.is_empty() {
+                Ok(m)
+            } else {
+                Err(format!("{name} takes no arguments"))
+            }
+        };
+        match name {
+            "base64encode" => no_args(Modifier::Base64Encode),
+            "base64decode" => no_args(Modifier::Base64Decode),
+            "jsonParse" => no_args(Modifier::JsonParse),
+            "yamlParse" => no_args(Modifier::YamlParse),
+            "sha256sum" => no_args(Modifier::Sha256Sum),
+            "jsonPath" => {
+                if args.is_empty() {
+                    return Err("jsonPath needs a template, e.g. jsonPath {.key}".to_owned());
+                }
+                JsonPath::parse(args)
+                    .map(Modifier::JsonPath)
+                    .map_err(|e| format!("jsonPath: invalid template: {e}"))
+            }
+            "indent" => {
+                let n: usize = args
+                    .parse()
+                    .map_err(|_| "indent needs one number of spaces, e.g. indent 4".to_owned())?;
+                if n > 1000 {
+                    return Err("indent: at most 1000 spaces".to_owned());
+                }
+                Ok(Modifier::Indent(n))
+            }
+            "default" => parse_default(args).map(Modifier::Default),
+            "" => Err("empty modifier (two `|` in a row, or a trailing `|`)".to_owned()),
+            other => Err(format!(
+                "unknown modifier `{other}` (known: {})",
+                MODIFIER_NAMES.join(", ")
+            )),
+        }
+    }
+
+    /// The modifier's name as written.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Modifier::Base64Encode => "base64encode",
+            Modifier::Base64Decode => "base64decode",
+            Modifier::JsonPath(_) => "jsonPath",
+            Modifier::JsonParse => "jsonParse",
+            Modifier::YamlParse => "yamlParse",
+            Modifier::Indent(_) => "indent",
+            Modifier::Sha256Sum => "sha256sum",
+            Modifier::Default(_) => "default",
+        }
+    }
+
+    /// Applies the modifier. Errors describe the problem, never the value.
+    pub fn apply(&self, input: Flow) -> Result<Flow, String> {
+        let value = match input {
+            Flow::Missing(m) => {
+                return Ok(match self {
+                    Modifier::Default(d) => {
+                        Flow::Value(SecretValue::String(Sensitive::from_str_copy(d)))
+                    }
+                    _ => Flow::Missing(m),
+                });
+            }
+            Flow::Value(v) => v,
+        };
+        let out = match self {
+            Modifier::Default(_) => value,
+            Modifier::Base64Encode => {
+                let t = self.text(&value)?;
+                let encoded = base64::engine::general_purpose::STANDARD.encode(t.expose());
+                SecretValue::String(Sensitive::from(encoded))
+            }
+            Modifier::Base64Decode => {
+                let t = self.text(&value)?;
+                let cleaned: Vec<u8> = t
+                    .expose()
+                    .iter()
+                    .copied()
+                    .filter(|b| *b != b'\n' && *b != b'\r')
+                    .collect();
+                let cleaned = Sensitive::new(cleaned);
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(cleaned.expose())
+                    .map_err(|_| "the value is not valid standard base64".to_owned())?;
+                SecretValue::String(Sensitive::new(decoded))
+            }
+            Modifier::Sha256Sum => {
+                let t = self.text(&value)?;
+                let digest = sha2::Sha256::digest(t.expose());
+                SecretValue::String(Sensitive::from(hex::encode(digest)))
+            }
+            Modifier::Indent(n) => {
+                let t = self.text(&value)?;
+                let s = t
+                    .expose_str()
+                    .ok_or_else(|| "indent: the value is not UTF-8 text".to_owned())?;
+                SecretValue::String(Sensitive::from(indent(s, *n)))
+            }
+            Modifier::JsonParse => match value {
+                SecretValue::String(s) => parse_json(s.expose())?,
+                other => other,
+            },
+            Modifier::YamlParse => match value {
+                SecretValue::String(s) => {
+                    let text = s
+                        .expose_str()
+                        .ok_or_else(|| "the value is not UTF-8 text".to_owned())?;
+                    parse_yaml(text)?
+                }
+                other => other,
+            },
+            Modifier::JsonPath(jp) => {
+                let data = match value {
+                    SecretValue::String(s) => parse_json(s.expose())
+                        .map_err(|e| format!("the value is {e}; jsonPath needs JSON"))?,
+                    other => other,
+                };
+                match jp.execute(&data) {
+                    Ok(text) => SecretValue::String(Sensitive::from_str_copy(&text)),
+                    Err(e) if e.ends_with(" is not found") => {
+                        return Ok(Flow::Missing(Missing::JsonPath(e)));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        Ok(Flow::Value(out))
+    }
+
+    fn text(&self, v: &SecretValue) -> Result<Sensitive, String> {
+        scalar_text(v).ok_or_else(|| {
+            format!(
+                "expects text but the value is a {} (use jsonPath to pick a field)",
+                v.type_name()
+            )
+        })
+    }
+}
+
+/// `default "text"`, `default 'text'` or `default text`.
+fn parse_default(args: &str) -> Result<String, String> {
+    let usage = "default needs a value, e.g. default \"fallback\"";
+    if args.is_empty() {
+        return Err(usage.to_owned());
+    }
+    let bytes = args.as_bytes();
+    let (first, last) = (bytes[0], bytes[bytes.len() - 1]);
+    if first == b'"' || first == b'\'' {
+        if args.len() < 2 || last != first {
+            return Err(format!("{usage} (unbalanced quotes)"));
+        }
+        let inner = &args[1..args.len() - 1];
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('t') => out.push('\t'),
+                    Some(e) => out.push(e),
+                    None => return Err(format!("{usage} (dangling backslash)")),
+                }
+            } else if c as u32 == u32::from(first) {
+                return Err(format!("{usage} (unescaped quote inside the value)"));
+            } else {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    } else {
+        Ok(args.to_owned())
+    }
+}
+
+/// Indents lines 2.. by `n` spaces; keeps each line's own indentation, blank lines stay blank.
+fn indent(s: &str, n: usize) -> String {
+    let pad = " ".repeat(n);
+    let mut out = String::with_capacity(s.len() + n * 8);
+    for (i, line) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+            if !line.trim().is_empty() {
+                out.push_str(&pad);
+            }
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Flow {
+        Flow::Value(SecretValue::String(Sensitive::from_str_copy(v)))
+    }
+
+    fn text(f: Flow) -> String {
+        match f {
+            Flow::Value(SecretValue::String(s)) => s.expose_str().unwrap().to_owned(),
+            other => panic!("not text: {other:?}"),
+        }
+    }
+
+    fn m(name: &str, args: &str) -> Modifier {
+        Modifier::parse(name, args).unwrap()
+    }
+
+    #[test]
+    fn base64() {
+        assert_eq!(
+            text(m("base64encode", "").apply(s("mysecret")).unwrap()),
+            "bXlzZWNyZXQ="
+        );
+        assert_eq!(
+            text(m("base64decode", "").apply(s("bXlzZWNyZXQ=")).unwrap()),
+            "mysecret"
+        );
+        assert_eq!(
+            text(m("base64decode", "").apply(s("bXlz\nZWNyZXQ=\n")).unwrap()),
+            "mysecret"
+        );
+        let e = m("base64decode", "").apply(s("not base64!")).unwrap_err();
+        assert!(e.contains("not valid"), "{e}");
+        assert!(!e.contains("not base64!"));
+        assert!(
+            m("base64decode", "").apply(s("bXlzZWNyZXQ")).is_err(),
+            "padding required"
+        );
+        assert_eq!(
+            text(
+                m("base64encode", "")
+                    .apply(Flow::Value(SecretValue::Int(80)))
+                    .unwrap()
+            ),
+            "ODA="
+        );
+        assert!(Modifier::parse("base64encode", "x").is_err());
+    }
+
+    #[test]
+    fn sha256() {
+        assert_eq!(
+            text(m("sha256sum", "").apply(s("mysecret")).unwrap()),
+            "652c7dc687d98c9889304ed2e408c74b611e86a40caa51c4b43f1dd5913c5cd0"
+        );
+    }
+
+    #[test]
+    fn indent_keeps_relative_indentation() {
+        assert_eq!(
+            text(m("indent", "3").apply(s("a\nmulti-line\nstring")).unwrap()),
+            "a\n   multi-line\n   string"
+        );
+        assert_eq!(text(m("indent", "3").apply(s("single")).unwrap()), "single");
+        assert_eq!(
+            text(m("indent", "2").apply(s("a:\n  b: 1\n\n  c: 2\n")).unwrap()),
+            "a:\n    b: 1\n\n    c: 2\n"
+        );
+        assert!(Modifier::parse("indent", "x").is_err());
+        assert!(Modifier::parse("indent", "").is_err());
+    }
+
+    #[test]
+    fn parse_modifiers() {
+        let v = m("jsonParse", "").apply(s(r#"{"a":[1,2]}"#)).unwrap();
+        let Flow::Value(SecretValue::Map(map)) = v else {
+            panic!()
+        };
+        assert_eq!(
+            map["a"],
+            SecretValue::List(vec![SecretValue::Int(1), SecretValue::Int(2)])
+        );
+        let v = m("yamlParse", "").apply(s("---\nkey1: secret1\n")).unwrap();
+        assert_eq!(text(m("jsonPath", "{.key1}").apply(v).unwrap()), "secret1");
+        assert!(m("jsonParse", "").apply(s("{oops")).is_err());
+    }
+
+    #[test]
+    fn json_path_on_string_and_missing() {
+        let data = s(r#"{"credentials":{"user":"u","pass":"p"}}"#);
+        assert_eq!(
+            text(
+                m("jsonPath", "{.credentials.user}:{.credentials.pass}")
+                    .apply(data.clone())
+                    .unwrap()
+            ),
+            "u:p"
+        );
+        let out = m("jsonPath", "{.nope}").apply(data).unwrap();
+        assert!(matches!(out, Flow::Missing(Missing::JsonPath(_))));
+        let out = m("default", "\"x y\"").apply(out).unwrap();
+        assert_eq!(text(out), "x y");
+        assert!(m("jsonPath", "{.a}").apply(s("hi, how are you")).is_err());
+    }
+
+    #[test]
+    fn default_forms() {
+        assert_eq!(parse_default("\"a \\\"b\\\"\"").unwrap(), "a \"b\"");
+        assert_eq!(parse_default("'x'").unwrap(), "x");
+        assert_eq!(parse_default("plain words").unwrap(), "plain words");
+        assert_eq!(parse_default("\"\"").unwrap(), "");
+        assert!(parse_default("").is_err());
+        assert!(parse_default("\"open").is_err());
+        assert_eq!(
+            text(m("default", "x").apply(s("present")).unwrap()),
+            "present"
+        );
+    }
+
+    #[test]
+    fn unknown_and_empty() {
+        assert!(
+            Modifier::parse("undefinedModifier", "")
+                .unwrap_err()
+                .contains("unknown modifier")
+        );
+        assert!(
+            Modifier::parse("", "")
+                .unwrap_err()
+                .contains("empty modifier")
+        );
+    }
+
+    #[test]
+    fn structured_values_are_refused_by_text_modifiers() {
+        let map = Flow::Value(SecretValue::Map(Default::default()));
+        let e = m("base64encode", "").apply(map).unwrap_err();
+        assert!(e.contains("map"), "{e}");
+    }
+}

@@ -1,0 +1,325 @@
+//! Conversions between text and [`SecretValue`] that never leave a secret in a plain `String`:
+//! JSON/YAML parsing straight into `SecretValue`, Go-compatible JSON encoding and number
+//! formatting (the output of `jsonPath` must match argocd-vault-plugin's), and stringification.
+
+use std::fmt::Write as _;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use zeroize::Zeroizing;
+
+use crate::secret::{SecretValue, Sensitive};
+
+/// A `SecretValue` deserialized from any serde format (strings go straight into [`Sensitive`]).
+pub(crate) struct DeValue(pub SecretValue);
+
+impl<'de> Deserialize<'de> for DeValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor).map(DeValue)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = SecretValue;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<SecretValue, E> {
+        Ok(SecretValue::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<SecretValue, E> {
+        Ok(SecretValue::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<SecretValue, E> {
+        Ok(match i64::try_from(v) {
+            Ok(i) => SecretValue::Int(i),
+            Err(_) => SecretValue::Float(v as f64),
+        })
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<SecretValue, E> {
+        Ok(SecretValue::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<SecretValue, E> {
+        Ok(SecretValue::String(Sensitive::from_str_copy(v)))
+    }
+    fn visit_string<E>(self, v: String) -> Result<SecretValue, E> {
+        Ok(SecretValue::String(Sensitive::from(v)))
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<SecretValue, E> {
+        Ok(SecretValue::String(Sensitive::new(v.to_vec())))
+    }
+    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<SecretValue, E> {
+        Ok(SecretValue::String(Sensitive::new(v)))
+    }
+    fn visit_unit<E>(self) -> Result<SecretValue, E> {
+        Ok(SecretValue::Null)
+    }
+    fn visit_none<E>(self) -> Result<SecretValue, E> {
+        Ok(SecretValue::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<SecretValue, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SecretValue, A::Error> {
+        let mut out = Vec::new();
+        while let Some(DeValue(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(SecretValue::List(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretValue, A::Error> {
+        let mut out = indexmap::IndexMap::new();
+        while let Some(key) = map.next_key::<KeyText>()? {
+            let DeValue(v) = map.next_value()?;
+            out.insert(key.0, v);
+        }
+        Ok(SecretValue::Map(out))
+    }
+}
+
+/// A map key: any scalar, as text (YAML allows `1: x` and `true: y`).
+struct KeyText(String);
+
+impl<'de> Deserialize<'de> for KeyText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = KeyText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a scalar map key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<KeyText, E> {
+                Ok(KeyText(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<KeyText, E> {
+                Ok(KeyText(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<KeyText, E> {
+                Ok(KeyText(go_format_float(v)))
+            }
+            fn visit_unit<E>(self) -> Result<KeyText, E> {
+                Ok(KeyText("null".to_owned()))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<KeyText, E> {
+                Ok(KeyText("null".to_owned()))
+            }
+        }
+        d.deserialize_any(KeyVisitor)
+    }
+}
+
+/// Parses JSON text into a value. The error says where, never what.
+pub(crate) fn parse_json(text: &[u8]) -> Result<SecretValue, String> {
+    serde_json::from_slice::<DeValue>(text)
+        .map(|d| d.0)
+        .map_err(|e| {
+            format!(
+                "not valid JSON ({} at line {} column {})",
+                json_error_kind(&e),
+                e.line(),
+                e.column()
+            )
+        })
+}
+
+fn json_error_kind(e: &serde_json::Error) -> &'static str {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Io => "read error",
+        Category::Syntax => "syntax error",
+        Category::Data => "unexpected data",
+        Category::Eof => "unexpected end of input",
+    }
+}
+
+/// Parses YAML text (one document; a leading `---` is allowed) into a value.
+pub(crate) fn parse_yaml(text: &str) -> Result<SecretValue, String> {
+    serde_saphyr::from_str::<DeValue>(text)
+        .map(|d| d.0)
+        .map_err(|_| "not valid YAML".to_owned())
+}
+
+/// Formats a float like Go's `fmt.Print` (`%v`): shortest representation, exponent form when the
+/// decimal exponent is < -4 or >= 21 (`1e+21`, `1e-05`).
+pub(crate) fn go_format_float(f: f64) -> String {
+    go_float(f, -4, 21, true)
+}
+
+/// Formats a float like Go's `encoding/json`: plain decimal unless < 1e-6 or >= 1e21.
+fn go_json_float(f: f64) -> String {
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        go_float(f, 0, 0, false)
+    } else {
+        format!("{f}")
+    }
+}
+
+/// `lo`/`hi`: exponent range printed in plain decimal (ignored when `ranged` is false, then the
+/// exponent form is always used); Go pads the exponent to two digits only in `%v`.
+fn go_float(f: f64, lo: i32, hi: i32, ranged: bool) -> String {
+    if f.is_nan() {
+        return "NaN".to_owned();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = match sci.split_once('e') {
+        Some((m, e)) => (m.to_owned(), e.parse::<i32>().unwrap_or(0)),
+        None => (sci.clone(), 0),
+    };
+    if ranged && exp >= lo && exp < hi {
+        return format!("{f}");
+    }
+    let sign = if exp < 0 { '-' } else { '+' };
+    if ranged {
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    } else {
+        format!("{mantissa}e{sign}{}", exp.abs())
+    }
+}
+
+/// Encodes a value as compact JSON the way Go's `json.Marshal` does for a decoded document:
+/// map keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped.
+pub(crate) fn to_go_json(v: &SecretValue) -> Result<Zeroizing<String>, String> {
+    let mut out = Zeroizing::new(String::new());
+    write_json(v, &mut out)?;
+    Ok(out)
+}
+
+fn write_json(v: &SecretValue, out: &mut String) -> Result<(), String> {
+    match v {
+        SecretValue::Null => out.push_str("null"),
+        SecretValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        SecretValue::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        SecretValue::Float(f) => {
+            if !f.is_finite() {
+                return Err("a non-finite number cannot be written as JSON".to_owned());
+            }
+            out.push_str(&go_json_float(*f));
+        }
+        SecretValue::String(s) => {
+            let text = s
+                .expose_str()
+                .ok_or_else(|| "binary data cannot be written as JSON".to_owned())?;
+            write_json_string(text, out);
+        }
+        SecretValue::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out)?;
+            }
+            out.push(']');
+        }
+        SecretValue::Map(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(k, out);
+                out.push(':');
+                if let Some(v) = m.get(k) {
+                    write_json(v, out)?;
+                }
+            }
+            out.push('}');
+        }
+    }
+    Ok(())
+}
+
+fn write_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The text of a scalar value (strings as they are, numbers and booleans as Go prints them).
+/// `None` for null, maps and lists.
+pub(crate) fn scalar_text(v: &SecretValue) -> Option<Sensitive> {
+    match v {
+        SecretValue::String(s) => Some(s.clone()),
+        SecretValue::Int(i) => Some(Sensitive::from(i.to_string())),
+        SecretValue::Float(f) => Some(Sensitive::from(go_format_float(*f))),
+        SecretValue::Bool(b) => Some(Sensitive::from(b.to_string())),
+        SecretValue::Null | SecretValue::List(_) | SecretValue::Map(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_float_formats() {
+        assert_eq!(go_format_float(2.0), "2");
+        assert_eq!(go_format_float(1.5), "1.5");
+        assert_eq!(go_format_float(1e21), "1e+21");
+        assert_eq!(go_format_float(123456789.0), "123456789");
+        assert_eq!(go_format_float(0.00001), "1e-05");
+        assert_eq!(go_format_float(0.0001), "0.0001");
+        assert_eq!(go_json_float(1e21), "1e+21");
+        assert_eq!(go_json_float(1e-7), "1e-7");
+        assert_eq!(go_json_float(0.5), "0.5");
+    }
+
+    #[test]
+    fn json_round_trip_sorted_and_escaped() {
+        let v = parse_json(br#"{"b":[1,2.5,true,null],"a":"x<y>&\n"}"#).unwrap();
+        assert_eq!(
+            to_go_json(&v).unwrap().as_str(),
+            r#"{"a":"x\u003cy\u003e\u0026\n","b":[1,2.5,true,null]}"#
+        );
+    }
+
+    #[test]
+    fn json_errors_carry_no_input() {
+        let e = parse_json(b"{\"pass\": hunter2}").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn yaml_parses_into_values() {
+        let v = parse_yaml("---\nkey1: secret1\nnum: 3\nl: [a, b]\n").unwrap();
+        assert_eq!(v.key_names(), vec!["key1", "num", "l"]);
+        let SecretValue::Map(m) = v else { panic!() };
+        assert_eq!(m["num"], SecretValue::Int(3));
+    }
+}

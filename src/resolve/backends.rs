@@ -1,0 +1,136 @@
+//! The run's backends built from [`Settings`]: Vault/OpenBao (through the Vault client) and
+//! sops files (confined to the sops root).
+
+use std::sync::Arc;
+
+use super::RenderOptions;
+use crate::backend::sops::{SopsBackend, render_decrypt_options};
+use crate::backend::vault::{VaultClient, VaultError, VaultErrorKind};
+use crate::backend::{
+    Backend, BackendError, BackendKind, Backends, FetchFuture, KvVersion, SecretId,
+};
+use crate::error::{Error, Result};
+use crate::settings::{DefaultBackend, Settings};
+use std::path::PathBuf;
+
+/// The Vault/OpenBao backend: one shared client per run (its own concurrency bound, retries,
+/// mount-version cache and token handling live in the client).
+pub struct VaultBackend {
+    client: Result<VaultClient, String>,
+}
+
+impl VaultBackend {
+    /// Wraps a connected client.
+    pub fn new(client: VaultClient) -> Self {
+        VaultBackend { client: Ok(client) }
+    }
+
+    /// A backend that fails every fetch with "not configured: `why`" (so runs that need no
+    /// Vault still work without `VAULT_ADDR`).
+    pub fn unconfigured(why: String) -> Self {
+        VaultBackend { client: Err(why) }
+    }
+}
+
+impl Backend for VaultBackend {
+    fn fetch<'a>(&'a self, id: &'a SecretId) -> FetchFuture<'a> {
+        Box::pin(async move {
+            let client = self
+                .client
+                .as_ref()
+                .map_err(|why| BackendError::NotConfigured(why.clone()))?;
+            let hint = id.kv_version.map(|k| match k {
+                KvVersion::V1 => 1,
+                KvVersion::V2 => 2,
+            });
+            client
+                .read_kv(None, &id.path, id.version, hint)
+                .await
+                .map_err(|e| vault_error(e, id))
+        })
+    }
+}
+
+fn vault_error(e: VaultError, id: &SecretId) -> BackendError {
+    match e.kind() {
+        VaultErrorKind::NotFound => BackendError::NotFound {
+            version: id.version,
+        },
+        VaultErrorKind::PermissionDenied => BackendError::PermissionDenied(e.detail().to_owned()),
+        VaultErrorKind::Unreachable | VaultErrorKind::Tls | VaultErrorKind::Deadline => {
+            BackendError::Unreachable(e.to_string())
+        }
+        VaultErrorKind::Config => BackendError::NotConfigured(e.to_string()),
+        _ => BackendError::Other(e.to_string()),
+    }
+}
+
+/// Builds the backends of a run. Vault is configured from the settings (a configuration
+/// problem is reported only if a Vault reference is used); sops files are read below
+/// `opts.sops_root` with key sources from the environment.
+pub fn from_settings(settings: &Settings, opts: &RenderOptions) -> Backends {
+    let vault = match settings
+        .vault_config()
+        .and_then(|c| VaultClient::connect(&c))
+    {
+        Ok(client) => VaultBackend::new(client),
+        Err(e) => VaultBackend::unconfigured(e.to_string()),
+    };
+    let backends = Backends::new().with(BackendKind::Vault, Arc::new(vault));
+    let vault_addr = settings.vault_config().ok().map(|c| c.address);
+    with_sops(backends, opts, vault_addr.as_deref())
+}
+
+fn with_sops(backends: Backends, opts: &RenderOptions, vault_addr: Option<&str>) -> Backends {
+    match SopsBackend::new(&opts.sops_root, render_decrypt_options(vault_addr)) {
+        Ok(b) => backends.with(BackendKind::Sops, Arc::new(b)),
+        Err(e) => backends.with(
+            BackendKind::Sops,
+            Arc::new(Unavailable(BackendError::NotConfigured(e.to_string()))),
+        ),
+    }
+}
+
+/// A backend that fails every fetch with the same error.
+struct Unavailable(BackendError);
+
+impl Backend for Unavailable {
+    fn fetch<'a>(&'a self, _id: &'a SecretId) -> FetchFuture<'a> {
+        Box::pin(async move { Err(self.0.clone()) })
+    }
+}
+
+/// The engine options from the settings (`sops_root`: `--sops-root`, else the working
+/// directory).
+pub fn options_from_settings(
+    settings: &Settings,
+    sops_root: Option<PathBuf>,
+) -> Result<RenderOptions> {
+    let path_validation =
+        match &settings.path_validation {
+            Some(re) => Some(regex::Regex::new(re).map_err(|e| {
+                Error::Usage(format!("{re} is not a valid regular expression: {e}"))
+            })?),
+            None => None,
+        };
+    let sops_root = match sops_root {
+        Some(p) => p,
+        None => std::env::current_dir()
+            .map_err(|e| Error::Usage(format!("cannot read the working directory: {e}")))?,
+    };
+    Ok(RenderOptions {
+        default_backend: match settings.backend {
+            DefaultBackend::Vault => BackendKind::Vault,
+            DefaultBackend::Sops => BackendKind::Sops,
+        },
+        concurrency: settings.concurrency.max(1),
+        deadline: settings.deadline,
+        sops_root,
+        kv_version: match settings.kv_version {
+            Some(1) => Some(KvVersion::V1),
+            Some(2) => Some(KvVersion::V2),
+            _ => None,
+        },
+        path_validation,
+    })
+}

@@ -1,0 +1,324 @@
+//! The render engine: scan → plan → fetch → substitute, over documents with origins.
+//!
+//! - **scan** walks every string value of every document and tokenizes it
+//!   ([`crate::placeholder::parse`]); document annotations decide what is recognised;
+//! - **plan** turns every reference into a [`SecretId`] and de-duplicates them, so a run
+//!   makes one request per distinct (backend, path, version);
+//! - **fetch** asks the backends concurrently (bounded, with a deadline);
+//! - **substitute** applies key lookup and modifiers and writes the values (typed when a value
+//!   is exactly one reference; Secret `data` base64 rules), or deletes entries for
+//!   `remove-missing`.
+//!
+//! Nothing is changed unless everything resolved: on any failure the documents are left as
+//! they were and every failure is reported at once, with file, document, object, field path
+//! and reference — never a value.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::backend::{BackendError, BackendKind, Backends, KvVersion, SecretId};
+use crate::manifest::{self, Input, Origin, ReadError};
+use crate::secret::SecretValue;
+use crate::yaml::Document;
+
+mod annotations;
+pub mod backends;
+mod fetch;
+mod scan;
+mod substitute;
+
+pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
+
+/// How a run resolves references.
+#[derive(Debug, Clone)]
+pub struct RenderOptions {
+    /// The backend of references without a scheme (`SEALBRIDGE_BACKEND`, AVP's `AVP_TYPE`).
+    pub default_backend: BackendKind,
+    /// At most this many fetches at once.
+    pub concurrency: usize,
+    /// The whole fetch phase must finish within this time.
+    pub deadline: Duration,
+    /// sops files are resolved relative to this directory and may not leave it.
+    pub sops_root: PathBuf,
+    /// The KV version for Vault paths when no annotation says (`AVP_KV_VERSION`); `None`
+    /// detects it per mount.
+    pub kv_version: Option<KvVersion>,
+    /// `AVP_PATH_VALIDATION`: every secret path (any backend) must match this expression.
+    pub path_validation: Option<regex::Regex>,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            default_backend: BackendKind::Vault,
+            concurrency: 16,
+            deadline: Duration::from_secs(60),
+            sops_root: PathBuf::from("."),
+            kv_version: None,
+            path_validation: None,
+        }
+    }
+}
+
+/// One thing that went wrong. `Display`: `FILE: document N (Kind/name): FIELD: REFERENCE: PROBLEM`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The document.
+    pub origin: Origin,
+    /// `Kind/name` of the object (empty when unknown).
+    pub object: String,
+    /// The field path, e.g. `.spec.template.spec.containers[0].env[1].value` (empty for a
+    /// document-level problem).
+    pub field: String,
+    /// The reference as written (empty for a document-level problem).
+    pub reference: String,
+    /// What is wrong (never a value).
+    pub problem: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if !self.object.is_empty() {
+            write!(f, " ({})", self.object)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        if !self.reference.is_empty() {
+            write!(f, ": {}", self.reference)?;
+        }
+        write!(f, ": {}", self.problem)
+    }
+}
+
+/// A run that did not resolve: every failure, in document order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderFailure {
+    /// The failures (at least one).
+    pub failures: Vec<Failure>,
+}
+
+impl fmt::Display for RenderFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.failures.len();
+        write!(
+            f,
+            "{n} problem{} found; nothing was written:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for fail in &self.failures {
+            write!(f, "\n  {fail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RenderFailure {}
+
+/// Why [`render_inputs`] produced nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// An input could not be read or parsed (every such input is listed).
+    #[error("{}", read_errors_text(.0))]
+    Read(Vec<ReadError>),
+    /// References could not be resolved.
+    #[error("{0}")]
+    Resolve(RenderFailure),
+    /// The async runtime could not be started.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(String),
+}
+
+fn read_errors_text(errors: &[ReadError]) -> String {
+    let mut s = format!(
+        "cannot read the input{}; nothing was written:",
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    for e in errors {
+        s.push_str("\n  ");
+        s.push_str(&e.to_string());
+    }
+    s
+}
+
+/// What a successful [`render_inputs`] returns.
+pub struct Rendered {
+    /// The YAML stream (empty when there were no Kubernetes documents).
+    pub output: Zeroizing<String>,
+    /// How many documents were written.
+    pub documents: usize,
+    /// How many distinct secrets were fetched.
+    pub fetched: usize,
+}
+
+impl fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rendered")
+            .field("output", &"[REDACTED]")
+            .field("documents", &self.documents)
+            .field("fetched", &self.fetched)
+            .finish()
+    }
+}
+
+/// Statistics of one [`render_documents`] call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RenderStats {
+    /// Strings that held references.
+    pub sites: usize,
+    /// References found.
+    pub references: usize,
+    /// Distinct secrets fetched.
+    pub fetched: usize,
+}
+
+/// Renders documents in place: every reference is replaced, or nothing changes and every
+/// failure is returned. `origins[i]` describes `docs[i]` (for messages).
+pub async fn render_documents(
+    docs: &mut [Document],
+    origins: &[Origin],
+    backends: &Backends,
+    opts: &RenderOptions,
+) -> Result<RenderStats, RenderFailure> {
+    let mut failures = Vec::new();
+    let scanned = scan::scan(docs, origins, &mut failures);
+    let references = scanned.sites.iter().map(|s| s.refs.len()).sum();
+
+    // Plan: one SecretId per distinct secret.
+    let mut planned = plan(&scanned, opts);
+    let ids: BTreeSet<SecretId> = planned.values().filter_map(|r| r.clone().ok()).collect();
+
+    // Fetch.
+    let fetched = fetch::fetch_all(&ids, backends, opts).await;
+
+    // Substitute (computed first, applied only when nothing failed).
+    let edits = substitute::compute(&scanned, &mut planned, &fetched, &mut failures);
+    if !failures.is_empty() {
+        // Document order, then field order (stable: several failures of one field keep theirs).
+        failures.sort_by(|a, b| a.0.cmp(&b.0));
+        return Err(RenderFailure {
+            failures: failures.into_iter().map(|(_, f)| f).collect(),
+        });
+    }
+    substitute::apply(docs, edits);
+    Ok(RenderStats {
+        sites: scanned.sites.len(),
+        references,
+        fetched: ids.len(),
+    })
+}
+
+/// The synchronous form of [`render_documents`] (starts a current-thread runtime). Do not
+/// call it from inside an async runtime.
+pub fn render_documents_blocking(
+    docs: &mut [Document],
+    origins: &[Origin],
+    backends: &Backends,
+    opts: &RenderOptions,
+) -> Result<RenderStats, RenderError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RenderError::Runtime(e.to_string()))?;
+    rt.block_on(render_documents(docs, origins, backends, opts))
+        .map_err(RenderError::Resolve)
+}
+
+/// Reads `inputs`, renders every Kubernetes document and returns the YAML stream. Skipped
+/// documents are reported as warnings (`tracing`).
+pub fn render_inputs(
+    inputs: &[Input],
+    backends: &Backends,
+    opts: &RenderOptions,
+) -> Result<Rendered, RenderError> {
+    let loaded = manifest::load(inputs).map_err(RenderError::Read)?;
+    for s in &loaded.skipped {
+        if s.warn {
+            tracing::warn!("skipped {}: {}", s.origin, s.reason);
+        } else {
+            tracing::info!("skipped {}: {}", s.origin, s.reason);
+        }
+    }
+    let (mut docs, origins): (Vec<Document>, Vec<Origin>) = loaded
+        .documents
+        .into_iter()
+        .map(|d| (d.doc, d.origin))
+        .unzip();
+    let stats = render_documents_blocking(&mut docs, &origins, backends, opts)?;
+    Ok(Rendered {
+        output: manifest::emit(&docs),
+        documents: docs.len(),
+        fetched: stats.fetched,
+    })
+}
+
+/// Where each reference's secret comes from (or why it cannot be planned), keyed by
+/// (site index, reference index).
+type Planned = HashMap<(usize, usize), Result<SecretId, String>>;
+
+fn plan(scanned: &scan::Scanned, opts: &RenderOptions) -> Planned {
+    let mut planned = Planned::new();
+    for (si, site) in scanned.sites.iter().enumerate() {
+        let doc = &scanned.docs[site.doc];
+        for (ri, r) in site.refs.iter().enumerate() {
+            planned.insert((si, ri), plan_one(r, doc, opts));
+        }
+    }
+    planned
+}
+
+fn plan_one(
+    r: &crate::placeholder::Reference,
+    doc: &scan::DocCtx,
+    opts: &RenderOptions,
+) -> Result<SecretId, String> {
+    let generic = r.path.is_none();
+    let (backend, path) = match (&r.path, generic) {
+        (Some(p), _) => (r.backend.unwrap_or(opts.default_backend), p.clone()),
+        (None, _) => match &doc.generic_path {
+            Some(Ok((b, p))) => (b.unwrap_or(opts.default_backend), p.clone()),
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err("a generic reference needs the path annotation".to_owned()),
+        },
+    };
+    let path = crate::placeholder::normalize_path(backend, &path);
+    if let Some(re) = &opts.path_validation
+        && !re.is_match(&path)
+    {
+        return Err(format!(
+            "the path {path} is disallowed by AVP_PATH_VALIDATION restriction"
+        ));
+    }
+    let version = if generic {
+        doc.secret_version
+    } else {
+        r.version
+    };
+    if backend == BackendKind::Sops && version.is_some() {
+        return Err("sops files have no versions; remove the version".to_owned());
+    }
+    let kv_version = match backend {
+        BackendKind::Vault => doc.kv_version.or(opts.kv_version),
+        BackendKind::Sops => None,
+    };
+    Ok(SecretId {
+        backend,
+        path,
+        version,
+        kv_version,
+    })
+}
+
+/// Failures found so far, each with its sort key (document index, node index path).
+pub(crate) type Found = Vec<((usize, Vec<usize>), Failure)>;
+
+/// The result of fetching one secret.
+pub(crate) type Fetched = HashMap<SecretId, Result<SecretValue, BackendError>>;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,480 @@
+//! Argo CD config-management plugin: the shipped `plugins/argocd` files, run the way
+//! argocd-cmp-server runs them, on the shipped `examples/argocd` applications.
+//!
+//! The harness follows argo-cd's `cmpserver/plugin/plugin.go`: `discover.find.command`,
+//! `init` and `generate` are exec'd directly (`command[0]` with `command[1..] + args`, no
+//! shell unless the plugin file itself says `sh -c`), with cwd = the application directory,
+//! the sidecar's environment plus Argo CD's build environment, in a new process group;
+//! discovery matches on exit 0 with non-empty stdout; generate's stdout (trailing newline
+//! trimmed) is split into YAML documents and every one must be a Kubernetes object.
+
+#![allow(dead_code)] // harness parts used as the engine lands
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::support;
+
+/// One parsed `plugin.yaml`.
+pub struct Plugin {
+    pub name: String,
+    pub spec: Value,
+    pub file: PathBuf,
+}
+
+pub fn plugin_dir() -> PathBuf {
+    support::project_root().join("plugins/argocd/component/plugins")
+}
+
+pub fn load_plugin(name: &str) -> Plugin {
+    let file = plugin_dir().join(format!("{name}.yaml"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let v: Value = serde_saphyr::from_str(&text).unwrap();
+    // argo-cd ValidatePluginConfig.
+    assert_eq!(
+        v["apiVersion"],
+        "argoproj.io/v1alpha1",
+        "{}",
+        file.display()
+    );
+    assert_eq!(v["kind"], "ConfigManagementPlugin", "{}", file.display());
+    let pname = v["metadata"]["name"].as_str().unwrap().to_string();
+    assert_eq!(pname, name);
+    assert!(
+        v["spec"]["generate"]["command"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
+        "{name}: spec.generate.command must be non-empty"
+    );
+    Plugin {
+        name: pname,
+        spec: v["spec"].clone(),
+        file,
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// The sidecar: a PATH with `sealbridge` (the binary under test), `kustomize` (kubectl's
+/// embedded kustomize under the standalone CLI's name: `kustomize build ARGS` runs
+/// `kubectl kustomize ARGS`), and the system's `sh`, `grep`, … ; the kustomize plugin home
+/// made by the shipped `plugins/kustomize/install.sh`; the demo age key.
+pub struct Sidecar {
+    pub dir: tempfile::TempDir,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Sidecar {
+    pub fn new() -> Sidecar {
+        let dir = support::tempdir();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sealbridge"), bin.join("sealbridge"))
+            .unwrap();
+        let kubectl = support::kubectl();
+        std::fs::write(
+            bin.join("kustomize"),
+            format!(
+                "#!/bin/sh\n# kubectl's embedded kustomize under the standalone name.\n\
+                 [ \"$1\" = build ] || {{ echo \"kustomize stand-in: only 'build' is supported\" >&2; exit 2; }}\n\
+                 shift\nexec '{}' kustomize \"$@\"\n",
+                kubectl.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            bin.join("kustomize"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let plugin_home = dir.path().join("kustomize-plugins");
+        let out = Command::new(support::project_root().join("plugins/kustomize/install.sh"))
+            .arg("--binary")
+            .arg(env!("CARGO_BIN_EXE_sealbridge"))
+            .arg(&plugin_home)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "install.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let mut env = BTreeMap::new();
+        env.insert(
+            "PATH".to_string(),
+            format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+        );
+        env.insert("HOME".to_string(), home.display().to_string());
+        env.insert(
+            "KUSTOMIZE_PLUGIN_HOME".to_string(),
+            plugin_home.display().to_string(),
+        );
+        env.insert(
+            "SOPS_AGE_KEY_FILE".to_string(),
+            support::project_root()
+                .join("examples/argocd/demo-age-key.txt")
+                .display()
+                .to_string(),
+        );
+        Sidecar { dir, env }
+    }
+
+    /// Adds the OpenBao address and token (the sidecar's own configuration).
+    pub fn with_openbao(mut self) -> Sidecar {
+        for (k, v) in support::openbao().env() {
+            self.env.insert(k.to_string(), v);
+        }
+        self
+    }
+}
+
+/// Argo CD's build environment for an application (`reposerver/repository` newEnv +
+/// getPluginEnvs + ApplicationSourcePluginParameters.Environ).
+pub fn argo_env(app: &str, source_path: &str, params: Value) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for (k, v) in [
+        ("ARGOCD_APP_NAME", app),
+        ("ARGOCD_APP_NAMESPACE", "guestbook"),
+        ("ARGOCD_APP_PROJECT_NAME", "default"),
+        (
+            "ARGOCD_APP_REVISION",
+            "4f1c7d0e9b2a6c8d5e3f1a7b9c0d2e4f6a8b1c3d",
+        ),
+        ("ARGOCD_APP_REVISION_SHORT", "4f1c7d0"),
+        ("ARGOCD_APP_REVISION_SHORT_8", "4f1c7d0e"),
+        (
+            "ARGOCD_APP_SOURCE_REPO_URL",
+            "https://git.example.com/platform/apps.git",
+        ),
+        ("ARGOCD_APP_SOURCE_PATH", source_path),
+        ("ARGOCD_APP_SOURCE_TARGET_REVISION", "main"),
+        ("KUBE_VERSION", "1.31.2"),
+        ("KUBE_API_VERSIONS", "v1,apps/v1,apps/v1/Deployment"),
+    ] {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env.insert("ARGOCD_APP_PARAMETERS".to_string(), params.to_string());
+    for p in params.as_array().cloned().unwrap_or_default() {
+        let base = format!(
+            "PARAM_{}",
+            p["name"]
+                .as_str()
+                .unwrap()
+                .to_uppercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                })
+                .collect::<String>()
+        );
+        if let Some(s) = p["string"].as_str() {
+            env.insert(base.clone(), s.to_string());
+        }
+        if let Some(a) = p["array"].as_array() {
+            for (i, v) in a.iter().enumerate() {
+                env.insert(format!("{base}_{i}"), v.as_str().unwrap().to_string());
+            }
+        }
+        if let Some(m) = p["map"].as_object() {
+            for (k, v) in m {
+                env.insert(
+                    format!("{base}_{}", k.to_uppercase()),
+                    v.as_str().unwrap().to_string(),
+                );
+            }
+        }
+    }
+    env
+}
+
+/// runCommand: exec'd directly, cwd = app dir, env = sidecar + Argo CD, own process group.
+pub fn run_step(step: &Value, app_dir: &Path, env: &BTreeMap<String, String>) -> Output {
+    let command = strings(&step["command"]);
+    let args = strings(&step["args"]);
+    assert!(!command.is_empty(), "Command is empty");
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..])
+        .args(&args)
+        .current_dir(app_dir)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .process_group(0);
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", command))
+}
+
+/// matchRepository with `discover.find.command`.
+pub fn discovers(plugin: &Plugin, app_dir: &Path, env: &BTreeMap<String, String>) -> bool {
+    let find = &plugin.spec["discover"]["find"];
+    assert!(
+        plugin.spec["discover"]["fileName"].is_null() && find["glob"].is_null(),
+        "{}: the harness implements find.command discovery (what the shipped plugins use)",
+        plugin.name
+    );
+    let out = run_step(find, app_dir, env);
+    assert!(
+        out.status.success(),
+        "{}: discovery must never fail (Argo CD reports it as an error): {}",
+        plugin.name,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    !String::from_utf8_lossy(&out.stdout)
+        .trim_end_matches('\n')
+        .is_empty()
+}
+
+/// generateManifest: init (if any), then generate; Ok(objects) or Err(stderr).
+pub fn generate(
+    plugin: &Plugin,
+    app_dir: &Path,
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<Value>, (Option<i32>, String, Vec<u8>)> {
+    if plugin.spec["init"]["command"].is_array() {
+        let out = run_step(&plugin.spec["init"], app_dir, env);
+        if !out.status.success() {
+            return Err((
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+                out.stdout,
+            ));
+        }
+    }
+    let out = run_step(&plugin.spec["generate"], app_dir, env);
+    if !out.status.success() {
+        return Err((
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.stdout,
+        ));
+    }
+    let text = String::from_utf8(out.stdout).expect("generate printed non-UTF-8");
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(text.trim_end_matches('\n')).unwrap_or_else(|e| {
+            panic!(
+                "{}: generate printed an invalid YAML stream: {e}",
+                plugin.name
+            )
+        });
+    let objects: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    for o in &objects {
+        assert!(
+            o["apiVersion"].is_string()
+                && o["kind"].is_string()
+                && o["metadata"]["name"].is_string(),
+            "{}: generate printed something that is not a Kubernetes object",
+            plugin.name
+        );
+    }
+    Ok(objects)
+}
+
+/// Copies an example application into a fresh "repository" work dir (as argocd-cmp-server
+/// extracts the tarball), returning (workdir guard, app dir).
+pub fn checkout(example: &str) -> (tempfile::TempDir, PathBuf) {
+    let work = support::tempdir();
+    let src = support::project_root()
+        .join("examples/argocd/apps")
+        .join(example);
+    let dst = work.path().join("examples/argocd/apps").join(example);
+    copy_dir(&src, &dst);
+    (work, dst)
+}
+
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+#[test]
+fn plugin_files_are_valid_and_use_no_shell_for_sealbridge_steps() {
+    for name in ["sealbridge", "sealbridge-helm", "sealbridge-kustomize"] {
+        let p = load_plugin(name);
+        // Discovery runs sealbridge directly (no shell, no grep pipeline that could fail).
+        assert_eq!(
+            strings(&p.spec["discover"]["find"]["command"])[..3],
+            ["sealbridge", "argocd", "discover"],
+            "{}",
+            p.file.display()
+        );
+        let generate = strings(&p.spec["generate"]["command"]);
+        if name == "sealbridge" {
+            assert_eq!(
+                generate[0], "sealbridge",
+                "the plain variant needs no shell"
+            );
+        } else {
+            // helm/kustomize need a pipe: POSIX sh -c, without bash-only `pipefail`.
+            assert_eq!(generate, ["sh", "-c"]);
+            let script = strings(&p.spec["generate"]["args"]).join("\n");
+            assert!(!script.contains("pipefail"), "{name}: dash has no pipefail");
+            assert!(script.contains("set -eu"), "{name}");
+            assert!(
+                script.contains("manifests=$("),
+                "{name}: output must be captured before piping"
+            );
+        }
+    }
+}
+
+#[test]
+fn overlay_builds_offline_with_kubectl_kustomize() {
+    let out = Command::new(support::kubectl())
+        .arg("kustomize")
+        .arg(support::project_root().join("plugins/argocd"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl kustomize: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("plugin ConfigMap");
+    let cm_name = cm["metadata"]["name"].as_str().unwrap();
+    assert!(
+        cm_name.starts_with("sealbridge-cmp-plugins-"),
+        "hash suffix: {cm_name}"
+    );
+    assert_eq!(cm["metadata"]["namespace"], "argocd");
+    let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    assert_eq!(deploy["metadata"]["name"], "argocd-repo-server");
+    let pod = &deploy["spec"]["template"]["spec"];
+    let containers = pod["containers"].as_array().unwrap();
+    assert!(containers.iter().any(|c| c["name"] == "argocd-repo-server"));
+    assert_eq!(
+        deploy["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"],
+        "argocd-repo-server"
+    );
+    let volumes = pod["volumes"].as_array().unwrap();
+    let vol = |n: &str| {
+        volumes
+            .iter()
+            .find(|v| v["name"] == n)
+            .unwrap_or_else(|| panic!("volume {n}"))
+    };
+    // The generated ConfigMap's hashed name is wired into the volume.
+    assert_eq!(vol("sealbridge-cmp-plugins")["configMap"]["name"], cm_name);
+    assert!(
+        vol("sealbridge-vault-token")["projected"]["sources"][0]["serviceAccountToken"].is_object()
+    );
+    assert_eq!(vol("sealbridge-age-key")["secret"]["optional"], true);
+    for variant in ["sealbridge", "sealbridge-helm", "sealbridge-kustomize"] {
+        let c = containers
+            .iter()
+            .find(|c| c["name"] == variant)
+            .unwrap_or_else(|| panic!("sidecar {variant}"));
+        assert_eq!(c["command"], json!(["/var/run/argocd/argocd-cmp-server"]));
+        let sc = &c["securityContext"];
+        assert_eq!(sc["runAsUser"], 999);
+        assert_eq!(sc["runAsNonRoot"], true);
+        assert_eq!(sc["readOnlyRootFilesystem"], true);
+        assert_eq!(sc["allowPrivilegeEscalation"], false);
+        let mounts = c["volumeMounts"].as_array().unwrap();
+        let mount = |p: &str| {
+            mounts
+                .iter()
+                .find(|m| m["mountPath"] == p)
+                .unwrap_or_else(|| panic!("{variant}: mount {p}"))
+        };
+        assert_eq!(mount("/var/run/argocd")["name"], "var-files");
+        assert_eq!(mount("/home/argocd/cmp-server/plugins")["name"], "plugins");
+        let cfg = mount("/home/argocd/cmp-server/config/plugin.yaml");
+        let key = cfg["subPath"].as_str().unwrap();
+        // The mounted plugin file is the shipped one with the sidecar's name.
+        let shipped: Value = serde_saphyr::from_str(cm["data"][key].as_str().unwrap()).unwrap();
+        assert_eq!(shipped["metadata"]["name"], variant);
+        let tmp = mount("/tmp");
+        assert_eq!(
+            tmp["name"],
+            format!("{variant}-tmp"),
+            "own /tmp, not the repo-server's"
+        );
+        assert!(vol(tmp["name"].as_str().unwrap())["emptyDir"].is_object());
+        assert_eq!(mount("/etc/sealbridge/age")["readOnly"], true);
+        let env = c["env"].as_array().unwrap();
+        assert!(
+            env.iter().any(|e| e["name"] == "SOPS_AGE_KEY_FILE"
+                && e["value"] == "/etc/sealbridge/age/keys.txt")
+        );
+    }
+}
+
+#[test]
+fn dockerfile_installs_what_the_plugin_files_call() {
+    let dockerfile =
+        std::fs::read_to_string(support::project_root().join("plugins/argocd/Dockerfile")).unwrap();
+    for needle in [
+        "USER 999:999",
+        "/usr/local/bin/sealbridge",
+        "/usr/local/bin/helm",
+        "kustomize",
+        "plugins/kustomize/install.sh",
+        "KUSTOMIZE_PLUGIN_HOME=/usr/local/lib/kustomize/plugin",
+        "HELM_CACHE_HOME=/tmp",
+    ] {
+        assert!(dockerfile.contains(needle), "Dockerfile lacks {needle:?}");
+    }
+    // Every COPY source exists in the repository.
+    for line in dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let src = line.split_whitespace().nth(1).unwrap();
+        assert!(
+            support::project_root().join(src).exists(),
+            "COPY {src}: no such path"
+        );
+    }
+}
+
+#[test]
+fn discovery_picks_only_applications_with_references() {
+    let sidecar = Sidecar::new();
+    let cases = [
+        ("plain", [true, false, false]),
+        ("helm", [false, true, false]),
+        ("kustomize", [false, false, true]),
+        ("not-ours", [false, false, false]),
+    ];
+    for (example, expected) in cases {
+        let (_work, app) = checkout(example);
+        let mut env = sidecar.env.clone();
+        env.extend(argo_env(
+            &format!("guestbook-{example}"),
+            &format!("examples/argocd/apps/{example}"),
+            Value::Null,
+        ));
+        for (plugin, want) in ["sealbridge", "sealbridge-helm", "sealbridge-kustomize"]
+            .iter()
+            .zip(expected)
+        {
+            let p = load_plugin(plugin);
+            assert_eq!(discovers(&p, &app, &env), want, "{plugin} on {example}");
+        }
+    }
+}

@@ -1,0 +1,805 @@
+//! `sealbridge render` / `generate` through the real binary against a real OpenBao dev server:
+//! every reference syntax, typed values, Secret/ConfigMap rules, annotations, fail-closed
+//! reporting, request counting from OpenBao's audit log, inputs (stdin, files, directories).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::json;
+
+use sealbridge::yaml::{self, Document, Node, Resolved};
+
+use crate::support::{self, OpenBao};
+
+/// Runs sealbridge in `dir` with the OpenBao env (token cache off) and `stdin`.
+pub(crate) fn run(
+    bao: Option<&OpenBao>,
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
+    let home = dir.join(".home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd: Command = support::sealbridge(&home);
+    cmd.current_dir(dir).args(args);
+    if let Some(b) = bao {
+        for (k, v) in b.env() {
+            cmd.env(k, v);
+        }
+        cmd.env("SEALBRIDGE_VAULT_TOKEN_CACHE", "false");
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub(crate) fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+pub(crate) fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+/// Asserts success and parses the output stream.
+pub(crate) fn ok_docs(o: &Output) -> Vec<Document> {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstderr:\n{}",
+        o.status.code(),
+        stderr(o)
+    );
+    yaml::parse_stream(&stdout(o)).unwrap()
+}
+
+/// Asserts a fail-closed failure: exit 1, nothing on stdout. Returns stderr.
+pub(crate) fn failed(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(1), "stderr:\n{}", stderr(o));
+    assert!(o.stdout.is_empty(), "stdout must be empty on failure");
+    stderr(o)
+}
+
+pub(crate) fn node<'a>(d: &'a Document, path: &[&str]) -> &'a Node {
+    d.root
+        .get_path(path)
+        .unwrap_or_else(|| panic!("no {path:?}"))
+}
+
+/// The string at `path`; asserts Kubernetes (YAML 1.1) and YAML 1.2 read it as a string.
+pub(crate) fn string(d: &Document, path: &[&str]) -> String {
+    let n = node(d, path);
+    assert!(
+        matches!(n.resolve(), Resolved::Str),
+        "{path:?} is not a string"
+    );
+    let s = n.as_scalar().unwrap();
+    if s.style() == yaml::ScalarStyle::Plain {
+        assert!(
+            !yaml::is_yaml11_nonstring(s.value()),
+            "{path:?} = plain {:?} is not a string for YAML 1.1",
+            s.value()
+        );
+    }
+    s.value().to_owned()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(p, text).unwrap();
+}
+
+/// AVP's end-to-end seed data, under fresh mounts: (kv1 mount, kv2 mount).
+fn seed(bao: &OpenBao) -> (String, String) {
+    let kv1 = bao.new_kv1();
+    let kv2 = bao.new_kv2();
+    bao.kv1_put(
+        &kv1,
+        "testing",
+        json!({"name": "test-name", "namespace": "test-namespace", "version": "1.0",
+               "replicas": "2", "tag": "1.0", "secret-var-clear": "test-password",
+               "secret-var-value": "dGVzdC1wYXNzd29yZA==", "secret-num": "MQ=="}),
+    );
+    bao.kv1_put(
+        &kv1,
+        "json",
+        json!({"data": {"service": {"enableTLS": true, "ports": [80, 8080]},
+                         "deployment": {"replicas": 2, "image": {"name": "json-test", "tag": "latest"}}}}),
+    );
+    bao.kv1_put(
+        &kv1,
+        "jsonstring",
+        json!({"secret": "{\"credentials\":{\"user\":\"test-user\",\"pass\":\"test-password\"}}"}),
+    );
+    bao.kv1_put(
+        &kv1,
+        "base64",
+        json!({"encoded_secret": "ewogICJrZXkxIjogInNlY3JldDEiLAogICJrZXkyIjogInNlY3JldDIiLAogICJrZXkzIjogInNlY3JldDMiCn0="}),
+    );
+    bao.kv1_put(
+        &kv1,
+        "yaml",
+        json!({"secret": "---\nkey1: secret1\nkey2: secret2\nkey3: secret3"}),
+    );
+    bao.kv1_put(&kv1, "foo", json!({"secret": "bar"}));
+    bao.kv2_put(
+        &kv2,
+        "testing",
+        json!({"name": "test-kv-name", "namespace": "test-kv-namespace", "version": "1.2",
+               "replicas": "3", "tag": "1.1", "target-port": 80}),
+    );
+    bao.kv2_put(&kv2, "versioned", json!({"secret": "version1"}));
+    bao.kv2_put(&kv2, "versioned", json!({"secret": "version2"}));
+    (kv1, kv2)
+}
+
+#[test]
+fn avp_generic_and_inline_references_with_typed_values() {
+    let bao = support::openbao();
+    let (kv1, kv2) = seed(bao);
+    let dir = support::tempdir();
+    let src = format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  annotations:
+    avp.kubernetes.io/path: {kv1}/testing
+    avp.kubernetes.io/kv-version: "1"
+  name: <name>
+  namespace: <namespace>
+  labels:
+    version: <version>
+spec:
+  replicas: <replicas>
+  template:
+    spec:
+      containers:
+      - name: <name>
+        image: foo.com/<name>:<tag>
+---
+apiVersion: v1
+kind: Service
+metadata:
+  annotations:
+    avp.kubernetes.io/path: {kv2}/data/testing
+  name: <name>
+  labels:
+    port: "<target-port>"
+spec:
+  ports:
+  - port: 443
+    targetPort: <target-port>
+---
+kind: Secret
+apiVersion: v1
+metadata:
+  name: versioned
+  annotations:
+    avp.kubernetes.io/path: {kv2}/versioned
+    avp.kubernetes.io/secret-version: "1"
+stringData:
+  generic: <secret>
+  latest: <path:{kv2}/data/versioned#secret>
+  pinned: <path:{kv2}/versioned#secret#2>
+  vals: ref+vault://{kv2}/versioned?version=1#/secret
+  multi: "<path:{kv1}/testing#name>,<path:{kv1}/testing#tag>"
+"#
+    );
+    write(dir.path(), "app.yaml", &src);
+    let docs = ok_docs(&run(
+        Some(bao),
+        dir.path(),
+        &["render", "app.yaml"],
+        None,
+        &[],
+    ));
+    assert_eq!(docs.len(), 3);
+    let d = &docs[0];
+    assert_eq!(string(d, &["metadata", "name"]), "test-name");
+    assert_eq!(string(d, &["metadata", "labels", "version"]), "1.0");
+    // A Vault string "2" stays the string "2".
+    assert_eq!(string(d, &["spec", "replicas"]), "2");
+    let c = &node(d, &["spec", "template", "spec", "containers"])
+        .as_sequence()
+        .unwrap()[0];
+    assert_eq!(
+        c.get("image").unwrap().as_str(),
+        Some("foo.com/test-name:1.0")
+    );
+    // A Vault number 80 becomes the integer 80.
+    let port = &node(&docs[1], &["spec", "ports"]).as_sequence().unwrap()[0];
+    assert_eq!(port.get("targetPort").unwrap().resolve(), Resolved::Int(80));
+    assert_eq!(string(&docs[1], &["metadata", "name"]), "test-kv-name");
+    // Written quoted: a string even though the secret is a number.
+    assert_eq!(string(&docs[1], &["metadata", "labels", "port"]), "80");
+    let s = &docs[2];
+    assert_eq!(string(s, &["stringData", "generic"]), "version1");
+    assert_eq!(string(s, &["stringData", "latest"]), "version2");
+    assert_eq!(string(s, &["stringData", "pinned"]), "version2");
+    assert_eq!(string(s, &["stringData", "vals"]), "version1");
+    assert_eq!(string(s, &["stringData", "multi"]), "test-name,1.0");
+    // The annotations are kept.
+    assert!(
+        node(s, &["metadata", "annotations"])
+            .get("avp.kubernetes.io/path")
+            .is_some()
+    );
+}
+
+#[test]
+fn avp_modifiers_fixture() {
+    let bao = support::openbao();
+    let (kv1, _) = seed(bao);
+    let dir = support::tempdir();
+    let src = format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  annotations:
+    avp.kubernetes.io/path: {kv1}/json
+  name: modifiers-test
+spec:
+  replicas: <  data |jsonPath  {{.deployment.replicas}}|  jsonParse >
+  template:
+    spec:
+      containers:
+      - name: modifiers-test
+        image: foo.com/<data | jsonPath {{.deployment.image.name}}>:<data | jsonPath {{.deployment.image.tag}}>
+---
+apiVersion: v1
+kind: Service
+metadata:
+  annotations:
+    avp.kubernetes.io/path: {kv1}/json
+  name: modifiers-test
+spec:
+  ports: >-
+    <data | jsonPath
+    {{'['}}
+    {{range .service.ports[0:-1:1]}}
+    {{'{{"protocol":"TCP",'}}
+    {{'"port":'}}{{@}}
+    {{',"targetPort":'}}{{@}}
+    {{'}},'}}
+    {{end}}
+    {{'{{"protocol":"TCP",'}}
+    {{'"port":'}}{{.service.ports[-1]}}
+    {{',"targetPort":'}}{{.service.ports[-1]}}
+    {{'}}]'}} | jsonParse >
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: modifiers-test
+type: Opaque
+data:
+  USER: <path:{kv1}/jsonstring#secret | jsonParse | jsonPath {{.credentials.user}} | base64encode>
+  PASSWORD: {password_b64}
+  ESECRET: <path:{kv1}/base64#encoded_secret | base64decode | jsonPath {{.key2}} | base64encode>
+  YAML: <path:{kv1}/yaml#secret | yamlParse | jsonPath {{.key1}} | base64encode>
+  SHA256SUM: <path:{kv1}/foo#secret | sha256sum | base64encode>
+"#,
+        password_b64 = b64(&format!(
+            "<path:{kv1}/jsonstring#secret | jsonParse | jsonPath {{.credentials.pass}}>"
+        )),
+    );
+    write(dir.path(), "m.yaml", &src);
+    let docs = ok_docs(&run(
+        Some(bao),
+        dir.path(),
+        &["render", "m.yaml"],
+        None,
+        &[],
+    ));
+    assert_eq!(
+        node(&docs[0], &["spec", "replicas"]).resolve(),
+        Resolved::Int(2)
+    );
+    let c = &node(&docs[0], &["spec", "template", "spec", "containers"])
+        .as_sequence()
+        .unwrap()[0];
+    assert_eq!(
+        c.get("image").unwrap().as_str(),
+        Some("foo.com/json-test:latest")
+    );
+    let ports = node(&docs[1], &["spec", "ports"]).as_sequence().unwrap();
+    assert_eq!(ports.len(), 2);
+    assert_eq!(ports[1].get("port").unwrap().resolve(), Resolved::Int(8080));
+    assert_eq!(ports[1].get("protocol").unwrap().as_str(), Some("TCP"));
+    let s = &docs[2];
+    assert_eq!(string(s, &["data", "USER"]), "dGVzdC11c2Vy");
+    assert_eq!(string(s, &["data", "PASSWORD"]), "dGVzdC1wYXNzd29yZA==");
+    assert_eq!(string(s, &["data", "ESECRET"]), "c2VjcmV0Mg==");
+    assert_eq!(string(s, &["data", "YAML"]), "c2VjcmV0MQ==");
+    assert_eq!(
+        string(s, &["data", "SHA256SUM"]),
+        b64("fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9")
+    );
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn secret_data_is_encoded_and_configmaps_stringified_and_remove_missing() {
+    let bao = support::openbao();
+    let (kv1, kv2) = seed(bao);
+    let dir = support::tempdir();
+    let src = format!(
+        r#"kind: Secret
+apiVersion: v1
+metadata:
+  name: s
+  annotations:
+    avp.kubernetes.io/path: {kv2}/testing
+    avp.kubernetes.io/remove-missing: "true"
+data:
+  plain: <path:{kv1}/testing#secret-var-clear>
+  chained: <path:{kv1}/testing#secret-var-clear | base64encode>
+  stored-b64: <path:{kv1}/testing#secret-var-value | base64decode>
+  PORT: <target-port>
+  MISSING_VALUE: <nope>
+  literal: aGVsbG8=
+stringData:
+  port: <target-port>
+---
+kind: ConfigMap
+apiVersion: v1
+metadata:
+  name: c
+data:
+  port: <path:{kv2}/testing#target-port>
+  text: "port=<path:{kv2}/testing#target-port>"
+"#
+    );
+    write(dir.path(), "s.yaml", &src);
+    let docs = ok_docs(&run(
+        Some(bao),
+        dir.path(),
+        &["render", "s.yaml"],
+        None,
+        &[],
+    ));
+    let s = &docs[0];
+    assert_eq!(string(s, &["data", "plain"]), "dGVzdC1wYXNzd29yZA==");
+    assert_eq!(string(s, &["data", "chained"]), "dGVzdC1wYXNzd29yZA==");
+    assert_eq!(string(s, &["data", "stored-b64"]), "dGVzdC1wYXNzd29yZA==");
+    assert_eq!(string(s, &["data", "PORT"]), "ODA=");
+    assert!(node(s, &["data"]).get("MISSING_VALUE").is_none());
+    assert_eq!(string(s, &["data", "literal"]), "aGVsbG8=");
+    assert_eq!(string(s, &["stringData", "port"]), "80");
+    assert_eq!(string(&docs[1], &["data", "port"]), "80");
+    assert_eq!(string(&docs[1], &["data", "text"]), "port=80");
+}
+
+#[test]
+fn values_that_yaml_1_1_reads_as_non_strings_stay_strings() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    let risky = [
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "n",
+        "Yes",
+        "ON",
+        "true",
+        "False",
+        "null",
+        "~",
+        "",
+        "0644",
+        "0x1F",
+        "1e3",
+        "1_000",
+        "12:30:45",
+        "0o17",
+        ".inf",
+        "-.NaN",
+        "2024-01-02",
+        "+5",
+        "- a",
+        "a: b",
+        "#x",
+        "@x",
+        "*x",
+        "&x",
+        "!x",
+        "%x",
+        "|",
+        ">",
+        "'q'",
+        "\"d\"",
+        " lead",
+        "trail ",
+        "multi\nline",
+        "tab\there",
+    ];
+    let mut data = serde_json::Map::new();
+    for (i, v) in risky.iter().enumerate() {
+        data.insert(format!("k{i}"), json!(v));
+    }
+    bao.kv2_put(&mount, "risky", serde_json::Value::Object(data));
+    let dir = support::tempdir();
+    let mut src = String::from(
+        "kind: ConfigMap\napiVersion: v1\nmetadata:\n  name: risky\n  labels:\n    untouched-yes: \"yes\"\n    untouched-octal: \"0644\"\n    untouched-float: \"1e3\"\n    untouched-null: \"null\"\n    untouched-on: 'on'\ndata:\n",
+    );
+    for i in 0..risky.len() {
+        src.push_str(&format!("  k{i}: <path:{mount}/risky#k{i}>\n"));
+    }
+    src.push_str("---\nkind: Pod\napiVersion: v1\nmetadata:\n  name: p\nspec:\n");
+    for i in 0..risky.len() {
+        src.push_str(&format!("  k{i}: ref+vault://{mount}/risky#/k{i}\n"));
+    }
+    write(dir.path(), "r.yaml", &src);
+    let docs = ok_docs(&run(Some(bao), dir.path(), &["render", "."], None, &[]));
+    for d in &docs {
+        let top = if manifest_kind(d) == "ConfigMap" {
+            "data"
+        } else {
+            "spec"
+        };
+        for (i, v) in risky.iter().enumerate() {
+            assert_eq!(&string(d, &[top, &format!("k{i}")]), v, "k{i}");
+        }
+    }
+    for l in [
+        "untouched-yes",
+        "untouched-octal",
+        "untouched-float",
+        "untouched-null",
+        "untouched-on",
+    ] {
+        string(&docs[0], &["metadata", "labels", l]);
+    }
+}
+
+fn manifest_kind(d: &Document) -> &str {
+    d.root.get("kind").and_then(Node::as_str).unwrap_or("")
+}
+
+#[test]
+fn failures_are_all_reported_and_nothing_is_written() {
+    let bao = support::openbao();
+    let (kv1, kv2) = seed(bao);
+    let dir = support::tempdir();
+    let src = format!(
+        r#"kind: Deployment
+apiVersion: apps/v1
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        env:
+        - name: OK
+          value: <path:{kv1}/testing#name>
+        - name: BAD
+          value: <path:{kv1}/testing#no-such-key>
+---
+kind: Secret
+apiVersion: v1
+metadata:
+  name: db
+stringData:
+  gone: <path:{kv2}/no/such/secret#x>
+  modifier: <path:{kv1}/testing#name | jsonParse>
+  unknown: <path:{kv1}/testing#name | frobnicate>
+  b64: <path:{kv1}/testing#name | base64decode>
+"#
+    );
+    write(dir.path(), "bad.yaml", &src);
+    let err = failed(&run(
+        Some(bao),
+        dir.path(),
+        &["render", "bad.yaml"],
+        None,
+        &[],
+    ));
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("bad.yaml")).collect();
+    assert_eq!(lines.len(), 5, "{err}");
+    assert!(err.contains(&format!(
+        "bad.yaml: document 1 (Deployment/web): .spec.template.spec.containers[0].env[1].value: <path:{kv1}/testing#no-such-key>: no such key `no-such-key` (available keys: name, namespace, replicas, secret-num, secret-var-clear, secret-var-value, tag, version)"
+    )), "{err}");
+    assert!(
+        err.contains("document 2 (Secret/db): .stringData.gone"),
+        "{err}"
+    );
+    assert!(err.contains("no secret at vault://"), "{err}");
+    assert!(
+        err.contains(".stringData.modifier") && err.contains("jsonParse: not valid JSON"),
+        "{err}"
+    );
+    assert!(err.contains("unknown modifier `frobnicate`"), "{err}");
+    assert!(
+        err.contains("base64decode: the value is not valid standard base64"),
+        "{err}"
+    );
+    for secret in ["test-name", "test-password", "test-kv-name"] {
+        assert!(!err.contains(secret), "a value leaked into stderr: {err}");
+    }
+}
+
+#[test]
+fn one_read_per_distinct_secret() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    for i in 0..50 {
+        bao.kv2_put(
+            &mount,
+            &format!("app/s{i}"),
+            json!({"a": format!("v{i}"), "b": i}),
+        );
+    }
+    let dir = support::tempdir();
+    let mut src = String::new();
+    for d in 0..10 {
+        src.push_str(&format!(
+            "---\nkind: ConfigMap\napiVersion: v1\nmetadata:\n  name: c{d}\ndata:\n"
+        ));
+        for j in 0..100 {
+            let i = (d * 100 + j) % 50;
+            let r = match j % 3 {
+                0 => format!("<path:{mount}/app/s{i}#a>"),
+                1 => format!("<path:{mount}/data/app/s{i}#b>"),
+                _ => format!("ref+vault://{mount}/app/s{i}#/a"),
+            };
+            src.push_str(&format!("  k{j}: {r}\n"));
+        }
+    }
+    write(dir.path(), "many.yaml", &src);
+    let before_reads = bao.count_requests(&format!("{mount}/data/app/"));
+    let before_mounts = bao.count_requests(&format!("sys/internal/ui/mounts/{mount}"));
+    let docs = ok_docs(&run(
+        Some(bao),
+        dir.path(),
+        &["render", "many.yaml"],
+        None,
+        &[],
+    ));
+    assert_eq!(docs.len(), 10);
+    assert_eq!(string(&docs[3], &["data", "k0"]), "v0");
+    let reads = bao.count_requests(&format!("{mount}/data/app/")) - before_reads;
+    let mounts = bao.count_requests(&format!("sys/internal/ui/mounts/{mount}")) - before_mounts;
+    // `mount/app/sN` and `mount/data/app/sN` are the same secret for KV v2, but the engine
+    // plans by path as written: 50 distinct secrets, at most 100 distinct spellings.
+    assert!((50..=100).contains(&reads), "reads: {reads}");
+    assert!(mounts <= 2, "mount lookups: {mounts}");
+}
+
+#[test]
+fn one_read_per_distinct_path_exactly() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    for i in 0..50 {
+        bao.kv2_put(&mount, &format!("p/s{i}"), json!({"a": "x", "b": "y"}));
+    }
+    let dir = support::tempdir();
+    let mut src = String::from("kind: ConfigMap\napiVersion: v1\nmetadata:\n  name: c\ndata:\n");
+    for j in 0..1000 {
+        let i = j % 50;
+        let key = if j % 2 == 0 { "a" } else { "b" };
+        src.push_str(&format!("  k{j}: <path:{mount}/p/s{i}#{key}>\n"));
+    }
+    write(dir.path(), "many.yaml", &src);
+    let writes = bao.count_requests(&format!("{mount}/data/p/"));
+    assert_eq!(writes, 50);
+    let docs = ok_docs(&run(
+        Some(bao),
+        dir.path(),
+        &["render", "many.yaml"],
+        None,
+        &[],
+    ));
+    assert_eq!(string(&docs[0], &["data", "k999"]), "y");
+    let reads = bao.count_requests(&format!("{mount}/data/p/")) - writes;
+    let mounts = bao.count_requests(&format!("sys/internal/ui/mounts/{mount}"));
+    assert_eq!(reads, 50, "1,000 references to 50 paths must make 50 reads");
+    assert_eq!(mounts, 1, "one mount lookup for one mount");
+}
+
+#[test]
+fn inputs_stdin_file_directory_and_empty() {
+    let bao = support::openbao();
+    let (kv1, _) = seed(bao);
+    let dir = support::tempdir();
+    let cm = |name: &str| {
+        format!(
+            "kind: ConfigMap\napiVersion: v1\nmetadata:\n  name: {name}\ndata:\n  n: <path:{kv1}/testing#name>\n"
+        )
+    };
+    write(dir.path(), "m/b.yaml", &cm("b"));
+    write(dir.path(), "m/a.yml", &cm("a"));
+    write(
+        dir.path(),
+        "m/sub/c.json",
+        &format!(
+            "{{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{{\"name\":\"c\"}},\"data\":{{\"n\":\"<path:{kv1}/testing#name>\"}}}}"
+        ),
+    );
+    write(dir.path(), "m/values.yaml", "replicaCount: 3\n");
+    write(dir.path(), "m/notes.txt", "ignored");
+    write(dir.path(), "m/.hidden/x.yaml", "kind: Broken\n  : :\n");
+
+    // Directory: lexical order, nested, JSON, non-Kubernetes file skipped with a warning.
+    let o = run(Some(bao), dir.path(), &["render", "m"], None, &[]);
+    let docs = ok_docs(&o);
+    let names: Vec<String> = docs
+        .iter()
+        .map(|d| string(d, &["metadata", "name"]))
+        .collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(string(&docs[2], &["data", "n"]), "test-name");
+    assert!(
+        stderr(&o).contains("values.yaml: document 1: not a Kubernetes object"),
+        "{}",
+        stderr(&o)
+    );
+
+    // One file.
+    let docs = ok_docs(&run(
+        Some(bao),
+        dir.path(),
+        &["render", "m/b.yaml"],
+        None,
+        &[],
+    ));
+    assert_eq!(docs.len(), 1);
+
+    // stdin, with `-` and (render) without a path; `generate -` as in AVP.
+    for args in [
+        &["render", "-"][..],
+        &["render"][..],
+        &["generate", "-"][..],
+    ] {
+        let docs = ok_docs(&run(Some(bao), dir.path(), args, Some(&cm("s")), &[]));
+        assert_eq!(string(&docs[0], &["data", "n"]), "test-name", "{args:?}");
+    }
+
+    // Empty input (nothing, separators, comments): empty output, exit 0, no server needed.
+    for text in ["", "---\n---\n", "# only\n# comments\n---\n"] {
+        let o = run(None, dir.path(), &["render", "-"], Some(text), &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(o.stdout.is_empty());
+    }
+
+    // Usage errors.
+    let o = run(None, dir.path(), &["generate"], None, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("<path> argument required"));
+    let o = run(None, dir.path(), &["render", "nowhere"], None, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(o.stdout.is_empty());
+    write(dir.path(), "empty/readme.md", "x");
+    let o = run(None, dir.path(), &["render", "empty"], None, &[]);
+    assert!(
+        stderr(&o).contains("no YAML or JSON files"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Invalid YAML fails with its position.
+    let o = run(
+        None,
+        dir.path(),
+        &["render", "-"],
+        Some("kind: X\n  bad: [\n"),
+        &[],
+    );
+    let err = failed(&o);
+    assert!(err.contains("<stdin>: invalid YAML: line"), "{err}");
+}
+
+#[test]
+fn vault_not_configured_is_reported_per_reference() {
+    let dir = support::tempdir();
+    let o = run(
+        None,
+        dir.path(),
+        &["render", "-"],
+        Some("kind: X\nspec:\n  a: <path:secret/x#y>\n"),
+        &[],
+    );
+    let err = failed(&o);
+    assert!(err.contains("VAULT_ADDR"), "{err}");
+}
+
+#[test]
+fn path_validation_refuses_before_any_request() {
+    let bao = support::openbao();
+    let (kv1, _) = seed(bao);
+    let dir = support::tempdir();
+    let before = bao.count_requests(&format!("{kv1}/"));
+    let o = run(
+        Some(bao),
+        dir.path(),
+        &["render", "-"],
+        Some(&format!("kind: X\nspec:\n  a: <path:{kv1}/testing#name>\n")),
+        &[("AVP_PATH_VALIDATION", "^allowed/")],
+    );
+    let err = failed(&o);
+    assert!(
+        err.contains("is disallowed by AVP_PATH_VALIDATION restriction"),
+        "{err}"
+    );
+    assert_eq!(bao.count_requests(&format!("{kv1}/")), before);
+}
+
+#[test]
+fn permission_denied_and_unreachable_are_reported() {
+    let bao = support::openbao();
+    let (kv1, _) = seed(bao);
+    let policy = support::unique("render-limited-");
+    bao.api(
+        "POST",
+        &format!("/v1/sys/policies/acl/{policy}"),
+        Some(json!({"policy": format!("path \"{kv1}/testing\" {{ capabilities = [\"read\"] }}")})),
+    );
+    let token = bao.api(
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"policies": [policy], "ttl": "10m"})),
+    )["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = support::tempdir();
+    let src = format!(
+        "kind: Secret\napiVersion: v1\nmetadata:\n  name: s\n  annotations:\n    avp.kubernetes.io/kv-version: \"1\"\nstringData:\n  ok: <path:{kv1}/testing#name>\n  denied: <path:{kv1}/foo#secret>\n"
+    );
+    let o = run(
+        Some(bao),
+        dir.path(),
+        &["render", "-"],
+        Some(&src),
+        &[("VAULT_TOKEN", &token)],
+    );
+    let err = failed(&o);
+    assert!(
+        err.contains(&format!(
+            ".stringData.denied: <path:{kv1}/foo#secret>: permission denied"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains(".stringData.ok"), "{err}");
+    assert!(!err.contains(&token), "the token leaked: {err}");
+
+    // Nothing listens on this port: unreachable, reported per reference, exit 1.
+    let port = support::free_port();
+    let o = run(
+        None,
+        dir.path(),
+        &["render", "-", "--deadline", "20s"],
+        Some(&src),
+        &[
+            ("VAULT_ADDR", &format!("http://127.0.0.1:{port}")),
+            ("VAULT_TOKEN", "t"),
+            ("SEALBRIDGE_VAULT_TOKEN_CACHE", "false"),
+        ],
+    );
+    let err = failed(&o);
+    assert!(err.contains("unreachable"), "{err}");
+}
