@@ -598,34 +598,3 @@ mod tests {
         assert!(failed.is_empty(), "differ: {failed:?}");
     }
 }
-
-#[cfg(test)]
-mod perf {
-    /// Run with `--ignored --nocapture` to see timings (no timed assertions).
-    #[test]
-    #[ignore]
-    fn large_sops_file_timings() {
-        let mut src = String::new();
-        for i in 0..50_000 {
-            src.push_str(&format!(
-                "key_{i}: ENC[AES256_GCM,data:{},iv:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=,tag:bbbbbbbbbbbbbbbbbbbbbb==,type:str]\n",
-                "x".repeat(40)
-            ));
-        }
-        let t = std::time::Instant::now();
-        let docs = crate::yaml::parse_stream(&src).unwrap();
-        let parse = t.elapsed();
-        let t = std::time::Instant::now();
-        let out = super::emit_sops(&docs);
-        let emit = t.elapsed();
-        let t = std::time::Instant::now();
-        let out2 = crate::yaml::emit_manifest(&docs);
-        let emit2 = t.elapsed();
-        assert_eq!(out.as_str(), src);
-        eprintln!(
-            "{} bytes: parse {parse:?}, emit_sops {emit:?}, emit_manifest {emit2:?} ({} bytes)",
-            src.len(),
-            out2.len()
-        );
-    }
-}
