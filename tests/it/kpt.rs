@@ -95,3 +95,146 @@ fn render_refuses_exec_without_allow_exec() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("allow-exec"));
 }
+
+fn unwrap_docs(out: &Output) -> Vec<serde_json::Value> {
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    serde_saphyr::from_multiple::<serde_json::Value>(&text)
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+fn db_secret(docs: &[serde_json::Value]) -> &serde_json::Value {
+    docs.iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "db-credentials")
+        .expect("the generated Secret")
+}
+
+fn decoded(v: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn eval_exec_generates_the_secret_on_stdout_and_leaves_the_package_alone() {
+    let (_t, pkg) = package();
+    let before = listing(&pkg);
+    let out = kpt(
+        &pkg,
+        &[
+            "fn",
+            "eval",
+            ".",
+            "--exec",
+            "sealbridge",
+            "--fn-config",
+            "secret-generator.yaml",
+            "-o",
+            "unwrap",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "kpt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = unwrap_docs(&out);
+    let s = db_secret(&docs);
+    assert_eq!(decoded(&s["data"]["DB_PASSWORD"]), "demo-db-password");
+    assert_eq!(decoded(&s["data"]["DB_USER"]), "app");
+    assert!(s["metadata"]["annotations"]["kustomize.config.k8s.io/needs-hash"].is_null());
+    assert!(
+        docs.iter().any(|d| d["kind"] == "Deployment"),
+        "package resources pass through"
+    );
+    assert_eq!(
+        listing(&pkg),
+        before,
+        "-o unwrap writes nothing into the package"
+    );
+}
+
+#[test]
+fn eval_in_place_would_write_the_plaintext_into_the_package() {
+    // The reason docs/kustomize.md insists on `-o unwrap`: kpt's default output mode.
+    let (_t, pkg) = package();
+    let out = kpt(
+        &pkg,
+        &[
+            "fn",
+            "eval",
+            ".",
+            "--exec",
+            "sealbridge",
+            "--fn-config",
+            "secret-generator.yaml",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "kpt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written: Vec<String> = listing(&pkg)
+        .into_iter()
+        .filter(|(_, body)| String::from_utf8_lossy(body).contains("kind: Secret"))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(!written.is_empty(), "kpt wrote the Secret into the package");
+}
+
+#[test]
+fn render_runs_the_kptfile_pipeline() {
+    let (_t, pkg) = package();
+    let before = listing(&pkg);
+    let out = kpt(
+        &pkg,
+        &["fn", "render", ".", "--allow-exec", "-o", "unwrap"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "kpt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = unwrap_docs(&out);
+    let s = db_secret(&docs);
+    assert_eq!(decoded(&s["data"]["DB_PASSWORD"]), "demo-db-password");
+    assert_eq!(listing(&pkg), before);
+}
+
+#[test]
+fn render_from_another_directory_resolves_files_next_to_the_config() {
+    // Under render the function sees the package path: files are relative to the config file,
+    // wherever kpt runs.
+    let (t, pkg) = package();
+    let out = kpt(
+        t.path(),
+        &[
+            "fn",
+            "render",
+            pkg.file_name().unwrap().to_str().unwrap(),
+            "--allow-exec",
+            "-o",
+            "unwrap",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "kpt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        decoded(&db_secret(&unwrap_docs(&out))["data"]["DB_USER"]),
+        "app"
+    );
+}

@@ -56,7 +56,6 @@ fn docs(out: &Output) -> Vec<Value> {
         .collect()
 }
 
-#[allow(dead_code)] // used by the sops-backed tests
 fn b64(v: &Value) -> String {
     use base64::Engine as _;
     String::from_utf8(
@@ -73,6 +72,55 @@ fn copy_example(rel: &str) -> (tempfile::TempDir, PathBuf) {
     let dst = t.path().join("k");
     crate::cmp::copy_dir(&support::project_root().join(rel), &dst);
     (t, dst)
+}
+
+#[test]
+fn legacy_plugin_generates_hashed_secrets_and_ksops_files() {
+    let out = kustomize(
+        &support::project_root().join("examples/kustomize/legacy"),
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "kubectl kustomize failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objs = docs(&out);
+    let secret = |prefix: &str| {
+        objs.iter()
+            .find(|o| {
+                o["kind"] == "Secret"
+                    && o["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(prefix))
+            })
+            .unwrap_or_else(|| panic!("no Secret {prefix}*"))
+    };
+    // SecretGenerator: kustomize's content-hash suffix, annotations consumed by kustomize.
+    let db = secret("db-credentials-");
+    let db_name = db["metadata"]["name"].as_str().unwrap();
+    assert_ne!(db_name, "db-credentials-", "hash suffix expected");
+    assert!(
+        db["metadata"]["annotations"].is_null(),
+        "generator annotations are kustomize's"
+    );
+    assert_eq!(
+        db["metadata"]["labels"]["app.kubernetes.io/part-of"],
+        "demo"
+    );
+    assert_eq!(b64(&db["data"]["DB_USER"]), "app");
+    assert_eq!(b64(&db["data"]["DB_PASSWORD"]), "demo-db-password");
+    assert_eq!(b64(&db["data"]["tls.key"]), "demo-private-key");
+    assert!(b64(&db["data"]["tls.crt"]).starts_with("-----BEGIN CERTIFICATE-----\n"));
+    // ksops `files:`: the decrypted manifest, with its own needs-hash annotation honoured.
+    let api = secret("api-token-");
+    assert_eq!(api["stringData"]["token"], "demo-api-token");
+    assert!(api["sops"].is_null());
+    // The Deployment's references follow the hashed names.
+    let deploy = objs.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    let refs = &deploy["spec"]["template"]["spec"]["containers"][0]["envFrom"];
+    assert_eq!(refs[0]["secretRef"]["name"], db_name);
+    assert_eq!(refs[1]["secretRef"]["name"], api["metadata"]["name"]);
 }
 
 #[test]
@@ -156,4 +204,66 @@ fn kubectl_kustomize_silently_skips_krm_exec_functions() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown flag: --enable-exec"));
+}
+
+/// What standalone kustomize (`--enable-alpha-plugins --enable-exec`) pipes into an exec KRM
+/// generator (kustomize api `fnplugin`): the generator as `functionConfig`, marked local-config,
+/// and the same object as the only item; cwd = the kustomization directory.
+fn kustomize_resource_list(config: &str) -> String {
+    let mut cfg: Value = serde_saphyr::from_str(config).unwrap();
+    cfg["metadata"]["annotations"]["config.kubernetes.io/local-config"] = Value::from("true");
+    let list = serde_json::json!({
+        "apiVersion": "config.kubernetes.io/v1",
+        "kind": "ResourceList",
+        "items": [cfg.clone()],
+        "functionConfig": cfg,
+    });
+    list.to_string()
+}
+
+#[test]
+fn ksops_name_runs_an_unchanged_ksops_krm_configuration() {
+    // ksops users switch by replacing the `ksops` binary: argv[0] = ksops, no arguments, a
+    // ResourceList on stdin (kustomize's `exec: {path: ksops}`).
+    let tmp = support::tempdir();
+    let ksops = tmp.path().join("ksops");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sealbridge"), &ksops).unwrap();
+    let dir = support::project_root().join("examples/kustomize/legacy");
+    let config = std::fs::read_to_string(dir.join("ksops-generator.yaml")).unwrap();
+    let mut cmd = Command::new(&ksops);
+    support::clean_env(&mut cmd, tmp.path());
+    let mut child = cmd
+        .current_dir(&dir)
+        .env(
+            "SOPS_AGE_KEY_FILE",
+            support::project_root().join("examples/kustomize/demo-age-key.txt"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(kustomize_resource_list(&config).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Value = serde_saphyr::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(list["kind"], "ResourceList");
+    let items = list["items"].as_array().unwrap();
+    let secret = items.iter().find(|i| i["kind"] == "Secret").unwrap();
+    assert_eq!(secret["metadata"]["name"], "api-token");
+    assert_eq!(secret["stringData"]["token"], "demo-api-token");
+    assert_eq!(
+        secret["metadata"]["annotations"]["kustomize.config.k8s.io/needs-hash"],
+        "true"
+    );
 }
