@@ -16,6 +16,11 @@ pub fn bin_dir(dir: &Path) -> PathBuf {
 
 /// Runs kpt in `cwd` with a clean environment, sealbridge on PATH and the demo age key.
 pub fn kpt(cwd: &Path, args: &[&str], key: Option<&Path>) -> Output {
+    kpt_env(cwd, args, key, &[])
+}
+
+/// [`kpt`] with extra environment variables (e.g. the OpenBao address and token).
+pub fn kpt_env(cwd: &Path, args: &[&str], key: Option<&Path>, env: &[(&str, String)]) -> Output {
     let tmp = support::tempdir();
     let bin = bin_dir(tmp.path());
     let mut cmd = Command::new(support::kpt());
@@ -30,6 +35,9 @@ pub fn kpt(cwd: &Path, args: &[&str], key: Option<&Path>) -> Output {
             format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
         )
         .env("SOPS_AGE_KEY_FILE", key);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     cmd.output().unwrap()
 }
 
@@ -237,4 +245,92 @@ fn render_from_another_directory_resolves_files_next_to_the_config() {
         decoded(&db_secret(&unwrap_docs(&out))["data"]["DB_USER"]),
         "app"
     );
+}
+
+/// A package item with secret references of every kind the engine reads.
+const REFERENCES: &str = "\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: app
+type: Opaque
+stringData:
+  password: <path:MOUNT/data/app#password>
+  db-user: ref+sops://db.enc.env#/DB_USER
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-settings
+  annotations:
+    avp.kubernetes.io/path: MOUNT/data/app
+data:
+  replicas: <replicas>
+";
+
+#[test]
+fn eval_exec_as_transformer_resolves_references_in_every_item() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(
+        &mount,
+        "app",
+        serde_json::json!({"password": "from-openbao", "replicas": "3"}),
+    );
+    let (_t, pkg) = package();
+    std::fs::write(pkg.join("app.yaml"), REFERENCES.replace("MOUNT", &mount)).unwrap();
+    let before = listing(&pkg);
+    let env: Vec<(&str, String)> = bao.env().into_iter().collect();
+    // No --fn-config: transformer mode over every item of the package.
+    let out = kpt_env(
+        &pkg,
+        &["fn", "eval", ".", "--exec", "sealbridge", "-o", "unwrap"],
+        None,
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "kpt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = unwrap_docs(&out);
+    let secret = docs
+        .iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "app")
+        .unwrap();
+    assert_eq!(secret["stringData"]["password"], "from-openbao");
+    assert_eq!(secret["stringData"]["db-user"], "app");
+    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    assert_eq!(cm["data"]["replicas"], "3");
+    assert!(
+        docs.iter()
+            .any(|d| d["kind"] == "SecretGenerator" && d["envs"][0] == "db.enc.env"),
+        "a generator file among the items is left alone without --fn-config"
+    );
+    assert_eq!(listing(&pkg), before, "-o unwrap writes nothing");
+
+    // A missing secret: kpt shows our result naming the reference, nothing is output.
+    std::fs::write(
+        pkg.join("app.yaml"),
+        REFERENCES
+            .replace("MOUNT", &mount)
+            .replace("data/app#password", "data/missing#password"),
+    )
+    .unwrap();
+    let before = listing(&pkg);
+    let out = kpt_env(
+        &pkg,
+        &["fn", "eval", ".", "--exec", "sealbridge", "-o", "unwrap"],
+        None,
+        &env,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("data/missing#password"), "{stderr}");
+    assert!(!stderr.contains("from-openbao"), "{stderr}");
+    assert!(
+        unwrap_docs(&out).iter().all(|d| d["kind"] != "Secret"),
+        "no Secret printed on failure"
+    );
+    assert_eq!(listing(&pkg), before);
 }

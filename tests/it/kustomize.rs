@@ -267,3 +267,100 @@ fn ksops_name_runs_an_unchanged_ksops_krm_configuration() {
         "true"
     );
 }
+
+#[test]
+fn vault_transit_goes_only_to_the_configured_vault_address() {
+    use std::io::Read as _;
+    // A sops file whose data key is wrapped by a transit key in the real OpenBao.
+    let bao = support::openbao();
+    let transit = support::unique("transit-");
+    bao.enable_secrets(&transit, "transit", serde_json::json!({}));
+    bao.api("POST", &format!("/v1/{transit}/keys/sops"), None);
+    let (_t, dir) = copy_example("examples/kustomize/legacy");
+    std::fs::write(dir.join("plain.env"), "TOKEN=from-transit\n").unwrap();
+    let enc = Command::new(support::sops())
+        .args(["encrypt", "--hc-vault-transit"])
+        .arg(format!("{}/v1/{transit}/keys/sops", bao.addr))
+        .args([
+            "--input-type",
+            "dotenv",
+            "--output-type",
+            "dotenv",
+            "plain.env",
+        ])
+        .current_dir(&dir)
+        .env("VAULT_TOKEN", &bao.token)
+        .env("SOPS_DISABLE_VERSION_CHECK", "1")
+        .output()
+        .unwrap();
+    assert!(
+        enc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enc.stderr)
+    );
+    std::fs::remove_file(dir.join("plain.env")).unwrap();
+    let genuine = String::from_utf8(enc.stdout).unwrap();
+    std::fs::write(dir.join("transit.enc.env"), &genuine).unwrap();
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        "generators:\n  - transit-generator.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("transit-generator.yaml"),
+        "apiVersion: sealbridge.io/v1alpha1\nkind: SecretGenerator\nmetadata:\n  name: t\n\
+         envs:\n  - transit.enc.env\n",
+    )
+    .unwrap();
+    let run = || {
+        let tmp = support::tempdir();
+        let home = plugin_home(tmp.path());
+        let mut cmd = Command::new(support::kubectl());
+        support::clean_env(&mut cmd, tmp.path());
+        cmd.args(["kustomize", "--enable-alpha-plugins"])
+            .arg(&dir)
+            .env("KUSTOMIZE_PLUGIN_HOME", &home)
+            .envs(bao.env());
+        cmd.output().unwrap()
+    };
+    // The configured VAULT_ADDR: decrypted through the real transit key.
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objs = docs(&out);
+    assert_eq!(b64(&objs[0]["data"]["TOKEN"]), "from-transit");
+
+    // The same file naming another server (the repository's author's): refused before any
+    // connection, so the sidecar's VAULT_TOKEN is never sent there.
+    let evil = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    evil.set_nonblocking(true).unwrap();
+    let evil_addr = format!("http://{}", evil.local_addr().unwrap());
+    std::fs::write(
+        dir.join("transit.enc.env"),
+        genuine.replace(&bao.addr, &evil_addr),
+    )
+    .unwrap();
+    let out = run();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not the configured Vault address"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&bao.token), "{stderr}");
+    match evil.accept() {
+        Ok((mut conn, _)) => {
+            let mut seen = Vec::new();
+            let _ = conn.read_to_end(&mut seen);
+            panic!(
+                "the foreign address was contacted: {}",
+                String::from_utf8_lossy(&seen)
+            );
+        }
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
+    }
+}
