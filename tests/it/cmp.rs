@@ -486,7 +486,7 @@ fn discovery_picks_only_applications_with_references() {
 
 /// The secret the example applications reference: KV v2 mount `sealbridge-example`, path
 /// `guestbook`, key `password` (created once per OpenBao server).
-fn example_secret() -> &'static str {
+pub fn example_secret() -> &'static str {
     static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     ONCE.get_or_init(|| {
         let bao = support::openbao();
