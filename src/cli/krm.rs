@@ -155,9 +155,11 @@ fn transform(
         .enumerate()
         .map(|(i, d)| item_origin(&d.root, i))
         .collect();
-    resolve::render_documents_blocking(docs, &origins, &backends, &opts)
-        .map(|_| ())
-        .map_err(|e| KrmError::Resolve(e.to_string()))
+    match resolve::render_documents_blocking(docs, &origins, &backends, &opts) {
+        Ok(_) => Ok(()),
+        Err(resolve::RenderError::Resolve(failure)) => Err(KrmError::Unresolved(failure)),
+        Err(e) => Err(KrmError::Resolve(e.to_string())),
+    }
 }
 
 /// Where an item came from, for messages: the orchestrator's path/index annotations when
@@ -181,7 +183,7 @@ fn item_origin(item: &Node, position: usize) -> Origin {
             .unwrap_or(0),
         },
         None => Origin {
-            file: "ResourceList items".to_owned(),
+            file: crate::krm::function::ITEMS_ORIGIN.to_owned(),
             index: position,
         },
     }
@@ -319,6 +321,21 @@ mod tests {
         assert_eq!(
             plugin_mode(&argv(&["sealbridge", "render", "-"]), false, &cmds()),
             None
+        );
+    }
+
+    #[test]
+    fn item_origins_come_from_the_orchestrators_annotations() {
+        let docs = crate::yaml::parse_stream(
+            "kind: A\nmetadata:\n  annotations:\n    internal.config.kubernetes.io/path: a.yaml\n    internal.config.kubernetes.io/index: '2'\n---\nkind: B\n",
+        )
+        .unwrap();
+        let a = item_origin(&docs[0].root, 0);
+        assert_eq!((a.file.as_str(), a.index), ("a.yaml", 2));
+        let b = item_origin(&docs[1].root, 1);
+        assert_eq!(
+            (b.file.as_str(), b.index),
+            (crate::krm::function::ITEMS_ORIGIN, 1)
         );
     }
 

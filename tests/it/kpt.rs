@@ -327,6 +327,9 @@ fn eval_exec_as_transformer_resolves_references_in_every_item() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("data/missing#password"), "{stderr}");
+    // One result per problem, with the object and field (kpt prints them).
+    assert!(stderr.contains("Secret"), "{stderr}");
+    assert!(stderr.contains("stringData.password"), "{stderr}");
     assert!(!stderr.contains("from-openbao"), "{stderr}");
     assert!(
         unwrap_docs(&out).iter().all(|d| d["kind"] != "Secret"),
