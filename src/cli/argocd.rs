@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use crate::cmp::discover::{Variant, discover};
 use crate::cmp::{ArgoEnv, CmpError, has_objects};
 use crate::error::{Error, Result};
+use crate::manifest::Input;
+use crate::resolve;
+use crate::settings::{Flags, Settings};
 
 /// Arguments of `argocd`.
 #[derive(Debug, clap::Args)]
@@ -41,7 +44,7 @@ pub enum Step {
 }
 
 /// Runs `argocd`.
-pub fn run(args: ArgocdArgs) -> Result<()> {
+pub fn run(args: ArgocdArgs, flags: Flags) -> Result<()> {
     match args.step {
         Step::Discover { kind, path } => {
             if let Some(found) = discover(&path, kind) {
@@ -52,6 +55,9 @@ pub fn run(args: ArgocdArgs) -> Result<()> {
             Ok(())
         }
         Step::Generate { kind, paths } => {
+            // Settings first: an Application setting a guarded ARGOCD_ENV_* variable is a
+            // usage error (exit 2) before anything is read or fetched.
+            let settings = Settings::load(&flags)?;
             let env = ArgoEnv::from_process()?;
             tracing::debug!(
                 app = env.app_name.as_deref().unwrap_or("-"),
@@ -60,15 +66,32 @@ pub fn run(args: ArgocdArgs) -> Result<()> {
                 variant = ?kind,
                 "argocd generate"
             );
-            let out = render(&paths)?;
-            if !has_objects(&out) {
+            let rendered = render(&settings, &paths)?;
+            if rendered.documents == 0 || !has_objects(&rendered.output) {
                 return Err(CmpError::Empty(env.describe()).into());
             }
-            super::write_stdout(out.as_bytes())
+            super::write_stdout(rendered.output.as_bytes())
         }
     }
 }
 
-fn render(_paths: &[PathBuf]) -> Result<zeroize::Zeroizing<String>> {
-    Err(Error::NotImplemented("argocd generate"))
+/// The render engine over `paths`, with `sops://` files confined to the application directory
+/// (argocd-cmp-server's working directory).
+fn render(settings: &Settings, paths: &[PathBuf]) -> Result<resolve::Rendered> {
+    if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(Error::Usage(
+            "`-` (stdin) can be given only once".to_owned(),
+        ));
+    }
+    let app_dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    let opts = resolve::backends::options_from_settings(settings, Some(app_dir))?;
+    let backends = resolve::backends::from_settings(settings, &opts);
+    let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
+    let rendered = resolve::render_inputs(&inputs, &backends, &opts)?;
+    tracing::debug!(
+        documents = rendered.documents,
+        secrets = rendered.fetched,
+        "rendered"
+    );
+    Ok(rendered)
 }

@@ -131,7 +131,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rotate(a) => sops::rotate(a),
         Command::Version => version::run(),
         Command::Krm(a) => krm::run(a),
-        Command::Argocd(a) => argocd::run(a),
+        Command::Argocd(a) => argocd::run(a, flags),
     }
 }
 

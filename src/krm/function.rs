@@ -33,6 +33,10 @@ pub const PATH_ANNOTATIONS: &[&str] = &[
     "config.kubernetes.io/path",
 ];
 
+/// [`crate::manifest::Origin::file`] of an item without the orchestrator's path annotation
+/// (its index is then its position in the ResourceList).
+pub const ITEMS_ORIGIN: &str = "ResourceList items";
+
 /// What a KRM run produced.
 #[derive(Debug)]
 pub struct Outcome {
@@ -242,20 +246,59 @@ fn run_generator(
     Ok(nodes)
 }
 
-/// A ResourceList with no items and one error result (the message names files, objects and
-/// keys, never values).
+/// A ResourceList with no items and one error result per problem (messages name files,
+/// objects, fields and references, never values).
 pub fn failure_list(error: &KrmError) -> Zeroizing<String> {
     let mut out = Zeroizing::new(String::from(
-        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n  - severity: error\n    message: ",
+        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n",
     ));
-    super::secret::push_quoted(&mut out, &error.to_string());
-    out.push('\n');
+    match error {
+        KrmError::Unresolved(failure) => {
+            for f in &failure.failures {
+                push_result(&mut out, &failure_message(f));
+                if let Some((kind, name)) = f.object.split_once('/') {
+                    out.push_str("    resourceRef:\n      kind: ");
+                    super::secret::push_quoted(&mut out, kind);
+                    out.push_str("\n      name: ");
+                    super::secret::push_quoted(&mut out, name);
+                    out.push('\n');
+                }
+                if !f.field.is_empty() {
+                    out.push_str("    field:\n      path: ");
+                    super::secret::push_quoted(&mut out, f.field.trim_start_matches('.'));
+                    out.push('\n');
+                }
+                if f.origin.file != ITEMS_ORIGIN {
+                    out.push_str("    file:\n      path: ");
+                    super::secret::push_quoted(&mut out, &f.origin.file);
+                    out.push_str(&format!("\n      index: {}\n", f.origin.index));
+                }
+            }
+        }
+        other => push_result(&mut out, &other.to_string()),
+    }
     out
+}
+
+fn push_result(out: &mut String, message: &str) {
+    out.push_str("  - severity: error\n    message: ");
+    super::secret::push_quoted(out, message);
+    out.push('\n');
+}
+
+/// One failure's message without the location (that is in the result's own fields).
+fn failure_message(f: &crate::resolve::Failure) -> String {
+    if f.reference.is_empty() {
+        f.problem.clone()
+    } else {
+        format!("{}: {}", f.reference, f.problem)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ExitStatus;
     use crate::krm::Plaintext;
     use crate::secret::{SecretValue, Sensitive};
 
@@ -391,6 +434,42 @@ functionConfig:
             let o = process(bad, d.path(), &Plain, &no_transform);
             assert!(matches!(o.error, Some(KrmError::Config(_))), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn unresolved_references_become_one_result_each() {
+        use crate::manifest::Origin;
+        use crate::resolve::{Failure, RenderFailure};
+        let failure = |file: &str, object: &str, field: &str| Failure {
+            origin: Origin {
+                file: file.into(),
+                index: 1,
+            },
+            object: object.into(),
+            field: field.into(),
+            reference: "<path:kv/data/app#pw>".into(),
+            problem: "not found".into(),
+        };
+        let e = KrmError::Unresolved(RenderFailure {
+            failures: vec![
+                failure("app.yaml", "Secret/app", ".stringData.pw"),
+                failure(ITEMS_ORIGIN, "", ""),
+            ],
+        });
+        let out = failure_list(&e);
+        let v: serde_json::Value = serde_saphyr::from_str(&out).unwrap();
+        assert_eq!(v["items"], serde_json::json!([]));
+        let r = v["results"].as_array().unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0]["severity"], "error");
+        assert_eq!(r[0]["message"], "<path:kv/data/app#pw>: not found");
+        assert_eq!(r[0]["resourceRef"]["kind"], "Secret");
+        assert_eq!(r[0]["resourceRef"]["name"], "app");
+        assert_eq!(r[0]["field"]["path"], "stringData.pw");
+        assert_eq!(r[0]["file"]["path"], "app.yaml");
+        assert_eq!(r[0]["file"]["index"], 1);
+        assert!(r[1]["resourceRef"].is_null() && r[1]["file"].is_null());
+        assert_eq!(e.exit_status(), ExitStatus::Failure);
     }
 
     #[test]

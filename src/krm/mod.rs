@@ -35,6 +35,10 @@ pub enum KrmError {
     /// A key or reference could not be resolved (exit 1).
     #[error("{0}")]
     Resolve(String),
+    /// Transformer mode: secret references in the items could not be resolved (exit 1). Each
+    /// failure becomes its own KRM result (object, field path, file).
+    #[error("{0}")]
+    Unresolved(crate::resolve::RenderFailure),
 }
 
 impl KrmError {
@@ -42,7 +46,9 @@ impl KrmError {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             KrmError::Config(_) | KrmError::Path(_) => ExitStatus::Usage,
-            KrmError::Decrypt(_) | KrmError::Resolve(_) => ExitStatus::Failure,
+            KrmError::Decrypt(_) | KrmError::Resolve(_) | KrmError::Unresolved(_) => {
+                ExitStatus::Failure
+            }
         }
     }
 
@@ -54,6 +60,7 @@ impl KrmError {
             KrmError::Path(m) => KrmError::Path(wrap(m)),
             KrmError::Decrypt(m) => KrmError::Decrypt(wrap(m)),
             KrmError::Resolve(m) => KrmError::Resolve(wrap(m)),
+            KrmError::Unresolved(f) => KrmError::Unresolved(f),
         }
     }
 }

@@ -1,26 +1,57 @@
-//! The real [`SopsSource`]: decrypts with the sops module and the keys of the environment
-//! (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, the default age key file, Vault transit through the
-//! configured Vault client).
+//! The real [`SopsSource`]: decrypts with [`crate::sops`] and the key sources of the
+//! environment (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, the default age key file, Vault transit).
+//!
+//! Vault transit goes through the render engine's guard
+//! ([`crate::backend::sops::render_decrypt_options`]): a sops file names its own
+//! `vault_address`, and the transit call carries the sidecar's Vault token, so only the
+//! configured `VAULT_ADDR` is ever contacted. A file in a repository that names another server
+//! fails to decrypt instead of receiving the token.
 
 use std::path::Path;
 
 use super::{KrmError, Plaintext, SopsSource};
+use crate::secret::Sensitive;
+use crate::settings::Settings;
+use crate::sops::{self, DecryptOptions};
 
-/// Decrypts sops files with the process's key configuration.
-#[derive(Debug, Default)]
-pub struct Sops {}
+/// Decrypts sops files with the process's key configuration (age identities are read once).
+#[derive(Debug)]
+pub struct Sops {
+    opts: DecryptOptions,
+}
 
 impl Sops {
-    /// Key sources from the environment.
-    pub fn from_env() -> Sops {
-        Sops {}
+    /// Key sources from the environment; Vault transit only towards `vault_addr` (`None`:
+    /// no Vault transit at all).
+    pub fn new(vault_addr: Option<&str>) -> Sops {
+        Sops {
+            opts: crate::backend::sops::render_decrypt_options(vault_addr),
+        }
+    }
+
+    /// Key sources from the environment; Vault transit only towards the Vault address of the
+    /// settings (the same rule as the render engine's sops backend).
+    pub fn from_settings(settings: &Settings) -> Sops {
+        let addr = settings.vault_config().ok().map(|c| c.address);
+        Sops::new(addr.as_deref())
+    }
+}
+
+fn krm_error(e: sops::Error) -> KrmError {
+    if e.is_usage() {
+        KrmError::Config(e.to_string())
+    } else {
+        KrmError::Decrypt(e.to_string())
     }
 }
 
 impl SopsSource for Sops {
-    fn decrypt(&self, _path: &Path) -> Result<Plaintext, KrmError> {
-        Err(KrmError::Decrypt(
-            "sops decryption is not available in this build yet".to_string(),
-        ))
+    fn decrypt(&self, path: &Path) -> Result<Plaintext, KrmError> {
+        let decrypted = sops::decrypt_file(path, &self.opts).map_err(krm_error)?;
+        let mut text = decrypted.emit(decrypted.format).map_err(krm_error)?;
+        Ok(Plaintext {
+            text: Sensitive::new(std::mem::take(&mut *text)),
+            tree: decrypted.to_secret_value(),
+        })
     }
 }

@@ -8,8 +8,6 @@
 //! discovery matches on exit 0 with non-empty stdout; generate's stdout (trailing newline
 //! trimmed) is split into YAML documents and every one must be a Kubernetes object.
 
-#![allow(dead_code)] // harness parts used as the engine lands
-
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -127,6 +125,13 @@ impl Sidecar {
                 .to_string(),
         );
         Sidecar { dir, env }
+    }
+
+    /// Puts the real `helm` (installed by scripts/setup) on the sidecar's PATH.
+    pub fn with_helm(self) -> Sidecar {
+        std::os::unix::fs::symlink(support::tool("helm"), self.dir.path().join("bin/helm"))
+            .unwrap();
+        self
     }
 
     /// Adds the OpenBao address and token (the sidecar's own configuration).
@@ -477,4 +482,283 @@ fn discovery_picks_only_applications_with_references() {
             assert_eq!(discovers(&p, &app, &env), want, "{plugin} on {example}");
         }
     }
+}
+
+/// The secret the example applications reference: KV v2 mount `sealbridge-example`, path
+/// `guestbook`, key `password` (created once per OpenBao server).
+pub fn example_secret() -> &'static str {
+    static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let bao = support::openbao();
+        let (status, _) = bao
+            .try_request(
+                "POST",
+                "/v1/sys/mounts/sealbridge-example",
+                Some(&json!({"type": "kv", "options": {"version": "2"}})),
+            )
+            .unwrap();
+        assert!(status == 204 || status == 400, "mount: {status}");
+        bao.kv2_put(
+            "sealbridge-example",
+            "guestbook",
+            json!({"password": "s3cr3t-from-openbao"}),
+        );
+    });
+    "s3cr3t-from-openbao"
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, name_prefix: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| {
+            o["kind"] == kind
+                && o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with(name_prefix))
+        })
+        .unwrap_or_else(|| panic!("no {kind}/{name_prefix}* in {objects:#?}"))
+}
+
+fn b64(v: &Value) -> String {
+    use base64::Engine;
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn app_env(sidecar: &Sidecar, example: &str) -> BTreeMap<String, String> {
+    let mut env = sidecar.env.clone();
+    env.extend(argo_env(
+        &format!("guestbook-{example}"),
+        &format!("examples/argocd/apps/{example}"),
+        Value::Null,
+    ));
+    env
+}
+
+fn generated(plugin: &str, app: &Path, env: &BTreeMap<String, String>) -> Vec<Value> {
+    let p = load_plugin(plugin);
+    assert!(discovers(&p, app, env), "{plugin} must discover the app");
+    generate(&p, app, env).unwrap_or_else(|(code, stderr, _)| {
+        panic!("{plugin}: generate failed ({code:?}): {stderr}")
+    })
+}
+
+fn refused(plugin: &str, app: &Path, env: &BTreeMap<String, String>) -> (Option<i32>, String) {
+    let p = load_plugin(plugin);
+    match generate(&p, app, env) {
+        Ok(objects) => panic!("{plugin}: expected a failure, got {objects:#?}"),
+        Err((code, stderr, stdout)) => {
+            assert!(
+                stdout.is_empty(),
+                "{plugin}: a failed generate must print nothing, printed {}",
+                String::from_utf8_lossy(&stdout)
+            );
+            assert_ne!(code, Some(0));
+            (code, stderr)
+        }
+    }
+}
+
+#[test]
+fn generate_plain_directory_resolves_openbao_and_sops_references() {
+    let password = example_secret();
+    let sidecar = Sidecar::new().with_openbao();
+    let (_work, app) = checkout("plain");
+    let objects = generated("sealbridge", &app, &app_env(&sidecar, "plain"));
+    assert_eq!(objects.len(), 2, "the sops file itself is not a manifest");
+    let secret = find(&objects, "Secret", "guestbook-credentials");
+    assert_eq!(secret["stringData"]["password"], password);
+    assert_eq!(secret["stringData"]["api-key"], "demo-api-key-123");
+    assert_eq!(secret["stringData"]["endpoint"], "https://api.example.com");
+    find(&objects, "Deployment", "guestbook");
+}
+
+#[test]
+fn generate_kustomize_runs_the_legacy_generator_and_resolves_references() {
+    let password = example_secret();
+    let sidecar = Sidecar::new().with_openbao();
+    let (_work, app) = checkout("kustomize");
+    let objects = generated(
+        "sealbridge-kustomize",
+        &app,
+        &app_env(&sidecar, "kustomize"),
+    );
+    let db = find(&objects, "Secret", "db-credentials-");
+    let db_name = db["metadata"]["name"].as_str().unwrap();
+    assert_ne!(db_name, "db-credentials", "kustomize's hash suffix");
+    assert_eq!(b64(&db["data"]["DB_USER"]), "app");
+    assert_eq!(b64(&db["data"]["DB_PASSWORD"]), "demo-db-password");
+    assert_eq!(
+        find(&objects, "Secret", "api")["stringData"]["password"],
+        password
+    );
+    let deploy = find(&objects, "Deployment", "db-client");
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]["secretRef"]["name"],
+        db_name,
+        "kustomize rewrote the reference to the hashed name"
+    );
+}
+
+#[test]
+fn generate_helm_renders_the_chart_and_resolves_references() {
+    let password = example_secret();
+    let sidecar = Sidecar::new().with_openbao().with_helm();
+    let (_work, app) = checkout("helm");
+    let objects = generated("sealbridge-helm", &app, &app_env(&sidecar, "helm"));
+    assert_eq!(objects.len(), 1);
+    let secret = find(&objects, "Secret", "guestbook-helm-credentials");
+    assert_eq!(secret["metadata"]["namespace"], "guestbook");
+    assert_eq!(secret["stringData"]["password"], password);
+
+    // The release-name parameter (PARAM_RELEASE_NAME) is honoured.
+    let mut env = sidecar.env.clone();
+    env.extend(argo_env(
+        "guestbook-helm",
+        "examples/argocd/apps/helm",
+        json!([{"name": "release-name", "string": "shop"}]),
+    ));
+    let objects = generated("sealbridge-helm", &app, &env);
+    find(&objects, "Secret", "shop-credentials");
+}
+
+#[test]
+fn a_failing_run_prints_nothing_and_fails_in_every_variant() {
+    example_secret();
+    let sidecar = Sidecar::new().with_openbao().with_helm();
+    for (plugin, example) in [
+        ("sealbridge", "plain"),
+        ("sealbridge-kustomize", "kustomize"),
+        ("sealbridge-helm", "helm"),
+    ] {
+        // A reference to a secret that does not exist.
+        let (_work, app) = checkout(example);
+        let file = match example {
+            "plain" => app.join("secret.yaml"),
+            "kustomize" => app.join("api-secret.yaml"),
+            _ => app.join("values.yaml"),
+        };
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, text.replace("data/guestbook#", "data/missing#")).unwrap();
+        let (code, stderr) = refused(plugin, &app, &app_env(&sidecar, example));
+        assert_eq!(code, Some(1), "{plugin}: {stderr}");
+        assert!(
+            stderr.contains("sealbridge-example/data/missing#password"),
+            "{plugin}: names the reference: {stderr}"
+        );
+    }
+    // Without the age key the sops files cannot be decrypted.
+    let mut no_key = sidecar.env.clone();
+    no_key.remove("SOPS_AGE_KEY_FILE");
+    for (plugin, example) in [
+        ("sealbridge", "plain"),
+        ("sealbridge-kustomize", "kustomize"),
+    ] {
+        let (_work, app) = checkout(example);
+        let mut env = no_key.clone();
+        env.extend(argo_env("guestbook", example, Value::Null));
+        let (_, stderr) = refused(plugin, &app, &env);
+        assert!(
+            stderr.contains(".enc."),
+            "{plugin}: names the file: {stderr}"
+        );
+        assert!(!stderr.contains("demo-"), "{plugin}: no values: {stderr}");
+    }
+}
+
+#[test]
+fn an_application_without_objects_is_refused_not_printed_empty() {
+    let sidecar = Sidecar::new();
+    let (_work, app) = checkout("plain");
+    for f in ["deployment.yaml", "secret.yaml"] {
+        std::fs::remove_file(app.join(f)).unwrap();
+    }
+    // Named explicitly (no discovery): only the sops file is left, no Kubernetes object.
+    let (code, stderr) = refused("sealbridge", &app, &app_env(&sidecar, "plain"));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("no Kubernetes objects"), "{stderr}");
+    assert!(
+        stderr.contains("guestbook-plain"),
+        "names the app: {stderr}"
+    );
+}
+
+#[test]
+fn an_application_cannot_override_guarded_settings_through_plugin_env() {
+    example_secret();
+    let sidecar = Sidecar::new().with_openbao();
+    let (_work, app) = checkout("plain");
+    let mut env = app_env(&sidecar, "plain");
+    env.insert(
+        "ARGOCD_ENV_VAULT_ADDR".to_string(),
+        "http://attacker.example:8200".to_string(),
+    );
+    let (code, stderr) = refused("sealbridge", &app, &env);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("ARGOCD_ENV_VAULT_ADDR"), "{stderr}");
+
+    // An allow-listed option is accepted.
+    let mut env = app_env(&sidecar, "plain");
+    env.insert("ARGOCD_ENV_AVP_KV_VERSION".to_string(), "2".to_string());
+    let objects = generated("sealbridge", &app, &env);
+    assert_eq!(objects.len(), 2);
+}
+
+#[test]
+fn sigterm_ends_generate_promptly_with_nothing_on_stdout() {
+    use std::io::Read;
+    use std::time::Duration;
+    // A "Vault" that accepts connections and never answers: generate is stuck in a fetch.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let mut sidecar = Sidecar::new();
+    sidecar.env.insert("VAULT_ADDR".to_string(), addr);
+    sidecar
+        .env
+        .insert("VAULT_TOKEN".to_string(), "s.placeholder".to_string());
+    let (_work, app) = checkout("plain");
+    let env = app_env(&sidecar, "plain");
+    let p = load_plugin("sealbridge");
+    let command = strings(&p.spec["generate"]["command"]);
+    let mut child = Command::new(&command[0])
+        .args(&command[1..])
+        .current_dir(&app)
+        .env_clear()
+        .envs(&env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut held = Vec::new();
+    support::poll(
+        Duration::from_secs(60),
+        "generate to call Vault",
+        || match listener.accept() {
+            Ok((conn, _)) => {
+                held.push(conn);
+                Some(())
+            }
+            Err(_) => None,
+        },
+    );
+    // argocd-cmp-server at its deadline: SIGTERM to the command's process group.
+    let kill = Command::new("kill")
+        .args(["-TERM", "--", &format!("-{}", child.id())])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = support::poll(Duration::from_secs(10), "generate to exit", || {
+        child.try_wait().unwrap()
+    });
+    assert!(!status.success());
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
 }

@@ -16,6 +16,11 @@ pub fn bin_dir(dir: &Path) -> PathBuf {
 
 /// Runs kpt in `cwd` with a clean environment, sealbridge on PATH and the demo age key.
 pub fn kpt(cwd: &Path, args: &[&str], key: Option<&Path>) -> Output {
+    kpt_env(cwd, args, key, &[])
+}
+
+/// [`kpt`] with extra environment variables (e.g. the OpenBao address and token).
+pub fn kpt_env(cwd: &Path, args: &[&str], key: Option<&Path>, env: &[(&str, String)]) -> Output {
     let tmp = support::tempdir();
     let bin = bin_dir(tmp.path());
     let mut cmd = Command::new(support::kpt());
@@ -30,6 +35,9 @@ pub fn kpt(cwd: &Path, args: &[&str], key: Option<&Path>) -> Output {
             format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
         )
         .env("SOPS_AGE_KEY_FILE", key);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     cmd.output().unwrap()
 }
 
@@ -94,4 +102,238 @@ fn render_refuses_exec_without_allow_exec() {
     let out = kpt(&pkg, &["fn", "render", ".", "-o", "unwrap"], None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("allow-exec"));
+}
+
+fn unwrap_docs(out: &Output) -> Vec<serde_json::Value> {
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    serde_saphyr::from_multiple::<serde_json::Value>(&text)
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+fn db_secret(docs: &[serde_json::Value]) -> &serde_json::Value {
+    docs.iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "db-credentials")
+        .expect("the generated Secret")
+}
+
+fn decoded(v: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn eval_exec_generates_the_secret_on_stdout_and_leaves_the_package_alone() {
+    let (_t, pkg) = package();
+    let before = listing(&pkg);
+    let out = kpt(
+        &pkg,
+        &[
+            "fn",
+            "eval",
+            ".",
+            "--exec",
+            "sealbridge",
+            "--fn-config",
+            "secret-generator.yaml",
+            "-o",
+            "unwrap",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "kpt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = unwrap_docs(&out);
+    let s = db_secret(&docs);
+    assert_eq!(decoded(&s["data"]["DB_PASSWORD"]), "demo-db-password");
+    assert_eq!(decoded(&s["data"]["DB_USER"]), "app");
+    assert!(s["metadata"]["annotations"]["kustomize.config.k8s.io/needs-hash"].is_null());
+    assert!(
+        docs.iter().any(|d| d["kind"] == "Deployment"),
+        "package resources pass through"
+    );
+    assert_eq!(
+        listing(&pkg),
+        before,
+        "-o unwrap writes nothing into the package"
+    );
+}
+
+#[test]
+fn eval_in_place_would_write_the_plaintext_into_the_package() {
+    // The reason docs/kustomize.md insists on `-o unwrap`: kpt's default output mode.
+    let (_t, pkg) = package();
+    let out = kpt(
+        &pkg,
+        &[
+            "fn",
+            "eval",
+            ".",
+            "--exec",
+            "sealbridge",
+            "--fn-config",
+            "secret-generator.yaml",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "kpt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written: Vec<String> = listing(&pkg)
+        .into_iter()
+        .filter(|(_, body)| String::from_utf8_lossy(body).contains("kind: Secret"))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(!written.is_empty(), "kpt wrote the Secret into the package");
+}
+
+#[test]
+fn render_runs_the_kptfile_pipeline() {
+    let (_t, pkg) = package();
+    let before = listing(&pkg);
+    let out = kpt(
+        &pkg,
+        &["fn", "render", ".", "--allow-exec", "-o", "unwrap"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "kpt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = unwrap_docs(&out);
+    let s = db_secret(&docs);
+    assert_eq!(decoded(&s["data"]["DB_PASSWORD"]), "demo-db-password");
+    assert_eq!(listing(&pkg), before);
+}
+
+#[test]
+fn render_from_another_directory_resolves_files_next_to_the_config() {
+    // Under render the function sees the package path: files are relative to the config file,
+    // wherever kpt runs.
+    let (t, pkg) = package();
+    let out = kpt(
+        t.path(),
+        &[
+            "fn",
+            "render",
+            pkg.file_name().unwrap().to_str().unwrap(),
+            "--allow-exec",
+            "-o",
+            "unwrap",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "kpt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        decoded(&db_secret(&unwrap_docs(&out))["data"]["DB_USER"]),
+        "app"
+    );
+}
+
+/// A package item with secret references of every kind the engine reads.
+const REFERENCES: &str = "\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: app
+type: Opaque
+stringData:
+  password: <path:MOUNT/data/app#password>
+  db-user: ref+sops://db.enc.env#/DB_USER
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-settings
+  annotations:
+    avp.kubernetes.io/path: MOUNT/data/app
+data:
+  replicas: <replicas>
+";
+
+#[test]
+fn eval_exec_as_transformer_resolves_references_in_every_item() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(
+        &mount,
+        "app",
+        serde_json::json!({"password": "from-openbao", "replicas": "3"}),
+    );
+    let (_t, pkg) = package();
+    std::fs::write(pkg.join("app.yaml"), REFERENCES.replace("MOUNT", &mount)).unwrap();
+    let before = listing(&pkg);
+    let env: Vec<(&str, String)> = bao.env().into_iter().collect();
+    // No --fn-config: transformer mode over every item of the package.
+    let out = kpt_env(
+        &pkg,
+        &["fn", "eval", ".", "--exec", "sealbridge", "-o", "unwrap"],
+        None,
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "kpt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = unwrap_docs(&out);
+    let secret = docs
+        .iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "app")
+        .unwrap();
+    assert_eq!(secret["stringData"]["password"], "from-openbao");
+    assert_eq!(secret["stringData"]["db-user"], "app");
+    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    assert_eq!(cm["data"]["replicas"], "3");
+    assert!(
+        docs.iter()
+            .any(|d| d["kind"] == "SecretGenerator" && d["envs"][0] == "db.enc.env"),
+        "a generator file among the items is left alone without --fn-config"
+    );
+    assert_eq!(listing(&pkg), before, "-o unwrap writes nothing");
+
+    // A missing secret: kpt shows our result naming the reference, nothing is output.
+    std::fs::write(
+        pkg.join("app.yaml"),
+        REFERENCES
+            .replace("MOUNT", &mount)
+            .replace("data/app#password", "data/missing#password"),
+    )
+    .unwrap();
+    let before = listing(&pkg);
+    let out = kpt_env(
+        &pkg,
+        &["fn", "eval", ".", "--exec", "sealbridge", "-o", "unwrap"],
+        None,
+        &env,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("data/missing#password"), "{stderr}");
+    // One result per problem, with the object and field (kpt prints them).
+    assert!(stderr.contains("Secret"), "{stderr}");
+    assert!(stderr.contains("stringData.password"), "{stderr}");
+    assert!(!stderr.contains("from-openbao"), "{stderr}");
+    assert!(
+        unwrap_docs(&out).iter().all(|d| d["kind"] != "Secret"),
+        "no Secret printed on failure"
+    );
+    assert_eq!(listing(&pkg), before);
 }

@@ -56,7 +56,6 @@ fn docs(out: &Output) -> Vec<Value> {
         .collect()
 }
 
-#[allow(dead_code)] // used by the sops-backed tests
 fn b64(v: &Value) -> String {
     use base64::Engine as _;
     String::from_utf8(
@@ -73,6 +72,55 @@ fn copy_example(rel: &str) -> (tempfile::TempDir, PathBuf) {
     let dst = t.path().join("k");
     crate::cmp::copy_dir(&support::project_root().join(rel), &dst);
     (t, dst)
+}
+
+#[test]
+fn legacy_plugin_generates_hashed_secrets_and_ksops_files() {
+    let out = kustomize(
+        &support::project_root().join("examples/kustomize/legacy"),
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "kubectl kustomize failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objs = docs(&out);
+    let secret = |prefix: &str| {
+        objs.iter()
+            .find(|o| {
+                o["kind"] == "Secret"
+                    && o["metadata"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(prefix))
+            })
+            .unwrap_or_else(|| panic!("no Secret {prefix}*"))
+    };
+    // SecretGenerator: kustomize's content-hash suffix, annotations consumed by kustomize.
+    let db = secret("db-credentials-");
+    let db_name = db["metadata"]["name"].as_str().unwrap();
+    assert_ne!(db_name, "db-credentials-", "hash suffix expected");
+    assert!(
+        db["metadata"]["annotations"].is_null(),
+        "generator annotations are kustomize's"
+    );
+    assert_eq!(
+        db["metadata"]["labels"]["app.kubernetes.io/part-of"],
+        "demo"
+    );
+    assert_eq!(b64(&db["data"]["DB_USER"]), "app");
+    assert_eq!(b64(&db["data"]["DB_PASSWORD"]), "demo-db-password");
+    assert_eq!(b64(&db["data"]["tls.key"]), "demo-private-key");
+    assert!(b64(&db["data"]["tls.crt"]).starts_with("-----BEGIN CERTIFICATE-----\n"));
+    // ksops `files:`: the decrypted manifest, with its own needs-hash annotation honoured.
+    let api = secret("api-token-");
+    assert_eq!(api["stringData"]["token"], "demo-api-token");
+    assert!(api["sops"].is_null());
+    // The Deployment's references follow the hashed names.
+    let deploy = objs.iter().find(|o| o["kind"] == "Deployment").unwrap();
+    let refs = &deploy["spec"]["template"]["spec"]["containers"][0]["envFrom"];
+    assert_eq!(refs[0]["secretRef"]["name"], db_name);
+    assert_eq!(refs[1]["secretRef"]["name"], api["metadata"]["name"]);
 }
 
 #[test]
@@ -156,4 +204,163 @@ fn kubectl_kustomize_silently_skips_krm_exec_functions() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown flag: --enable-exec"));
+}
+
+/// What standalone kustomize (`--enable-alpha-plugins --enable-exec`) pipes into an exec KRM
+/// generator (kustomize api `fnplugin`): the generator as `functionConfig`, marked local-config,
+/// and the same object as the only item; cwd = the kustomization directory.
+fn kustomize_resource_list(config: &str) -> String {
+    let mut cfg: Value = serde_saphyr::from_str(config).unwrap();
+    cfg["metadata"]["annotations"]["config.kubernetes.io/local-config"] = Value::from("true");
+    let list = serde_json::json!({
+        "apiVersion": "config.kubernetes.io/v1",
+        "kind": "ResourceList",
+        "items": [cfg.clone()],
+        "functionConfig": cfg,
+    });
+    list.to_string()
+}
+
+#[test]
+fn ksops_name_runs_an_unchanged_ksops_krm_configuration() {
+    // ksops users switch by replacing the `ksops` binary: argv[0] = ksops, no arguments, a
+    // ResourceList on stdin (kustomize's `exec: {path: ksops}`).
+    let tmp = support::tempdir();
+    let ksops = tmp.path().join("ksops");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sealbridge"), &ksops).unwrap();
+    let dir = support::project_root().join("examples/kustomize/legacy");
+    let config = std::fs::read_to_string(dir.join("ksops-generator.yaml")).unwrap();
+    let mut cmd = Command::new(&ksops);
+    support::clean_env(&mut cmd, tmp.path());
+    let mut child = cmd
+        .current_dir(&dir)
+        .env(
+            "SOPS_AGE_KEY_FILE",
+            support::project_root().join("examples/kustomize/demo-age-key.txt"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(kustomize_resource_list(&config).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Value = serde_saphyr::from_str(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(list["kind"], "ResourceList");
+    let items = list["items"].as_array().unwrap();
+    let secret = items.iter().find(|i| i["kind"] == "Secret").unwrap();
+    assert_eq!(secret["metadata"]["name"], "api-token");
+    assert_eq!(secret["stringData"]["token"], "demo-api-token");
+    assert_eq!(
+        secret["metadata"]["annotations"]["kustomize.config.k8s.io/needs-hash"],
+        "true"
+    );
+}
+
+#[test]
+fn vault_transit_goes_only_to_the_configured_vault_address() {
+    use std::io::Read as _;
+    // A sops file whose data key is wrapped by a transit key in the real OpenBao.
+    let bao = support::openbao();
+    let transit = support::unique("transit-");
+    bao.enable_secrets(&transit, "transit", serde_json::json!({}));
+    bao.api("POST", &format!("/v1/{transit}/keys/sops"), None);
+    let (_t, dir) = copy_example("examples/kustomize/legacy");
+    std::fs::write(dir.join("plain.env"), "TOKEN=from-transit\n").unwrap();
+    let enc = Command::new(support::sops())
+        .args(["encrypt", "--hc-vault-transit"])
+        .arg(format!("{}/v1/{transit}/keys/sops", bao.addr))
+        .args([
+            "--input-type",
+            "dotenv",
+            "--output-type",
+            "dotenv",
+            "plain.env",
+        ])
+        .current_dir(&dir)
+        .env("VAULT_TOKEN", &bao.token)
+        .env("SOPS_DISABLE_VERSION_CHECK", "1")
+        .output()
+        .unwrap();
+    assert!(
+        enc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enc.stderr)
+    );
+    std::fs::remove_file(dir.join("plain.env")).unwrap();
+    let genuine = String::from_utf8(enc.stdout).unwrap();
+    std::fs::write(dir.join("transit.enc.env"), &genuine).unwrap();
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        "generators:\n  - transit-generator.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("transit-generator.yaml"),
+        "apiVersion: sealbridge.io/v1alpha1\nkind: SecretGenerator\nmetadata:\n  name: t\n\
+         envs:\n  - transit.enc.env\n",
+    )
+    .unwrap();
+    let run = || {
+        let tmp = support::tempdir();
+        let home = plugin_home(tmp.path());
+        let mut cmd = Command::new(support::kubectl());
+        support::clean_env(&mut cmd, tmp.path());
+        cmd.args(["kustomize", "--enable-alpha-plugins"])
+            .arg(&dir)
+            .env("KUSTOMIZE_PLUGIN_HOME", &home)
+            .envs(bao.env());
+        cmd.output().unwrap()
+    };
+    // The configured VAULT_ADDR: decrypted through the real transit key.
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objs = docs(&out);
+    assert_eq!(b64(&objs[0]["data"]["TOKEN"]), "from-transit");
+
+    // The same file naming another server (the repository's author's): refused before any
+    // connection, so the sidecar's VAULT_TOKEN is never sent there.
+    let evil = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    evil.set_nonblocking(true).unwrap();
+    let evil_addr = format!("http://{}", evil.local_addr().unwrap());
+    std::fs::write(
+        dir.join("transit.enc.env"),
+        genuine.replace(&bao.addr, &evil_addr),
+    )
+    .unwrap();
+    let out = run();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not the configured Vault address"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&bao.token), "{stderr}");
+    match evil.accept() {
+        Ok((mut conn, _)) => {
+            let mut seen = Vec::new();
+            let _ = conn.read_to_end(&mut seen);
+            panic!(
+                "the foreign address was contacted: {}",
+                String::from_utf8_lossy(&seen)
+            );
+        }
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
+    }
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod cmp;
+mod helm;
 mod kpt;
 mod kustomize;
 mod render;

@@ -1,0 +1,195 @@
+//! Helm post-renderer contract (`render -`: stdin → stdout) on the hand-made
+//! `examples/helm/rendered.yaml` and under the real `helm template --post-renderer`; and the CI
+//! recipe `examples/ci/deploy.sh` (render piped into `$APPLY`).
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::cmp::example_secret;
+use crate::support;
+
+fn objects(stdout: &[u8]) -> Vec<Value> {
+    let text = std::str::from_utf8(stdout).unwrap();
+    serde_saphyr::from_multiple::<Value>(text)
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+/// `sealbridge render -` with `input` on stdin, the OpenBao configuration, cwd `dir`.
+fn post_render(dir: &Path, input: &[u8]) -> Output {
+    let home = support::tempdir();
+    let mut child = support::sealbridge(home.path())
+        .args(["render", "-"])
+        .current_dir(dir)
+        .envs(support::openbao().env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn post_renderer_contract_on_a_rendered_chart_stream() {
+    let password = example_secret();
+    let root = support::project_root();
+    let input = std::fs::read(root.join("examples/helm/rendered.yaml")).unwrap();
+    let out = post_render(&root, &input);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    let docs = objects(&out.stdout);
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0]["stringData"]["password"], password);
+    // Untouched values keep their exact text: Kubernetes would read `on` as a boolean.
+    assert!(text.contains("mode: \"on\"\n"), "{text}");
+    assert!(text.contains("replicas: \"3\"\n"), "{text}");
+
+    // A reference that does not resolve: nothing on stdout (Helm aborts), exit 1.
+    let broken = String::from_utf8(input)
+        .unwrap()
+        .replace("data/guestbook#", "data/nope#");
+    let out = post_render(&root, broken.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sealbridge-example/data/nope#password"),
+        "{stderr}"
+    );
+}
+
+/// `helm template … --post-renderer sealbridge --post-renderer-args render
+/// --post-renderer-args -` with the real helm, on a copy of the Argo CD example chart.
+fn helm_template(chart: &Path) -> Output {
+    let tmp = support::tempdir();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sealbridge"), bin.join("sealbridge")).unwrap();
+    let mut cmd = Command::new(support::tool("helm"));
+    support::clean_env(&mut cmd, tmp.path());
+    cmd.args(["template", "guestbook", "."])
+        .args(["--namespace", "guestbook"])
+        .args(["--post-renderer", "sealbridge"])
+        .args([
+            "--post-renderer-args",
+            "render",
+            "--post-renderer-args",
+            "-",
+        ])
+        .current_dir(chart)
+        .env(
+            "PATH",
+            format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+        )
+        .envs(support::openbao().env());
+    cmd.output().unwrap()
+}
+
+#[test]
+fn helm_template_with_sealbridge_as_post_renderer() {
+    let password = example_secret();
+    let work = support::tempdir();
+    let chart = work.path().join("chart");
+    crate::cmp::copy_dir(
+        &support::project_root().join("examples/argocd/apps/helm"),
+        &chart,
+    );
+    let out = helm_template(&chart);
+    assert!(
+        out.status.success(),
+        "helm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = objects(&out.stdout);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["metadata"]["name"], "guestbook-credentials");
+    assert_eq!(docs[0]["stringData"]["password"], password);
+
+    // A failing post-render aborts helm with nothing printed.
+    let values = chart.join("values.yaml");
+    let text = std::fs::read_to_string(&values).unwrap();
+    std::fs::write(&values, text.replace("data/guestbook#", "data/nope#")).unwrap();
+    let out = helm_template(&chart);
+    assert!(!out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("post render"), "{stderr}");
+    assert!(!stderr.contains(password), "{stderr}");
+}
+
+/// `bash examples/ci/deploy.sh` with `APPLY=cat` (what kubectl would receive is stdout).
+fn deploy(manifests: &Path) -> Output {
+    let tmp = support::tempdir();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sealbridge"), bin.join("sealbridge")).unwrap();
+    let mut cmd = Command::new("bash");
+    support::clean_env(&mut cmd, tmp.path());
+    cmd.arg(support::project_root().join("examples/ci/deploy.sh"))
+        .env("MANIFESTS", manifests)
+        .env("APPLY", "cat")
+        .env(
+            "PATH",
+            format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display()),
+        )
+        .envs(support::openbao().env())
+        .stdin(Stdio::null());
+    cmd.output().unwrap()
+}
+
+#[test]
+fn ci_deploy_script_applies_resolved_manifests_and_fails_closed() {
+    let password = example_secret();
+    let work = support::tempdir();
+    let k8s = work.path().join("k8s");
+    std::fs::create_dir_all(&k8s).unwrap();
+    std::fs::copy(
+        support::project_root().join("examples/helm/rendered.yaml"),
+        k8s.join("app.yaml"),
+    )
+    .unwrap();
+    let out = deploy(&k8s);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = objects(&out.stdout);
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0]["stringData"]["password"], password);
+
+    // A failing reference: the apply step receives nothing and the job fails (pipefail).
+    let text = std::fs::read_to_string(k8s.join("app.yaml")).unwrap();
+    std::fs::write(
+        k8s.join("app.yaml"),
+        text.replace("data/guestbook#", "data/nope#"),
+    )
+    .unwrap();
+    let out = deploy(&k8s);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("data/nope#password"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
