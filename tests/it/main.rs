@@ -11,6 +11,7 @@ mod render;
 mod render_sops;
 mod smoke;
 mod sops;
+mod sops_vault;
 mod vault;
 mod vault_auth;
 mod vault_cache;

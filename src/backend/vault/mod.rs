@@ -237,6 +237,27 @@ impl VaultClient {
         &self.inner.transport.addr
     }
 
+    /// Whether `address` names this client's server (same scheme, host, port and path,
+    /// ignoring case and a trailing `/`). Callers that get an address from untrusted input
+    /// (a sops file's `vault_address`) check it before sending anything with this client.
+    pub fn serves(&self, address: &str) -> bool {
+        fn key(u: &reqwest::Url) -> (String, String, Option<u16>, String) {
+            (
+                u.scheme().to_owned(),
+                u.host_str().unwrap_or_default().to_ascii_lowercase(),
+                u.port_or_known_default(),
+                u.path().trim_end_matches('/').to_owned(),
+            )
+        }
+        match (
+            http::parse_address(address),
+            http::parse_address(self.address()),
+        ) {
+            (Ok(a), Ok(b)) => key(&a) == key(&b),
+            _ => false,
+        }
+    }
+
     /// The default namespace (`VAULT_NAMESPACE`), if any.
     pub fn namespace(&self) -> Option<&str> {
         self.inner.transport.namespace.as_deref()
