@@ -7,7 +7,7 @@ use super::RenderOptions;
 use crate::backend::sops::{SopsBackend, decrypt_options_with};
 use crate::backend::vault::{VaultClient, VaultError, VaultErrorKind};
 use crate::backend::{
-    Backend, BackendError, BackendKind, Backends, FetchFuture, KvVersion, SecretId,
+    Backend, BackendError, BackendKind, Backends, CanonicalFuture, FetchFuture, KvVersion, SecretId,
 };
 use crate::error::{Error, Result};
 use crate::settings::{DefaultBackend, Settings};
@@ -39,14 +39,26 @@ impl Backend for VaultBackend {
                 .client
                 .as_ref()
                 .map_err(|why| BackendError::NotConfigured(why.clone()))?;
-            let hint = id.kv_version.map(|k| match k {
-                KvVersion::V1 => 1,
-                KvVersion::V2 => 2,
-            });
             client
-                .read_kv(None, &id.path, id.version, hint)
+                .read_kv(None, &id.path, id.version, Self::hint(id))
                 .await
                 .map_err(|e| vault_error(e, id))
+        })
+    }
+
+    fn canonical<'a>(&'a self, id: &'a SecretId) -> CanonicalFuture<'a> {
+        Box::pin(async move {
+            let client = self.client.as_ref().ok()?;
+            client.request_key(None, &id.path, Self::hint(id)).await
+        })
+    }
+}
+
+impl VaultBackend {
+    fn hint(id: &SecretId) -> Option<u8> {
+        id.kv_version.map(|k| match k {
+            KvVersion::V1 => 1,
+            KvVersion::V2 => 2,
         })
     }
 }
