@@ -157,12 +157,15 @@ impl VaultTransit {
     fn client_for(&self, key: &VaultKey) -> Result<&VaultClient, String> {
         let client = self.client()?;
         if client.serves(&key.vault_address) {
+            // The request goes to `{addr}/v1/{engine_path}/decrypt/{key_name}`: a file must
+            // not be able to point it at another path of the trusted server.
+            check_transit_path("engine_path", &key.engine_path, true)?;
+            check_transit_path("key_name", &key.key_name, false)?;
             return Ok(client);
         }
         let msg = format!(
             "skipped: the file names the Vault server {:?}, which is not the configured Vault \
-             address {} (VAULT_ADDR); sealbridge sends its Vault credentials only to the \
-             configured server",
+             address {} (VAULT_ADDR); refusing to send the Vault credentials there",
             key.vault_address,
             client.address()
         );
@@ -209,6 +212,33 @@ impl Transit for VaultTransit {
     }
 }
 
+/// A transit mount path (`/`-separated when `nested`) or key name: non-empty segments of
+/// ASCII letters, digits, `-`, `_` and `.`, none of them `.` or `..` (from the hardening
+/// helper's guard: `..`, `%2e%2e`, `?`, `#` or an extra `/` would change the request path).
+fn check_transit_path(field: &str, value: &str, nested: bool) -> Result<(), String> {
+    let ok_segment = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let ok = if nested {
+        value.split('/').all(ok_segment)
+    } else {
+        ok_segment(value)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the file's Vault transit key has an invalid {field} {value:?} (allowed: letters, \
+             digits, `-`, `_`, `.`{}; no `.`/`..` segments); refusing to use it",
+            if nested { ", `/` between segments" } else { "" }
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,13 +273,43 @@ mod tests {
         ] {
             let e = t.client_for(&key(other)).unwrap_err();
             assert!(
-                e.contains("skipped") && e.contains("not the configured"),
+                e.contains("skipped") && e.contains("not the configured") && e.contains("refusing"),
                 "{e}"
             );
             let e = t.decrypt(&key(other), "vault:v1:x").unwrap_err();
             assert!(e.contains("skipped"), "{e}");
             let e = t.encrypt(&key(other), b"k").unwrap_err();
             assert!(e.contains("skipped"), "{e}");
+        }
+    }
+
+    #[test]
+    fn transit_paths_cannot_climb_out_of_the_mount() {
+        let c =
+            VaultClient::connect(&VaultConfig::with_token("http://127.0.0.1:8200", "t")).unwrap();
+        let t = VaultTransit::new(c);
+        let key = |engine: &str, name: &str| VaultKey {
+            engine_path: engine.into(),
+            key_name: name.into(),
+            ..key("http://127.0.0.1:8200")
+        };
+        assert!(t.client_for(&key("transit", "app-key_1.v2")).is_ok());
+        assert!(t.client_for(&key("team/transit", "k")).is_ok());
+        for (engine, name) in [
+            ("transit", "../../secret/data/x"),
+            ("transit", "a/b"),
+            ("transit", "%2e%2e"),
+            ("transit", "k?x=1"),
+            ("transit", "k#f"),
+            ("transit", ""),
+            ("..", "k"),
+            ("transit/../sys", "k"),
+            ("/transit", "k"),
+            ("transit/", "k"),
+            ("tran sit", "k"),
+        ] {
+            let e = t.decrypt(&key(engine, name), "vault:v1:x").unwrap_err();
+            assert!(e.contains("refusing"), "{engine} {name}: {e}");
         }
     }
 
