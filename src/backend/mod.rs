@@ -122,6 +122,9 @@ fn version_suffix(v: &Option<u64>) -> String {
 pub type FetchFuture<'a> =
     Pin<Box<dyn Future<Output = Result<SecretValue, BackendError>> + Send + 'a>>;
 
+/// The future a [`Backend::canonical`] returns.
+pub type CanonicalFuture<'a> = Pin<Box<dyn Future<Output = Option<String>> + Send + 'a>>;
+
 /// A secret store. `fetch` returns the whole secret at `id` (for Vault the map of its keys).
 ///
 /// Implementations must be cheap to share (`Arc`) and safe to call concurrently; the engine
@@ -129,6 +132,13 @@ pub type FetchFuture<'a> =
 pub trait Backend: Send + Sync {
     /// Fetches the secret `id` (conceptually `async fn fetch(&self, id: &SecretId)`).
     fn fetch<'a>(&'a self, id: &'a SecretId) -> FetchFuture<'a>;
+
+    /// A key that is equal for ids naming the same secret (Vault: `kv/app` and `kv/data/app`
+    /// in a KV v2 mount), so the engine fetches it once. `None` (the default): the id is its
+    /// own key. The id's version is compared separately.
+    fn canonical<'a>(&'a self, _id: &'a SecretId) -> CanonicalFuture<'a> {
+        Box::pin(async { None })
+    }
 }
 
 /// The backends of one run, by kind. A kind without a backend fails every reference to it

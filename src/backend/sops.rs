@@ -11,12 +11,12 @@
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use zeroize::Zeroizing;
-
+use super::vault::VaultClient;
 use super::{Backend, BackendError, BackendKind, FetchFuture, SecretId};
 use crate::secret::SecretValue;
-use crate::sops::keys::{HttpTransit, Transit};
-use crate::sops::{self, DecryptOptions, KeySources, VaultKey};
+use crate::settings::{Flags, Settings};
+use crate::sops::keys::VaultTransit;
+use crate::sops::{self, DecryptOptions, KeySources};
 
 /// The sops backend of one run.
 #[derive(Debug, Clone)]
@@ -58,61 +58,44 @@ impl SopsBackend {
     }
 }
 
-/// Vault transit for sops files read by the render engine, limited to trusted Vault addresses.
-///
-/// A sops file names its own `vault_address`, and the transit call carries the sidecar's
-/// `VAULT_TOKEN`. A file in an untrusted repository could name a server its author controls
-/// and receive the token. This guard only talks to the listed addresses (the configured
-/// `VAULT_ADDR`); any other address fails that key (other keys of the file, e.g. age, still
-/// work).
-#[derive(Debug, Clone)]
-pub struct GuardedTransit {
-    allowed: Vec<String>,
-}
-
-impl GuardedTransit {
-    /// Allows transit calls only to these addresses (compared without a trailing `/`).
-    pub fn new(allowed: impl IntoIterator<Item = String>) -> Self {
-        GuardedTransit {
-            allowed: allowed.into_iter().map(|a| normalize_addr(&a)).collect(),
-        }
-    }
-
-    fn check(&self, key: &VaultKey) -> Result<(), String> {
-        let addr = normalize_addr(&key.vault_address);
-        if self.allowed.contains(&addr) {
-            Ok(())
-        } else {
-            Err(format!(
-                "the file's Vault transit key names {addr}, which is not the configured Vault \
-                 address (VAULT_ADDR); refusing to send the Vault token there"
-            ))
-        }
-    }
-}
-
-fn normalize_addr(a: &str) -> String {
-    a.trim().trim_end_matches('/').to_ascii_lowercase()
-}
-
-impl Transit for GuardedTransit {
-    fn encrypt(&self, key: &VaultKey, plaintext: &[u8]) -> Result<String, String> {
-        self.check(key)?;
-        HttpTransit.encrypt(key, plaintext)
-    }
-    fn decrypt(&self, key: &VaultKey, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-        self.check(key)?;
-        HttpTransit.decrypt(key, ciphertext)
-    }
-}
-
-/// Decryption options for the render engine: age keys from the environment, Vault transit
-/// only towards `vault_addr` (the configured `VAULT_ADDR`; `None` disables transit).
-pub fn render_decrypt_options(vault_addr: Option<&str>) -> DecryptOptions {
-    let allowed: Vec<String> = vault_addr.map(str::to_owned).into_iter().collect();
+/// Decryption options for files read by the render engine and the KRM functions: age keys
+/// from the environment, Vault transit through `client` (the run's one Vault client, shared
+/// with the Vault backend), which talks only to its own configured address: a file in an
+/// untrusted repository that names another `vault_address` cannot get the token sent there
+/// (the guard is [`crate::sops::keys::VaultTransit`]). `Err(why)`: Vault is not configured.
+pub fn decrypt_options_with(client: Result<VaultClient, String>) -> DecryptOptions {
+    let transit = match client {
+        Ok(c) => VaultTransit::new(c),
+        Err(why) => VaultTransit::unconfigured(why),
+    };
     DecryptOptions {
-        keys: KeySources::from_env().with_transit(Arc::new(GuardedTransit::new(allowed))),
+        keys: KeySources::from_env().with_transit(Arc::new(transit)),
         ..DecryptOptions::default()
+    }
+}
+
+/// [`decrypt_options_with`] a client built from `settings`.
+pub fn decrypt_options(settings: &Settings) -> DecryptOptions {
+    DecryptOptions {
+        keys: KeySources::from_settings(settings),
+        ..DecryptOptions::default()
+    }
+}
+
+/// [`decrypt_options`] with the settings of the environment and `vault_addr` as the Vault
+/// address (`None`: no Vault transit at all). Prefer [`decrypt_options`] where the run's
+/// [`Settings`] are at hand.
+pub fn render_decrypt_options(vault_addr: Option<&str>) -> DecryptOptions {
+    let Some(addr) = vault_addr else {
+        return decrypt_options_with(Err("no Vault address".to_owned()));
+    };
+    let flags = Flags {
+        vault_addr: Some(addr.to_owned()),
+        ..Flags::default()
+    };
+    match Settings::load(&flags) {
+        Ok(s) => decrypt_options(&s),
+        Err(e) => decrypt_options_with(Err(e.to_string())),
     }
 }
 
@@ -187,26 +170,6 @@ impl Backend for SopsBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transit_only_to_the_configured_address() {
-        let g = GuardedTransit::new(["http://127.0.0.1:8200/".to_owned()]);
-        let key = |addr: &str| VaultKey {
-            vault_address: addr.to_owned(),
-            engine_path: "transit".into(),
-            key_name: "k".into(),
-            created_at: String::new(),
-            enc: "vault:v1:x".into(),
-        };
-        assert!(g.check(&key("http://127.0.0.1:8200")).is_ok());
-        let e = g.check(&key("https://evil.example")).unwrap_err();
-        assert!(e.contains("refusing"), "{e}");
-        assert!(
-            GuardedTransit::new([])
-                .check(&key("http://127.0.0.1:8200"))
-                .is_err()
-        );
-    }
 
     #[test]
     fn confinement_refuses_escapes() {

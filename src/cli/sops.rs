@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::settings::{Flags, Settings};
 use crate::sops::config::{self, Config};
 use crate::sops::metadata::{KeyGroup, MasterKey, VaultKey};
 use crate::sops::{
@@ -280,10 +281,23 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     res.map_err(|e| Error::io(path, e))
 }
 
+/// The key sources of a run: age from the environment, Vault transit through the configured
+/// Vault client (only towards the configured address). A settings problem only matters once
+/// an hc_vault key is used, so it is kept as that key's failure.
+fn key_sources(flags: &Flags) -> KeySources {
+    match Settings::load(flags) {
+        Ok(s) => KeySources::from_settings(&s),
+        Err(e) => KeySources::from_env().with_transit(std::sync::Arc::new(
+            sops_lib::keys::VaultTransit::unconfigured(e.to_string()),
+        )),
+    }
+}
+
 fn decrypt_opts(
     file: Option<&Path>,
     input_type: Option<Format>,
     ignore_mac: bool,
+    keys: KeySources,
 ) -> DecryptOptions {
     DecryptOptions {
         format: Some(input_type.unwrap_or_else(|| match file {
@@ -291,7 +305,7 @@ fn decrypt_opts(
             _ => Format::Binary,
         })),
         ignore_mac,
-        keys: KeySources::from_env(),
+        keys,
     }
 }
 
@@ -299,9 +313,10 @@ fn decrypt_to_tree(
     file: Option<&Path>,
     f: &FormatArgs,
     ignore_mac: bool,
+    keys: KeySources,
 ) -> Result<sops_lib::Decrypted> {
     let input_type = parse_format(&f.input_type, "--input-type")?;
-    let opts = decrypt_opts(file, input_type, ignore_mac);
+    let opts = decrypt_opts(file, input_type, ignore_mac, keys);
     let input = read_input(file)?;
     let format = opts.format.unwrap_or(Format::Binary);
     let name = file
@@ -311,7 +326,7 @@ fn decrypt_to_tree(
 }
 
 /// Runs `decrypt`.
-pub fn decrypt(a: DecryptArgs) -> Result<()> {
+pub fn decrypt(a: DecryptArgs, flags: &Flags) -> Result<()> {
     let file = a.file.as_deref();
     if a.in_place && is_stdin(file) {
         return Err(usage("--in-place needs a file"));
@@ -320,7 +335,7 @@ pub fn decrypt(a: DecryptArgs) -> Result<()> {
         Some(e) => sops_lib::parse_extract_path(e)?,
         None => Vec::new(),
     };
-    let d = decrypt_to_tree(file, &a.format, a.ignore_mac)?;
+    let d = decrypt_to_tree(file, &a.format, a.ignore_mac, key_sources(flags))?;
     let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(d.format);
     let emit = emit_options(&a.format, file)?;
     let name = file
@@ -392,7 +407,7 @@ fn creation_rule(f: &FormatArgs, file: &Path, required: bool) -> Result<Option<c
 }
 
 /// Runs `encrypt`.
-pub fn encrypt(a: EncryptArgs) -> Result<()> {
+pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
     let file = a.file.as_deref();
     if a.in_place && is_stdin(file) {
         return Err(usage("--in-place needs a file"));
@@ -410,6 +425,7 @@ pub fn encrypt(a: EncryptArgs) -> Result<()> {
     let rule_cfg = creation_rule(&a.format, target, keys_from_flags.is_empty())?;
     let mut opts = EncryptOptions {
         emit: emit_options(&a.format, file)?,
+        keys: key_sources(flags),
         ..EncryptOptions::default()
     };
     if let Some(r) = &rule_cfg {
@@ -489,8 +505,8 @@ fn run_child(
 }
 
 /// Runs `exec-env`.
-pub fn exec_env(a: ExecEnvArgs) -> Result<()> {
-    let d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac)?;
+pub fn exec_env(a: ExecEnvArgs, flags: &Flags) -> Result<()> {
+    let d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac, key_sources(flags))?;
     let mut envs = Vec::new();
     for e in d.docs.first().map(Vec::as_slice).unwrap_or(&[]) {
         let sops_lib::Entry::Pair(k, v) = e else {
@@ -542,10 +558,10 @@ impl Drop for PrivateDir {
 }
 
 /// Runs `exec-file`.
-pub fn exec_file(a: ExecFileArgs) -> Result<()> {
+pub fn exec_file(a: ExecFileArgs, flags: &Flags) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac)?;
+    let d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac, key_sources(flags))?;
     let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(d.format);
     let plain = d.emit_with(out_format, &emit_options(&a.format, Some(&a.file))?)?;
     drop(d);
@@ -609,7 +625,8 @@ pub fn exec_file(a: ExecFileArgs) -> Result<()> {
 }
 
 /// Runs `updatekeys`.
-pub fn update_keys(a: UpdateKeysArgs) -> Result<()> {
+pub fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
+    let keys = key_sources(flags);
     let input_type = parse_format(&a.format.input_type, "--input-type")?;
     for file in &a.files {
         let format = input_type.unwrap_or_else(|| Format::from_path(file));
@@ -629,7 +646,7 @@ pub fn update_keys(a: UpdateKeysArgs) -> Result<()> {
             format,
             rule.groups,
             rule.shamir_threshold,
-            &KeySources::from_env(),
+            &keys,
             &emit,
         )
         .map_err(|e| e.in_file(file))?;
@@ -648,8 +665,9 @@ pub fn update_keys(a: UpdateKeysArgs) -> Result<()> {
 }
 
 /// Runs `rotate`.
-pub fn rotate(a: RotateArgs) -> Result<()> {
-    let mut d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac)?;
+pub fn rotate(a: RotateArgs, flags: &Flags) -> Result<()> {
+    let keys = key_sources(flags);
+    let mut d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac, keys.clone())?;
     let add = flag_keys(a.add_age.as_deref(), a.add_hc_vault_transit.as_deref())?;
     let rm = flag_keys(a.rm_age.as_deref(), a.rm_hc_vault_transit.as_deref())?;
     let ident = |k: &MasterKey| k.describe();
@@ -666,9 +684,7 @@ pub fn rotate(a: RotateArgs) -> Result<()> {
     }
     d.metadata.groups.retain(|g| !g.keys.is_empty());
     let emit = emit_options(&a.format, Some(&a.file))?;
-    let out = d
-        .rotate(&KeySources::from_env(), &emit)
-        .map_err(|e| e.in_file(&a.file))?;
+    let out = d.rotate(&keys, &emit).map_err(|e| e.in_file(&a.file))?;
     if a.in_place {
         return write_file(&a.file, &out);
     }

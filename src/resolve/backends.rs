@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use super::RenderOptions;
-use crate::backend::sops::{SopsBackend, render_decrypt_options};
+use crate::backend::sops::{SopsBackend, decrypt_options_with};
 use crate::backend::vault::{VaultClient, VaultError, VaultErrorKind};
 use crate::backend::{
-    Backend, BackendError, BackendKind, Backends, FetchFuture, KvVersion, SecretId,
+    Backend, BackendError, BackendKind, Backends, CanonicalFuture, FetchFuture, KvVersion, SecretId,
 };
 use crate::error::{Error, Result};
 use crate::settings::{DefaultBackend, Settings};
@@ -39,14 +39,26 @@ impl Backend for VaultBackend {
                 .client
                 .as_ref()
                 .map_err(|why| BackendError::NotConfigured(why.clone()))?;
-            let hint = id.kv_version.map(|k| match k {
-                KvVersion::V1 => 1,
-                KvVersion::V2 => 2,
-            });
             client
-                .read_kv(None, &id.path, id.version, hint)
+                .read_kv(None, &id.path, id.version, Self::hint(id))
                 .await
                 .map_err(|e| vault_error(e, id))
+        })
+    }
+
+    fn canonical<'a>(&'a self, id: &'a SecretId) -> CanonicalFuture<'a> {
+        Box::pin(async move {
+            let client = self.client.as_ref().ok()?;
+            client.request_key(None, &id.path, Self::hint(id)).await
+        })
+    }
+}
+
+impl VaultBackend {
+    fn hint(id: &SecretId) -> Option<u8> {
+        id.kv_version.map(|k| match k {
+            KvVersion::V1 => 1,
+            KvVersion::V2 => 2,
         })
     }
 }
@@ -69,20 +81,26 @@ fn vault_error(e: VaultError, id: &SecretId) -> BackendError {
 /// problem is reported only if a Vault reference is used); sops files are read below
 /// `opts.sops_root` with key sources from the environment.
 pub fn from_settings(settings: &Settings, opts: &RenderOptions) -> Backends {
-    let vault = match settings
+    // One client for the run: Vault references and sops files' Vault transit keys share its
+    // token (one login).
+    let client = settings
         .vault_config()
         .and_then(|c| VaultClient::connect(&c))
-    {
-        Ok(client) => VaultBackend::new(client),
-        Err(e) => VaultBackend::unconfigured(e.to_string()),
+        .map_err(|e| e.to_string());
+    let vault = match &client {
+        Ok(client) => VaultBackend::new(client.clone()),
+        Err(e) => VaultBackend::unconfigured(e.clone()),
     };
     let backends = Backends::new().with(BackendKind::Vault, Arc::new(vault));
-    let vault_addr = settings.vault_config().ok().map(|c| c.address);
-    with_sops(backends, opts, vault_addr.as_deref())
+    with_sops(backends, opts, client)
 }
 
-fn with_sops(backends: Backends, opts: &RenderOptions, vault_addr: Option<&str>) -> Backends {
-    match SopsBackend::new(&opts.sops_root, render_decrypt_options(vault_addr)) {
+fn with_sops(
+    backends: Backends,
+    opts: &RenderOptions,
+    client: std::result::Result<VaultClient, String>,
+) -> Backends {
+    match SopsBackend::new(&opts.sops_root, decrypt_options_with(client)) {
         Ok(b) => backends.with(BackendKind::Sops, Arc::new(b)),
         Err(e) => backends.with(
             BackendKind::Sops,

@@ -194,7 +194,7 @@ pub async fn render_documents(
     let ids: BTreeSet<SecretId> = planned.values().filter_map(|r| r.clone().ok()).collect();
 
     // Fetch.
-    let fetched = fetch::fetch_all(&ids, backends, opts).await;
+    let (fetched, distinct) = fetch::fetch_all(&ids, backends, opts).await;
 
     // Substitute (computed first, applied only when nothing failed).
     let edits = substitute::compute(&scanned, &mut planned, &fetched, &mut failures);
@@ -209,7 +209,7 @@ pub async fn render_documents(
     Ok(RenderStats {
         sites: scanned.sites.len(),
         references,
-        fetched: ids.len(),
+        fetched: distinct,
     })
 }
 

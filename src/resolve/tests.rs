@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::backend::{Backend, FetchFuture};
+use crate::backend::{Backend, CanonicalFuture, FetchFuture};
 use crate::placeholder::value::parse_json;
 use crate::yaml::{self, Node};
 
@@ -32,11 +32,20 @@ impl Backend for MemoryBackend {
             self.seen.lock().unwrap().push(id.clone());
             match id.path.as_str() {
                 "denied" => Err(BackendError::PermissionDenied("403".into())),
-                p => self.secrets.get(p).cloned().ok_or(BackendError::NotFound {
-                    version: id.version,
-                }),
+                p => self
+                    .secrets
+                    .get(p.replace("kv/data/", "kv/").as_str())
+                    .cloned()
+                    .ok_or(BackendError::NotFound {
+                        version: id.version,
+                    }),
             }
         })
+    }
+
+    /// Like a KV v2 mount at `kv/`: `kv/app` and `kv/data/app` are one secret.
+    fn canonical<'a>(&'a self, id: &'a SecretId) -> CanonicalFuture<'a> {
+        Box::pin(async move { Some(id.path.replace("kv/data/", "kv/")) })
     }
 }
 
@@ -275,6 +284,19 @@ fn deduplicates_by_path_and_version() {
             ("secret/testing", None)
         ]
     );
+}
+
+#[test]
+fn ids_the_backend_calls_equal_are_fetched_once() {
+    let be = backend();
+    let src = "kind: X\nspec:\n  a: <path:kv/app#user>\n  b: <path:kv/data/app#pass>\n  \
+               c: ref+vault://kv/data/app#/user\n  d: <path:kv/app#user#1>\n  \
+               e: <path:kv/data/app#user#1>\n";
+    let docs = render(src, &be).unwrap();
+    assert_eq!(str_at(&docs[0], &["spec", "b"]), "p");
+    assert_eq!(str_at(&docs[0], &["spec", "c"]), "u");
+    // One fetch for the latest version, one for version 1.
+    assert_eq!(be.calls.load(Ordering::SeqCst), 2);
 }
 
 #[test]

@@ -19,9 +19,6 @@ impl ZStr {
     pub fn new() -> Self {
         ZStr(String::new())
     }
-    pub fn from_str(s: &str) -> Self {
-        ZStr(s.to_owned())
-    }
     pub fn push(&mut self, c: char) {
         self.0.push(c);
     }
@@ -69,7 +66,7 @@ pub(crate) enum EvKind<'a> {
     Scalar {
         anchor: Option<&'a str>,
         /// Long form (`tag:yaml.org,2002:merge`, `!local`); `None` = implicit.
-        tag: Option<String>,
+        tag: Option<&'a str>,
         value: &'a str,
         style: Style,
         /// For [`Style::Verbatim`]: the exact text to write (the value is still what the
@@ -80,36 +77,37 @@ pub(crate) enum EvKind<'a> {
     },
     SeqStart {
         anchor: Option<&'a str>,
-        tag: Option<String>,
+        tag: Option<&'a str>,
         flow: bool,
     },
     SeqEnd,
     MapStart {
         anchor: Option<&'a str>,
-        tag: Option<String>,
+        tag: Option<&'a str>,
         flow: bool,
     },
     MapEnd,
 }
 
-/// An event with go-yaml's comment fields (`#`-prefixed lines joined by `\n`).
+/// An event with go-yaml's comment fields (`#`-prefixed lines joined by `\n`). Everything is
+/// borrowed from the node tree: building and dropping events copies no text.
 #[derive(Debug)]
 pub(crate) struct Ev<'a> {
     pub kind: EvKind<'a>,
-    pub head: ZStr,
-    pub line: ZStr,
-    pub foot: ZStr,
-    pub tail: ZStr,
+    pub head: &'a str,
+    pub line: &'a str,
+    pub foot: &'a str,
+    pub tail: &'a str,
 }
 
 impl<'a> Ev<'a> {
     pub fn new(kind: EvKind<'a>) -> Self {
         Ev {
             kind,
-            head: ZStr::new(),
-            line: ZStr::new(),
-            foot: ZStr::new(),
-            tail: ZStr::new(),
+            head: "",
+            line: "",
+            foot: "",
+            tail: "",
         }
     }
 }
@@ -431,14 +429,14 @@ pub(crate) struct Emitter<'e, 'a> {
     indention: bool,
     open_ended: bool,
     foot_indent: i64,
-    head_comment: ZStr,
-    line_comment: ZStr,
-    foot_comment: ZStr,
-    tail_comment: ZStr,
-    key_line_comment: ZStr,
-    anchor: Option<(String, bool)>,
-    tag_handle: String,
-    tag_suffix: String,
+    head_comment: &'a str,
+    line_comment: &'a str,
+    foot_comment: &'a str,
+    tail_comment: &'a str,
+    key_line_comment: &'a str,
+    anchor: Option<(&'a str, bool)>,
+    tag_handle: &'static str,
+    tag_suffix: &'a str,
     scalar_value: &'a str,
     scalar_raw: Option<&'a str>,
     scalar: ScalarData,
@@ -450,7 +448,7 @@ const TAG_DIRECTIVES: [(&str, &str); 2] = [("!", "!"), ("!!", "tag:yaml.org,2002
 /// Runs the emitter over a complete event stream (StreamStart … StreamEnd).
 pub(crate) fn emit(events: &[Ev<'_>], indent: usize) -> Zeroizing<String> {
     let mut e = Emitter {
-        out: Zeroizing::new(Vec::with_capacity(4096)),
+        out: Zeroizing::new(Vec::with_capacity(size_hint(events, indent))),
         events,
         head: 0,
         best_indent: indent as i64,
@@ -469,14 +467,14 @@ pub(crate) fn emit(events: &[Ev<'_>], indent: usize) -> Zeroizing<String> {
         indention: true,
         open_ended: false,
         foot_indent: -1,
-        head_comment: ZStr::new(),
-        line_comment: ZStr::new(),
-        foot_comment: ZStr::new(),
-        tail_comment: ZStr::new(),
-        key_line_comment: ZStr::new(),
+        head_comment: "",
+        line_comment: "",
+        foot_comment: "",
+        tail_comment: "",
+        key_line_comment: "",
         anchor: None,
-        tag_handle: String::new(),
-        tag_suffix: String::new(),
+        tag_handle: "",
+        tag_suffix: "",
         scalar_value: "",
         scalar_raw: None,
         scalar: ScalarData::default(),
@@ -500,7 +498,27 @@ pub(crate) fn emit(events: &[Ev<'_>], indent: usize) -> Zeroizing<String> {
     }
 }
 
-fn take(s: &mut ZStr) -> ZStr {
+/// The output size to reserve up front (text, comments and indentation of every event), so
+/// the buffer rarely has to grow (each growth copies and wipes the old buffer).
+fn size_hint(events: &[Ev<'_>], indent: usize) -> usize {
+    let mut depth = 0usize;
+    let mut n = 64usize;
+    for ev in events {
+        n += ev.head.len() + ev.line.len() + ev.foot.len() + ev.tail.len();
+        match &ev.kind {
+            EvKind::Scalar { value, raw, .. } => {
+                n += raw.map_or(value.len(), str::len) + depth * indent + 4;
+            }
+            EvKind::Alias { anchor } => n += anchor.len() + depth * indent + 4,
+            EvKind::SeqStart { .. } | EvKind::MapStart { .. } => depth += 1,
+            EvKind::SeqEnd | EvKind::MapEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    n
+}
+
+fn take<'a>(s: &mut &'a str) -> &'a str {
     std::mem::take(s)
 }
 
@@ -626,23 +644,23 @@ impl<'e, 'a> Emitter<'e, 'a> {
 
     fn analyze_event(&mut self, ev: &'e Ev<'a>) {
         self.anchor = None;
-        self.tag_handle.clear();
-        self.tag_suffix.clear();
+        self.tag_handle = "";
+        self.tag_suffix = "";
         self.scalar_value = "";
         if !ev.head.is_empty() {
-            self.head_comment = ZStr::from_str(&ev.head);
+            self.head_comment = ev.head;
         }
         if !ev.line.is_empty() {
-            self.line_comment = ZStr::from_str(&ev.line);
+            self.line_comment = ev.line;
         }
         if !ev.foot.is_empty() {
-            self.foot_comment = ZStr::from_str(&ev.foot);
+            self.foot_comment = ev.foot;
         }
         if !ev.tail.is_empty() {
-            self.tail_comment = ZStr::from_str(&ev.tail);
+            self.tail_comment = ev.tail;
         }
         match &ev.kind {
-            EvKind::Alias { anchor } => self.anchor = Some(((*anchor).to_owned(), true)),
+            EvKind::Alias { anchor } => self.anchor = Some((anchor, true)),
             EvKind::Scalar {
                 anchor,
                 tag,
@@ -652,7 +670,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
                 ..
             } => {
                 if let Some(a) = anchor {
-                    self.anchor = Some(((*a).to_owned(), false));
+                    self.anchor = Some((a, false));
                 }
                 if let Some(t) = tag {
                     self.analyze_tag(t);
@@ -671,7 +689,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
             }
             EvKind::SeqStart { anchor, tag, .. } | EvKind::MapStart { anchor, tag, .. } => {
                 if let Some(a) = anchor {
-                    self.anchor = Some(((*a).to_owned(), false));
+                    self.anchor = Some((a, false));
                 }
                 if let Some(t) = tag {
                     self.analyze_tag(t);
@@ -681,15 +699,15 @@ impl<'e, 'a> Emitter<'e, 'a> {
         }
     }
 
-    fn analyze_tag(&mut self, tag: &str) {
+    fn analyze_tag(&mut self, tag: &'a str) {
         for (handle, prefix) in TAG_DIRECTIVES {
             if let Some(rest) = tag.strip_prefix(prefix) {
-                self.tag_handle = handle.to_owned();
-                self.tag_suffix = rest.to_owned();
+                self.tag_handle = handle;
+                self.tag_suffix = rest;
                 return;
             }
         }
-        self.tag_suffix = tag.to_owned();
+        self.tag_suffix = tag;
     }
 
     // --- state machine ---
@@ -1083,8 +1101,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
         if self.tag_handle.is_empty() && self.tag_suffix.is_empty() {
             return;
         }
-        let handle = std::mem::take(&mut self.tag_handle);
-        let suffix = std::mem::take(&mut self.tag_suffix);
+        let (handle, suffix) = (self.tag_handle, self.tag_suffix);
         if !handle.is_empty() {
             if !self.whitespace {
                 self.put(b' ');
@@ -1100,8 +1117,6 @@ impl<'e, 'a> Emitter<'e, 'a> {
             self.write_tag_content(suffix.as_bytes());
             self.write_indicator(b">", false, false, false);
         }
-        self.tag_handle = handle;
-        self.tag_suffix = suffix;
     }
 
     fn write_tag_content(&mut self, v: &[u8]) {
@@ -1585,14 +1600,6 @@ pub(crate) struct GoDoc<'a> {
     pub root: Option<GoNode<'a>>,
 }
 
-fn z(s: &str) -> ZStr {
-    if s.is_empty() {
-        ZStr::new()
-    } else {
-        ZStr::from_str(s)
-    }
-}
-
 /// go-yaml's `encoder.node` over a list of documents: the event stream `Encoder.Encode` +
 /// `Close` produce.
 pub(crate) fn encode<'a>(docs: &'a [GoDoc<'a>]) -> Vec<Ev<'a>> {
@@ -1600,7 +1607,7 @@ pub(crate) fn encode<'a>(docs: &'a [GoDoc<'a>]) -> Vec<Ev<'a>> {
     evs.push(Ev::new(EvKind::StreamStart));
     for d in docs {
         let mut start = Ev::new(EvKind::DocStart);
-        start.head = z(&d.head);
+        start.head = &d.head;
         evs.push(start);
         if let Some(root) = &d.root {
             node_events(root, "", &mut evs);
@@ -1616,14 +1623,14 @@ pub(crate) fn encode<'a>(docs: &'a [GoDoc<'a>]) -> Vec<Ev<'a>> {
             }));
         }
         let mut end = Ev::new(EvKind::DocEnd);
-        end.foot = z(&d.foot);
+        end.foot = &d.foot;
         evs.push(end);
     }
     evs.push(Ev::new(EvKind::StreamEnd));
     evs
 }
 
-fn node_events<'a>(n: &'a GoNode<'a>, tail: &str, evs: &mut Vec<Ev<'a>>) {
+fn node_events<'a>(n: &'a GoNode<'a>, tail: &'a str, evs: &mut Vec<Ev<'a>>) {
     match &n.kind {
         GoKind::Scalar {
             value,
@@ -1633,53 +1640,53 @@ fn node_events<'a>(n: &'a GoNode<'a>, tail: &str, evs: &mut Vec<Ev<'a>>) {
         } => {
             let mut e = Ev::new(EvKind::Scalar {
                 anchor: n.anchor,
-                tag: n.tag.clone(),
+                tag: n.tag.as_deref(),
                 value: value.as_str(),
                 style: *style,
                 raw: *raw,
                 analysis: *analysis,
             });
-            e.head = z(&n.head);
-            e.line = z(&n.line);
-            e.foot = z(&n.foot);
-            e.tail = z(tail);
+            e.head = &n.head;
+            e.line = &n.line;
+            e.foot = &n.foot;
+            e.tail = tail;
             evs.push(e);
         }
         GoKind::Alias(name) => {
             let mut e = Ev::new(EvKind::Alias { anchor: name });
-            e.head = z(&n.head);
-            e.line = z(&n.line);
-            e.foot = z(&n.foot);
+            e.head = &n.head;
+            e.line = &n.line;
+            e.foot = &n.foot;
             evs.push(e);
         }
         GoKind::Seq(items) => {
             let mut e = Ev::new(EvKind::SeqStart {
                 anchor: n.anchor,
-                tag: n.tag.clone(),
+                tag: n.tag.as_deref(),
                 flow: n.flow,
             });
-            e.head = z(&n.head);
+            e.head = &n.head;
             evs.push(e);
             for it in items {
                 node_events(it, "", evs);
             }
             let mut e = Ev::new(EvKind::SeqEnd);
-            e.line = z(&n.line);
-            e.foot = z(&n.foot);
+            e.line = &n.line;
+            e.foot = &n.foot;
             evs.push(e);
         }
         GoKind::Map(content) => {
             let mut e = Ev::new(EvKind::MapStart {
                 anchor: n.anchor,
-                tag: n.tag.clone(),
+                tag: n.tag.as_deref(),
                 flow: n.flow,
             });
-            e.tail = z(tail);
-            e.head = z(&n.head);
+            e.tail = tail;
+            e.head = &n.head;
             evs.push(e);
             // The foot comment of a key moves to the *next* key (as its tail), or to the
             // mapping end: it can only be written once the value is complete.
-            let mut tail: &str = "";
+            let mut tail: &'a str = "";
             for pair in content.chunks(2) {
                 let [k, v] = pair else { break };
                 node_events_key(k, tail, evs);
@@ -1687,26 +1694,26 @@ fn node_events<'a>(n: &'a GoNode<'a>, tail: &str, evs: &mut Vec<Ev<'a>>) {
                 node_events(v, "", evs);
             }
             let mut e = Ev::new(EvKind::MapEnd);
-            e.tail = z(tail);
-            e.line = z(&n.line);
-            e.foot = z(&n.foot);
+            e.tail = tail;
+            e.line = &n.line;
+            e.foot = &n.foot;
             evs.push(e);
         }
     }
 }
 
 /// A key node without its foot comment (which becomes the next tail).
-fn node_events_key<'a>(k: &'a GoNode<'a>, tail: &str, evs: &mut Vec<Ev<'a>>) {
+fn node_events_key<'a>(k: &'a GoNode<'a>, tail: &'a str, evs: &mut Vec<Ev<'a>>) {
     let before = evs.len();
     node_events(k, tail, evs);
     if let Some(e) = evs.get_mut(before) {
         // Only the key's own (first) event carries its foot; clear it.
         if !k.foot.is_empty() && matches!(e.kind, EvKind::Scalar { .. } | EvKind::Alias { .. }) {
-            e.foot = ZStr::new();
+            e.foot = "";
         } else if !k.foot.is_empty() {
             // Collection keys: the foot sits on their end event.
             if let Some(end) = evs.last_mut() {
-                end.foot = ZStr::new();
+                end.foot = "";
             }
         }
     }

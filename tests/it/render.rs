@@ -584,10 +584,63 @@ fn one_read_per_distinct_secret() {
     assert_eq!(string(&docs[3], &["data", "k0"]), "v0");
     let reads = bao.count_requests(&format!("{mount}/data/app/")) - before_reads;
     let mounts = bao.count_requests(&format!("sys/internal/ui/mounts/{mount}")) - before_mounts;
-    // `mount/app/sN` and `mount/data/app/sN` are the same secret for KV v2, but the engine
-    // plans by path as written: 50 distinct secrets, at most 100 distinct spellings.
-    assert!((50..=100).contains(&reads), "reads: {reads}");
-    assert!(mounts <= 2, "mount lookups: {mounts}");
+    // `mount/app/sN`, `mount/data/app/sN` and `vault://mount/app/sN` are the same KV v2
+    // secret: 50 distinct secrets, 50 reads, after the mount's one lookup.
+    assert_eq!(reads, 50, "one read per secret");
+    assert_eq!(mounts, 1, "mount lookups");
+}
+
+#[test]
+fn every_spelling_of_one_secret_is_one_request() {
+    let bao = support::openbao();
+    let kv2 = bao.new_kv2();
+    bao.kv2_put(&kv2, "app", json!({"a": "one"}));
+    bao.kv2_put(&kv2, "app", json!({"a": "two"}));
+    let kv1 = bao.new_kv1();
+    bao.kv1_put(&kv1, "app", json!({"a": "v1"}));
+    let src = format!(
+        "kind: ConfigMap\napiVersion: v1\nmetadata:\n  name: c\ndata:\n\
+         \x20 a: <path:{kv2}/app#a>\n\
+         \x20 b: <path:{kv2}/data/app#a>\n\
+         \x20 c: <path:vault://{kv2}/app#a>\n\
+         \x20 d: <path:openbao://{kv2}/data/app#a>\n\
+         \x20 e: ref+vault://{kv2}/data/app#/a\n\
+         \x20 f: <path:/{kv2}//app/#a>\n\
+         \x20 g: <path:{kv2}/app#a#1>\n\
+         \x20 h: <path:{kv2}/data/app#a#1>\n\
+         \x20 i: ref+vault://{kv2}/app?version=1#/a\n\
+         \x20 j: <path:{kv1}/app#a>\n\
+         \x20 k: <path:vault://{kv1}//app#a>\n\
+         \x20 l: ref+openbao://{kv1}/app#/a\n"
+    );
+    let dir = support::tempdir();
+    write(dir.path(), "c.yaml", &src);
+    let count = |p: &str| bao.count_requests(p);
+    let before = (
+        count(&format!("{kv2}/data/app")),
+        count(&format!("{kv1}/app")),
+    );
+    let docs = ok_docs(&run(
+        Some(bao),
+        dir.path(),
+        &["render", "c.yaml"],
+        None,
+        &[],
+    ));
+    for k in ["a", "b", "c", "d", "e", "f"] {
+        assert_eq!(string(&docs[0], &["data", k]), "two", "{k}");
+    }
+    for k in ["g", "h", "i"] {
+        assert_eq!(string(&docs[0], &["data", k]), "one", "{k}");
+    }
+    for k in ["j", "k", "l"] {
+        assert_eq!(string(&docs[0], &["data", k]), "v1", "{k}");
+    }
+    // KV v2: the latest version once and version 1 once; KV v1: once.
+    assert_eq!(count(&format!("{kv2}/data/app")) - before.0, 2);
+    assert_eq!(count(&format!("{kv1}/app")) - before.1, 1);
+    assert_eq!(count(&format!("sys/internal/ui/mounts/{kv2}/")), 1);
+    assert_eq!(count(&format!("sys/internal/ui/mounts/{kv1}/")), 1);
 }
 
 #[test]

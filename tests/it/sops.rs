@@ -979,7 +979,9 @@ fn vault_transit_keys_work_with_real_openbao_in_both_directions() {
     )
     .unwrap();
     let with_token = |mut c: Command| {
-        c.env("VAULT_TOKEN", &bao.token);
+        // sops reads only the file's address; sealbridge talks only to the configured one.
+        c.env("VAULT_TOKEN", &bao.token)
+            .env("VAULT_ADDR", &bao.addr);
         c.output().unwrap()
     };
     // sealbridge encrypts with transit + age in one group; sops decrypts through Vault only.
@@ -1037,6 +1039,7 @@ fn vault_transit_keys_work_with_real_openbao_in_both_directions() {
     let mut c = support::sealbridge(home.path());
     c.current_dir(d)
         .args(["decrypt", "theirs.json"])
+        .env("VAULT_ADDR", &bao.addr)
         .env("VAULT_TOKEN", "nope");
     let o = c.output().unwrap();
     assert_refused(&o, &format!("hc_vault {uri}"), "bad token");

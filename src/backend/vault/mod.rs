@@ -237,6 +237,27 @@ impl VaultClient {
         &self.inner.transport.addr
     }
 
+    /// Whether `address` names this client's server (same scheme, host, port and path,
+    /// ignoring case and a trailing `/`). Callers that get an address from untrusted input
+    /// (a sops file's `vault_address`) check it before sending anything with this client.
+    pub fn serves(&self, address: &str) -> bool {
+        fn key(u: &reqwest::Url) -> (String, String, Option<u16>, String) {
+            (
+                u.scheme().to_owned(),
+                u.host_str().unwrap_or_default().to_ascii_lowercase(),
+                u.port_or_known_default(),
+                u.path().trim_end_matches('/').to_owned(),
+            )
+        }
+        match (
+            http::parse_address(address),
+            http::parse_address(self.address()),
+        ) {
+            (Ok(a), Ok(b)) => key(&a) == key(&b),
+            _ => false,
+        }
+    }
+
     /// The default namespace (`VAULT_NAMESPACE`), if any.
     pub fn namespace(&self) -> Option<&str> {
         self.inner.transport.namespace.as_deref()
@@ -510,6 +531,50 @@ impl VaultClient {
                 }
                 self.read_raw(namespace, &path).await
             }
+        }
+    }
+
+    /// The request a [`read_kv`](Self::read_kv) of `path` makes, as a de-duplication key:
+    /// `kv/app` and `kv/data/app` in a KV v2 mount give the same key, and so do spellings
+    /// with extra `/`. Looks up the mount like the read does (once per mount; the read then
+    /// uses the cache). `None` when the request depends on something the lookup could not
+    /// establish (the lookup was refused or failed, or the path is invalid): the caller then
+    /// keeps such a path apart.
+    pub async fn request_key(
+        &self,
+        namespace: Option<&str>,
+        path: &str,
+        kv_hint: Option<u8>,
+    ) -> Option<String> {
+        let full;
+        let path = match &self.inner.path_prefix {
+            Some(prefix) => {
+                full = format!("{prefix}/{path}");
+                full.as_str()
+            }
+            None => path,
+        };
+        let path = http::path_segments(path).ok()?.join("/");
+        let ns = namespace.or(self.namespace()).unwrap_or("");
+        // A raw GET and a KV v2 read of the same path answer differently: keep them apart.
+        if kv_hint == Some(1) {
+            return Some(format!("{ns}|raw|{path}"));
+        }
+        let mount = self.mount_for(namespace, &path).await.ok()?;
+        match mount.engine {
+            Engine::Kv2 => {
+                let rest = path
+                    .strip_prefix(mount.path.as_str())
+                    .unwrap_or_default()
+                    .trim_start_matches('/');
+                if rest.is_empty() || rest == "data" {
+                    return None;
+                }
+                let rest = rest.strip_prefix("data/").unwrap_or(rest);
+                Some(format!("{ns}|kv2|{}data/{rest}", mount.path))
+            }
+            Engine::Kv1 | Engine::Other(_) => Some(format!("{ns}|raw|{path}")),
+            Engine::Unknown => None,
         }
     }
 

@@ -1,19 +1,29 @@
 //! Vault / OpenBao transit key source (spec §7.4): the data key is wrapped with
 //! `PUT {address}/v1/{engine}/encrypt/{key}` and unwrapped with `…/decrypt/{key}`.
 //!
-//! The address comes from the file's `vault_address` (as sops: `VAULT_ADDR` is not used); the
-//! token from `VAULT_TOKEN` or `~/.vault-token`; `VAULT_NAMESPACE`, `VAULT_CACERT` and
-//! `VAULT_SKIP_VERIFY` apply. Calls run on a private thread with its own runtime, so the
-//! key source works from sync code and from inside an async runtime alike.
+//! The calls go through the project's one Vault client ([`VaultClient`]: every auth method,
+//! token cache, TLS settings, retries, run deadline, namespace), configured from
+//! [`Settings`] like every other Vault access.
+//!
+//! **The address guard.** A sops file is untrusted input and names its own `vault_address`.
+//! sops itself sends `VAULT_TOKEN` to whatever address the file names; sealbridge does not:
+//! the configured credentials go only to the configured Vault address (`VAULT_ADDR`,
+//! `vault.address`). An `hc_vault` entry naming another server is skipped with a message naming
+//! the entry, before any connection is made; another key of the file (age, or an `hc_vault`
+//! entry for the configured server) may still decrypt it. [`VaultTransit`] is the only
+//! [`Transit`] implementation, so the guard applies to every caller: the CLI verbs, the render
+//! engine's sops backend and the KRM functions.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use std::future::Future;
+use std::sync::OnceLock;
+
 use zeroize::Zeroizing;
 
+use crate::backend::vault::{VaultClient, VaultError};
+use crate::settings::{Flags, Settings};
 use crate::sops::metadata::VaultKey;
 
-/// Transit encrypt/decrypt of a data key (or Shamir share). Implemented over HTTP here; the
-/// Vault backend's client can provide its own implementation.
+/// Transit encrypt/decrypt of a data key (or Shamir share).
 pub trait Transit: Send + Sync {
     /// Wraps `plaintext`; returns the `vault:v1:…` ciphertext.
     fn encrypt(&self, key: &VaultKey, plaintext: &[u8]) -> Result<String, String>;
@@ -21,132 +31,296 @@ pub trait Transit: Send + Sync {
     fn decrypt(&self, key: &VaultKey, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, String>;
 }
 
-/// The built-in HTTP transit client.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct HttpTransit;
+type ClientInit = Box<dyn Fn() -> Result<VaultClient, String> + Send + Sync>;
 
-fn token() -> Result<Zeroizing<String>, String> {
-    if let Ok(t) = std::env::var("VAULT_TOKEN")
-        && !t.trim().is_empty()
-    {
-        return Ok(Zeroizing::new(t.trim().to_string()));
-    }
-    let home = std::env::var_os("HOME").ok_or("no Vault token: set VAULT_TOKEN")?;
-    let path = std::path::Path::new(&home).join(".vault-token");
-    match std::fs::read_to_string(&path) {
-        Ok(t) => Ok(Zeroizing::new(t.trim().to_string())),
-        Err(_) => Err("no Vault token: set VAULT_TOKEN (or write ~/.vault-token)".into()),
+/// Vault transit through [`VaultClient`], only towards the client's own (configured) address.
+///
+/// The client is built at most once (lazily for [`from_env`](Self::from_env)); the calls run on
+/// a small private runtime, so the key source works from synchronous code and from blocking
+/// threads of another runtime alike (the render engine decrypts in `spawn_blocking`).
+pub struct VaultTransit {
+    client: OnceLock<Result<VaultClient, String>>,
+    init: ClientInit,
+    runtime: OnceLock<Result<OwnRuntime, String>>,
+}
+
+impl std::fmt::Debug for VaultTransit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultTransit")
+            .field("client", &self.client.get())
+            .finish_non_exhaustive()
     }
 }
 
-fn client() -> Result<reqwest::Client, String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut b = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .connect_timeout(std::time::Duration::from_secs(10));
-    if let Some(ca) = std::env::var_os("VAULT_CACERT").filter(|v| !v.is_empty()) {
-        let pem = std::fs::read(&ca)
-            .map_err(|e| format!("VAULT_CACERT {}: {e}", std::path::Path::new(&ca).display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("VAULT_CACERT: {e}"))?;
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
-    }
-    if matches!(
-        std::env::var("VAULT_SKIP_VERIFY").as_deref(),
-        Ok("1" | "true" | "TRUE" | "True" | "t")
-    ) {
-        b = b.danger_accept_invalid_certs(true);
-    }
-    b.build().map_err(|e| format!("HTTP client: {e}"))
+/// A current-thread runtime driven by its own thread for as long as this value lives (so
+/// connections it opened keep working for other users of the shared client). Dropping it
+/// never blocks: the thread is told to stop and ends on its own.
+struct OwnRuntime {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-/// Runs one transit call (`op` = `encrypt`/`decrypt`) and returns `data.<field>`.
-fn call(
-    key: &VaultKey,
-    op: &str,
-    body: Zeroizing<Vec<u8>>,
-    field: &'static str,
-) -> Result<Zeroizing<String>, String> {
-    let url = format!(
-        "{}/v1/{}/{op}/{}",
-        key.vault_address.trim_end_matches('/'),
-        key.engine_path,
-        key.key_name
-    );
-    let what = format!("{}/{op}/{}", key.engine_path, key.key_name);
-    let token = token()?;
-    let run = move || -> Result<Zeroizing<String>, String> {
+impl OwnRuntime {
+    fn start() -> Result<OwnRuntime, String> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| format!("runtime: {e}"))?;
-        rt.block_on(async move {
-            let mut req = client()?
-                .put(&url)
-                .header("X-Vault-Token", token.as_str())
-                .header("X-Vault-Request", "true")
-                .header("Content-Type", "application/json")
-                .body(body.to_vec());
-            if let Ok(ns) = std::env::var("VAULT_NAMESPACE")
-                && !ns.is_empty()
-            {
-                req = req.header("X-Vault-Namespace", ns);
-            }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| format!("request to {url} failed: {e}"))?;
-            let status = resp.status();
-            let bytes = Zeroizing::new(resp.bytes().await.map_err(|e| e.to_string())?.to_vec());
-            let v: serde_json::Value =
-                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-            if !status.is_success() {
-                let errors = v
-                    .get("errors")
-                    .and_then(|e| e.as_array())
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|x| x.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    })
-                    .unwrap_or_default();
-                return Err(format!("Vault answered {status}: {errors}"));
-            }
-            v.get("data")
-                .and_then(|d| d.get(field))
-                .and_then(|p| p.as_str())
-                .map(|s| Zeroizing::new(s.to_string()))
-                .ok_or_else(|| format!("Vault response has no data.{field}"))
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("sealbridge-transit".to_owned())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let _ = stopped.await;
+                });
+            })
+            .map_err(|e| format!("cannot start the Vault transit thread: {e}"))?;
+        Ok(OwnRuntime {
+            handle,
+            stop: Some(stop),
         })
-    };
-    std::thread::scope(|s| {
-        s.spawn(run)
-            .join()
-            .unwrap_or_else(|_| Err("transit call panicked".into()))
-    })
-    .map_err(|e| format!("failed to {op} sops data key with Vault transit backend '{what}': {e}"))
+    }
 }
 
-impl Transit for HttpTransit {
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn not_configured(why: &str) -> String {
+    format!(
+        "no Vault is configured for sops hc_vault keys ({why}); set VAULT_ADDR to the key's \
+         server and the Vault credentials (docs/vault.md)"
+    )
+}
+
+impl VaultTransit {
+    fn with_init(init: ClientInit) -> Self {
+        VaultTransit {
+            client: OnceLock::new(),
+            init,
+            runtime: OnceLock::new(),
+        }
+    }
+
+    /// Transit through `client` (shared: same token, same deadline as its other users).
+    pub fn new(client: VaultClient) -> Self {
+        let t = Self::with_init(Box::new(|| Err(not_configured("no client"))));
+        let _ = t.client.set(Ok(client));
+        t
+    }
+
+    /// No Vault: every `hc_vault` key fails with "not configured: `why`".
+    pub fn unconfigured(why: impl Into<String>) -> Self {
+        let t = Self::with_init(Box::new(|| Err(not_configured("no client"))));
+        let _ = t.client.set(Err(not_configured(&why.into())));
+        t
+    }
+
+    /// Transit with the Vault configuration of `settings` (no network until a key is used).
+    pub fn from_settings(settings: &Settings) -> Self {
+        match settings
+            .vault_config()
+            .and_then(|c| VaultClient::connect(&c))
+        {
+            Ok(c) => Self::new(c),
+            Err(e) => Self::unconfigured(e.to_string()),
+        }
+    }
+
+    /// Transit with the Vault configuration of the environment (`VAULT_*`, `SEALBRIDGE_*`,
+    /// `SEALBRIDGE_CONFIG`), read when the first `hc_vault` key is used.
+    pub fn from_env() -> Self {
+        Self::with_init(Box::new(|| {
+            let settings =
+                Settings::load(&Flags::default()).map_err(|e| not_configured(&e.to_string()))?;
+            settings
+                .vault_config()
+                .and_then(|c| VaultClient::connect(&c))
+                .map_err(|e| not_configured(&e.to_string()))
+        }))
+    }
+
+    fn client(&self) -> Result<&VaultClient, String> {
+        self.client
+            .get_or_init(|| (self.init)())
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The guard: the client for `key`, or why the key is skipped. Nothing is sent anywhere
+    /// when this fails.
+    fn client_for(&self, key: &VaultKey) -> Result<&VaultClient, String> {
+        let client = self.client()?;
+        if client.serves(&key.vault_address) {
+            // The request goes to `{addr}/v1/{engine_path}/decrypt/{key_name}`: a file must
+            // not be able to point it at another path of the trusted server.
+            check_transit_path("engine_path", &key.engine_path, true)?;
+            check_transit_path("key_name", &key.key_name, false)?;
+            return Ok(client);
+        }
+        let msg = format!(
+            "skipped: the file names the Vault server {:?}, which is not the configured Vault \
+             address {} (VAULT_ADDR); refusing to send the Vault credentials there",
+            key.vault_address,
+            client.address()
+        );
+        tracing::warn!("sops key hc_vault {}: {msg}", key.uri());
+        Err(msg)
+    }
+
+    /// Runs `fut` on the private runtime and waits for it.
+    fn run<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, VaultError>> + Send + 'static,
+    ) -> Result<T, String> {
+        let rt = self
+            .runtime
+            .get_or_init(OwnRuntime::start)
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        rt.handle.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        // The client's run deadline bounds the wait.
+        rx.recv()
+            .map_err(|_| "the Vault transit call was interrupted".to_owned())?
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Transit for VaultTransit {
     fn encrypt(&self, key: &VaultKey, plaintext: &[u8]) -> Result<String, String> {
-        // Base64 needs no JSON escaping; the body stays in a zeroizing buffer.
-        let mut body = Zeroizing::new(Vec::with_capacity(plaintext.len() * 2 + 16));
-        body.extend_from_slice(b"{\"plaintext\":\"");
-        body.extend_from_slice(Zeroizing::new(B64.encode(plaintext)).as_bytes());
-        body.extend_from_slice(b"\"}");
-        let ct = call(key, "encrypt", body, "ciphertext")?;
-        Ok(ct.to_string())
+        let client = self.client_for(key)?.clone();
+        let (mount, name) = (key.engine_path.clone(), key.key_name.clone());
+        let plaintext = Zeroizing::new(plaintext.to_vec());
+        self.run(async move { client.transit_encrypt(&mount, &name, &plaintext).await })
     }
 
     fn decrypt(&self, key: &VaultKey, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-        let body = serde_json::to_vec(&serde_json::json!({ "ciphertext": ciphertext }))
-            .map_err(|e| e.to_string())?;
-        let pt = call(key, "decrypt", Zeroizing::new(body), "plaintext")?;
-        B64.decode(pt.as_bytes())
-            .map(Zeroizing::new)
-            .map_err(|_| "Vault transit returned a plaintext that is not base64".to_string())
+        let client = self.client_for(key)?.clone();
+        let (mount, name) = (key.engine_path.clone(), key.key_name.clone());
+        let ciphertext = ciphertext.to_owned();
+        let plain =
+            self.run(async move { client.transit_decrypt(&mount, &name, &ciphertext).await })?;
+        Ok(Zeroizing::new(plain.expose().to_vec()))
+    }
+}
+
+/// A transit mount path (`/`-separated when `nested`) or key name: non-empty segments of
+/// ASCII letters, digits, `-`, `_` and `.`, none of them `.` or `..` (from the hardening
+/// helper's guard: `..`, `%2e%2e`, `?`, `#` or an extra `/` would change the request path).
+fn check_transit_path(field: &str, value: &str, nested: bool) -> Result<(), String> {
+    let ok_segment = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let ok = if nested {
+        value.split('/').all(ok_segment)
+    } else {
+        ok_segment(value)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the file's Vault transit key has an invalid {field} {value:?} (allowed: letters, \
+             digits, `-`, `_`, `.`{}; no `.`/`..` segments); refusing to use it",
+            if nested { ", `/` between segments" } else { "" }
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::vault::VaultConfig;
+
+    fn key(addr: &str) -> VaultKey {
+        VaultKey {
+            vault_address: addr.to_owned(),
+            engine_path: "transit".into(),
+            key_name: "k".into(),
+            created_at: String::new(),
+            enc: "vault:v1:x".into(),
+        }
+    }
+
+    #[test]
+    fn the_guard_refuses_other_servers_before_any_request() {
+        // Nothing listens on these: a request would fail differently (unreachable), after the
+        // retries; the guard fails at once, naming the rule.
+        let c =
+            VaultClient::connect(&VaultConfig::with_token("http://127.0.0.1:8200/", "t")).unwrap();
+        let t = VaultTransit::new(c);
+        assert!(t.client_for(&key("http://127.0.0.1:8200")).is_ok());
+        assert!(t.client_for(&key("HTTP://127.0.0.1:8200/")).is_ok());
+        for other in [
+            "https://127.0.0.1:8200",
+            "http://127.0.0.1:9",
+            "http://evil.example:8200",
+            "http://127.0.0.1:8200/prefix",
+            "not a url",
+            "",
+        ] {
+            let e = t.client_for(&key(other)).unwrap_err();
+            assert!(
+                e.contains("skipped") && e.contains("not the configured") && e.contains("refusing"),
+                "{e}"
+            );
+            let e = t.decrypt(&key(other), "vault:v1:x").unwrap_err();
+            assert!(e.contains("skipped"), "{e}");
+            let e = t.encrypt(&key(other), b"k").unwrap_err();
+            assert!(e.contains("skipped"), "{e}");
+        }
+    }
+
+    #[test]
+    fn transit_paths_cannot_climb_out_of_the_mount() {
+        let c =
+            VaultClient::connect(&VaultConfig::with_token("http://127.0.0.1:8200", "t")).unwrap();
+        let t = VaultTransit::new(c);
+        let key = |engine: &str, name: &str| VaultKey {
+            engine_path: engine.into(),
+            key_name: name.into(),
+            ..key("http://127.0.0.1:8200")
+        };
+        assert!(t.client_for(&key("transit", "app-key_1.v2")).is_ok());
+        assert!(t.client_for(&key("team/transit", "k")).is_ok());
+        for (engine, name) in [
+            ("transit", "../../secret/data/x"),
+            ("transit", "a/b"),
+            ("transit", "%2e%2e"),
+            ("transit", "k?x=1"),
+            ("transit", "k#f"),
+            ("transit", ""),
+            ("..", "k"),
+            ("transit/../sys", "k"),
+            ("/transit", "k"),
+            ("transit/", "k"),
+            ("tran sit", "k"),
+        ] {
+            let e = t.decrypt(&key(engine, name), "vault:v1:x").unwrap_err();
+            assert!(e.contains("refusing"), "{engine} {name}: {e}");
+        }
+    }
+
+    #[test]
+    fn unconfigured_transit_says_what_to_set() {
+        let e = VaultTransit::unconfigured("no Vault address")
+            .decrypt(&key("http://127.0.0.1:8200"), "vault:v1:x")
+            .unwrap_err();
+        assert!(
+            e.contains("VAULT_ADDR") && e.contains("no Vault address"),
+            "{e}"
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::sops::metadata::{DECRYPTION_ORDER, KeyGroup, MasterKey, Metadata};
 use crate::sops::shamir;
 
 pub use age_key::AgeIdentities;
-pub use hc_vault::{HttpTransit, Transit};
+pub use hc_vault::{Transit, VaultTransit};
 
 /// The key material available to this process: age identities (loaded on first use) and a
 /// Vault transit client.
@@ -38,12 +38,19 @@ impl Default for KeySources {
 }
 
 impl KeySources {
-    /// Identities from the environment (read lazily) and the built-in HTTP transit client.
+    /// Identities and Vault settings from the environment (both read lazily, when a key of
+    /// that kind is first used).
     pub fn from_env() -> KeySources {
         KeySources {
             age: Arc::new(OnceLock::new()),
-            transit: Arc::new(HttpTransit),
+            transit: Arc::new(VaultTransit::from_env()),
         }
+    }
+
+    /// Identities from the environment (read lazily) and Vault transit with the Vault
+    /// configuration of `settings` (only towards its address: see [`VaultTransit`]).
+    pub fn from_settings(settings: &crate::settings::Settings) -> KeySources {
+        KeySources::from_env().with_transit(Arc::new(VaultTransit::from_settings(settings)))
     }
 
     /// Explicit age identities (instead of the environment).
@@ -54,7 +61,7 @@ impl KeySources {
         self
     }
 
-    /// Another transit implementation (e.g. the Vault backend's client).
+    /// Another transit (e.g. a [`VaultTransit`] sharing the run's Vault client).
     pub fn with_transit(mut self, t: Arc<dyn Transit>) -> KeySources {
         self.transit = t;
         self

@@ -173,7 +173,11 @@ fn value_to_node(v: &Value) -> Node {
         Value::Bool(b) => Node::scalar(yaml::Scalar::new_bool(*b)),
         Value::Int(i) => Node::scalar(yaml::Scalar::new_int(*i)),
         Value::Float(f) => Node::scalar(yaml::Scalar::new_float(*f)),
-        Value::Str(s) | Value::Bytes(s) => yaml::from_secret_value(&SecretValue::String(s.clone())),
+        // One copy into the node's zeroizing text (non-UTF-8 bytes become !!binary).
+        Value::Str(s) | Value::Bytes(s) => match s.expose_str() {
+            Some(t) => Node::str(t),
+            None => yaml::from_secret_value(&SecretValue::String(s.clone())),
+        },
         Value::Time(t) => yaml::Scalar::new_timestamp(&t.rfc3339_nano())
             .map(Node::scalar)
             .unwrap_or_else(|| Node::str(t.rfc3339_nano())),
@@ -215,13 +219,16 @@ pub fn emit(
         .iter()
         .map(|m| Document::new(map_to_node(m, metadata)))
         .collect();
-    let s = yaml::emit_sops_with_indent(&ydocs, indent);
-    Ok(Zeroizing::new(s.as_bytes().to_vec()))
+    Ok(into_bytes(yaml::emit_sops_with_indent(&ydocs, indent)))
+}
+
+/// The emitted text as bytes, without copying it.
+fn into_bytes(mut s: Zeroizing<String>) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(std::mem::take(&mut *s).into_bytes())
 }
 
 /// Emits a single non-string value (for `--extract`).
 pub fn emit_value(v: &Value, indent: usize) -> Result<Zeroizing<Vec<u8>>, String> {
     let doc = Document::new(value_to_node(v));
-    let s = yaml::emit_sops_with_indent(&[doc], indent);
-    Ok(Zeroizing::new(s.as_bytes().to_vec()))
+    Ok(into_bytes(yaml::emit_sops_with_indent(&[doc], indent)))
 }
