@@ -27,6 +27,7 @@ pub struct FormatArgs {
     #[arg(long, value_name = "TYPE")]
     pub output_type: Option<String>,
     /// The `.sops.yaml` to use (default: `SOPS_CONFIG`, else the nearest `.sops.yaml` upwards).
+    /// The sealbridge settings file is `--settings FILE` or `SEALBRIDGE_CONFIG`.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Indentation of YAML/JSON output (YAML default 4, JSON default TAB).
@@ -181,6 +182,24 @@ pub struct RotateArgs {
     /// Write the result here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// Merges the `--config` given before the verb (sops' global flag form) into the verb's own.
+pub fn top_config(f: &mut FormatArgs, top: Option<PathBuf>) -> Result<()> {
+    match (top, &f.config) {
+        (Some(t), Some(own)) if &t != own => Err(usage(format!(
+            "--config is given twice ({} before the verb, {} after it); for the sops verbs \
+             --config names the .sops.yaml: give it once (the settings file is --settings or \
+             SEALBRIDGE_CONFIG)",
+            t.display(),
+            own.display()
+        ))),
+        (Some(t), None) => {
+            f.config = Some(t);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn usage(m: impl Into<String>) -> Error {

@@ -12,6 +12,7 @@ mod render;
 mod render_sops;
 mod smoke;
 mod sops;
+mod sops_cli;
 mod sops_vault;
 mod vault;
 mod vault_auth;
