@@ -165,3 +165,231 @@ fn config_names_the_sops_yaml_and_the_settings_file_is_separate() {
     let o = sb(d, &[], &["render", "s.yaml"]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+// ---- exec-file / exec-env ----------------------------------------------------------------
+
+fn vectors() -> std::path::PathBuf {
+    support::fixture("sops")
+}
+
+fn age1() -> String {
+    vectors()
+        .join("keys/age1.txt")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn exec(args: &[&str]) -> Output {
+    sb(&vectors(), &[("SOPS_AGE_KEY_FILE", &age1())], args)
+}
+
+#[test]
+fn exec_file_uses_a_fifo_by_default_and_a_0600_file_with_no_fifo() {
+    let plain = std::fs::read(vectors().join("expected/basic.ini")).unwrap();
+    // Default: a FIFO (nothing on disk), read once, in a 0700 directory.
+    let o = exec(&[
+        "exec-file",
+        "--filename",
+        "app.ini",
+        "basic.enc.ini",
+        "--",
+        "test -p {} && stat -c '%a %n' {} \"$(dirname {})\" | sed 's|/.*/||' && cat {}",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = b"600 app.ini\n700 .sealbridge-";
+    assert!(
+        o.stdout.starts_with(want),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(o.stdout.ends_with(&plain), "the FIFO carries the plaintext");
+    // --no-fifo: a regular 0600 file (sops: `tmp-file` + a random suffix without --filename).
+    let o = exec(&[
+        "exec-file",
+        "--no-fifo",
+        "basic.enc.ini",
+        "--",
+        "test -f {} && ! test -p {} && basename {} && stat -c %a {} && cat {} && cat {}",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.starts_with("tmp-file") && out.contains("\n600\n"),
+        "{out}"
+    );
+    let twice = [plain.clone(), plain.clone()].concat();
+    assert!(o.stdout.ends_with(&twice), "a file can be read twice");
+    // --background is refused for exec-file (the plaintext must be removed after the command).
+    let o = exec(&["exec-file", "--background", "basic.enc.ini", "--", "true"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // The child's exit code is passed on.
+    let o = exec(&[
+        "exec-file",
+        "basic.enc.ini",
+        "--",
+        "cat {} >/dev/null; exit 9",
+    ]);
+    assert_eq!(o.status.code(), Some(9), "{}", stderr(&o));
+}
+
+/// Starts `exec-file` on a command that records the plaintext path and sleeps; sends `sig` to
+/// sealbridge once the plaintext exists; returns (exit status, plaintext path).
+fn exec_file_killed(
+    extra: &[&str],
+    sig: nix::sys::signal::Signal,
+) -> (std::process::ExitStatus, String) {
+    use std::time::Duration;
+    let work = support::tempdir();
+    let marker = work.path().join("path");
+    let home = support::tempdir();
+    let mut c = support::sealbridge(home.path());
+    c.current_dir(vectors())
+        .env("SOPS_AGE_KEY_FILE", age1())
+        .arg("exec-file")
+        .args(extra)
+        .args(["basic.enc.ini", "--"])
+        .arg(format!(
+            "echo {{}} > {}.tmp && mv {0}.tmp {0} && exec sleep 600",
+            marker.display()
+        ))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let path = support::poll(Duration::from_secs(30), "the command to start", || {
+        let p = std::fs::read_to_string(&marker).ok()?;
+        let p = p.trim().to_owned();
+        Path::new(&p).exists().then_some(p)
+    });
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, sig).unwrap();
+    let status = support::poll(Duration::from_secs(30), "sealbridge to exit", || {
+        child.try_wait().unwrap()
+    });
+    (status, path)
+}
+
+#[test]
+fn exec_file_removes_the_plaintext_when_sealbridge_is_signalled() {
+    use nix::sys::signal::Signal;
+    for (extra, sig) in [
+        (&["--no-fifo"][..], Signal::SIGTERM),
+        (&[][..], Signal::SIGTERM),
+        (&["--no-fifo"][..], Signal::SIGINT),
+        (&["--no-fifo"][..], Signal::SIGHUP),
+    ] {
+        let (status, path) = exec_file_killed(extra, sig);
+        // The signal went to the command (sleep), which it ended: 128 + N, like a shell.
+        assert_eq!(status.code(), Some(128 + sig as i32), "{extra:?} {sig}");
+        assert!(
+            !Path::new(&path).exists(),
+            "{extra:?} {sig}: {path} removed"
+        );
+        assert!(
+            !Path::new(&path).parent().unwrap().exists(),
+            "{extra:?} {sig}: the private directory is removed"
+        );
+    }
+}
+
+#[test]
+fn exec_env_same_process_background_and_user() {
+    // --same-process: sealbridge becomes the command (same PID).
+    let home = support::tempdir();
+    let mut c = support::sealbridge(home.path());
+    let child = c
+        .current_dir(vectors())
+        .env("SOPS_AGE_KEY_FILE", age1())
+        .args([
+            "exec-env",
+            "--same-process",
+            "basic.enc.env",
+            "--",
+            "echo $$ \"$DB_PASS\"",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("{pid} s3cr3t=with=equals\n")
+    );
+    let o = exec(&[
+        "exec-env",
+        "--same-process",
+        "--background",
+        "basic.enc.env",
+        "--",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    // --background: sealbridge exits 0 at once; the command still runs with the secrets.
+    let work = support::tempdir();
+    let out = work.path().join("out");
+    let o = exec(&[
+        "exec-env",
+        "--background",
+        "basic.enc.env",
+        "--",
+        &format!(
+            "printf %s \"$DB_PASS\" > {0}.tmp && mv {0}.tmp {0}",
+            out.display()
+        ),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = support::poll(
+        std::time::Duration::from_secs(30),
+        "the background command",
+        || std::fs::read_to_string(&out).ok(),
+    );
+    assert_eq!(got, "s3cr3t=with=equals");
+
+    // --user: as in sops, only root may switch users.
+    let root = nix::unistd::geteuid().is_root();
+    let o = exec(&[
+        "exec-env",
+        "--user",
+        "nobody",
+        "basic.enc.env",
+        "--",
+        "id -un; printf %s \"$DB_PASS\"",
+    ]);
+    let f = exec(&[
+        "exec-file",
+        "--user",
+        "nobody",
+        "basic.enc.ini",
+        "--",
+        "id -un; cat {}",
+    ]);
+    if root {
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "nobody\ns3cr3t=with=equals"
+        );
+        assert!(f.status.success(), "{}", stderr(&f));
+        let plain = std::fs::read(vectors().join("expected/basic.ini")).unwrap();
+        assert_eq!(f.stdout, [b"nobody\n".as_slice(), &plain].concat());
+    } else {
+        for o in [o, f] {
+            assert_ne!(o.status.code(), Some(0), "not root: switching users fails");
+            assert!(o.stdout.is_empty());
+        }
+    }
+    let o = exec(&[
+        "exec-env",
+        "--user",
+        "no-such-user-x",
+        "basic.enc.env",
+        "--",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no such user"), "{}", stderr(&o));
+}
