@@ -85,6 +85,10 @@ pub enum Command {
     Updatekeys(sops::UpdateKeysArgs),
     /// Re-encrypt a sops file with a new data key.
     Rotate(sops::RotateArgs),
+    /// Set one value or branch of a sops file in place (value as JSON, like `sops set`).
+    Set(sops::SetArgs),
+    /// Remove one key or list item from a sops file in place (like `sops unset`).
+    Unset(sops::UnsetArgs),
     /// Print the version, the git commit and the enabled features.
     Version,
     /// KRM function for kustomize and kpt: a ResourceList on stdin, a ResourceList on stdout.
@@ -104,6 +108,8 @@ impl Command {
                 | Command::ExecFile(_)
                 | Command::Updatekeys(_)
                 | Command::Rotate(_)
+                | Command::Set(_)
+                | Command::Unset(_)
         )
     }
 }
@@ -173,6 +179,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rotate(mut a) => {
             sops::top_config(&mut a.format, sops_config)?;
             sops::rotate(a, &flags)
+        }
+        Command::Set(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            sops::set(a, &flags)
+        }
+        Command::Unset(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            sops::unset(a, &flags)
         }
         Command::Version => version::run(),
         Command::Krm(a) => krm::run(a),

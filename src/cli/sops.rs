@@ -157,6 +157,49 @@ pub struct ExecFileArgs {
     pub command: Vec<OsString>,
 }
 
+/// Arguments of `set`.
+#[derive(Debug, clap::Args)]
+pub struct SetArgs {
+    /// The sops-encrypted file, rewritten in place.
+    pub file: PathBuf,
+    /// Where to set, e.g. `["data"]["password"]` or `["list"][0]`.
+    pub index: String,
+    /// The value as JSON (`'"text"'`, `5`, `{"a":true}`); with --value-file, a file holding it;
+    /// omitted with --value-stdin.
+    pub value: Option<OsString>,
+    /// Read the value (JSON) from standard input (keeps it out of the process list).
+    #[arg(long, conflicts_with = "value_file")]
+    pub value_stdin: bool,
+    /// The `value` argument is a file to read the value (JSON) from.
+    #[arg(long)]
+    pub value_file: bool,
+    /// Do not rewrite the file when the value is already there.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Decrypt even if the MAC does not match.
+    #[arg(long)]
+    pub ignore_mac: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+/// Arguments of `unset`.
+#[derive(Debug, clap::Args)]
+pub struct UnsetArgs {
+    /// The sops-encrypted file, rewritten in place.
+    pub file: PathBuf,
+    /// The key or list item to remove, e.g. `["data"]["password"]`.
+    pub index: String,
+    /// Do nothing (exit 0) when the key is not there.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Decrypt even if the MAC does not match.
+    #[arg(long)]
+    pub ignore_mac: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
 /// Arguments of `updatekeys`.
 #[derive(Debug, clap::Args)]
 pub struct UpdateKeysArgs {
@@ -886,6 +929,85 @@ pub fn exec_file(a: ExecFileArgs, flags: &Flags) -> Result<()> {
     let res = signals.wait_child(cmd, &command[0]);
     drop(guard);
     exit_with(res?)
+}
+
+/// Decrypts `file`, applies `edit` to its first document and, when it changed something,
+/// re-encrypts it with the same data key (new `lastmodified` and MAC) and replaces the file.
+fn edit_in_place(
+    file: &Path,
+    f: &FormatArgs,
+    ignore_mac: bool,
+    flags: &Flags,
+    edit: impl FnOnce(&mut sops_lib::Map) -> std::result::Result<bool, sops_lib::Error>,
+) -> Result<()> {
+    if is_stdin(Some(file)) {
+        return Err(usage("set/unset need a file (it is rewritten in place)"));
+    }
+    let mut d = decrypt_to_tree(Some(file), f, ignore_mac, key_sources(flags))?;
+    if let Some(t) = parse_format(&f.output_type, "--output-type")? {
+        d.format = t;
+    }
+    if d.docs.is_empty() {
+        d.docs.push(Vec::new());
+    }
+    let changed = edit(&mut d.docs[0]).map_err(|e| e.in_file(file))?;
+    if !changed {
+        eprintln!(
+            "sealbridge: {}: nothing to change; file not written",
+            file.display()
+        );
+        return Ok(());
+    }
+    let emit = emit_options(f, Some(file))?;
+    let out = d.reencrypt(&emit).map_err(|e| e.in_file(file))?;
+    write_file(file, &out)
+}
+
+/// Runs `set`.
+pub fn set(a: SetArgs, flags: &Flags) -> Result<()> {
+    let path = sops_lib::parse_extract_path(&a.index)?;
+    let text: Zeroizing<Vec<u8>> = match (&a.value, a.value_stdin, a.value_file) {
+        (None, true, _) => read_input(None)?,
+        (Some(_), true, _) => {
+            return Err(usage(
+                "with --value-stdin give only FILE and INDEX (the value comes from standard input)",
+            ));
+        }
+        (Some(v), false, true) => read_input(Some(Path::new(v)))?,
+        (Some(v), false, false) => {
+            use std::os::unix::ffi::OsStrExt;
+            Zeroizing::new(v.as_bytes().to_vec())
+        }
+        (None, false, _) => {
+            return Err(usage(
+                "give FILE INDEX VALUE (VALUE as JSON), or --value-stdin / --value-file",
+            ));
+        }
+    };
+    let value = sops_lib::edit::value_from_json(&text)?;
+    drop(text);
+    let idempotent = a.idempotent;
+    edit_in_place(&a.file, &a.format, a.ignore_mac, flags, move |doc| {
+        // Without --idempotent sops rewrites the file even when nothing changed.
+        sops_lib::edit::set(doc, &path, value).map(|changed| changed || !idempotent)
+    })
+}
+
+/// Runs `unset`.
+pub fn unset(a: UnsetArgs, flags: &Flags) -> Result<()> {
+    let path = sops_lib::parse_extract_path(&a.index)?;
+    let idempotent = a.idempotent;
+    edit_in_place(
+        &a.file,
+        &a.format,
+        a.ignore_mac,
+        flags,
+        move |doc| match sops_lib::edit::unset(doc, &path) {
+            Ok(()) => Ok(true),
+            Err(e) if idempotent && e.kind == sops_lib::ErrorKind::Extract => Ok(false),
+            Err(e) => Err(e),
+        },
+    )
 }
 
 /// Runs `updatekeys`.

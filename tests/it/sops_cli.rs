@@ -393,3 +393,136 @@ fn exec_env_same_process_background_and_user() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("no such user"), "{}", stderr(&o));
 }
+
+// ---- set / unset ---------------------------------------------------------------------------
+
+/// Runs sealbridge with `stdin`.
+fn sb_stdin(dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let home = support::tempdir();
+    let mut c = support::sealbridge(home.path());
+    c.current_dir(dir).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn set_and_unset_rewrite_the_file_and_real_sops_decrypts_it() {
+    let (identity, recipient) = support::age_keypair();
+    let dir = support::tempdir();
+    let d = dir.path();
+    std::fs::write(d.join("age.txt"), identity).unwrap();
+    let key = d.join("age.txt");
+    let env = [("SOPS_AGE_KEY_FILE", key.to_str().unwrap())];
+    std::fs::write(
+        d.join("s.yaml"),
+        "# top\na:\n    b: old\n    keep: 1\ngone: x\nlist:\n    - one\n    - two\nplain_unencrypted: p\n",
+    )
+    .unwrap();
+    let o = sops(d, &[], &["encrypt", "--age", &recipient, "s.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(d.join("s.enc.yaml"), &o.stdout).unwrap();
+
+    let ok = |o: &Output| assert!(o.status.success(), "{}", stderr(o));
+    ok(&sb(
+        d,
+        &env,
+        &["set", "s.enc.yaml", r#"["a"]["b"]"#, r#""new""#],
+    ));
+    ok(&sb(
+        d,
+        &env,
+        &[
+            "set",
+            "s.enc.yaml",
+            r#"["a"]["n"]"#,
+            r#"{"x": [1, true], "y": null}"#,
+        ],
+    ));
+    ok(&sb(
+        d,
+        &env,
+        &["set", "s.enc.yaml", r#"["list"][1]"#, r#""TWO""#],
+    ));
+    ok(&sb(d, &env, &["set", "s.enc.yaml", r#"["list"][9]"#, "3"]));
+    ok(&sb_stdin(
+        d,
+        &env,
+        &["set", "--value-stdin", "s.enc.yaml", r#"["pw"]"#],
+        b"\"hunter2\"\n",
+    ));
+    std::fs::write(d.join("v.json"), r#""from-file""#).unwrap();
+    ok(&sb(
+        d,
+        &env,
+        &["set", "--value-file", "s.enc.yaml", r#"["f"]"#, "v.json"],
+    ));
+    ok(&sb(d, &env, &["unset", "s.enc.yaml", r#"["gone"]"#]));
+    ok(&sb(d, &env, &["unset", "s.enc.yaml", r#"["list"][0]"#]));
+
+    let enc = std::fs::read_to_string(d.join("s.enc.yaml")).unwrap();
+    assert!(!enc.contains("hunter2") && !enc.contains("from-file") && !enc.contains("TWO"));
+    assert!(
+        enc.contains("plain_unencrypted: p"),
+        "the file's rules still apply"
+    );
+    // (go-yaml quotes the YAML 1.1 booleans `n` and `y`.)
+    let expected = "# top\na:\n    b: new\n    keep: 1\n    \"n\":\n        x:\n            - 1\n            - true\n        \"y\": null\nlist:\n    - TWO\n    - 3\nplain_unencrypted: p\npw: hunter2\nf: from-file\n";
+    // The real sops verifies the new MAC and decrypts.
+    let o = sops(d, &env, &["decrypt", "s.enc.yaml"]);
+    assert!(o.status.success(), "sops decrypt: {}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), expected);
+    let o = sb(d, &env, &["decrypt", "s.enc.yaml"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), expected);
+
+    // Failures leave the file as it was and never print the value.
+    let before = std::fs::read(d.join("s.enc.yaml")).unwrap();
+    let o = sb(d, &env, &["unset", "s.enc.yaml", r#"["nope"]"#]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
+    let o = sb(
+        d,
+        &env,
+        &["set", "s.enc.yaml", r#"["a"]"#, "s3cr3t-not-json"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("s3cr3t"), "{}", stderr(&o));
+    let o = sb(d, &[], &["set", "s.enc.yaml", r#"["a"]"#, "1"]);
+    assert_eq!(o.status.code(), Some(1), "no key: {}", stderr(&o));
+    assert_eq!(std::fs::read(d.join("s.enc.yaml")).unwrap(), before);
+    // --idempotent: nothing to do, nothing written.
+    let o = sb(
+        d,
+        &env,
+        &["unset", "--idempotent", "s.enc.yaml", r#"["nope"]"#],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sb(
+        d,
+        &env,
+        &[
+            "set",
+            "--idempotent",
+            "s.enc.yaml",
+            r#"["pw"]"#,
+            r#""hunter2""#,
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(d.join("s.enc.yaml")).unwrap(), before);
+    // Without --idempotent sops rewrites (new lastmodified and MAC).
+    let o = sb(d, &env, &["set", "s.enc.yaml", r#"["pw"]"#, r#""hunter2""#]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(std::fs::read(d.join("s.enc.yaml")).unwrap(), before);
+    let o = sops(d, &env, &["decrypt", "s.enc.yaml"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), expected);
+}
