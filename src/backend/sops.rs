@@ -81,13 +81,43 @@ impl GuardedTransit {
     fn check(&self, key: &VaultKey) -> Result<(), String> {
         let addr = normalize_addr(&key.vault_address);
         if self.allowed.contains(&addr) {
-            Ok(())
+            // The request goes to `{addr}/v1/{engine_path}/decrypt/{key_name}`; URL
+            // normalisation would resolve `..` (also `%2e%2e`), so a file could otherwise make
+            // the sidecar `PUT` its token and a body to any path of the trusted server.
+            check_transit_path("engine_path", &key.engine_path, true)?;
+            check_transit_path("key_name", &key.key_name, false)
         } else {
             Err(format!(
                 "the file's Vault transit key names {addr}, which is not the configured Vault \
                  address (VAULT_ADDR); refusing to send the Vault token there"
             ))
         }
+    }
+}
+
+/// A transit mount path (`/`-separated when `nested`) or key name: non-empty segments of
+/// ASCII letters, digits, `-`, `_` and `.`, none of them `.` or `..`.
+fn check_transit_path(field: &str, value: &str, nested: bool) -> Result<(), String> {
+    let ok_segment = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    let ok = if nested {
+        value.split('/').all(ok_segment)
+    } else {
+        ok_segment(value)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the file's Vault transit key has an invalid {field} {value:?} (allowed: letters, \
+             digits, `-`, `_`, `.`{}; no `.`/`..` segments); refusing to use it",
+            if nested { ", `/` between segments" } else { "" }
+        ))
     }
 }
 
@@ -206,6 +236,36 @@ mod tests {
                 .check(&key("http://127.0.0.1:8200"))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn transit_paths_cannot_climb_out_of_the_mount() {
+        let g = GuardedTransit::new(["http://127.0.0.1:8200".to_owned()]);
+        let key = |engine: &str, name: &str| VaultKey {
+            vault_address: "http://127.0.0.1:8200".to_owned(),
+            engine_path: engine.into(),
+            key_name: name.into(),
+            created_at: String::new(),
+            enc: "vault:v1:x".into(),
+        };
+        assert!(g.check(&key("transit", "app-key_1.v2")).is_ok());
+        assert!(g.check(&key("team/transit", "k")).is_ok());
+        for (engine, name) in [
+            ("transit", "../../secret/data/x"),
+            ("transit", "a/b"),
+            ("transit", "%2e%2e"),
+            ("transit", "k?x=1"),
+            ("transit", "k#f"),
+            ("transit", ""),
+            ("..", "k"),
+            ("transit/../sys", "k"),
+            ("/transit", "k"),
+            ("transit/", "k"),
+            ("tran sit", "k"),
+        ] {
+            let e = g.check(&key(engine, name)).unwrap_err();
+            assert!(e.contains("refusing"), "{engine} {name}: {e}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod cli;
 mod cmp;
 mod kpt;
 mod kustomize;
+mod leaks;
 mod render;
 mod render_sops;
 mod smoke;
