@@ -8,6 +8,7 @@ mod cmp;
 mod helm;
 mod kpt;
 mod kustomize;
+mod leaks;
 mod render;
 mod render_sops;
 mod smoke;
