@@ -46,6 +46,10 @@ pub enum Error {
     /// Rendering manifests failed (unreadable input or unresolved references; exit 1).
     #[error(transparent)]
     Render(#[from] crate::resolve::RenderError),
+    /// Reading the settings Secret from Kubernetes failed (`-s/--secret-name`).
+    #[cfg(feature = "kube")]
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// A feature that is not built yet.
     #[error("`{0}` is not implemented yet in this build of sealbridge")]
     NotImplemented(&'static str),
@@ -64,6 +68,10 @@ impl Error {
             Error::Vault(e) if e.is_config() => ExitStatus::Usage,
             Error::Vault(_) => ExitStatus::Failure,
             Error::Render(_) => ExitStatus::Failure,
+            #[cfg(feature = "kube")]
+            Error::Cluster(e) if e.is_usage() => ExitStatus::Usage,
+            #[cfg(feature = "kube")]
+            Error::Cluster(_) => ExitStatus::Failure,
         }
     }
 

@@ -9,6 +9,8 @@
 
 pub mod backend;
 pub mod cli;
+#[cfg(feature = "kube")]
+pub mod cluster;
 pub mod cmp;
 pub mod error;
 pub mod krm;

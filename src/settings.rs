@@ -1,5 +1,6 @@
 //! The one place configuration is built: command-line flags > environment > config file
-//! (`--config FILE`, YAML) > defaults.
+//! (`--config FILE`, YAML) > Kubernetes Secret (`-s/--secret-name`, read by `crate::cluster`
+//! with the `kube` feature; see [`SecretSettings`]) > defaults.
 //!
 //! Environment names: our own `SEALBRIDGE_*`, the Vault client's `VAULT_*`, and
 //! argocd-vault-plugin's `AVP_*` (for drop-in migration). Argo CD passes an Application's
@@ -59,6 +60,25 @@ pub struct Flags {
     pub deadline: Option<Duration>,
     /// `--concurrency`.
     pub concurrency: Option<usize>,
+    /// `-s/--secret-name`: the settings read from a Kubernetes Secret (lowest precedence
+    /// above the defaults).
+    pub secret: Option<SecretSettings>,
+}
+
+/// Settings read from a Kubernetes Secret (`-s/--secret-name`, argocd-vault-plugin's third
+/// configuration source; see `crate::cluster` with the `kube` feature). Keys are setting names
+/// as in the environment (`VAULT_ADDR`, `AVP_AUTH_TYPE`, `VAULT_TOKEN`, `AVP_SECRET_ID`, …);
+/// values are the decoded bytes, zeroized on drop and never formatted.
+///
+/// Precedence: below the environment and below the config file, above the defaults. Unlike
+/// argocd-vault-plugin, a config file does not discard the Secret: both are merged key by key
+/// (the file wins), the same layering as environment over file.
+#[derive(Debug, Clone, Default)]
+pub struct SecretSettings {
+    /// `Secret <namespace>/<name>`, used in messages.
+    pub origin: String,
+    /// The Secret's decoded `data`.
+    pub values: BTreeMap<String, Sensitive>,
 }
 
 /// The backend used by references without a scheme.
@@ -195,6 +215,7 @@ struct Sources {
     env: BTreeMap<String, String>,
     file_env: BTreeMap<String, String>,
     file_name: Option<String>,
+    secret: Option<SecretSettings>,
 }
 
 fn scalar_text(v: &serde_json::Value) -> Option<String> {
@@ -233,8 +254,35 @@ impl Sources {
         None
     }
 
-    /// Environment, then the file's structured value, then the file's env-style entries.
+    /// Environment, then the file's structured value, then the file's env-style entries, then
+    /// the Kubernetes Secret.
     fn get(&self, names: &[&str], file: Option<(&str, Option<String>)>) -> Option<Value> {
+        self.above_secret(names, file)
+            .or_else(|| self.secret_text(names))
+    }
+
+    /// A (non-credential) setting from the Kubernetes Secret, as text.
+    fn secret_text(&self, names: &[&str]) -> Option<Value> {
+        let secret = self.secret.as_ref()?;
+        names.iter().find_map(|n| {
+            let v = secret.values.get(*n).filter(|v| !v.is_empty())?;
+            Some(Value {
+                text: String::from_utf8_lossy(v.expose()).into_owned(),
+                origin: format!("{}: {n}", secret.origin),
+            })
+        })
+    }
+
+    /// A credential from the Kubernetes Secret: the decoded bytes, never copied into a `String`.
+    fn secret_value(&self, names: &[&str]) -> Option<Sensitive> {
+        let secret = self.secret.as_ref()?;
+        names
+            .iter()
+            .find_map(|n| secret.values.get(*n).filter(|v| !v.is_empty()).cloned())
+    }
+
+    /// Environment, then the file's structured value, then the file's env-style entries.
+    fn above_secret(&self, names: &[&str], file: Option<(&str, Option<String>)>) -> Option<Value> {
         if let Some(v) = self.env(names) {
             return Some(v);
         }
@@ -428,6 +476,7 @@ impl Settings {
             env,
             file_env,
             file_name: config_path.as_ref().map(|p| p.display().to_string()),
+            secret: flags.secret.clone(),
         };
 
         let backend = match src.get(
@@ -550,7 +599,8 @@ impl Settings {
                 .is_some_and(|a| a.origin == "VAULT_AGENT_ADDR")
                 && src
                     .env(&["VAULT_TOKEN", "SEALBRIDGE_VAULT_TOKEN_FILE"])
-                    .is_none() =>
+                    .is_none()
+                && src.secret_value(&["VAULT_TOKEN"]).is_none() =>
             {
                 Method::None
             }
@@ -585,7 +635,14 @@ impl Settings {
                 if let Some(v) = src.env(value_names) {
                     return Some(SecretSource::Value(Sensitive::from(v.text)));
                 }
-                src.get(file_names, Some((file_key, file_path(fp))))
+                if let Some(v) = src.above_secret(file_names, Some((file_key, file_path(fp)))) {
+                    return Some(SecretSource::File(PathBuf::from(v.text)));
+                }
+                // The Kubernetes Secret: a value, then a file path.
+                if let Some(v) = src.secret_value(value_names) {
+                    return Some(SecretSource::Value(v));
+                }
+                src.secret_text(file_names)
                     .map(|v| SecretSource::File(PathBuf::from(v.text)))
             };
         let secret_id = secret(
@@ -1125,6 +1182,113 @@ mod tests {
             e.contains("c.yaml: deadline") && e.contains("not a duration"),
             "{e}"
         );
+    }
+
+    fn secret(pairs: &[(&str, &str)]) -> SecretSettings {
+        SecretSettings {
+            origin: "Secret argocd/avp".to_owned(),
+            values: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Sensitive::from_str_copy(v)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn kubernetes_secret_is_below_env_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.yaml");
+        std::fs::write(&f, "AVP_KV_VERSION: 1\n").unwrap();
+        let flags = Flags {
+            secret: Some(secret(&[
+                ("VAULT_ADDR", "http://from-secret:1"),
+                ("AVP_AUTH_TYPE", "approle"),
+                ("AVP_ROLE_ID", "rid"),
+                ("AVP_SECRET_ID", "sid-from-secret"),
+                ("AVP_KV_VERSION", "2"),
+                ("VAULT_SKIP_VERIFY", "maybe"),
+            ])),
+            ..Flags::default()
+        };
+        // The Secret alone.
+        let e = Settings::load_from(&flags, env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("Secret argocd/avp: VAULT_SKIP_VERIFY"),
+            "errors name the Secret and key: {e}"
+        );
+        let mut flags = flags;
+        if let Some(s) = flags.secret.as_mut() {
+            s.values.remove("VAULT_SKIP_VERIFY");
+        }
+        let s = Settings::load_from(&flags, env(&[])).unwrap();
+        assert_eq!(s.kv_version, Some(2));
+        let c = s.vault_config().unwrap();
+        assert_eq!(c.address, "http://from-secret:1");
+        match c.auth {
+            AuthConfig::AppRole {
+                role_id, secret_id, ..
+            } => {
+                assert_eq!(role_id, "rid");
+                assert!(
+                    matches!(secret_id, SecretSource::Value(v) if v.expose() == b"sid-from-secret")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Environment and file win; the Secret fills in the rest (merged, not replaced).
+        let flags = Flags {
+            config: Some(f),
+            ..flags
+        };
+        let s = Settings::load_from(
+            &flags,
+            env(&[
+                ("VAULT_ADDR", "http://from-env:1"),
+                ("AVP_SECRET_ID", "sid-from-env"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.kv_version, Some(1), "config file over Secret");
+        let c = s.vault_config().unwrap();
+        assert_eq!(c.address, "http://from-env:1");
+        match c.auth {
+            AuthConfig::AppRole { secret_id, .. } => assert!(
+                matches!(secret_id, SecretSource::Value(v) if v.expose() == b"sid-from-env")
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A credential file path in the environment beats a credential value in the Secret.
+        let s = Settings::load_from(
+            &flags,
+            env(&[("SEALBRIDGE_VAULT_SECRET_ID_FILE", "/run/sid")]),
+        )
+        .unwrap();
+        match s.vault_config().unwrap().auth {
+            AuthConfig::AppRole { secret_id, .. } => {
+                assert!(matches!(secret_id, SecretSource::File(p) if p == Path::new("/run/sid")))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn token_from_the_secret_beats_the_home_token_file() {
+        let flags = Flags {
+            secret: Some(secret(&[
+                ("VAULT_ADDR", "http://v:1"),
+                ("VAULT_TOKEN", "s.secret"),
+            ])),
+            ..Flags::default()
+        };
+        let s = Settings::load_from(&flags, env(&[("HOME", "/h")])).unwrap();
+        match s.vault_config().unwrap().auth {
+            AuthConfig::Token(SecretSource::Value(v)) => assert_eq!(v.expose(), b"s.secret"),
+            other => panic!("{other:?}"),
+        }
+        let dbg = format!("{:?}", s.vault_config().unwrap());
+        assert!(!dbg.contains("s.secret"), "{dbg}");
     }
 
     #[test]

@@ -40,11 +40,16 @@ pub enum Step {
         /// Files or directories of manifests, or `-` for stdin.
         #[arg(value_name = "PATH", default_value = ".")]
         paths: Vec<PathBuf>,
+        /// Read settings from a Kubernetes Secret, `[NAMESPACE:]NAME` (namespace default
+        /// `argocd`), as argocd-vault-plugin's `-s`. Only the plugin configuration can set it.
+        /// Needs a build with `--features kube`.
+        #[arg(short = 's', long = "secret-name", value_name = "[NAMESPACE:]NAME")]
+        secret_name: Option<String>,
     },
 }
 
 /// Runs `argocd`.
-pub fn run(args: ArgocdArgs, flags: Flags) -> Result<()> {
+pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
     match args.step {
         Step::Discover { kind, path } => {
             if let Some(found) = discover(&path, kind) {
@@ -54,9 +59,17 @@ pub fn run(args: ArgocdArgs, flags: Flags) -> Result<()> {
             }
             Ok(())
         }
-        Step::Generate { kind, paths } => {
+        Step::Generate {
+            kind,
+            paths,
+            secret_name,
+        } => {
             // Settings first: an Application setting a guarded ARGOCD_ENV_* variable is a
-            // usage error (exit 2) before anything is read or fetched.
+            // usage error (exit 2) before anything is read or fetched — including the Secret.
+            if let Some(name) = &secret_name {
+                Settings::load(&flags)?;
+                flags.secret = Some(super::render::secret_settings(name, flags.deadline)?);
+            }
             let settings = Settings::load(&flags)?;
             let env = ArgoEnv::from_process()?;
             tracing::debug!(

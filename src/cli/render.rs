@@ -44,14 +44,50 @@ pub struct RenderArgs {
     )]
     pub config_path: Option<PathBuf>,
 
-    /// argocd-vault-plugin's `-s/--secret-name` (not supported: see the error).
-    #[arg(short = 's', long = "secret-name", value_name = "NAME", hide = true)]
+    /// Read settings from a Kubernetes Secret, `[NAMESPACE:]NAME` (namespace default `argocd`),
+    /// as argocd-vault-plugin's `-s`. Below the environment and the config file. Needs a build
+    /// with `--features kube`.
+    #[arg(short = 's', long = "secret-name", value_name = "[NAMESPACE:]NAME")]
     pub secret_name: Option<String>,
 
     /// argocd-vault-plugin's `--verbose-sensitive-output`: accepted as `--verbose`, which never
     /// prints secret values.
     #[arg(long, hide = true)]
     pub verbose_sensitive_output: bool,
+}
+
+/// Reads the `-s/--secret-name` Secret (the only source of its name is the command line, i.e.
+/// the plugin configuration: no environment variable, so no `ARGOCD_ENV_*`, can choose it).
+#[cfg(feature = "kube")]
+pub(super) fn secret_settings(
+    name: &str,
+    deadline: Option<Duration>,
+) -> Result<crate::settings::SecretSettings> {
+    use crate::cluster;
+    let r = cluster::SecretRef::parse(name)?;
+    let timeout = deadline.map_or(cluster::DEFAULT_TIMEOUT, |d| {
+        d.min(cluster::DEFAULT_TIMEOUT)
+    });
+    Ok(cluster::read_settings(
+        &r,
+        &cluster::ClusterEnv::from_process(),
+        timeout,
+    )?)
+}
+
+/// Without the `kube` feature `-s` is refused (exit 2) with what to do instead.
+#[cfg(not(feature = "kube"))]
+pub(super) fn secret_settings(
+    _name: &str,
+    _deadline: Option<Duration>,
+) -> Result<crate::settings::SecretSettings> {
+    Err(Error::Usage(
+        "--secret-name (settings from a Kubernetes Secret) needs sealbridge built with the \
+         Kubernetes client: `cargo install sealbridge --features kube` (or build with \
+         `--features kube`); or mount the Secret as environment variables (envFrom) or use \
+         --config FILE"
+            .to_owned(),
+    ))
 }
 
 fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
@@ -61,13 +97,6 @@ fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 
 /// Runs `render` (`generate` = AVP's argument form: exactly one path or `-`).
 pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
-    if args.secret_name.is_some() {
-        return Err(Error::Usage(
-            "--secret-name (settings from a Kubernetes Secret) is not supported: mount the Secret \
-             as environment variables (envFrom) or use --config FILE"
-                .to_owned(),
-        ));
-    }
     if let Some(c) = args.config_path {
         if flags.config.as_ref().is_some_and(|f| f != &c) {
             return Err(Error::Usage(
@@ -87,6 +116,11 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
         flags.concurrency = args.concurrency;
     }
     let inputs = inputs(&args.paths, generate)?;
+    if let Some(name) = &args.secret_name {
+        // Refuse a guarded ARGOCD_ENV_* before contacting the cluster.
+        Settings::load(&flags)?;
+        flags.secret = Some(secret_settings(name, flags.deadline)?);
+    }
     let settings = Settings::load(&flags)?;
     let opts = resolve::backends::options_from_settings(&settings, args.sops_root)?;
     let backends = resolve::backends::from_settings(&settings, &opts);

@@ -22,3 +22,30 @@ fn unknown_flag_is_a_usage_error_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
 }
+
+/// Without the `kube` feature, `-s/--secret-name` is a usage error that says how to get it.
+#[cfg(not(feature = "kube"))]
+#[test]
+fn secret_name_without_the_kube_feature_is_exit_2_with_a_hint() {
+    let home = crate::support::tempdir();
+    for args in [
+        &["generate", "-s", "avp-config", "-"][..],
+        &[
+            "argocd",
+            "generate",
+            "--secret-name",
+            "argocd:avp-config",
+            ".",
+        ],
+    ] {
+        let out = crate::support::sealbridge(home.path())
+            .args(args)
+            .current_dir(home.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty());
+        assert!(err.contains("--features kube"), "{err}");
+    }
+}

@@ -4,6 +4,8 @@
 mod support;
 
 mod cli;
+#[cfg(feature = "kube")]
+mod cluster;
 mod cmp;
 mod helm;
 mod kpt;
