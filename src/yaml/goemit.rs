@@ -448,6 +448,8 @@ pub(crate) struct Emitter<'e, 'a> {
     /// become part of its value.
     after_keep: bool,
     keep_chomp: bool,
+    /// Output offsets of each document: (before its `---`, after it).
+    doc_marks: Vec<(usize, usize)>,
 }
 
 const TAG_DIRECTIVES: [(&str, &str); 2] = [("!", "!"), ("!!", "tag:yaml.org,2002:")];
@@ -461,11 +463,31 @@ pub(crate) fn emit(events: &[Ev<'_>], indent: usize) -> Zeroizing<String> {
 /// Like [`emit`], with go-yaml's data-changing emitter bugs fixed (the manifest writer):
 /// folded scalars with more-indented lines, root plain scalars that look like document
 /// markers, a tag/anchor on a block collection with a line comment, empty tagged keys.
-pub(crate) fn emit_fixed(events: &[Ev<'_>], indent: usize) -> Zeroizing<String> {
-    run(events, indent, true)
+/// Also returns each document's byte range in the output (without the `---` lines).
+pub(crate) fn emit_fixed(
+    events: &[Ev<'_>],
+    indent: usize,
+) -> (Zeroizing<String>, Vec<std::ops::Range<usize>>) {
+    let mut marks = Vec::new();
+    let out = run_marked(events, indent, true, &mut marks);
+    let ranges = marks
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, start))| start..marks.get(i + 1).map_or(out.len(), |m| m.0))
+        .collect();
+    (out, ranges)
 }
 
 fn run(events: &[Ev<'_>], indent: usize, fixed: bool) -> Zeroizing<String> {
+    run_marked(events, indent, fixed, &mut Vec::new())
+}
+
+fn run_marked(
+    events: &[Ev<'_>],
+    indent: usize,
+    fixed: bool,
+    marks: &mut Vec<(usize, usize)>,
+) -> Zeroizing<String> {
     let mut e = Emitter {
         out: Zeroizing::new(Vec::with_capacity(size_hint(events, indent))),
         events,
@@ -501,6 +523,7 @@ fn run(events: &[Ev<'_>], indent: usize, fixed: bool) -> Zeroizing<String> {
         fixed,
         after_keep: false,
         keep_chomp: false,
+        doc_marks: Vec::new(),
     };
     while e.head < events.len() {
         let ev = &events[e.head];
@@ -508,6 +531,7 @@ fn run(events: &[Ev<'_>], indent: usize, fixed: bool) -> Zeroizing<String> {
         e.state_machine(ev);
         e.head += 1;
     }
+    *marks = std::mem::take(&mut e.doc_marks);
     let bytes = std::mem::take(&mut *e.out);
     // Every byte copied comes from &str values at character boundaries, so this cannot fail;
     // fall back to a lossy copy rather than panic.
@@ -784,11 +808,13 @@ impl<'e, 'a> Emitter<'e, 'a> {
         match ev.kind {
             EvKind::DocStart => {
                 let implicit = first;
+                let before = self.out.len();
                 if !implicit {
                     self.write_indent();
                     self.write_indicator(b"---", true, false, false);
                     self.write_indent();
                 }
+                self.doc_marks.push((before, self.out.len()));
                 if !self.head_comment.is_empty() {
                     self.process_head_comment();
                     self.put_break();
@@ -1033,6 +1059,10 @@ impl<'e, 'a> Emitter<'e, 'a> {
         match &ev.kind {
             EvKind::Alias { .. } => {
                 self.process_anchor();
+                // go-yaml: `*a :` (a `:` right after the name would be part of it).
+                if self.simple_key_context {
+                    self.put(b' ');
+                }
                 self.pop_state();
             }
             EvKind::Scalar { style, tag, .. } => self.emit_scalar(*style, tag.is_some()),
@@ -1070,9 +1100,11 @@ impl<'e, 'a> Emitter<'e, 'a> {
         let mut requested = requested;
         if self.fixed && requested == Style::Verbatim {
             let text = self.scalar_raw.unwrap_or(value);
-            // A root scalar spelled like a document marker would end the document; an empty
+            // A scalar at column 0 (root, root key) spelled like a document marker would end
+            // the document; an empty
             // tagged key (`!!str:`) would glue `:` to the tag. Let the analysis pick a style.
-            let marker = self.root_context && (text.starts_with("---") || text.starts_with("..."));
+            let marker = (self.root_context || self.column == 0)
+                && (text.starts_with("---") || text.starts_with("..."));
             let empty_tagged_key = text.is_empty() && tagged && self.simple_key_context;
             if marker || empty_tagged_key {
                 requested = Style::Plain;
@@ -1230,6 +1262,10 @@ impl<'e, 'a> Emitter<'e, 'a> {
             Style::Folded => self.write_folded(v),
             Style::Verbatim => {
                 let v = self.scalar_raw.unwrap_or(value).as_bytes();
+                if self.fixed && v.is_empty() && self.simple_key_context && self.anchor.is_some() {
+                    // An empty anchored key: `&a :` (`&a:` would name the anchor `a:`).
+                    self.put(b' ');
+                }
                 if !v.is_empty() && !self.whitespace {
                     self.put(b' ');
                 }

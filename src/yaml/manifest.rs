@@ -19,13 +19,20 @@ use zeroize::Zeroizing;
 
 /// Writes documents for Kubernetes (2-space indent, block style, `---` between documents).
 pub fn emit_manifest(docs: &[Document]) -> Zeroizing<String> {
+    emit_manifest_ranges(docs).0
+}
+
+/// [`emit_manifest`] and the byte range of each written (non-empty) document.
+pub(crate) fn emit_manifest_ranges(
+    docs: &[Document],
+) -> (Zeroizing<String>, Vec<std::ops::Range<usize>>) {
     let godocs: Vec<GoDoc<'_>> = docs
         .iter()
         .filter(|d| !d.is_empty())
         .map(doc_to_go)
         .collect();
     if godocs.is_empty() {
-        return Zeroizing::new(String::new());
+        return (Zeroizing::new(String::new()), Vec::new());
     }
     let events = goemit::encode(&godocs);
     goemit::emit_fixed(&events, 2)
@@ -367,6 +374,12 @@ mod regressions {
     }
 
     #[test]
+    fn root_key_like_a_marker_is_quoted() {
+        assert_eq!(round_trip("? --- x\n: 1\n"), "'--- x': 1\n");
+        assert_eq!(round_trip("{...: 1}\n"), "'...': 1\n");
+    }
+
+    #[test]
     fn tag_and_comment_on_block_collection() {
         assert_eq!(
             round_trip("e:\n  !foo # c\n  - 2\n"),
@@ -384,6 +397,16 @@ mod regressions {
         assert_eq!(round_trip("--- |+\n  x\n\n# foot\n"), "|+\n  x\n\n# foot\n");
         assert_eq!(round_trip("- &a {} # c\n- 1\n"), "- &a {} # c\n- 1\n");
         round_trip("- x\n- # c\n  k: v\n");
+        // An alias key: `*a:` would name the anchor `a:`.
+        let docs = parse_stream("- &a x\n- *a : 1\n").unwrap();
+        let out = emit_manifest(&docs);
+        assert_eq!(out.as_str(), "- &a x\n- *a : 1\n");
+        assert!(crate::yaml::check_emitted(&docs, &out).is_ok());
+        // An empty anchored key.
+        let docs = parse_stream("? &a\n: 1\n").unwrap();
+        let out = emit_manifest(&docs);
+        assert_eq!(out.as_str(), "&a : 1\n");
+        assert!(crate::yaml::check_emitted(&docs, &out).is_ok());
     }
 
     #[test]

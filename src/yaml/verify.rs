@@ -3,7 +3,7 @@
 //! keys and values with their types and tags, anchors and aliases). Comments and scalar styles
 //! may differ; nothing else may.
 
-use super::{Document, Node, NodeKind, Resolved, emit_manifest, parse_stream};
+use super::{Document, Node, NodeKind, Resolved, parse_stream};
 use zeroize::Zeroizing;
 
 /// Why a written manifest does not read back as the tree: where (document index and a key
@@ -11,8 +11,9 @@ use zeroize::Zeroizing;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "internal error: the manifest writer produced output that does not read back as the data \
-     it was given (document {doc}{path}: {what}); nothing was written. This is a sealbridge bug: \
-     please report it with the shape (not the values) of the manifest"
+     it was given (document {doc}{}: {what}); nothing was written. This is a sealbridge bug: \
+     please report it with the shape (not the values) of the manifest",
+    if path.is_empty() { String::new() } else { format!(", at {path}") }
 )]
 pub struct EmitCheckError {
     /// 0-based index among the written (non-empty) documents.
@@ -23,15 +24,94 @@ pub struct EmitCheckError {
     pub what: String,
 }
 
-/// [`emit_manifest`], then [`check_emitted`]: the output only when it reads back as `docs`.
+/// [`super::emit_manifest`], with the output returned only when it reads back as `docs`.
+///
+/// Cheap enough for every render: each written document is read back on its own (its byte
+/// range in the output), except documents made only of what the writer copies verbatim —
+/// collections of untouched single-line plain or quoted scalars and literal (`|`) blocks
+/// (comments on those scalars allowed), no tags, anchors, aliases — whose text cannot change
+/// meaning. A document with any created or replaced value, folded block, multi-line
+/// flow/quoted scalar, tag, anchor, alias or comment on a collection is always checked.
 pub fn emit_manifest_checked(docs: &[Document]) -> Result<Zeroizing<String>, EmitCheckError> {
-    let out = emit_manifest(docs);
-    check_emitted(docs, &out)?;
+    let (out, ranges) = super::manifest::emit_manifest_ranges(docs);
+    let written: Vec<&Document> = docs.iter().filter(|d| !d.is_empty()).collect();
+    let err = |doc: usize, path: String, what: &str| EmitCheckError {
+        doc,
+        path,
+        what: what.to_owned(),
+    };
+    if written.len() != ranges.len() {
+        return Err(err(0, String::new(), "document count"));
+    }
+    for (i, (d, r)) in written.iter().zip(&ranges).enumerate() {
+        if verbatim_only(&d.root, 0) {
+            continue;
+        }
+        let text = out.get(r.clone()).unwrap_or("");
+        let back = parse_stream(text).map_err(|e| {
+            err(
+                i,
+                String::new(),
+                &format!("unreadable output, line {} column {}", e.line, e.col),
+            )
+        })?;
+        let [b] = back.as_slice() else {
+            return Err(err(i, String::new(), "document count"));
+        };
+        let mut path = String::new();
+        if let Some(what) = diff(&d.root, &b.root, &mut path) {
+            return Err(err(i, path, what));
+        }
+    }
     Ok(out)
 }
 
+/// True when the writer copies this subtree's text verbatim (nothing it writes can read
+/// differently): untouched single-line plain/quoted scalars and literal blocks (with
+/// comments) in block or flow collections (flow input is written in block style, where flow
+/// scalars stay valid), no tags, anchors, aliases, folded blocks, comments on collections,
+/// or root keys that look like document markers. See [`emit_manifest_checked`].
+fn verbatim_only(n: &Node, depth: usize) -> bool {
+    if n.tag.is_some() || n.anchor.is_some() {
+        return false;
+    }
+    match &n.kind {
+        // Untouched literal blocks: the writer's `|` path is a line copy (property-tested);
+        // folded blocks and everything created are always checked.
+        NodeKind::Scalar(s) if s.style() == super::ScalarStyle::Literal => {
+            depth > 0 && s.is_parsed()
+        }
+        NodeKind::Scalar(s) => {
+            depth > 0
+                && s.is_parsed()
+                && matches!(
+                    s.style(),
+                    super::ScalarStyle::Plain
+                        | super::ScalarStyle::SingleQuoted
+                        | super::ScalarStyle::DoubleQuoted
+                )
+                && !s.value().is_empty()
+                && !s
+                    .value()
+                    .contains(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+                && s.raw().is_none_or(|r| !r.contains(['\n', '\r']))
+                && !(depth == 1 && (s.value().starts_with("---") || s.value().starts_with("...")))
+        }
+        NodeKind::Alias(_) => false,
+        NodeKind::Sequence(items) => {
+            n.comments().is_empty() && items.iter().all(|x| verbatim_only(x, depth + 1))
+        }
+        NodeKind::Mapping(entries) => {
+            n.comments().is_empty()
+                && entries
+                    .iter()
+                    .all(|(k, v)| verbatim_only(k, depth + 1) && verbatim_only(v, depth + 1))
+        }
+    }
+}
+
 /// Parses `emitted` and compares it with the non-empty documents of `docs` (the ones
-/// `emit_manifest` writes).
+/// `emit_manifest` writes): every document, whole stream.
 pub fn check_emitted(docs: &[Document], emitted: &str) -> Result<(), EmitCheckError> {
     let err = |doc: usize, path: String, what: &str| EmitCheckError {
         doc,
@@ -78,6 +158,11 @@ pub(crate) fn diff(a: &Node, b: &Node, path: &mut String) -> Option<&'static str
             let same = match (&rx, &ry) {
                 (Resolved::Float(f), Resolved::Float(g)) => {
                     f.to_bits() == g.to_bits() || (f.is_nan() && g.is_nan())
+                }
+                // A created integral float is written like go-yaml/sops do (`3`, read back as
+                // an int): the same number for JSON and Kubernetes.
+                (Resolved::Float(f), Resolved::Int(i)) | (Resolved::Int(i), Resolved::Float(f)) => {
+                    f.fract() == 0.0 && *i as f64 == *f
                 }
                 (Resolved::Str | Resolved::Invalid, _) => rx == ry && x.value() == y.value(),
                 _ => rx == ry,
@@ -172,7 +257,8 @@ mod tests {
             "a: &x true\nb: *x\nc: !!str 1\nd: 1.0\n",
             "a: &y yes\nb: *y\nc: !!str 1\nd: 1.0\n",
             "a: &x yes\nb: *x\nc: 1\nd: 1.0\n",
-            "a: &x yes\nb: *x\nc: !!str 1\nd: 1\n",
+            "a: &x yes\nb: *x\nc: !!str 1\nd: 1.5\n",
+            "a: &x yes\nb: *x\nc: !!str 1\nd: '1'\n",
         ] {
             assert!(check_emitted(&docs, bad).is_err(), "{bad}");
         }
@@ -182,6 +268,56 @@ mod tests {
                 "a: &x 'yes'\nb: *x\nc: !<tag:yaml.org,2002:str> 1\nd: 1.00\n"
             )
             .is_ok()
+        );
+    }
+}
+
+#[cfg(test)]
+mod perf {
+    /// `cargo test --lib yaml::verify::perf -- --ignored --nocapture`: the safety net's cost
+    /// next to parse and emit on a big manifest stream.
+    #[test]
+    #[ignore = "timing, prints numbers"]
+    fn check_cost_on_a_big_stream() {
+        let mut src = String::new();
+        for i in 0..3000 {
+            src.push_str(&format!(
+                "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  labels: {{app: a{i}, tier: \"on\"}}\n  annotations:\n    note: |\n      line one\n        indented\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - name: c\n          image: registry.example.com/app:{i}\n          env:\n            - name: A\n              value: \"yes\"\n            - name: B\n              value: '0644'\n          ports: [{{containerPort: 8080}}, {{containerPort: 9090}}]\n"
+            ));
+        }
+        let t = std::time::Instant::now();
+        let docs = super::parse_stream(&src).unwrap();
+        let parse = t.elapsed();
+        let t = std::time::Instant::now();
+        let out = crate::yaml::emit_manifest(&docs);
+        let emit = t.elapsed();
+        let t = std::time::Instant::now();
+        super::check_emitted(&docs, &out).unwrap();
+        let check = t.elapsed();
+        let t = std::time::Instant::now();
+        let _ = super::emit_manifest_checked(&docs).unwrap();
+        let checked = t.elapsed();
+        // The same stream without the block scalar, as helm writes it: skipped.
+        let plain = src
+            .replace(
+                "  annotations:\n    note: |\n      line one\n        indented\n",
+                "",
+            )
+            .replace(
+                "---\napiVersion",
+                "---\n# Source: chart/templates/deployment.yaml\napiVersion",
+            );
+        let pdocs = super::parse_stream(&plain).unwrap();
+        let t = std::time::Instant::now();
+        let _ = crate::yaml::emit_manifest(&pdocs);
+        let pemit = t.elapsed();
+        let t = std::time::Instant::now();
+        let _ = super::emit_manifest_checked(&pdocs).unwrap();
+        let pchecked = t.elapsed();
+        println!(
+            "{} bytes, {} docs: parse {parse:?}, emit {emit:?}, full check {check:?}, emit+per-doc check {checked:?}; block-only stream: emit {pemit:?}, emit+check {pchecked:?}",
+            src.len(),
+            docs.len()
         );
     }
 }

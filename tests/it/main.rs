@@ -18,3 +18,4 @@ mod vault_auth;
 mod vault_cache;
 mod vault_retry;
 mod vault_tls;
+mod yaml11;
