@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::vault::VaultClient;
 use super::{Backend, BackendError, BackendKind, FetchFuture, SecretId};
 use crate::secret::SecretValue;
-use crate::settings::{Flags, Settings};
+use crate::settings::Settings;
 use crate::sops::keys::VaultTransit;
 use crate::sops::{self, DecryptOptions, KeySources};
 
@@ -79,23 +79,6 @@ pub fn decrypt_options(settings: &Settings) -> DecryptOptions {
     DecryptOptions {
         keys: KeySources::from_settings(settings),
         ..DecryptOptions::default()
-    }
-}
-
-/// [`decrypt_options`] with the settings of the environment and `vault_addr` as the Vault
-/// address (`None`: no Vault transit at all). Prefer [`decrypt_options`] where the run's
-/// [`Settings`] are at hand.
-pub fn render_decrypt_options(vault_addr: Option<&str>) -> DecryptOptions {
-    let Some(addr) = vault_addr else {
-        return decrypt_options_with(Err("no Vault address".to_owned()));
-    };
-    let flags = Flags {
-        vault_addr: Some(addr.to_owned()),
-        ..Flags::default()
-    };
-    match Settings::load(&flags) {
-        Ok(s) => decrypt_options(&s),
-        Err(e) => decrypt_options_with(Err(e.to_string())),
     }
 }
 

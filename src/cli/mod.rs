@@ -32,8 +32,14 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub verbose: bool,
 
-    /// Settings file (YAML; see docs/vault.md). Flags and environment override it.
+    /// Settings file (YAML; see docs/vault.md), for every command. Flags and environment
+    /// override it.
     #[arg(long, global = true, value_name = "FILE", env = "SEALBRIDGE_CONFIG")]
+    pub settings: Option<std::path::PathBuf>,
+
+    /// Before a sops verb (decrypt, encrypt, exec-env, exec-file, …): the `.sops.yaml`, as in
+    /// sops. Before any other command: the settings file (same as --settings).
+    #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
 
     /// Do not read or write the Vault token cache (log in on every run).
@@ -48,7 +54,11 @@ impl Cli {
     /// The command-line part of [`crate::settings::Settings`].
     pub fn settings_flags(&self) -> crate::settings::Flags {
         crate::settings::Flags {
-            config: self.config.clone(),
+            config: self.settings.clone().or_else(|| {
+                (!self.command.is_sops())
+                    .then(|| self.config.clone())
+                    .flatten()
+            }),
             verbose: self.verbose,
             disable_token_cache: self.disable_token_cache,
             ..crate::settings::Flags::default()
@@ -75,12 +85,33 @@ pub enum Command {
     Updatekeys(sops::UpdateKeysArgs),
     /// Re-encrypt a sops file with a new data key.
     Rotate(sops::RotateArgs),
+    /// Set one value or branch of a sops file in place (value as JSON, like `sops set`).
+    Set(sops::SetArgs),
+    /// Remove one key or list item from a sops file in place (like `sops unset`).
+    Unset(sops::UnsetArgs),
     /// Print the version, the git commit and the enabled features.
     Version,
     /// KRM function for kustomize and kpt: a ResourceList on stdin, a ResourceList on stdout.
     Krm(krm::KrmArgs),
     /// Argo CD config-management plugin steps (`discover`, `generate`).
     Argocd(argocd::ArgocdArgs),
+}
+
+impl Command {
+    /// The sops-compatible verbs, where `--config` names the `.sops.yaml` (as in sops).
+    pub fn is_sops(&self) -> bool {
+        matches!(
+            self,
+            Command::Decrypt(_)
+                | Command::Encrypt(_)
+                | Command::ExecEnv(_)
+                | Command::ExecFile(_)
+                | Command::Updatekeys(_)
+                | Command::Rotate(_)
+                | Command::Set(_)
+                | Command::Unset(_)
+        )
+    }
 }
 
 /// Runs the CLI with `args` (argv including the program name) and returns the exit code.
@@ -120,15 +151,43 @@ pub fn main_entry(args: Vec<OsString>) -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     install_crypto_provider();
     let flags = cli.settings_flags();
+    // `sealbridge --config .sops.yaml decrypt …` (sops' global flag form).
+    let sops_config = cli.config;
     match cli.command {
         Command::Render(a) => render::run(a, flags, false),
         Command::Generate(a) => render::run(a, flags, true),
-        Command::Decrypt(a) => sops::decrypt(a, &flags),
-        Command::Encrypt(a) => sops::encrypt(a, &flags),
-        Command::ExecEnv(a) => sops::exec_env(a, &flags),
-        Command::ExecFile(a) => sops::exec_file(a, &flags),
-        Command::Updatekeys(a) => sops::update_keys(a, &flags),
-        Command::Rotate(a) => sops::rotate(a, &flags),
+        Command::Decrypt(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            sops::decrypt(a, &flags)
+        }
+        Command::Encrypt(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            sops::encrypt(a, &flags)
+        }
+        Command::ExecEnv(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            sops::exec_env(a, &flags)
+        }
+        Command::ExecFile(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            sops::exec_file(a, &flags)
+        }
+        Command::Updatekeys(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            sops::update_keys(a, &flags)
+        }
+        Command::Rotate(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            sops::rotate(a, &flags)
+        }
+        Command::Set(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            sops::set(a, &flags)
+        }
+        Command::Unset(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            sops::unset(a, &flags)
+        }
         Command::Version => version::run(),
         Command::Krm(a) => krm::run(a),
         Command::Argocd(a) => argocd::run(a, flags),

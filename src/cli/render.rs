@@ -35,7 +35,13 @@ pub struct RenderArgs {
     pub sops_root: Option<PathBuf>,
 
     /// argocd-vault-plugin's `-c/--config-path` (same as the global `--config`).
-    #[arg(short = 'c', long = "config-path", value_name = "FILE", hide = true)]
+    #[arg(
+        short = 'c',
+        long = "config-path",
+        alias = "config",
+        value_name = "FILE",
+        hide = true
+    )]
     pub config_path: Option<PathBuf>,
 
     /// argocd-vault-plugin's `-s/--secret-name` (not supported: see the error).

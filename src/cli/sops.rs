@@ -27,6 +27,7 @@ pub struct FormatArgs {
     #[arg(long, value_name = "TYPE")]
     pub output_type: Option<String>,
     /// The `.sops.yaml` to use (default: `SOPS_CONFIG`, else the nearest `.sops.yaml` upwards).
+    /// The sealbridge settings file is `--settings FILE` or `SEALBRIDGE_CONFIG`.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Indentation of YAML/JSON output (YAML default 4, JSON default TAB).
@@ -109,6 +110,15 @@ pub struct ExecEnvArgs {
     /// Pass only the decrypted variables to the command (no inherited environment).
     #[arg(long)]
     pub pristine: bool,
+    /// Run the command as this user (sealbridge must run as root), as in sops.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Replace sealbridge by the command (execve) instead of running it as a child.
+    #[arg(long)]
+    pub same_process: bool,
+    /// Deprecated in sops: start the command and exit without waiting for it.
+    #[arg(long)]
+    pub background: bool,
     /// Decrypt even if the MAC does not match.
     #[arg(long)]
     pub ignore_mac: bool,
@@ -124,12 +134,19 @@ pub struct ExecEnvArgs {
 pub struct ExecFileArgs {
     /// The sops-encrypted file.
     pub file: PathBuf,
-    /// Name of the plaintext file inside the private temporary directory.
+    /// Name of the FIFO or file inside the private temporary directory (default `tmp-file`).
     #[arg(long, value_name = "NAME")]
     pub filename: Option<String>,
-    /// Accepted for sops compatibility: sealbridge always uses a 0600 file in a 0700 directory.
+    /// Use a regular 0600 file instead of a FIFO (the default: the plaintext never touches the
+    /// disk, and can be read once).
     #[arg(long)]
     pub no_fifo: bool,
+    /// Run the command as this user (sealbridge must run as root), as in sops.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// sops' deprecated `--background`: refused (the plaintext must be removed after the command).
+    #[arg(long)]
+    pub background: bool,
     /// Decrypt even if the MAC does not match.
     #[arg(long)]
     pub ignore_mac: bool,
@@ -138,6 +155,49 @@ pub struct ExecFileArgs {
     /// The command and its arguments; `{}` is replaced by the plaintext file's path.
     #[arg(last = true, required = true)]
     pub command: Vec<OsString>,
+}
+
+/// Arguments of `set`.
+#[derive(Debug, clap::Args)]
+pub struct SetArgs {
+    /// The sops-encrypted file, rewritten in place.
+    pub file: PathBuf,
+    /// Where to set, e.g. `["data"]["password"]` or `["list"][0]`.
+    pub index: String,
+    /// The value as JSON (`'"text"'`, `5`, `{"a":true}`); with --value-file, a file holding it;
+    /// omitted with --value-stdin.
+    pub value: Option<OsString>,
+    /// Read the value (JSON) from standard input (keeps it out of the process list).
+    #[arg(long, conflicts_with = "value_file")]
+    pub value_stdin: bool,
+    /// The `value` argument is a file to read the value (JSON) from.
+    #[arg(long)]
+    pub value_file: bool,
+    /// Do not rewrite the file when the value is already there.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Decrypt even if the MAC does not match.
+    #[arg(long)]
+    pub ignore_mac: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+/// Arguments of `unset`.
+#[derive(Debug, clap::Args)]
+pub struct UnsetArgs {
+    /// The sops-encrypted file, rewritten in place.
+    pub file: PathBuf,
+    /// The key or list item to remove, e.g. `["data"]["password"]`.
+    pub index: String,
+    /// Do nothing (exit 0) when the key is not there.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Decrypt even if the MAC does not match.
+    #[arg(long)]
+    pub ignore_mac: bool,
+    #[command(flatten)]
+    pub format: FormatArgs,
 }
 
 /// Arguments of `updatekeys`.
@@ -181,6 +241,24 @@ pub struct RotateArgs {
     /// Write the result here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// Merges the `--config` given before the verb (sops' global flag form) into the verb's own.
+pub fn top_config(f: &mut FormatArgs, top: Option<PathBuf>) -> Result<()> {
+    match (top, &f.config) {
+        (Some(t), Some(own)) if &t != own => Err(usage(format!(
+            "--config is given twice ({} before the verb, {} after it); for the sops verbs \
+             --config names the .sops.yaml: give it once (the settings file is --settings or \
+             SEALBRIDGE_CONFIG)",
+            t.display(),
+            own.display()
+        ))),
+        (Some(t), None) => {
+            f.config = Some(t);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn usage(m: impl Into<String>) -> Error {
@@ -471,41 +549,176 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
     }
 }
 
-/// Runs the child; the process exits with the child's status.
-fn run_child(
-    command: &[OsString],
-    envs: Vec<(String, Zeroizing<Vec<u8>>)>,
-    pristine: bool,
-) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut cmd = if command.len() == 1 {
-        let mut c = std::process::Command::new("/bin/sh");
-        c.arg("-c").arg(&command[0]);
-        c
-    } else {
-        let mut c = std::process::Command::new(&command[0]);
-        c.args(&command[1..]);
-        c
-    };
-    if pristine {
-        cmd.env_clear();
+/// The command line of the child: a single argument runs through `/bin/sh -c` (as sops runs
+/// every command), several are run directly.
+fn child_command(command: &[OsString]) -> Result<std::process::Command> {
+    match command {
+        [] => Err(usage("no command given")),
+        [one] => {
+            let mut c = std::process::Command::new("/bin/sh");
+            c.arg("-c").arg(one);
+            Ok(c)
+        }
+        [prog, args @ ..] => {
+            let mut c = std::process::Command::new(prog);
+            c.args(args);
+            Ok(c)
+        }
     }
-    for (k, v) in &envs {
-        cmd.env(k, std::ffi::OsStr::from_bytes(v));
+}
+
+/// `--user NAME`: the child runs as this user (needs root, as in sops), with `HOME`, `USER`
+/// and `LOGNAME` set for it; `chown` gives it the plaintext file.
+struct RunAs {
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+    name: String,
+    home: PathBuf,
+}
+
+impl RunAs {
+    fn lookup(name: Option<&str>) -> Result<Option<RunAs>> {
+        let Some(name) = name else {
+            return Ok(None);
+        };
+        match nix::unistd::User::from_name(name) {
+            Ok(Some(u)) => Ok(Some(RunAs {
+                uid: u.uid,
+                gid: u.gid,
+                name: u.name,
+                home: u.dir,
+            })),
+            Ok(None) => Err(usage(format!("--user: no such user {name:?}"))),
+            Err(e) => Err(usage(format!("--user: cannot look up {name:?}: {e}"))),
+        }
     }
-    let status = cmd
-        .status()
-        .map_err(|e| usage(format!("cannot run {}: {e}", command[0].to_string_lossy())))?;
-    drop(envs);
-    if status.success() {
+
+    fn apply(&self, cmd: &mut std::process::Command) {
+        use std::os::unix::process::CommandExt;
+        // std drops the supplementary groups (setgroups(0)) when it switches from root.
+        cmd.uid(self.uid.as_raw())
+            .gid(self.gid.as_raw())
+            .env("HOME", &self.home)
+            .env("USER", &self.name)
+            .env("LOGNAME", &self.name);
+    }
+
+    fn chown(&self, path: &Path) -> Result<()> {
+        std::os::unix::fs::chown(path, Some(self.uid.as_raw()), Some(self.gid.as_raw()))
+            .map_err(|e| Error::io(path, e))
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP, caught from the moment this exists (so sealbridge is not killed
+/// by them while it holds plaintext) and forwarded to the child by [`Signals::wait_child`].
+struct Signals {
+    rt: tokio::runtime::Runtime,
+    streams: Vec<(nix::sys::signal::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn catch() -> Result<Signals> {
+        use nix::sys::signal::Signal;
+        use tokio::signal::unix::{SignalKind, signal};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
+        let streams = {
+            let _in_rt = rt.enter();
+            [
+                (Signal::SIGINT, SignalKind::interrupt()),
+                (Signal::SIGTERM, SignalKind::terminate()),
+                (Signal::SIGHUP, SignalKind::hangup()),
+            ]
+            .into_iter()
+            .map(|(s, k)| {
+                signal(k)
+                    .map(|stream| (s, stream))
+                    .map_err(|e| usage(format!("cannot handle {s}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?
+        };
+        Ok(Signals { rt, streams })
+    }
+
+    /// Starts `cmd` (stdin, stdout, stderr inherited) and waits for it, forwarding the caught
+    /// signals to it. Returns the exit code to leave with: the child's, or 128 + N when a
+    /// signal N ended it.
+    fn wait_child(&mut self, cmd: std::process::Command, what: &OsString) -> Result<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        let Signals { rt, streams } = self;
+        let status = rt.block_on(async {
+            let mut child = tokio::process::Command::from(cmd)
+                .spawn()
+                .map_err(|e| usage(format!("cannot run {}: {e}", what.to_string_lossy())))?;
+            let pid = child
+                .id()
+                .and_then(|p| i32::try_from(p).ok())
+                .map(nix::unistd::Pid::from_raw);
+            loop {
+                let caught = {
+                    let waits = streams.iter_mut().map(|(s, st)| {
+                        let s = *s;
+                        Box::pin(async move {
+                            st.recv().await;
+                            s
+                        })
+                    });
+                    let any = futures_select_all(waits);
+                    tokio::select! {
+                        st = child.wait() => {
+                            return st.map_err(|e| usage(format!("cannot wait for {}: {e}", what.to_string_lossy())));
+                        }
+                        s = any => s,
+                    }
+                };
+                if let Some(pid) = pid {
+                    let _ = nix::sys::signal::kill(pid, caught);
+                }
+            }
+        })?;
+        Ok(match (status.code(), status.signal()) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => 1,
+        })
+    }
+}
+
+/// The first of `futs` to finish (a tiny `select_all` without another dependency).
+async fn futures_select_all<T, F>(futs: impl Iterator<Item = std::pin::Pin<Box<F>>>) -> T
+where
+    F: std::future::Future<Output = T>,
+{
+    let mut futs: Vec<_> = futs.collect();
+    std::future::poll_fn(move |cx| {
+        for f in &mut futs {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+                return std::task::Poll::Ready(v);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// Leaves with `code` (0: normal return).
+fn exit_with(code: i32) -> Result<()> {
+    if code == 0 {
         return Ok(());
     }
-    let code = status.code().unwrap_or(1);
     std::process::exit(code);
 }
 
 /// Runs `exec-env`.
 pub fn exec_env(a: ExecEnvArgs, flags: &Flags) -> Result<()> {
+    if a.same_process && a.background {
+        return Err(usage(
+            "--same-process cannot be used with --background (as in sops)",
+        ));
+    }
+    let run_as = RunAs::lookup(a.user.as_deref())?;
     let d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac, key_sources(flags))?;
     let mut envs = Vec::new();
     for e in d.docs.first().map(Vec::as_slice).unwrap_or(&[]) {
@@ -535,93 +748,266 @@ pub fn exec_env(a: ExecEnvArgs, flags: &Flags) -> Result<()> {
         envs.push((k.clone(), buf));
     }
     drop(d);
-    run_child(&a.command, envs, a.pristine)
+    let mut cmd = child_command(&a.command)?;
+    if a.pristine {
+        cmd.env_clear();
+    }
+    if let Some(u) = &run_as {
+        u.apply(&mut cmd);
+    }
+    {
+        use std::os::unix::ffi::OsStrExt;
+        for (k, v) in &envs {
+            cmd.env(k, std::ffi::OsStr::from_bytes(v));
+        }
+    }
+    drop(envs);
+    if a.same_process {
+        // sops' --same-process: this process becomes the command (execve); returns on failure.
+        use std::os::unix::process::CommandExt;
+        let e = cmd.exec();
+        return Err(usage(format!(
+            "cannot run {}: {e}",
+            a.command[0].to_string_lossy()
+        )));
+    }
+    if a.background {
+        tracing::warn!(
+            "exec-env's --background is deprecated in sops; the command is not waited for"
+        );
+        cmd.spawn().map_err(|e| {
+            usage(format!(
+                "cannot run {}: {e}",
+                a.command[0].to_string_lossy()
+            ))
+        })?;
+        return Ok(());
+    }
+    let mut signals = Signals::catch()?;
+    let code = signals.wait_child(cmd, &a.command[0])?;
+    exit_with(code)
 }
 
-/// A private temporary directory (0700) removed, with its plaintext overwritten, on drop.
+/// The private temporary directory (0700) of `exec-file` and the plaintext in it. On drop the
+/// plaintext file's contents are overwritten with zeros through the descriptor it was written
+/// with (so a path swapped by the child is never followed) and the directory is removed.
 struct PrivateDir {
     dir: PathBuf,
-    file: PathBuf,
-    len: usize,
+    /// The regular file (`--no-fifo`) and its descriptor; `None` for a FIFO.
+    file: Option<std::fs::File>,
 }
 
 impl Drop for PrivateDir {
     fn drop(&mut self) {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&self.file) {
-            let _ = f.write_all(&vec![0u8; self.len]);
-            let _ = f.sync_all();
+        use std::io::{Seek, Write};
+        if let Some(f) = &mut self.file {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let zeros = vec![0u8; 64 * 1024];
+            let mut left = len;
+            if f.rewind().is_ok() {
+                while left > 0 {
+                    let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
+                    if f.write_all(&zeros[..n]).is_err() {
+                        break;
+                    }
+                    left -= n as u64;
+                }
+                let _ = f.sync_all();
+            }
         }
-        let _ = std::fs::remove_file(&self.file);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Writes `plain` into the FIFO once a reader opens it (as sops: one reader gets the whole
+/// plaintext; the FIFO is not refilled). Runs on its own thread, because opening a FIFO for
+/// writing blocks until the command opens it for reading.
+fn feed_fifo(path: PathBuf, plain: Zeroizing<Vec<u8>>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("sealbridge-fifo".to_owned())
+        .spawn(move || {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&path) {
+                let _ = f.write_all(&plain);
+            }
+            drop(plain);
+        })
+        .map(|_| ())
+        .map_err(|e| usage(format!("cannot start the FIFO writer: {e}")))
 }
 
 /// Runs `exec-file`.
 pub fn exec_file(a: ExecFileArgs, flags: &Flags) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if a.background {
+        return Err(usage(
+            "exec-file --background is not supported: the plaintext file must outlive the \
+             command and be removed after it (sops' deprecated --background removes it at \
+             once); run the command in the background yourself",
+        ));
+    }
+    let name = a.filename.clone();
+    if let Some(n) = &name
+        && (n.contains('/') || n.is_empty() || n == "." || n == "..")
+    {
+        return Err(usage("--filename must be a plain file name"));
+    }
+    let run_as = RunAs::lookup(a.user.as_deref())?;
     let d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac, key_sources(flags))?;
     let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(d.format);
     let plain = d.emit_with(out_format, &emit_options(&a.format, Some(&a.file))?)?;
     drop(d);
-    let name = a.filename.clone().unwrap_or_else(|| "tmp-file".to_string());
-    if name.contains('/') || name.is_empty() || name == "." || name == ".." {
-        return Err(usage("--filename must be a plain file name"));
-    }
-    let base = std::env::temp_dir();
+    // From here on a SIGINT/SIGTERM/SIGHUP no longer kills sealbridge: it is forwarded to the
+    // command, and the plaintext is removed before sealbridge exits.
+    let mut signals = Signals::catch()?;
     let mut rnd = [0u8; 8];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut rnd);
-    let dir = base.join(format!(".sealbridge-{}", hex::encode(rnd)));
+    let dir = std::env::temp_dir().join(format!(".sealbridge-{}", hex::encode(rnd)));
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&dir)
         .map_err(|e| Error::io(&dir, e))?;
-    let guard = PrivateDir {
-        file: dir.join(&name),
-        dir,
-        len: plain.len(),
+    let mut guard = PrivateDir { dir, file: None };
+    if let Some(u) = &run_as {
+        u.chown(&guard.dir)?;
+    }
+    let path = if a.no_fifo {
+        // sops: `--filename` as given, else `tmp-file` plus a random suffix.
+        let file_name = name.unwrap_or_else(|| {
+            let mut r = [0u8; 4];
+            rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut r);
+            format!("tmp-file{}", u32::from_le_bytes(r))
+        });
+        let path = guard.dir.join(file_name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let res = f.write_all(&plain).and_then(|()| f.flush());
+        guard.file = Some(f);
+        res.map_err(|e| Error::io(&path, e))?;
+        drop(plain);
+        path
+    } else {
+        let path = guard
+            .dir
+            .join(name.unwrap_or_else(|| "tmp-file".to_owned()));
+        nix::unistd::mkfifo(
+            &path,
+            nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+        )
+        .map_err(|e| Error::io(&path, std::io::Error::from(e)))?;
+        if let Some(u) = &run_as {
+            u.chown(&path)?;
+        }
+        feed_fifo(path.clone(), plain)?;
+        path
     };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&guard.file)
-        .map_err(|e| Error::io(&guard.file, e))?;
-    f.write_all(&plain).map_err(|e| Error::io(&guard.file, e))?;
-    drop(f);
-    drop(plain);
-    let p = guard.file.as_os_str().to_owned();
+    if let (Some(u), Some(_)) = (&run_as, &guard.file) {
+        u.chown(&path)?;
+    }
+    let p = path.to_string_lossy().into_owned();
     let command: Vec<OsString> = a
         .command
         .iter()
         .map(|arg| {
             let s = arg.to_string_lossy();
             if s.contains("{}") {
-                OsString::from(s.replace("{}", &p.to_string_lossy()))
+                OsString::from(s.replace("{}", &p))
             } else {
                 arg.clone()
             }
         })
         .collect();
-    let mut cmd = if command.len() == 1 {
-        let mut c = std::process::Command::new("/bin/sh");
-        c.arg("-c").arg(&command[0]);
-        c
-    } else {
-        let mut c = std::process::Command::new(&command[0]);
-        c.args(&command[1..]);
-        c
-    };
-    let res = cmd
-        .status()
-        .map_err(|e| usage(format!("cannot run {}: {e}", command[0].to_string_lossy())));
-    drop(guard);
-    let status = res?;
-    if !status.success() {
-        std::process::exit(status.code().unwrap_or(1));
+    let mut cmd = child_command(&command)?;
+    if let Some(u) = &run_as {
+        u.apply(&mut cmd);
     }
-    Ok(())
+    let res = signals.wait_child(cmd, &command[0]);
+    drop(guard);
+    exit_with(res?)
+}
+
+/// Decrypts `file`, applies `edit` to its first document and, when it changed something,
+/// re-encrypts it with the same data key (new `lastmodified` and MAC) and replaces the file.
+fn edit_in_place(
+    file: &Path,
+    f: &FormatArgs,
+    ignore_mac: bool,
+    flags: &Flags,
+    edit: impl FnOnce(&mut sops_lib::Map) -> std::result::Result<bool, sops_lib::Error>,
+) -> Result<()> {
+    if is_stdin(Some(file)) {
+        return Err(usage("set/unset need a file (it is rewritten in place)"));
+    }
+    let mut d = decrypt_to_tree(Some(file), f, ignore_mac, key_sources(flags))?;
+    if let Some(t) = parse_format(&f.output_type, "--output-type")? {
+        d.format = t;
+    }
+    if d.docs.is_empty() {
+        d.docs.push(Vec::new());
+    }
+    let changed = edit(&mut d.docs[0]).map_err(|e| e.in_file(file))?;
+    if !changed {
+        eprintln!(
+            "sealbridge: {}: nothing to change; file not written",
+            file.display()
+        );
+        return Ok(());
+    }
+    let emit = emit_options(f, Some(file))?;
+    let out = d.reencrypt(&emit).map_err(|e| e.in_file(file))?;
+    write_file(file, &out)
+}
+
+/// Runs `set`.
+pub fn set(a: SetArgs, flags: &Flags) -> Result<()> {
+    let path = sops_lib::parse_extract_path(&a.index)?;
+    let text: Zeroizing<Vec<u8>> = match (&a.value, a.value_stdin, a.value_file) {
+        (None, true, _) => read_input(None)?,
+        (Some(_), true, _) => {
+            return Err(usage(
+                "with --value-stdin give only FILE and INDEX (the value comes from standard input)",
+            ));
+        }
+        (Some(v), false, true) => read_input(Some(Path::new(v)))?,
+        (Some(v), false, false) => {
+            use std::os::unix::ffi::OsStrExt;
+            Zeroizing::new(v.as_bytes().to_vec())
+        }
+        (None, false, _) => {
+            return Err(usage(
+                "give FILE INDEX VALUE (VALUE as JSON), or --value-stdin / --value-file",
+            ));
+        }
+    };
+    let value = sops_lib::edit::value_from_json(&text)?;
+    drop(text);
+    let idempotent = a.idempotent;
+    edit_in_place(&a.file, &a.format, a.ignore_mac, flags, move |doc| {
+        // Without --idempotent sops rewrites the file even when nothing changed.
+        sops_lib::edit::set(doc, &path, value).map(|changed| changed || !idempotent)
+    })
+}
+
+/// Runs `unset`.
+pub fn unset(a: UnsetArgs, flags: &Flags) -> Result<()> {
+    let path = sops_lib::parse_extract_path(&a.index)?;
+    let idempotent = a.idempotent;
+    edit_in_place(
+        &a.file,
+        &a.format,
+        a.ignore_mac,
+        flags,
+        move |doc| match sops_lib::edit::unset(doc, &path) {
+            Ok(()) => Ok(true),
+            Err(e) if idempotent && e.kind == sops_lib::ErrorKind::Extract => Ok(false),
+            Err(e) => Err(e),
+        },
+    )
 }
 
 /// Runs `updatekeys`.

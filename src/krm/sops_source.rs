@@ -1,11 +1,11 @@
 //! The real [`SopsSource`]: decrypts with [`crate::sops`] and the key sources of the
 //! environment (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, the default age key file, Vault transit).
 //!
-//! Vault transit goes through the render engine's guard
-//! ([`crate::backend::sops::render_decrypt_options`]): a sops file names its own
-//! `vault_address`, and the transit call carries the sidecar's Vault token, so only the
-//! configured `VAULT_ADDR` is ever contacted. A file in a repository that names another server
-//! fails to decrypt instead of receiving the token.
+//! Vault transit goes through the same guarded client as the render engine
+//! ([`crate::backend::sops::decrypt_options`]): a sops file names its own `vault_address`, and
+//! the transit call carries the sidecar's Vault credentials, so only the configured Vault
+//! address is ever contacted. An entry that names another server is skipped (the file's other
+//! keys are still tried) instead of receiving the token.
 
 use std::path::Path;
 
@@ -21,19 +21,13 @@ pub struct Sops {
 }
 
 impl Sops {
-    /// Key sources from the environment; Vault transit only towards `vault_addr` (`None`:
-    /// no Vault transit at all).
-    pub fn new(vault_addr: Option<&str>) -> Sops {
-        Sops {
-            opts: crate::backend::sops::render_decrypt_options(vault_addr),
-        }
-    }
-
-    /// Key sources from the environment; Vault transit only towards the Vault address of the
-    /// settings (the same rule as the render engine's sops backend).
+    /// Key sources from the run's settings: age identities from the environment, Vault transit
+    /// through the settings' Vault client and only towards its address (the same rule as the
+    /// render engine's sops backend).
     pub fn from_settings(settings: &Settings) -> Sops {
-        let addr = settings.vault_config().ok().map(|c| c.address);
-        Sops::new(addr.as_deref())
+        Sops {
+            opts: crate::backend::sops::decrypt_options(settings),
+        }
     }
 }
 

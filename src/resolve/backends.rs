@@ -150,5 +150,6 @@ pub fn options_from_settings(
             _ => None,
         },
         path_validation,
+        vault_path_prefix: settings.path_prefix.clone(),
     })
 }

@@ -48,7 +48,12 @@ pub struct RenderOptions {
     /// detects it per mount.
     pub kv_version: Option<KvVersion>,
     /// `AVP_PATH_VALIDATION`: every secret path (any backend) must match this expression.
+    /// Vault paths are checked as the client will request them, with
+    /// [`vault_path_prefix`](Self::vault_path_prefix) in front.
     pub path_validation: Option<regex::Regex>,
+    /// `SEALBRIDGE_PATH_PREFIX`, which the Vault client puts in front of every Vault path. An
+    /// Application may set it (`ARGOCD_ENV_`), so validation must see the prefixed path.
+    pub vault_path_prefix: Option<String>,
 }
 
 impl Default for RenderOptions {
@@ -60,6 +65,7 @@ impl Default for RenderOptions {
             sops_root: PathBuf::from("."),
             kv_version: None,
             path_validation: None,
+            vault_path_prefix: None,
         }
     }
 }
@@ -291,12 +297,21 @@ fn plan_one(
         },
     };
     let path = crate::placeholder::normalize_path(backend, &path);
-    if let Some(re) = &opts.path_validation
-        && !re.is_match(&path)
-    {
-        return Err(format!(
-            "the path {path} is disallowed by AVP_PATH_VALIDATION restriction"
-        ));
+    if let Some(re) = &opts.path_validation {
+        // Check the path the backend will really read: for Vault, the prefix goes in front.
+        let checked = match (backend, &opts.vault_path_prefix) {
+            (BackendKind::Vault, Some(prefix)) => format!(
+                "{}/{}",
+                prefix.trim_end_matches('/'),
+                path.trim_start_matches('/')
+            ),
+            _ => path.clone(),
+        };
+        if !re.is_match(&checked) {
+            return Err(format!(
+                "the path {checked} is disallowed by AVP_PATH_VALIDATION restriction"
+            ));
+        }
     }
     let version = if generic {
         doc.secret_version

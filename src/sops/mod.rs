@@ -11,6 +11,7 @@
 
 pub mod cipher;
 pub mod config;
+pub mod edit;
 pub mod gofmt;
 pub mod keys;
 pub mod metadata;

@@ -802,6 +802,45 @@ fn path_validation_refuses_before_any_request() {
 }
 
 #[test]
+fn path_validation_sees_the_prefix_an_application_may_set() {
+    // `SEALBRIDGE_PATH_PREFIX` is allow-listed for `ARGOCD_ENV_`: an Application must not be
+    // able to use it to move its reads outside what AVP_PATH_VALIDATION allows.
+    let bao = support::openbao();
+    let (kv1, _) = seed(bao);
+    let dir = support::tempdir();
+    let before = bao.count_requests(&format!("{kv1}/"));
+    let o = run(
+        Some(bao),
+        dir.path(),
+        &["render", "-"],
+        Some("kind: X\nspec:\n  a: <path:allowed/testing#name>\n"),
+        &[
+            ("AVP_PATH_VALIDATION", "^allowed/"),
+            ("ARGOCD_ENV_SEALBRIDGE_PATH_PREFIX", &kv1),
+        ],
+    );
+    let err = failed(&o);
+    assert!(
+        err.contains(&format!("the path {kv1}/allowed/testing is disallowed")),
+        "{err}"
+    );
+    assert_eq!(bao.count_requests(&format!("{kv1}/")), before);
+
+    // A prefix inside the allowed tree still works.
+    let o = run(
+        Some(bao),
+        dir.path(),
+        &["render", "-"],
+        Some("kind: X\nspec:\n  a: <path:testing#name>\n"),
+        &[
+            ("AVP_PATH_VALIDATION", &format!("^{kv1}/")),
+            ("ARGOCD_ENV_SEALBRIDGE_PATH_PREFIX", &kv1),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
 fn permission_denied_and_unreachable_are_reported() {
     let bao = support::openbao();
     let (kv1, _) = seed(bao);

@@ -282,3 +282,100 @@ fn a_file_naming_another_vault_server_never_gets_our_credentials() {
         "the foreign server was never contacted"
     );
 }
+
+#[test]
+fn an_hc_vault_entry_naming_a_non_transit_mount_is_refused_before_any_write() {
+    let bao = support::openbao();
+    let mount = support::unique("transit-mc-");
+    transit(bao, &mount);
+    // Someone else's KV v1 mount on the same (trusted) server: `PUT kv/decrypt/k` would store
+    // the request body there as a secret.
+    let kv = bao.new_kv1();
+    let dir = support::tempdir();
+    std::fs::write(dir.path().join("s.json"), PLAIN).unwrap();
+    let uri = format!("{}/v1/{mount}/keys/k", bao.addr);
+    let enc = sops_encrypt(bao, dir.path(), &["--hc-vault-transit", &uri]);
+    let parsed: Value = serde_json::from_slice(&enc).unwrap();
+    let ours = parsed["sops"]["hc_vault"][0].clone();
+    let mut evil = ours.clone();
+    evil["engine_path"] = json!(kv);
+    let evil_uri = format!("{}/v1/{kv}/keys/k", bao.addr);
+    // Inside the transit mount but not the mount itself.
+    let mut nested = ours.clone();
+    nested["engine_path"] = json!(format!("{mount}/keys"));
+    std::fs::write(
+        dir.path().join("kv.enc.json"),
+        with_vault_entries(&enc, vec![evil.clone()]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("kv-then-transit.enc.json"),
+        with_vault_entries(&enc, vec![evil, nested, ours]),
+    )
+    .unwrap();
+
+    let run = |args: &[&str]| -> Output {
+        let home = support::tempdir();
+        let mut c = support::sealbridge(home.path());
+        c.current_dir(dir.path())
+            .args(args)
+            .env("VAULT_ADDR", &bao.addr)
+            .env("VAULT_TOKEN", &bao.token)
+            .output()
+            .unwrap()
+    };
+    let decrypts = || bao.count_requests(&format!("{mount}/decrypt/k"));
+    let d0 = decrypts();
+
+    let o = run(&["decrypt", "kv.enc.json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("hc_vault {evil_uri}"))
+            && err.contains("not a transit secrets engine")
+            && err.contains("refusing"),
+        "the entry is named: {err}"
+    );
+
+    // The other entries of the file are still tried: the real transit mount decrypts.
+    let o = run(&["decrypt", "kv-then-transit.enc.json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, DECRYPTED);
+    assert_eq!(decrypts() - d0, 1, "the transit mount was used once");
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("hc_vault {evil_uri}")) && err.contains("not a transit"),
+        "the refused entry is named even when another key decrypts: {err}"
+    );
+
+    // Encrypting for a "transit key" on the KV mount is refused too (it would write the data
+    // key's plaintext there).
+    let o = run(&["encrypt", "--hc-vault-transit", &evil_uri, "s.json"]);
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    assert!(
+        stderr(&o).contains("not a transit secrets engine"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Nothing ever reached the KV mount (the lookup is `sys/internal/ui/mounts/…`), and it
+    // holds no secret at the paths a transit call would have written.
+    assert_eq!(
+        bao.count_requests(&format!("{kv}/")),
+        0,
+        "no request to the KV mount"
+    );
+    for p in ["decrypt/k", "encrypt/k"] {
+        let (status, _) = bao
+            .try_request("GET", &format!("/v1/{kv}/{p}"), None)
+            .unwrap();
+        assert_eq!(status, 404, "{kv}/{p} does not exist");
+    }
+    assert_eq!(
+        bao.count_requests(&format!("{mount}/keys/decrypt")),
+        0,
+        "the nested engine_path was never used"
+    );
+}

@@ -451,6 +451,20 @@ impl VaultClient {
         })
     }
 
+    /// The secrets engine mounted at `path` in the client's namespace, looked up like
+    /// [`read`](Self::read) does (once per mount): `Some((mount, type))` with the mount path
+    /// (trailing `/`) and the engine type as the server reports it (`kv` for KV v1 and v2,
+    /// `transit`, `pki`, …); `None` when the server refused or failed the lookup.
+    pub async fn mount_type(&self, path: &str) -> Result<Option<(String, String)>, VaultError> {
+        let segs = http::path_segments(path).map_err(|e| e.with_addr(self.addr()))?;
+        let mount = self.mount_for(None, &segs.join("/")).await?;
+        Ok(match mount.engine {
+            Engine::Kv1 | Engine::Kv2 => Some((mount.path, "kv".to_owned())),
+            Engine::Other(kind) => Some((mount.path, kind)),
+            Engine::Unknown => None,
+        })
+    }
+
     /// Reads the secret at `path` and returns its data as a [`SecretValue::Map`].
     ///
     /// - KV v2: `secret/app` or `secret/data/app` (both work); `version` pins a version.

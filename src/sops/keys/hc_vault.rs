@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use zeroize::Zeroizing;
 
-use crate::backend::vault::{VaultClient, VaultError};
+use crate::backend::vault::VaultClient;
 use crate::settings::{Flags, Settings};
 use crate::sops::metadata::VaultKey;
 
@@ -176,7 +176,7 @@ impl VaultTransit {
     /// Runs `fut` on the private runtime and waits for it.
     fn run<T: Send + 'static>(
         &self,
-        fut: impl Future<Output = Result<T, VaultError>> + Send + 'static,
+        fut: impl Future<Output = Result<T, String>> + Send + 'static,
     ) -> Result<T, String> {
         let rt = self
             .runtime
@@ -190,25 +190,72 @@ impl VaultTransit {
         // The client's run deadline bounds the wait.
         rx.recv()
             .map_err(|_| "the Vault transit call was interrupted".to_owned())?
-            .map_err(|e| e.to_string())
     }
 }
 
 impl Transit for VaultTransit {
     fn encrypt(&self, key: &VaultKey, plaintext: &[u8]) -> Result<String, String> {
         let client = self.client_for(key)?.clone();
-        let (mount, name) = (key.engine_path.clone(), key.key_name.clone());
+        let (mount, name, uri) = (key.engine_path.clone(), key.key_name.clone(), key.uri());
         let plaintext = Zeroizing::new(plaintext.to_vec());
-        self.run(async move { client.transit_encrypt(&mount, &name, &plaintext).await })
+        self.run(async move {
+            check_transit_mount(&client, &mount, &uri).await?;
+            client
+                .transit_encrypt(&mount, &name, &plaintext)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 
     fn decrypt(&self, key: &VaultKey, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, String> {
         let client = self.client_for(key)?.clone();
-        let (mount, name) = (key.engine_path.clone(), key.key_name.clone());
+        let (mount, name, uri) = (key.engine_path.clone(), key.key_name.clone(), key.uri());
         let ciphertext = ciphertext.to_owned();
-        let plain =
-            self.run(async move { client.transit_decrypt(&mount, &name, &ciphertext).await })?;
+        let plain = self.run(async move {
+            check_transit_mount(&client, &mount, &uri).await?;
+            client
+                .transit_decrypt(&mount, &name, &ciphertext)
+                .await
+                .map_err(|e| e.to_string())
+        })?;
         Ok(Zeroizing::new(plain.expose().to_vec()))
+    }
+}
+
+/// The second half of the guard, on the trusted server itself: the file's `engine_path` must
+/// be exactly a **transit** mount. Otherwise `PUT {engine_path}/decrypt/{key_name}` with our
+/// token would be a write into whatever is mounted there (a KV v1 mount stores the body as a
+/// secret at `decrypt/{key_name}`). The mount is looked up with the client's cached
+/// `sys/internal/ui/mounts/` lookup; when the server does not answer it, nothing is sent.
+async fn check_transit_mount(
+    client: &VaultClient,
+    engine_path: &str,
+    uri: &str,
+) -> Result<(), String> {
+    let res = transit_mount_ok(client, engine_path).await;
+    if let Err(msg) = &res {
+        tracing::warn!("sops key hc_vault {uri}: {msg}");
+    }
+    res
+}
+
+async fn transit_mount_ok(client: &VaultClient, engine_path: &str) -> Result<(), String> {
+    let wanted = format!("{}/", engine_path.trim_matches('/'));
+    match client.mount_type(engine_path).await {
+        Ok(Some((mount, kind))) if kind == "transit" && mount == wanted => Ok(()),
+        Ok(Some((mount, kind))) if kind == "transit" => Err(format!(
+            "refusing: the file's engine_path {engine_path:?} is not a transit mount itself but              a path inside the transit mount {mount:?} on {}; engine_path must name the mount",
+            client.address()
+        )),
+        Ok(Some((mount, kind))) => Err(format!(
+            "refusing: the file's engine_path {engine_path:?} is a {kind:?} mount ({mount:?}) on              {}, not a transit secrets engine; nothing was sent to it",
+            client.address()
+        )),
+        Ok(None) => Err(format!(
+            "refusing: cannot verify that the file's engine_path {engine_path:?} is a transit              mount on {} (the server did not answer sys/internal/ui/mounts/{engine_path}: the              token needs a capability on a path inside the mount); nothing was sent to it",
+            client.address()
+        )),
+        Err(e) => Err(e.to_string()),
     }
 }
 
