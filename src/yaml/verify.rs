@@ -143,9 +143,55 @@ pub fn check_emitted(docs: &[Document], emitted: &str) -> Result<(), EmitCheckEr
     Ok(())
 }
 
+/// Where a node sits below its parent.
+#[derive(Clone, Copy)]
+enum Step<'n> {
+    Root,
+    Index(usize),
+    /// The key (or the value under the key) of entry `usize`.
+    Key(&'n Node, usize, bool),
+}
+
 /// The first difference in data between two trees (`None` when they hold the same data), with
-/// `path` set to where it is. Exposed to the crate's tests.
+/// `path` set to where it is. Iterative (no recursion: any nesting depth the parser accepts).
 pub(crate) fn diff(a: &Node, b: &Node, path: &mut String) -> Option<&'static str> {
+    let mut work: Vec<(&Node, &Node, usize, Step<'_>)> = vec![(a, b, 0, Step::Root)];
+    let mut trail: Vec<Step<'_>> = Vec::new();
+    while let Some((a, b, depth, step)) = work.pop() {
+        trail.truncate(depth);
+        trail.push(step);
+        if let Some(what) = diff_here(a, b, depth, &mut work) {
+            for s in &trail {
+                match *s {
+                    Step::Root => {}
+                    Step::Index(i) => path.push_str(&format!("[{i}]")),
+                    Step::Key(k, i, _) => match k.as_str() {
+                        Some(text) if k.resolve() == Resolved::Str => {
+                            path.push('.');
+                            path.push_str(text);
+                        }
+                        _ => path.push_str(&format!(".<key {i}>")),
+                    },
+                }
+            }
+            let is_key = matches!(step, Step::Key(_, _, true));
+            return Some(if is_key && what == "scalar" {
+                "key"
+            } else {
+                what
+            });
+        }
+    }
+    None
+}
+
+/// Compares one node pair; pushes the children to compare next (in document order).
+fn diff_here<'n>(
+    a: &'n Node,
+    b: &'n Node,
+    depth: usize,
+    work: &mut Vec<(&'n Node, &'n Node, usize, Step<'n>)>,
+) -> Option<&'static str> {
     if norm_tag(a.tag.as_deref()) != norm_tag(b.tag.as_deref()) {
         return Some("tag");
     }
@@ -174,13 +220,8 @@ pub(crate) fn diff(a: &Node, b: &Node, path: &mut String) -> Option<&'static str
             if x.len() != y.len() {
                 return Some("item count");
             }
-            for (i, (p, q)) in x.iter().zip(y).enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                if let Some(w) = diff(p, q, path) {
-                    return Some(w);
-                }
-                path.truncate(len);
+            for (i, (p, q)) in x.iter().zip(y).enumerate().rev() {
+                work.push((p, q, depth + 1, Step::Index(i)));
             }
             None
         }
@@ -188,22 +229,9 @@ pub(crate) fn diff(a: &Node, b: &Node, path: &mut String) -> Option<&'static str
             if x.len() != y.len() {
                 return Some("key count");
             }
-            for (i, ((ka, va), (kb, vb))) in x.iter().zip(y).enumerate() {
-                let len = path.len();
-                match ka.as_str() {
-                    Some(k) if ka.resolve() == Resolved::Str => {
-                        path.push('.');
-                        path.push_str(k);
-                    }
-                    _ => path.push_str(&format!(".<key {i}>")),
-                }
-                if let Some(w) = diff(ka, kb, path) {
-                    return Some(if w == "scalar" { "key" } else { w });
-                }
-                if let Some(w) = diff(va, vb, path) {
-                    return Some(w);
-                }
-                path.truncate(len);
+            for (i, ((ka, va), (kb, vb))) in x.iter().zip(y).enumerate().rev() {
+                work.push((va, vb, depth + 1, Step::Key(ka, i, false)));
+                work.push((ka, kb, depth + 1, Step::Key(ka, i, true)));
             }
             None
         }
@@ -248,6 +276,24 @@ mod tests {
         let e = check_emitted(&docs, "a:\n  b: [1, x]\n---\nc: 1\n'").unwrap_err();
         assert!(e.what.starts_with("unreadable output"), "{e}");
         assert!(e.to_string().contains("report"));
+    }
+
+    #[test]
+    fn deep_nesting_is_compared_without_recursion() {
+        // As deep as the parser accepts.
+        let n = 120;
+        let src = format!("{}1{}\n", "[".repeat(n), "]".repeat(n));
+        let docs = parse_stream(&src).unwrap();
+        let mut path = String::new();
+        assert_eq!(diff(&docs[0].root, &docs[0].root, &mut path), None);
+        let other = parse_stream(&format!("{}2{}\n", "[".repeat(n), "]".repeat(n))).unwrap();
+        assert_eq!(
+            diff(&docs[0].root, &other[0].root, &mut path),
+            Some("scalar")
+        );
+        assert_eq!(path, "[0]".repeat(n));
+        let out = crate::yaml::emit_manifest_checked(&docs).unwrap();
+        assert!(check_emitted(&docs, &out).is_ok());
     }
 
     #[test]
@@ -319,5 +365,28 @@ mod perf {
             src.len(),
             docs.len()
         );
+    }
+}
+
+#[cfg(test)]
+mod alias_cycles {
+    use crate::yaml::{emit_manifest_checked, emit_sops, parse_stream, to_json, to_secret_value};
+
+    /// Self-referencing and mutually referencing anchors (a redefined anchor name) never
+    /// overflow the stack in any writer or converter (test threads have a 2 MB stack).
+    #[test]
+    fn alias_cycles_end_in_errors_not_stack_overflows() {
+        for src in [
+            "base: &a\n  x: 1\n  <<: *a\nuse: *a\n",
+            "- &a x\n- &b [*a, *a]\n- &a [*b, *b]\n- *a\n",
+            "- &a x\n- &b {k: *a}\n- &a {k: *b}\n- *b\n- *a\n",
+        ] {
+            let mut docs = parse_stream(src).unwrap();
+            let _ = emit_sops(&docs);
+            let _ = emit_manifest_checked(&docs).unwrap();
+            let _ = to_json(&docs[0].root);
+            let _ = to_secret_value(&docs[0].root);
+            let _ = docs[0].expand_aliases(10_000);
+        }
     }
 }
