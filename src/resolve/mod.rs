@@ -138,6 +138,9 @@ pub enum RenderError {
     /// The async runtime could not be started.
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
+    /// The written stream does not read back as the rendered tree (a writer bug; exit 1).
+    #[error(transparent)]
+    Emit(#[from] crate::yaml::EmitCheckError),
 }
 
 fn read_errors_text(errors: &[ReadError]) -> String {
@@ -257,7 +260,8 @@ pub fn render_inputs(
         .unzip();
     let stats = render_documents_blocking(&mut docs, &origins, backends, opts)?;
     Ok(Rendered {
-        output: manifest::emit(&docs),
+        // Safety net: the output must read back as the tree, or nothing is written.
+        output: crate::yaml::emit_manifest_checked(&docs)?,
         documents: docs.len(),
         fetched: stats.fetched,
     })

@@ -12,7 +12,14 @@ pub fn to_json(node: &Node) -> Result<serde_json::Value, Error> {
     json_rec(node, &mut anchors, 0)
 }
 
-const MAX_DEPTH: usize = 10_000;
+/// Nesting bound while following aliases (the parser itself stops at ~255 levels; deeper
+/// only through alias chains or cycles).
+const MAX_DEPTH: usize = 1_000;
+
+thread_local! {
+    /// The anchored nodes being expanded right now (an alias to one of them is a cycle).
+    static ACTIVE: std::cell::RefCell<Vec<*const Node>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 fn json_rec<'a>(
     node: &'a Node,
@@ -31,7 +38,16 @@ fn json_rec<'a>(
             let target = *anchors
                 .get(name.as_str())
                 .ok_or_else(|| Error::new(node.pos, format!("unknown anchor `{name}`")))?;
-            json_rec(target, anchors, depth + 1)?
+            if ACTIVE.with(|a| a.borrow().iter().any(|p| std::ptr::eq(*p, target))) {
+                return Err(Error::new(
+                    node.pos,
+                    format!("anchor `{name}` contains itself"),
+                ));
+            }
+            ACTIVE.with(|a| a.borrow_mut().push(target));
+            let r = json_rec(target, anchors, depth + 1);
+            ACTIVE.with(|a| a.borrow_mut().pop());
+            r?
         }
         NodeKind::Sequence(items) => Value::Array(
             items
@@ -122,7 +138,16 @@ fn sv_rec<'a>(
             let target = *anchors
                 .get(name.as_str())
                 .ok_or_else(|| Error::new(node.pos, format!("unknown anchor `{name}`")))?;
-            sv_rec(target, anchors, depth + 1)?
+            if ACTIVE.with(|a| a.borrow().iter().any(|p| std::ptr::eq(*p, target))) {
+                return Err(Error::new(
+                    node.pos,
+                    format!("anchor `{name}` contains itself"),
+                ));
+            }
+            ACTIVE.with(|a| a.borrow_mut().push(target));
+            let r = sv_rec(target, anchors, depth + 1);
+            ACTIVE.with(|a| a.borrow_mut().pop());
+            r?
         }
         NodeKind::Sequence(items) => SecretValue::List(
             items

@@ -441,12 +441,53 @@ pub(crate) struct Emitter<'e, 'a> {
     scalar_raw: Option<&'a str>,
     scalar: ScalarData,
     compact_sequence_indent: bool,
+    /// Manifest mode: fix go-yaml emitter bugs that change data or write invalid YAML (the
+    /// sops emitter keeps them, to stay byte-identical to sops).
+    fixed: bool,
+    /// The last thing written is a keep-chomped (`+`) block scalar: a blank line now would
+    /// become part of its value.
+    after_keep: bool,
+    keep_chomp: bool,
+    /// Output offsets of each document: (before its `---`, after it).
+    doc_marks: Vec<(usize, usize)>,
 }
 
 const TAG_DIRECTIVES: [(&str, &str); 2] = [("!", "!"), ("!!", "tag:yaml.org,2002:")];
 
-/// Runs the emitter over a complete event stream (StreamStart … StreamEnd).
+/// Runs the emitter over a complete event stream (StreamStart … StreamEnd), exactly like
+/// go-yaml v3 (bugs included).
 pub(crate) fn emit(events: &[Ev<'_>], indent: usize) -> Zeroizing<String> {
+    run(events, indent, false)
+}
+
+/// Like [`emit`], with go-yaml's data-changing emitter bugs fixed (the manifest writer):
+/// folded scalars with more-indented lines, root plain scalars that look like document
+/// markers, a tag/anchor on a block collection with a line comment, empty tagged keys.
+/// Also returns each document's byte range in the output (without the `---` lines).
+pub(crate) fn emit_fixed(
+    events: &[Ev<'_>],
+    indent: usize,
+) -> (Zeroizing<String>, Vec<std::ops::Range<usize>>) {
+    let mut marks = Vec::new();
+    let out = run_marked(events, indent, true, &mut marks);
+    let ranges = marks
+        .iter()
+        .enumerate()
+        .map(|(i, &(_, start))| start..marks.get(i + 1).map_or(out.len(), |m| m.0))
+        .collect();
+    (out, ranges)
+}
+
+fn run(events: &[Ev<'_>], indent: usize, fixed: bool) -> Zeroizing<String> {
+    run_marked(events, indent, fixed, &mut Vec::new())
+}
+
+fn run_marked(
+    events: &[Ev<'_>],
+    indent: usize,
+    fixed: bool,
+    marks: &mut Vec<(usize, usize)>,
+) -> Zeroizing<String> {
     let mut e = Emitter {
         out: Zeroizing::new(Vec::with_capacity(size_hint(events, indent))),
         events,
@@ -479,6 +520,10 @@ pub(crate) fn emit(events: &[Ev<'_>], indent: usize) -> Zeroizing<String> {
         scalar_raw: None,
         scalar: ScalarData::default(),
         compact_sequence_indent: false,
+        fixed,
+        after_keep: false,
+        keep_chomp: false,
+        doc_marks: Vec::new(),
     };
     while e.head < events.len() {
         let ev = &events[e.head];
@@ -486,6 +531,7 @@ pub(crate) fn emit(events: &[Ev<'_>], indent: usize) -> Zeroizing<String> {
         e.state_machine(ev);
         e.head += 1;
     }
+    *marks = std::mem::take(&mut e.doc_marks);
     let bytes = std::mem::take(&mut *e.out);
     // Every byte copied comes from &str values at character boundaries, so this cannot fail;
     // fall back to a lossy copy rather than panic.
@@ -591,7 +637,9 @@ impl<'e, 'a> Emitter<'e, 'a> {
         if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
             self.put_break();
         }
-        if self.foot_indent == indent {
+        // (Manifest mode: not after a keep-chomped block scalar, where the blank line would
+        // become part of its value.)
+        if self.foot_indent == indent && !(self.fixed && self.after_keep) {
             self.put_break();
         }
         while self.column < indent {
@@ -606,6 +654,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
             self.put(b' ');
         }
         self.write_all(ind);
+        self.after_keep = false;
         self.whitespace = is_ws;
         self.indention = self.indention && is_indention;
         self.open_ended = false;
@@ -759,11 +808,13 @@ impl<'e, 'a> Emitter<'e, 'a> {
         match ev.kind {
             EvKind::DocStart => {
                 let implicit = first;
+                let before = self.out.len();
                 if !implicit {
                     self.write_indent();
                     self.write_indicator(b"---", true, false, false);
                     self.write_indent();
                 }
+                self.doc_marks.push((before, self.out.len()));
                 if !self.head_comment.is_empty() {
                     self.process_head_comment();
                     self.put_break();
@@ -952,12 +1003,30 @@ impl<'e, 'a> Emitter<'e, 'a> {
             self.write_indent();
             self.write_indicator(b":", true, false, true);
         }
+        let mut deferred = "";
         if !self.key_line_comment.is_empty() {
             match &ev.kind {
                 EvKind::Scalar { .. } if self.line_comment.is_empty() => {
                     self.line_comment = take(&mut self.key_line_comment);
                 }
+                // Manifest mode: an empty collection is written in flow style (`[]`), on
+                // this line: its comment goes after it (go-yaml writes it before, invalid).
+                EvKind::MapStart { flow: false, .. } | EvKind::SeqStart { flow: false, .. }
+                    if self.fixed
+                        && (self.check_empty_sequence() || self.check_empty_mapping()) =>
+                {
+                    deferred = take(&mut self.key_line_comment);
+                }
                 EvKind::MapStart { flow: false, .. } | EvKind::SeqStart { flow: false, .. } => {
+                    if self.fixed {
+                        // go-yaml writes the comment first and the anchor/tag on the next
+                        // line at column 0 (invalid YAML): write them before the comment.
+                        self.process_anchor();
+                        self.process_tag();
+                        self.anchor = None;
+                        self.tag_handle = "";
+                        self.tag_suffix = "";
+                    }
                     std::mem::swap(&mut self.line_comment, &mut self.key_line_comment);
                     self.process_line_comment(false);
                     std::mem::swap(&mut self.line_comment, &mut self.key_line_comment);
@@ -968,6 +1037,10 @@ impl<'e, 'a> Emitter<'e, 'a> {
         self.states.push(State::BlockMappingKey);
         self.emit_node(ev, false, false, true, false);
         self.process_line_comment(false);
+        if !deferred.is_empty() && self.line_comment.is_empty() {
+            // Written after the `]`/`}` of the empty collection.
+            self.line_comment = deferred;
+        }
         self.process_foot_comment();
     }
 
@@ -986,6 +1059,10 @@ impl<'e, 'a> Emitter<'e, 'a> {
         match &ev.kind {
             EvKind::Alias { .. } => {
                 self.process_anchor();
+                // go-yaml: `*a :` (a `:` right after the name would be part of it).
+                if self.simple_key_context {
+                    self.put(b' ');
+                }
                 self.pop_state();
             }
             EvKind::Scalar { style, tag, .. } => self.emit_scalar(*style, tag.is_some()),
@@ -1020,6 +1097,19 @@ impl<'e, 'a> Emitter<'e, 'a> {
             single_quoted_allowed: self.scalar.single_quoted_allowed,
             block_allowed: self.scalar.block_allowed,
         };
+        let mut requested = requested;
+        if self.fixed && requested == Style::Verbatim {
+            let text = self.scalar_raw.unwrap_or(value);
+            // A scalar at column 0 (root, root key) spelled like a document marker would end
+            // the document; an empty
+            // tagged key (`!!str:`) would glue `:` to the tag. Let the analysis pick a style.
+            let marker = (self.root_context || self.column == 0)
+                && (text.starts_with("---") || text.starts_with("..."));
+            let empty_tagged_key = text.is_empty() && tagged && self.simple_key_context;
+            if marker || empty_tagged_key {
+                requested = Style::Plain;
+            }
+        }
         let style = select_style(
             requested,
             &a,
@@ -1027,8 +1117,6 @@ impl<'e, 'a> Emitter<'e, 'a> {
             self.flow_level > 0,
             self.simple_key_context,
         );
-        // Untagged non-plain scalars are written with quoted_implicit set: no "!" handle.
-        let _ = tagged;
         self.scalar.style = Some(style);
         self.process_anchor();
         self.process_tag();
@@ -1098,6 +1186,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
     }
 
     fn process_tag(&mut self) {
+        self.after_keep = false;
         if self.tag_handle.is_empty() && self.tag_suffix.is_empty() {
             return;
         }
@@ -1162,6 +1251,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
     }
 
     fn process_scalar(&mut self, style: Style, value: &str) {
+        self.after_keep = false;
         let v = value.as_bytes();
         let allow_breaks = !self.simple_key_context;
         match style {
@@ -1172,6 +1262,10 @@ impl<'e, 'a> Emitter<'e, 'a> {
             Style::Folded => self.write_folded(v),
             Style::Verbatim => {
                 let v = self.scalar_raw.unwrap_or(value).as_bytes();
+                if self.fixed && v.is_empty() && self.simple_key_context && self.anchor.is_some() {
+                    // An empty anchored key: `&a :` (`&a:` would name the anchor `a:`).
+                    self.put(b' ');
+                }
                 if !v.is_empty() && !self.whitespace {
                     self.put(b' ');
                 }
@@ -1252,6 +1346,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
             self.put_break();
         }
         self.whitespace = true;
+        self.after_keep = false;
     }
 
     // --- scalar writers ---
@@ -1471,12 +1566,14 @@ impl<'e, 'a> Emitter<'e, 'a> {
         if chomp != 0 {
             self.write_indicator(&[chomp], false, false, false);
         }
+        self.keep_chomp = chomp == b'+';
     }
 
     fn write_literal(&mut self, v: &[u8]) {
         self.write_indicator(b"|", true, false, false);
         self.write_block_hints(v);
         self.process_line_comment(true);
+        self.after_keep = self.keep_chomp;
         self.whitespace = true;
         let mut breaks = true;
         let mut i = 0;
@@ -1499,6 +1596,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
         self.write_indicator(b">", true, false, false);
         self.write_block_hints(v);
         self.process_line_comment(true);
+        self.after_keep = self.keep_chomp;
         self.whitespace = true;
         let mut breaks = true;
         let mut leading_spaces = true;
@@ -1506,7 +1604,9 @@ impl<'e, 'a> Emitter<'e, 'a> {
         while i < v.len() {
             if is_break(v, i) {
                 if !breaks && !leading_spaces && v[i] == b'\n' {
-                    let mut k = 0;
+                    // go-yaml starts looking at the start of the value (libyaml: at the
+                    // current break), so it adds a blank line before a more-indented line.
+                    let mut k = if self.fixed { i } else { 0 };
                     while is_break(v, k) {
                         k += width(v[k]);
                     }

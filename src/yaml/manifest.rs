@@ -19,16 +19,23 @@ use zeroize::Zeroizing;
 
 /// Writes documents for Kubernetes (2-space indent, block style, `---` between documents).
 pub fn emit_manifest(docs: &[Document]) -> Zeroizing<String> {
+    emit_manifest_ranges(docs).0
+}
+
+/// [`emit_manifest`] and the byte range of each written (non-empty) document.
+pub(crate) fn emit_manifest_ranges(
+    docs: &[Document],
+) -> (Zeroizing<String>, Vec<std::ops::Range<usize>>) {
     let godocs: Vec<GoDoc<'_>> = docs
         .iter()
         .filter(|d| !d.is_empty())
         .map(doc_to_go)
         .collect();
     if godocs.is_empty() {
-        return Zeroizing::new(String::new());
+        return (Zeroizing::new(String::new()), Vec::new());
     }
     let events = goemit::encode(&godocs);
-    goemit::emit(&events, 2)
+    goemit::emit_fixed(&events, 2)
 }
 
 fn doc_to_go(d: &Document) -> GoDoc<'_> {
@@ -91,16 +98,50 @@ fn node_to_go(n: &Node) -> GoNode<'_> {
         g.tag = Some(long_tag(t));
     }
     let c = n.comments();
-    if !c.head.is_empty() {
-        g.head = goemit::comment_block(c.head.iter().map(|t| t.as_str()));
-    }
     if let Some(l) = &c.line {
-        g.line = goemit::comment_block([l.as_str()]);
+        if is_block(&g) {
+            // A block collection has no line of its own: the comment goes above its first
+            // entry (go-yaml leaves it pending and writes it wherever the next line comment
+            // goes, even before a `[]` or after the next item).
+            push_head(&mut g, goemit::comment_block([l.as_str()]));
+        } else {
+            g.line = goemit::comment_block([l.as_str()]);
+        }
+    }
+    if !c.head.is_empty() {
+        // Head comments of a block collection are written above its first scalar, where the
+        // parser attaches them when it reads the output again (a stable round trip).
+        push_head(
+            &mut g,
+            goemit::comment_block(c.head.iter().map(|t| t.as_str())),
+        );
     }
     if matches!(n.kind, NodeKind::Scalar(_) | NodeKind::Alias(_)) && !c.foot.is_empty() {
         append_foot(&mut g, &c.foot);
     }
     g
+}
+
+/// A collection written in block style (non-empty).
+fn is_block(g: &GoNode<'_>) -> bool {
+    matches!(&g.kind, GoKind::Seq(items) | GoKind::Map(items) if !items.is_empty())
+}
+
+/// Puts `head` above the first scalar (or alias, or empty collection) of `g`, before the
+/// comments already there.
+fn push_head(g: &mut GoNode<'_>, mut head: goemit::ZStr) {
+    if is_block(g)
+        && let GoKind::Seq(items) | GoKind::Map(items) = &mut g.kind
+        && let Some(first) = items.first_mut()
+    {
+        push_head(first, head);
+        return;
+    }
+    if !g.head.is_empty() {
+        head.push('\n');
+        head.push_str(&g.head);
+    }
+    g.head = head;
 }
 
 fn append_foot(g: &mut GoNode<'_>, foot: &[super::Text]) {
@@ -296,5 +337,80 @@ mod tests {
             out.as_str(),
             "a: &x\n  k: v\nb: *x\nc: !!str 12\nd: !custom x\n---\ne: 1\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod regressions {
+    //! The emit_manifest bugs the hardening fuzzer found (fuzz/ on wt/hardening) and the
+    //! ones the generated-text property test (proptests_text.rs) found after them.
+    use crate::yaml::{emit_manifest, parse_stream, to_json};
+
+    fn round_trip(src: &str) -> String {
+        let docs = parse_stream(src).unwrap();
+        let out = emit_manifest(&docs);
+        let back = parse_stream(&out).unwrap_or_else(|e| panic!("{e}:\n{}", out.as_str()));
+        let a: Vec<_> = docs
+            .iter()
+            .filter(|d| !d.is_empty())
+            .map(|d| to_json(&d.root).unwrap())
+            .collect();
+        let b: Vec<_> = back.iter().map(|d| to_json(&d.root).unwrap()).collect();
+        assert_eq!(a, b, "{src:?} written as:\n{}", out.as_str());
+        out.to_string()
+    }
+
+    #[test]
+    fn folded_more_indented_line_keeps_its_value() {
+        assert_eq!(
+            round_trip("data:\n  a: >\n    x\n      y\n"),
+            "data:\n  a: >\n    x\n      y\n"
+        );
+    }
+
+    #[test]
+    fn root_plain_dashes_is_quoted() {
+        assert_eq!(round_trip("  ---\n"), "'---'\n");
+    }
+
+    #[test]
+    fn root_key_like_a_marker_is_quoted() {
+        assert_eq!(round_trip("? --- x\n: 1\n"), "'--- x': 1\n");
+        assert_eq!(round_trip("{...: 1}\n"), "'...': 1\n");
+    }
+
+    #[test]
+    fn tag_and_comment_on_block_collection() {
+        assert_eq!(
+            round_trip("e:\n  !foo # c\n  - 2\n"),
+            "e: !foo\n  # c\n  - 2\n"
+        );
+    }
+
+    #[test]
+    fn comment_on_an_empty_collection_and_keep_block_before_a_comment() {
+        assert_eq!(
+            round_trip("k: ['a'] # c\ny: []\n"),
+            "k:\n  # c\n  - 'a'\ny: []\n"
+        );
+        assert_eq!(round_trip("a: []  # c\nb: 1\n"), "a: [] # c\nb: 1\n");
+        assert_eq!(round_trip("--- |+\n  x\n\n# foot\n"), "|+\n  x\n\n# foot\n");
+        assert_eq!(round_trip("- &a {} # c\n- 1\n"), "- &a {} # c\n- 1\n");
+        round_trip("- x\n- # c\n  k: v\n");
+        // An alias key: `*a:` would name the anchor `a:`.
+        let docs = parse_stream("- &a x\n- *a : 1\n").unwrap();
+        let out = emit_manifest(&docs);
+        assert_eq!(out.as_str(), "- &a x\n- *a : 1\n");
+        assert!(crate::yaml::check_emitted(&docs, &out).is_ok());
+        // An empty anchored key.
+        let docs = parse_stream("? &a\n: 1\n").unwrap();
+        let out = emit_manifest(&docs);
+        assert_eq!(out.as_str(), "&a : 1\n");
+        assert!(crate::yaml::check_emitted(&docs, &out).is_ok());
+    }
+
+    #[test]
+    fn empty_tagged_key() {
+        assert_eq!(round_trip("? !!str\n"), "!!str '':\n");
     }
 }

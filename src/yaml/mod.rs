@@ -17,9 +17,12 @@ mod node;
 mod parse;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod proptests_text;
 mod resolve;
 mod sops;
 mod text;
+mod verify;
 
 pub use convert::{from_json, from_secret_value, to_json, to_secret_value};
 pub use manifest::emit_manifest;
@@ -28,6 +31,7 @@ pub use parse::parse_stream;
 pub use resolve::{Resolved, Timestamp, format_float_yaml, is_yaml11_nonstring, resolve_plain};
 pub use sops::{SopsItem, emit_sops, emit_sops_with_indent, mapping_items, sequence_items};
 pub use text::Text;
+pub use verify::{EmitCheckError, check_emitted, emit_manifest_checked};
 
 /// A YAML error: where, and what (never a scalar value).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -119,7 +119,10 @@ impl Builder<'_> {
             Event::DocumentEnd => self.end_document(),
             Event::Comment(text, placement) => {
                 let text = Text::new(text.into_owned());
+                // A comment to the right of `- ` on a line where no node ended yet
+                // (`- # c\n  k: v`) is not the previous node's: it goes to what follows.
                 if placement == granit_parser::Placement::Right
+                    && span.start.line() <= prev_line
                     && let Some(n) = self.last_node()
                 {
                     let c = n.comments_mut();
@@ -205,6 +208,11 @@ impl Builder<'_> {
                     NodeKind::Sequence(Vec::new())
                 });
                 node.flow = style == StructureStyle::Flow;
+                if node.flow && !self.pending.is_empty() {
+                    // Own-line comments before a flow collection are its head (a flow
+                    // collection would otherwise take them as its foot at its end).
+                    node.comments_mut().head = self.pending.drain(..).map(|(_, _, t)| t).collect();
+                }
                 node.tag = tag.as_deref().map(short_tag);
                 node.pos = pos(&span);
                 let indent = span.start.col();

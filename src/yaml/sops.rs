@@ -127,14 +127,19 @@ enum Item<'a> {
 struct Ctx<'a> {
     anchors: HashMap<&'a str, &'a Node>,
     depth: usize,
+    /// Anchored nodes being expanded (an alias to one of them is a cycle).
+    active: Vec<&'a Node>,
 }
 
-const MAX_DEPTH: usize = 10_000;
+/// Nesting bound while following aliases (the parser itself stops at ~255 levels; deeper
+/// only through alias chains or cycles).
+const MAX_DEPTH: usize = 1_000;
 
 fn doc_to_go(d: &Document) -> GoDoc<'_> {
     let mut ctx = Ctx {
         anchors: HashMap::new(),
         depth: 0,
+        active: Vec::new(),
     };
     let mut items: Vec<Item<'_>> = d
         .head_comments
@@ -247,7 +252,17 @@ fn to_tv<'a>(n: &'a Node, handled: bool, ctx: &mut Ctx<'a>) -> Tv<'a> {
     } else {
         match &n.kind {
             NodeKind::Alias(_) => match resolve_alias(n, ctx) {
-                Some(t) if !matches!(t.kind, NodeKind::Alias(_)) => to_tv(t, false, ctx),
+                // (An anchor that contains an alias to itself is a cycle: null, never a
+                // 10 000-deep expansion.)
+                Some(t)
+                    if !matches!(t.kind, NodeKind::Alias(_))
+                        && !ctx.active.iter().any(|p| std::ptr::eq(*p, t)) =>
+                {
+                    ctx.active.push(t);
+                    let tv = to_tv(t, false, ctx);
+                    ctx.active.pop();
+                    tv
+                }
                 _ => null_tv(),
             },
             NodeKind::Mapping(_) => {

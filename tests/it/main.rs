@@ -22,3 +22,4 @@ mod vault_auth;
 mod vault_cache;
 mod vault_retry;
 mod vault_tls;
+mod yaml11;
