@@ -201,7 +201,9 @@ fn run(
     if let Some(fc) = list.function_config {
         root.insert("functionConfig", fc);
     }
-    Ok(yaml::emit_manifest(&[Document::new(root)]))
+    // The same last-line check as `render`: what is written must read back as the data.
+    yaml::emit_manifest_checked(&[Document::new(root)])
+        .map_err(|e| KrmError::Resolve(e.to_string()))
 }
 
 fn to_json(n: &Node, origin: &str) -> Result<serde_json::Value, KrmError> {

@@ -304,13 +304,5 @@ fn is_sops_file(root: &Node) -> bool {
         .is_some_and(|s| s.get("mac").is_some() || s.get("version").is_some())
 }
 
-/// Writes documents as one Kubernetes YAML stream (empty for no documents).
-pub fn emit(docs: &[Document]) -> Zeroizing<String> {
-    if docs.is_empty() {
-        return Zeroizing::new(String::new());
-    }
-    yaml::emit_manifest(docs)
-}
-
 #[cfg(test)]
 mod tests;

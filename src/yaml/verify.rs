@@ -319,56 +319,6 @@ mod tests {
 }
 
 #[cfg(test)]
-mod perf {
-    /// `cargo test --lib yaml::verify::perf -- --ignored --nocapture`: the safety net's cost
-    /// next to parse and emit on a big manifest stream.
-    #[test]
-    #[ignore = "timing, prints numbers"]
-    fn check_cost_on_a_big_stream() {
-        let mut src = String::new();
-        for i in 0..3000 {
-            src.push_str(&format!(
-                "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  labels: {{app: a{i}, tier: \"on\"}}\n  annotations:\n    note: |\n      line one\n        indented\nspec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n        - name: c\n          image: registry.example.com/app:{i}\n          env:\n            - name: A\n              value: \"yes\"\n            - name: B\n              value: '0644'\n          ports: [{{containerPort: 8080}}, {{containerPort: 9090}}]\n"
-            ));
-        }
-        let t = std::time::Instant::now();
-        let docs = super::parse_stream(&src).unwrap();
-        let parse = t.elapsed();
-        let t = std::time::Instant::now();
-        let out = crate::yaml::emit_manifest(&docs);
-        let emit = t.elapsed();
-        let t = std::time::Instant::now();
-        super::check_emitted(&docs, &out).unwrap();
-        let check = t.elapsed();
-        let t = std::time::Instant::now();
-        let _ = super::emit_manifest_checked(&docs).unwrap();
-        let checked = t.elapsed();
-        // The same stream without the block scalar, as helm writes it: skipped.
-        let plain = src
-            .replace(
-                "  annotations:\n    note: |\n      line one\n        indented\n",
-                "",
-            )
-            .replace(
-                "---\napiVersion",
-                "---\n# Source: chart/templates/deployment.yaml\napiVersion",
-            );
-        let pdocs = super::parse_stream(&plain).unwrap();
-        let t = std::time::Instant::now();
-        let _ = crate::yaml::emit_manifest(&pdocs);
-        let pemit = t.elapsed();
-        let t = std::time::Instant::now();
-        let _ = super::emit_manifest_checked(&pdocs).unwrap();
-        let pchecked = t.elapsed();
-        println!(
-            "{} bytes, {} docs: parse {parse:?}, emit {emit:?}, full check {check:?}, emit+per-doc check {checked:?}; block-only stream: emit {pemit:?}, emit+check {pchecked:?}",
-            src.len(),
-            docs.len()
-        );
-    }
-}
-
-#[cfg(test)]
 mod alias_cycles {
     use crate::yaml::{emit_manifest_checked, emit_sops, parse_stream, to_json, to_secret_value};
 
