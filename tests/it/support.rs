@@ -67,6 +67,10 @@ pub fn age() -> PathBuf {
 pub fn age_keygen() -> PathBuf {
     tool("age-keygen")
 }
+/// The machine's `ssh-keygen` (OpenSSH client; linked or installed by `scripts/setup`).
+pub fn ssh_keygen() -> PathBuf {
+    tool("ssh-keygen")
+}
 /// The machine's `kubectl` (for `kubectl kustomize`).
 pub fn kubectl() -> PathBuf {
     tool("kubectl")

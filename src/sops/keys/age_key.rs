@@ -1,5 +1,8 @@
 //! age key source (spec §7.3): X25519 identities from `SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`,
-//! `SOPS_AGE_KEY_CMD` and the default `keys.txt`; one armored age file per recipient.
+//! `SOPS_AGE_KEY_CMD` and the default `keys.txt`, SSH keys ([`ssh`]); one armored age file per
+//! recipient (`age1…`, `ssh-ed25519 …` or `ssh-rsa …`).
+
+pub mod ssh;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -12,6 +15,7 @@ use zeroize::{Zeroize, Zeroizing};
 #[derive(Default)]
 pub struct AgeIdentities {
     ids: Vec<age::x25519::Identity>,
+    ssh: Vec<ssh::SshIdentity>,
     /// Human-readable list of the sources that were consulted.
     pub sources: Vec<String>,
     /// Problems with sources (unreadable file, bad line), value-free.
@@ -21,7 +25,7 @@ pub struct AgeIdentities {
 impl std::fmt::Debug for AgeIdentities {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgeIdentities")
-            .field("count", &self.ids.len())
+            .field("count", &self.len())
             .field("sources", &self.sources)
             .finish()
     }
@@ -70,6 +74,7 @@ impl AgeIdentities {
     /// Gathers identities from every source sops reads.
     pub fn from_env() -> AgeIdentities {
         let mut out = AgeIdentities::default();
+        ssh::load_from_env(&mut out);
         if let Some(mut v) = std::env::var("SOPS_AGE_KEY").ok().filter(|v| !v.is_empty()) {
             parse_into(&v, "SOPS_AGE_KEY", &mut out);
             v.zeroize();
@@ -88,21 +93,9 @@ impl AgeIdentities {
             .ok()
             .filter(|v| !v.is_empty())
         {
-            match std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(&cmd)
-                .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::inherit())
-                .output()
-            {
-                Ok(o) if o.status.success() => {
-                    let t = Zeroizing::new(o.stdout);
-                    parse_into(&String::from_utf8_lossy(&t), "SOPS_AGE_KEY_CMD", &mut out);
-                }
-                Ok(o) => out
-                    .problems
-                    .push(format!("SOPS_AGE_KEY_CMD exited with {}", o.status)),
-                Err(e) => out.problems.push(format!("SOPS_AGE_KEY_CMD: {e}")),
+            match run_key_cmd("SOPS_AGE_KEY_CMD", &cmd) {
+                Ok(t) => parse_into(&String::from_utf8_lossy(&t), "SOPS_AGE_KEY_CMD", &mut out),
+                Err(e) => out.problems.push(e),
             }
         }
         if let Some(p) = default_keys_file() {
@@ -125,28 +118,36 @@ impl AgeIdentities {
         out
     }
 
-    /// How many identities were found.
+    /// How many identities were found (passphrase-protected SSH keys included).
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.ids.len() + self.ssh.len()
     }
 
     /// True if no identity was found.
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.len() == 0
+    }
+
+    /// Adds an SSH private key (OpenSSH or PEM text); `origin` names it in messages.
+    pub fn add_ssh_key(&mut self, key: &[u8], origin: &str) -> Result<(), String> {
+        let id = ssh::parse_key(key, origin, None)?;
+        self.ssh.push(id);
+        self.sources.push(origin.to_string());
+        Ok(())
     }
 
     /// Unwraps an armored age file with any identity.
     pub fn decrypt(&self, enc: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-        if self.ids.is_empty() {
+        if self.is_empty() {
             let mut msg = String::from(
-                "no age identity found (set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY, or put keys in ",
+                "no age identity found (set SOPS_AGE_KEY_FILE, SOPS_AGE_KEY or SOPS_AGE_SSH_PRIVATE_KEY_FILE, or put keys in ",
             );
             msg.push_str(
                 &default_keys_file()
                     .map(|p| p.display().to_string())
                     .unwrap_or_else(|| "~/.config/sops/age/keys.txt".into()),
             );
-            msg.push(')');
+            msg.push_str(" or ~/.ssh/id_ed25519)");
             for p in &self.problems {
                 msg.push_str("; ");
                 msg.push_str(p);
@@ -156,16 +157,42 @@ impl AgeIdentities {
         let reader = ArmoredReader::new(enc.as_bytes());
         let dec = age::Decryptor::new_buffered(std::io::BufReader::new(reader))
             .map_err(|e| format!("invalid age file in enc: {e}"))?;
-        let mut r = dec
-            .decrypt(self.ids.iter().map(|i| i as &dyn age::Identity))
-            .map_err(|e| match e {
-                age::DecryptError::NoMatchingKeys => format!(
+        let probes: Vec<ssh::Probe> = self
+            .ssh
+            .iter()
+            .filter_map(|s| match s {
+                ssh::SshIdentity::Locked(l) => Some(ssh::Probe::new(l)),
+                ssh::SshIdentity::Usable(_) => None,
+            })
+            .collect();
+        let usable_ssh = self.ssh.iter().filter_map(|s| match s {
+            ssh::SshIdentity::Usable(k) => Some(k.as_ref() as &dyn age::Identity),
+            ssh::SshIdentity::Locked(_) => None,
+        });
+        let ids = self
+            .ids
+            .iter()
+            .map(|i| i as &dyn age::Identity)
+            .chain(usable_ssh)
+            .chain(probes.iter().map(|p| p as &dyn age::Identity));
+        let mut r = dec.decrypt(ids).map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => {
+                if let Some(p) = probes.iter().find(|p| p.hit.get()) {
+                    return ssh::locked_message(&p.locked.origin);
+                }
+                let mut msg = format!(
                     "none of the {} age identities from {} matches this recipient",
-                    self.ids.len(),
+                    self.len(),
                     self.sources.join(", ")
-                ),
-                other => format!("age: {other}"),
-            })?;
+                );
+                for p in &self.problems {
+                    msg.push_str("; ");
+                    msg.push_str(p);
+                }
+                msg
+            }
+            other => format!("age: {other}"),
+        })?;
         let mut out = Zeroizing::new(Vec::with_capacity(33));
         r.read_to_end(&mut out)
             .map_err(|e| format!("age payload: {e}"))?;
@@ -173,16 +200,40 @@ impl AgeIdentities {
     }
 }
 
+/// Runs a `SOPS_AGE_*_CMD` command (through `/bin/sh -c`) and returns its stdout.
+fn run_key_cmd(var: &str, cmd: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+    match std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+    {
+        Ok(o) if o.status.success() => Ok(Zeroizing::new(o.stdout)),
+        Ok(o) => {
+            drop(Zeroizing::new(o.stdout));
+            Err(format!("{var} exited with {}", o.status))
+        }
+        Err(e) => Err(format!("{var}: {e}")),
+    }
+}
+
+/// A parsed recipient: X25519 (`age1…`) or SSH (`ssh-ed25519 …`, `ssh-rsa …`).
+fn parse_recipient(recipient: &str) -> Result<Box<dyn age::Recipient + Send>, String> {
+    let recipient = recipient.trim();
+    if recipient.starts_with("ssh-") {
+        return ssh::parse_recipient(recipient)
+            .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>);
+    }
+    age::x25519::Recipient::from_str(recipient)
+        .map(|r| Box::new(r) as Box<dyn age::Recipient + Send>)
+        .map_err(|e| format!("invalid age recipient {recipient:?}: {e}"))
+}
+
 /// Wraps `key` for one recipient as an ASCII-armored age file (ends with a newline).
 pub fn encrypt(recipient: &str, key: &[u8]) -> Result<String, String> {
-    let r = age::x25519::Recipient::from_str(recipient.trim()).map_err(|e| {
-        if recipient.starts_with("ssh-") {
-            format!("age recipient {recipient}: SSH recipients are not supported by sealbridge; use an age1… recipient")
-        } else {
-            format!("invalid age recipient {recipient:?}: {e}")
-        }
-    })?;
-    let enc = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient))
+    let r = parse_recipient(recipient)?;
+    let enc = age::Encryptor::with_recipients(std::iter::once(r.as_ref() as &dyn age::Recipient))
         .map_err(|e| format!("age: {e}"))?;
     let io = |e: std::io::Error| format!("age: {e}");
     let armor = ArmoredWriter::wrap_output(Vec::new(), Format::AsciiArmor).map_err(io)?;
@@ -198,9 +249,7 @@ pub fn encrypt(recipient: &str, key: &[u8]) -> Result<String, String> {
 
 /// Checks that a recipient string parses (for `--age` and `.sops.yaml`).
 pub fn check_recipient(recipient: &str) -> Result<(), String> {
-    age::x25519::Recipient::from_str(recipient.trim())
-        .map(|_| ())
-        .map_err(|e| format!("invalid age recipient {recipient:?}: {e}"))
+    parse_recipient(recipient).map(|_| ())
 }
 
 #[cfg(test)]
