@@ -158,8 +158,18 @@ fn files_sops_encrypts_for_ssh_keys_decrypt_with_the_key_file_env_and_the_defaul
         assert_eq!(ok(&got, "extract"), "s3cr3t-ssh-value");
     }
 
-    // Another SSH key: refused, exit 1, nothing on stdout, the sources named, no value leaked.
+    // SOPS_AGE_SSH_PRIVATE_KEY_CMD: the key printed by a command.
     let empty = support::tempdir();
+    let cmd = PathBuf::from(format!("cat '{}'", ed.display()));
+    let o = sb(
+        d,
+        empty.path(),
+        &["decrypt", "ed.enc.yaml"],
+        &[("SOPS_AGE_SSH_PRIVATE_KEY_CMD", &cmd)],
+    );
+    assert_eq!(ok(&o, "SOPS_AGE_SSH_PRIVATE_KEY_CMD"), PLAIN);
+
+    // Another SSH key: refused, exit 1, nothing on stdout, the sources named, no value leaked.
     let o = sb(
         d,
         empty.path(),
