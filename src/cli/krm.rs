@@ -19,10 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, ExitStatus, Result};
 use crate::krm::{KrmError, config, generate, paths::Root};
-use crate::manifest::Origin;
-use crate::resolve;
 use crate::settings::{Flags, Settings};
-use crate::yaml::{Document, Node};
+use crate::yaml::Document;
 
 /// Arguments of `krm`.
 #[derive(Debug, clap::Args)]
@@ -129,63 +127,14 @@ fn run_krm() -> Result<()> {
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
     let settings = Settings::load(&Flags::default())?;
     let sops = crate::krm::sops_source::Sops::from_settings(&settings);
-    let transformer = |docs: &mut [Document], dir: &Path| transform(&settings, docs, dir);
+    let transformer =
+        |docs: &mut [Document], dir: &Path| crate::krm::transform::transform(&settings, docs, dir);
     let outcome = crate::krm::function::process(&input, &cwd, &sops, &transformer);
     // The ResourceList is written in every case: on failure it has no items, only `results`.
     super::write_stdout(outcome.output.as_bytes())?;
     match outcome.error {
         None => Ok(()),
         Some(e) => Err(e.into()),
-    }
-}
-
-/// Transformer mode: resolve secret references in every item with the render engine (the
-/// same engine, backends and rules as `sealbridge render`; `sops://` paths relative to and
-/// confined to `dir`). Items keep their `config.kubernetes.io/*` annotations.
-fn transform(
-    settings: &Settings,
-    docs: &mut [Document],
-    dir: &Path,
-) -> std::result::Result<(), KrmError> {
-    let opts = resolve::backends::options_from_settings(settings, Some(dir.to_path_buf()))
-        .map_err(|e| KrmError::Config(e.to_string()))?;
-    let backends = resolve::backends::from_settings(settings, &opts);
-    let origins: Vec<Origin> = docs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| item_origin(&d.root, i))
-        .collect();
-    match resolve::render_documents_blocking(docs, &origins, &backends, &opts) {
-        Ok(_) => Ok(()),
-        Err(resolve::RenderError::Resolve(failure)) => Err(KrmError::Unresolved(failure)),
-        Err(e) => Err(KrmError::Resolve(e.to_string())),
-    }
-}
-
-/// Where an item came from, for messages: the orchestrator's path/index annotations when
-/// present (kpt, kustomize), else its position in the ResourceList.
-fn item_origin(item: &Node, position: usize) -> Origin {
-    let annotation = |keys: &[&str]| {
-        keys.iter().find_map(|k| {
-            item.get_path(&["metadata", "annotations", k])
-                .and_then(Node::as_str)
-                .map(str::to_owned)
-        })
-    };
-    match annotation(crate::krm::function::PATH_ANNOTATIONS) {
-        Some(file) => Origin {
-            file,
-            index: annotation(&[
-                "internal.config.kubernetes.io/index",
-                "config.kubernetes.io/index",
-            ])
-            .and_then(|i| i.parse().ok())
-            .unwrap_or(0),
-        },
-        None => Origin {
-            file: crate::krm::function::ITEMS_ORIGIN.to_owned(),
-            index: position,
-        },
     }
 }
 
@@ -321,21 +270,6 @@ mod tests {
         assert_eq!(
             plugin_mode(&argv(&["sealbridge", "render", "-"]), false, &cmds()),
             None
-        );
-    }
-
-    #[test]
-    fn item_origins_come_from_the_orchestrators_annotations() {
-        let docs = crate::yaml::parse_stream(
-            "kind: A\nmetadata:\n  annotations:\n    internal.config.kubernetes.io/path: a.yaml\n    internal.config.kubernetes.io/index: '2'\n---\nkind: B\n",
-        )
-        .unwrap();
-        let a = item_origin(&docs[0].root, 0);
-        assert_eq!((a.file.as_str(), a.index), ("a.yaml", 2));
-        let b = item_origin(&docs[1].root, 1);
-        assert_eq!(
-            (b.file.as_str(), b.index),
-            (crate::krm::function::ITEMS_ORIGIN, 1)
         );
     }
 

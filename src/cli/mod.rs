@@ -211,15 +211,14 @@ pub fn install_crypto_provider() {
 
 fn init_logging(verbose: bool) {
     use tracing_subscriber::EnvFilter;
-    // rustify/vaultrs log failed requests (with bodies) at ERROR: keep them silent.
     let default = if verbose {
-        "warn,sealbridge=debug,rustify=off,vaultrs=off"
+        "warn,sealbridge=debug"
     } else {
-        "warn,rustify=off,vaultrs=off"
+        "warn"
     };
     let filter = std::env::var("SEALBRIDGE_LOG")
         .ok()
-        .and_then(|f| EnvFilter::try_new(format!("{f},rustify=off,vaultrs=off")).ok())
+        .and_then(|f| EnvFilter::try_new(with_quiet_dependencies(&f)).ok())
         .unwrap_or_else(|| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -227,6 +226,32 @@ fn init_logging(verbose: bool) {
         .with_target(false)
         .without_time()
         .try_init();
+}
+
+/// The HTTP/TLS stack logs connection details at debug/trace. `SEALBRIDGE_LOG=trace` is about
+/// sealbridge's own events, so these crates stay at `warn` unless the filter names them.
+const NOISY_DEPENDENCIES: &[&str] = &[
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+    "tower",
+    "kube",
+    "kube_client",
+];
+
+fn with_quiet_dependencies(filter: &str) -> String {
+    let mut out = filter.to_owned();
+    for dep in NOISY_DEPENDENCIES {
+        let named = filter
+            .split(',')
+            .any(|d| d.trim().split(['=', '[']).next() == Some(*dep));
+        if !named {
+            out.push_str(&format!(",{dep}=warn"));
+        }
+    }
+    out
 }
 
 /// Prints one error to stderr: `sealbridge: <message>` and its causes.
@@ -251,5 +276,20 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Error::io("<stdout>", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_quiet_dependencies;
+
+    #[test]
+    fn trace_keeps_dependencies_quiet_unless_named() {
+        let f = with_quiet_dependencies("trace");
+        assert!(f.starts_with("trace,"));
+        assert!(f.contains(",hyper=warn") && f.contains(",kube=warn"));
+        let f = with_quiet_dependencies("trace,hyper=trace");
+        assert!(!f.contains("hyper=warn"), "{f}");
+        assert!(f.contains(",h2=warn"));
     }
 }

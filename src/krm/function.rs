@@ -131,20 +131,11 @@ fn annotation<'a>(n: &'a Node, key: &str) -> Option<&'a str> {
         .and_then(Node::as_str)
 }
 
-fn label(n: &Node) -> String {
-    format!(
-        "{}/{}",
-        n.get("kind").and_then(Node::as_str).unwrap_or("?"),
-        n.get_path(&["metadata", "name"])
-            .and_then(Node::as_str)
-            .unwrap_or("?")
-    )
-}
-
 /// The directory a generator's files are relative to: under kpt render, the configuration
-/// file's directory in the package; otherwise the function's working directory (kustomize
-/// runs it in the kustomization directory; run kpt eval from the package directory).
-fn base_dir(config: &Node, items: &[Node], cwd: &Path) -> PathBuf {
+/// file's directory in its package (the package path is believed only as
+/// [`super::packages::annotated_package`] allows); otherwise the function's working directory
+/// (kustomize runs it in the kustomization directory; run kpt eval from the package directory).
+fn base_dir(config: &Node, items: &[Node], cwd: &Path) -> Result<PathBuf, KrmError> {
     let same = |n: &&Node| {
         n.get("kind").and_then(Node::as_str) == config.get("kind").and_then(Node::as_str)
             && n.get_path(&["metadata", "name"]).and_then(Node::as_str)
@@ -156,15 +147,18 @@ fn base_dir(config: &Node, items: &[Node], cwd: &Path) -> PathBuf {
         .chain(items.iter().filter(same))
         .find(|n| annotation(n, PACKAGE_PATH_ANNOTATION).is_some());
     let Some(n) = annotated else {
-        return cwd.to_path_buf();
+        return Ok(cwd.to_path_buf());
     };
-    let mut dir = PathBuf::from(annotation(n, PACKAGE_PATH_ANNOTATION).unwrap_or("."));
+    let root = super::packages::root(cwd)?;
+    let Some(mut dir) = super::packages::annotated_package(n, &root)? else {
+        return Ok(cwd.to_path_buf());
+    };
     if let Some(p) = PATH_ANNOTATIONS.iter().find_map(|k| annotation(n, k))
         && let Some(parent) = Path::new(p).parent()
     {
         dir.push(parent);
     }
-    dir
+    Ok(dir)
 }
 
 fn run(
@@ -178,9 +172,9 @@ fn run(
     let mut out_items: Vec<Node>;
     match (&list.function_config, fc_kind) {
         (Some(fc), Some(k)) if k.is_generator() => {
-            let origin = label(fc);
+            let origin = super::packages::label(fc);
             let cfg = config::from_json(&to_json(fc, &origin)?, &origin)?;
-            let generated = run_generator(&cfg, &base_dir(fc, &list.items, cwd), sops, &origin)?;
+            let generated = run_generator(&cfg, &base_dir(fc, &list.items, cwd)?, sops, &origin)?;
             out_items = list.items;
             out_items.extend(generated);
         }
@@ -407,9 +401,25 @@ functionConfig:
             "kind: ResourceList\nitems:\n- apiVersion: sealbridge.io/v1alpha1\n  kind: SecretGenerator\n  metadata:\n    name: db\n    annotations:\n      internal.config.kubernetes.io/package-path: {}\n      internal.config.kubernetes.io/path: secrets/gen.yaml\n  envs: [db.yaml]\nfunctionConfig:\n  apiVersion: sealbridge.io/v1alpha1\n  kind: SecretGenerator\n  metadata: {{name: db}}\n  envs: [db.yaml]\n",
             pkg.path().display()
         );
+        // kpt's package path is believed only for a kpt package at or below the working
+        // directory (kpt eval passes a package-path written in a file through unchanged).
+        let o = process(&input, pkg.path(), &Plain, &no_transform);
+        assert!(matches!(o.error, Some(KrmError::Path(_))), "{:?}", o.error);
+        assert!(o.output.contains("no Kptfile"), "{}", &*o.output);
+        std::fs::write(pkg.path().join("Kptfile"), "kind: Kptfile\n").unwrap();
+        let o = process(&input, pkg.path(), &Plain, &no_transform);
+        assert!(o.error.is_none(), "{:?}", o.error);
+        let parent = pkg.path().parent().unwrap();
+        let o = process(&input, parent, &Plain, &no_transform);
+        assert!(o.error.is_none(), "{:?}", o.error);
         let elsewhere = tempfile::tempdir().unwrap();
         let o = process(&input, elsewhere.path(), &Plain, &no_transform);
-        assert!(o.error.is_none(), "{:?}", o.error);
+        assert!(matches!(o.error, Some(KrmError::Path(_))), "{:?}", o.error);
+        assert!(
+            o.output.contains("outside the working directory"),
+            "{}",
+            &*o.output
+        );
     }
 
     #[test]

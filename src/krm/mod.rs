@@ -14,9 +14,11 @@ use crate::secret::{SecretValue, Sensitive};
 pub mod config;
 pub mod function;
 pub mod generate;
+pub mod packages;
 pub mod paths;
 pub mod secret;
 pub mod sops_source;
+pub mod transform;
 
 /// What can go wrong in the KRM function or exec plugin. Messages name files, objects and
 /// keys, never values.

@@ -337,3 +337,212 @@ fn eval_exec_as_transformer_resolves_references_in_every_item() {
     );
     assert_eq!(listing(&pkg), before);
 }
+
+/// Encrypts `plain` (dotenv) with the real sops for the demo key into `dst`.
+fn sops_encrypt_dotenv(plain: &str, dst: &Path) {
+    let key =
+        std::fs::read_to_string(support::project_root().join("examples/kpt/demo-age-key.txt"))
+            .unwrap();
+    let recipient = key
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("the demo key file names its recipient")
+        .trim()
+        .to_owned();
+    let tmp = support::tempdir();
+    let src = tmp.path().join("plain.env");
+    std::fs::write(&src, plain).unwrap();
+    let mut cmd = Command::new(support::sops());
+    support::clean_env(&mut cmd, tmp.path());
+    let out = cmd
+        .args(["encrypt", "--age", &recipient, "--input-type", "dotenv"])
+        .args(["--output-type", "dotenv"])
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sops: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dst, out.stdout).unwrap();
+}
+
+/// A package whose Kptfile runs sealbridge as a transformer (no functionConfig), with
+/// references in a file of a subdirectory (package-relative paths) and in a nested subpackage
+/// (whose own sops file only exists there).
+fn transformer_package() -> (tempfile::TempDir, PathBuf) {
+    let t = support::tempdir();
+    let pkg = t.path().join("pkg");
+    std::fs::create_dir_all(pkg.join("manifests")).unwrap();
+    std::fs::create_dir_all(pkg.join("sub")).unwrap();
+    std::fs::write(
+        pkg.join("Kptfile"),
+        "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: pkg\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\npipeline:\n  mutators:\n    - exec: sealbridge\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        support::project_root().join("examples/kpt/package/db.enc.env"),
+        pkg.join("db.enc.env"),
+    )
+    .unwrap();
+    std::fs::write(
+        pkg.join("manifests/app.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: top\nstringData:\n  user: ref+sops://db.enc.env#/DB_USER\n  password: <path:sops://db.enc.env#DB_PASSWORD>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        pkg.join("sub/Kptfile"),
+        "apiVersion: kpt.dev/v1\nkind: Kptfile\nmetadata:\n  name: sub\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\n",
+    )
+    .unwrap();
+    sops_encrypt_dotenv(
+        "API_TOKEN=from-the-subpackage\n",
+        &pkg.join("sub/only-here.enc.env"),
+    );
+    std::fs::write(
+        pkg.join("sub/app.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: nested\nstringData:\n  token: ref+sops://only-here.enc.env#/API_TOKEN\n",
+    )
+    .unwrap();
+    (t, pkg)
+}
+
+fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() && !p.is_symlink() {
+                todo.push(p);
+            } else {
+                let body = std::fs::read(&p).unwrap_or_default();
+                v.push((p.strip_prefix(dir).unwrap().to_path_buf(), body));
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+fn secret<'a>(docs: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    docs.iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("Secret/{name} in {docs:?}"))
+}
+
+#[test]
+fn render_transformer_resolves_sops_paths_per_item_package_from_any_directory() {
+    let (t, pkg) = transformer_package();
+    let before = tree(&pkg);
+    // From the package directory, and from its parent: the same answers.
+    for (cwd, arg) in [(pkg.as_path(), "."), (t.path(), "pkg")] {
+        let out = kpt(
+            cwd,
+            &["fn", "render", arg, "--allow-exec", "-o", "unwrap"],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "kpt in {}: {}",
+            cwd.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let docs = unwrap_docs(&out);
+        // manifests/app.yaml: paths are relative to the package, not to the item's file.
+        let top = secret(&docs, "top");
+        assert_eq!(top["stringData"]["user"], "app");
+        assert_eq!(top["stringData"]["password"], "demo-db-password");
+        // sub/app.yaml: relative to (and confined to) the subpackage.
+        assert_eq!(
+            secret(&docs, "nested")["stringData"]["token"],
+            "from-the-subpackage"
+        );
+        assert_eq!(tree(&pkg), before, "-o unwrap writes nothing");
+    }
+}
+
+#[test]
+fn render_transformer_refuses_paths_leaving_the_items_package() {
+    for (name, reference) in [
+        ("dotdot", "ref+sops://../db.enc.env#/DB_USER"),
+        ("absolute", "ref+sops:///etc/passwd#/root"),
+        ("symlink", "ref+sops://link.enc.env#/DB_USER"),
+    ] {
+        let (t, pkg) = transformer_package();
+        // The parent package's file exists and decrypts: only confinement stops it.
+        std::os::unix::fs::symlink(pkg.join("db.enc.env"), pkg.join("sub/link.enc.env")).unwrap();
+        std::fs::write(
+            pkg.join("sub/escape.yaml"),
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: escape-{name}\nstringData:\n  stolen: {reference}\n"
+            ),
+        )
+        .unwrap();
+        let before = tree(&pkg);
+        // kpt's default in-place mode: a failing pipeline must write nothing.
+        let out = kpt(t.path(), &["fn", "render", "pkg", "--allow-exec"], None);
+        assert!(!out.status.success(), "{name}: must fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("escape-{name}")),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.contains("stringData.stolen"), "{name}: {stderr}");
+        assert!(stderr.contains("refused"), "{name}: {stderr}");
+        assert!(!stderr.contains("demo-db-password") && !stderr.contains("from-the-subpackage"));
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("demo-db-password"));
+        assert_eq!(
+            tree(&pkg),
+            before,
+            "{name}: nothing written into the package"
+        );
+    }
+}
+
+#[test]
+fn eval_transformer_follows_subpackages_listed_in_the_package() {
+    let (_t, pkg) = transformer_package();
+    let before = tree(&pkg);
+    let out = kpt(
+        &pkg,
+        &["fn", "eval", ".", "--exec", "sealbridge", "-o", "unwrap"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "kpt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = unwrap_docs(&out);
+    assert_eq!(secret(&docs, "top")["stringData"]["user"], "app");
+    assert_eq!(
+        secret(&docs, "nested")["stringData"]["token"],
+        "from-the-subpackage"
+    );
+    assert_eq!(tree(&pkg), before);
+}
+
+#[test]
+fn eval_refuses_a_package_path_written_into_a_file() {
+    // kpt eval passes internal.config.kubernetes.io/package-path from a file unchanged: a
+    // package must not be able to move its sops root (here: to the directory above it).
+    let (t, pkg) = transformer_package();
+    std::fs::write(t.path().join("Kptfile"), "kind: Kptfile\n").unwrap();
+    std::fs::write(
+        pkg.join("forged.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: forged\n  annotations:\n    internal.config.kubernetes.io/package-path: {}\nstringData:\n  x: ref+sops://pkg/db.enc.env#/DB_USER\n",
+            t.path().display()
+        ),
+    )
+    .unwrap();
+    let before = tree(&pkg);
+    let out = kpt(&pkg, &["fn", "eval", ".", "--exec", "sealbridge"], None);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Secret/forged"), "{stderr}");
+    assert!(stderr.contains("outside the working directory"), "{stderr}");
+    assert_eq!(tree(&pkg), before);
+}

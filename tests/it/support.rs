@@ -180,23 +180,29 @@ impl OpenBao {
     /// It is killed when the returned value is dropped or when the test process exits.
     pub fn start(opts: OpenBaoOptions) -> OpenBao {
         let bao = bao();
-        let dir = std::env::temp_dir().join(unique("sealbridge-openbao-"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let audit_log = dir.join("audit.log");
-        let server_log = dir.join("server.log");
-        let config = dir.join("config.hcl");
-        std::fs::write(
-            &config,
-            format!(
-                "audit \"file\" \"counter\" {{\n  options {{\n    file_path = \"{}\"\n  }}\n}}\n{}\n",
-                audit_log.display(),
-                opts.extra_config
-            ),
-        )
-        .unwrap();
         let token = format!("root-{}", unique("t"));
         let mut last_log = String::new();
         for _attempt in 0..5 {
+            // A fresh, randomly named directory per attempt: a name made from the pid could
+            // meet the audit log of an earlier test process with the same pid (its requests
+            // would be counted), and a failed attempt removes its own directory.
+            let dir = tempfile::Builder::new()
+                .prefix("sealbridge-openbao-")
+                .tempdir()
+                .unwrap()
+                .keep();
+            let audit_log = dir.join("audit.log");
+            let server_log = dir.join("server.log");
+            let config = dir.join("config.hcl");
+            std::fs::write(
+                &config,
+                format!(
+                    "audit \"file\" \"counter\" {{\n  options {{\n    file_path = \"{}\"\n  }}\n}}\n{}\n",
+                    audit_log.display(),
+                    opts.extra_config
+                ),
+            )
+            .unwrap();
             let port = free_port();
             let addr = format!("http://127.0.0.1:{port}");
             let mut args = vec![
@@ -211,11 +217,13 @@ impl OpenBao {
                 .chain(args)
                 .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
                 .collect();
-            // The guard: start the server, wait for stdin to close, then kill it.
+            // The guard: start the server, wait for stdin to close, then kill it and remove its
+            // directory (the shared server lives in a static and is never dropped).
             let script = format!(
-                "{} >'{}' 2>&1 </dev/null & p=$!; cat >/dev/null; kill $p 2>/dev/null; wait $p",
+                "{} >'{}' 2>&1 </dev/null & p=$!; cat >/dev/null; kill $p 2>/dev/null; wait $p; rm -rf '{}'",
                 quoted.join(" "),
-                server_log.display()
+                server_log.display(),
+                dir.display()
             );
             let mut child = Command::new("sh")
                 .arg("-c")
