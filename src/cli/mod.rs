@@ -189,7 +189,7 @@ fn run(cli: Cli) -> Result<()> {
             sops::unset(a, &flags)
         }
         Command::Version => version::run(),
-        Command::Krm(a) => krm::run(a),
+        Command::Krm(a) => krm::run(a, &flags),
         Command::Argocd(a) => argocd::run(a, flags),
     }
 }

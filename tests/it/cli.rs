@@ -49,3 +49,44 @@ fn secret_name_without_the_kube_feature_is_exit_2_with_a_hint() {
         assert!(err.contains("--features kube"), "{err}");
     }
 }
+
+/// `sealbridge --settings FILE krm` reads that settings file (as every other command does):
+/// the Vault address comes from it, and an invalid file is an error, not ignored.
+#[test]
+fn krm_reads_the_settings_file_given_on_the_command_line() {
+    let bao = crate::support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(&mount, "app", serde_json::json!({"user": "alice"}));
+    let dir = crate::support::tempdir();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        format!("vault:\n  address: {}\n", bao.addr),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "no_such_setting: 1\n").unwrap();
+    let rl = format!(
+        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: c\n  data:\n    u: <path:{mount}/data/app#user>\n"
+    );
+    let token = [("VAULT_TOKEN", bao.token.as_str())];
+    let o = crate::render::run(
+        None,
+        dir.path(),
+        &["--settings", "s.yaml", "krm"],
+        Some(&rl),
+        &token,
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("u: alice"), "{out}");
+
+    let o = crate::render::run(
+        None,
+        dir.path(),
+        &["--settings", "bad.yaml", "krm"],
+        Some(&rl),
+        &token,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.yaml"), "{err}");
+}
