@@ -90,3 +90,50 @@ fn krm_reads_the_settings_file_given_on_the_command_line() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("bad.yaml"), "{err}");
 }
+
+/// `argocd generate --config FILE` (and AVP's `-c` / `--config-path`) names the settings file,
+/// as docs/cli.md says and the `-s` hint suggests.
+#[test]
+fn argocd_generate_takes_the_settings_file_as_config() {
+    let bao = crate::support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(&mount, "app", serde_json::json!({"user": "alice"}));
+    let dir = crate::support::tempdir();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        format!("vault:\n  address: {}\n", bao.addr),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "no_such_setting: 1\n").unwrap();
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    std::fs::write(
+        dir.path().join("app/cm.yaml"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  u: <path:{mount}/data/app#user>\n"),
+    )
+    .unwrap();
+    let token = [("VAULT_TOKEN", bao.token.as_str())];
+    for flag in ["--config", "-c", "--config-path"] {
+        let o = crate::render::run(
+            None,
+            dir.path(),
+            &["argocd", "generate", flag, "s.yaml", "app"],
+            None,
+            &token,
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{flag}: {err}");
+        assert!(String::from_utf8_lossy(&o.stdout).contains("u: alice"));
+
+        let o = crate::render::run(
+            None,
+            dir.path(),
+            &["argocd", "generate", flag, "bad.yaml", "app"],
+            None,
+            &token,
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
+        assert!(err.contains("bad.yaml"), "{flag}: {err}");
+        assert!(o.stdout.is_empty());
+    }
+}
