@@ -137,3 +137,15 @@ fn argocd_generate_takes_the_settings_file_as_config() {
         assert!(o.stdout.is_empty());
     }
 }
+
+/// The `exec-file` summary says what the default is: a FIFO, not a temporary file.
+#[test]
+fn exec_file_help_names_the_fifo_default() {
+    let out = bin().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("exec-file"))
+        .unwrap_or_default();
+    assert!(line.contains("FIFO"), "{text}");
+}
