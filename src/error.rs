@@ -67,6 +67,7 @@ impl Error {
             Error::Cmp(e) => e.exit_status(),
             Error::Vault(e) if e.is_config() => ExitStatus::Usage,
             Error::Vault(_) => ExitStatus::Failure,
+            Error::Render(crate::resolve::RenderError::Config(_)) => ExitStatus::Usage,
             Error::Render(_) => ExitStatus::Failure,
             #[cfg(feature = "kube")]
             Error::Cluster(e) if e.is_usage() => ExitStatus::Usage,

@@ -890,8 +890,15 @@ impl Settings {
             dir: v.cache_dir.clone(),
         };
         // Check the address now, naming where it came from.
-        crate::backend::vault::VaultClient::check_address(&cfg.address)
-            .map_err(|e| VaultError::config(format!("{}: {}", address.origin, e.detail())))?;
+        // The client's messages say "VAULT_ADDR …": name the real source instead (never
+        // "VAULT_ADDR: VAULT_ADDR …").
+        crate::backend::vault::VaultClient::check_address(&cfg.address).map_err(|e| {
+            let detail = e.detail();
+            VaultError::config(match detail.strip_prefix("VAULT_ADDR ") {
+                Some(rest) => format!("{} {rest}", address.origin),
+                None => format!("{}: {detail}", address.origin),
+            })
+        })?;
         Ok(cfg)
     }
 }
@@ -1296,6 +1303,12 @@ mod tests {
         let s = load(&[("VAULT_ADDR", "vault:8200"), ("VAULT_TOKEN", "t")]).unwrap();
         let e = s.vault_config().unwrap_err().to_string();
         assert!(e.contains("VAULT_ADDR"), "{e}");
+        let s = load(&[("VAULT_ADDR", "ftp://x"), ("VAULT_TOKEN", "t")]).unwrap();
+        let e = s.vault_config().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "vault: configuration error: VAULT_ADDR \"ftp://x\" must start with https:// or http://"
+        );
     }
 
     #[test]

@@ -45,6 +45,15 @@ pub enum Step {
         /// Needs a build with `--features kube`.
         #[arg(short = 's', long = "secret-name", value_name = "[NAMESPACE:]NAME")]
         secret_name: Option<String>,
+        /// The settings file (same as the global `--settings`; argocd-vault-plugin's
+        /// `-c/--config-path`).
+        #[arg(
+            short = 'c',
+            long = "config",
+            visible_alias = "config-path",
+            value_name = "FILE"
+        )]
+        config: Option<PathBuf>,
     },
 }
 
@@ -63,7 +72,16 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
             kind,
             paths,
             secret_name,
+            config,
         } => {
+            if let Some(c) = config {
+                if flags.config.as_ref().is_some_and(|f| f != &c) {
+                    return Err(Error::Usage(
+                        "--settings and --config name different files; give one".to_owned(),
+                    ));
+                }
+                flags.config = Some(c);
+            }
             // Settings first: an Application setting a guarded ARGOCD_ENV_* variable is a
             // usage error (exit 2) before anything is read or fetched — including the Secret.
             if let Some(name) = &secret_name {

@@ -100,7 +100,7 @@ pub fn stdin_is_char_device() -> bool {
 /// Runs a plugin mode and maps the outcome to an exit code.
 pub fn run_mode(mode: PluginMode) -> ExitCode {
     let result = match mode {
-        PluginMode::Krm => run_krm(),
+        PluginMode::Krm => run_krm(&Flags::default()),
         PluginMode::Legacy(config) => run_legacy(&config),
         PluginMode::Usage(msg) => Err(Error::Usage(msg)),
     };
@@ -113,19 +113,19 @@ pub fn run_mode(mode: PluginMode) -> ExitCode {
     }
 }
 
-/// `sealbridge krm`.
-pub fn run(_args: KrmArgs) -> Result<()> {
-    run_krm()
+/// `sealbridge krm` (`flags`: the command line's settings flags, e.g. `--settings FILE`).
+pub fn run(_args: KrmArgs, flags: &Flags) -> Result<()> {
+    run_krm(flags)
 }
 
-fn run_krm() -> Result<()> {
+fn run_krm(flags: &Flags) -> Result<()> {
     super::install_crypto_provider();
     let mut input = Zeroizing::new(String::new());
     std::io::stdin()
         .read_to_string(&mut input)
         .map_err(|e| Error::io("<stdin>", e))?;
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    let settings = Settings::load(&Flags::default())?;
+    let settings = Settings::load(flags)?;
     let sops = crate::krm::sops_source::Sops::from_settings(&settings);
     let transformer =
         |docs: &mut [Document], dir: &Path| crate::krm::transform::transform(&settings, docs, dir);

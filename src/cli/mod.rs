@@ -79,7 +79,8 @@ pub enum Command {
     Encrypt(sops::EncryptArgs),
     /// Run a command with the secrets of a sops file as environment variables of the child only.
     ExecEnv(sops::ExecEnvArgs),
-    /// Run a command with the plaintext of a sops file in a private temporary file (`{}`).
+    /// Run a command with the plaintext of a sops file at the path `{}`: a FIFO in a private
+    /// directory (or, with --no-fifo, a 0600 file there).
     ExecFile(sops::ExecFileArgs),
     /// Re-wrap a sops file's data key for the recipients of the matching `.sops.yaml` rule.
     Updatekeys(sops::UpdateKeysArgs),
@@ -189,7 +190,7 @@ fn run(cli: Cli) -> Result<()> {
             sops::unset(a, &flags)
         }
         Command::Version => version::run(),
-        Command::Krm(a) => krm::run(a),
+        Command::Krm(a) => krm::run(a, &flags),
         Command::Argocd(a) => argocd::run(a, flags),
     }
 }

@@ -124,8 +124,16 @@ pub struct ExecEnvArgs {
     pub ignore_mac: bool,
     #[command(flatten)]
     pub format: FormatArgs,
-    /// The command and its arguments (a single argument runs through `/bin/sh -c`, like sops).
-    #[arg(last = true, required = true)]
+    /// The command as one string, run with `/bin/sh -c` (sops' form: `exec-env FILE 'CMD'`).
+    #[arg(value_name = "COMMAND", required_unless_present = "command")]
+    pub shell_command: Option<OsString>,
+    /// Or, after `--`, the program and its arguments, run directly (a single argument runs
+    /// through `/bin/sh -c`).
+    #[arg(
+        last = true,
+        value_name = "PROGRAM [ARGS]",
+        conflicts_with = "shell_command"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -152,8 +160,17 @@ pub struct ExecFileArgs {
     pub ignore_mac: bool,
     #[command(flatten)]
     pub format: FormatArgs,
-    /// The command and its arguments; `{}` is replaced by the plaintext file's path.
-    #[arg(last = true, required = true)]
+    /// The command as one string, run with `/bin/sh -c` (sops' form: `exec-file FILE 'CMD {}'`);
+    /// `{}` is replaced by the plaintext file's path.
+    #[arg(value_name = "COMMAND", required_unless_present = "command")]
+    pub shell_command: Option<OsString>,
+    /// Or, after `--`, the program and its arguments, run directly (a single argument runs
+    /// through `/bin/sh -c`); `{}` in any argument is replaced by the file's path.
+    #[arg(
+        last = true,
+        value_name = "PROGRAM [ARGS]",
+        conflicts_with = "shell_command"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -712,7 +729,10 @@ fn exit_with(code: i32) -> Result<()> {
 }
 
 /// Runs `exec-env`.
-pub fn exec_env(a: ExecEnvArgs, flags: &Flags) -> Result<()> {
+pub fn exec_env(mut a: ExecEnvArgs, flags: &Flags) -> Result<()> {
+    if let Some(c) = a.shell_command.take() {
+        a.command = vec![c];
+    }
     if a.same_process && a.background {
         return Err(usage(
             "--same-process cannot be used with --background (as in sops)",
@@ -837,7 +857,10 @@ fn feed_fifo(path: PathBuf, plain: Zeroizing<Vec<u8>>) -> Result<()> {
 }
 
 /// Runs `exec-file`.
-pub fn exec_file(a: ExecFileArgs, flags: &Flags) -> Result<()> {
+pub fn exec_file(mut a: ExecFileArgs, flags: &Flags) -> Result<()> {
+    if let Some(c) = a.shell_command.take() {
+        a.command = vec![c];
+    }
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if a.background {

@@ -98,6 +98,7 @@ pub fn transform(settings: &Settings, docs: &mut [Document], cwd: &Path) -> Resu
                     failures.push((at, failure));
                 }
             }
+            Err(resolve::RenderError::Config(m)) => return Err(KrmError::Config(m)),
             Err(e) => return Err(KrmError::Resolve(e.to_string())),
         }
     }

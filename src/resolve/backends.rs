@@ -102,10 +102,7 @@ fn with_sops(
 ) -> Backends {
     match SopsBackend::new(&opts.sops_root, decrypt_options_with(client)) {
         Ok(b) => backends.with(BackendKind::Sops, Arc::new(b)),
-        Err(e) => backends.with(
-            BackendKind::Sops,
-            Arc::new(Unavailable(BackendError::NotConfigured(e.to_string()))),
-        ),
+        Err(e) => backends.with(BackendKind::Sops, Arc::new(Unavailable(e))),
     }
 }
 

@@ -135,6 +135,10 @@ pub enum RenderError {
     /// References could not be resolved.
     #[error("{0}")]
     Resolve(RenderFailure),
+    /// References need a backend whose configuration is wrong or missing (no `VAULT_ADDR`, an
+    /// invalid address, incomplete auth settings): one message per problem (exit 2).
+    #[error("{0}")]
+    Config(String),
     /// The async runtime could not be started.
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
@@ -193,7 +197,7 @@ pub async fn render_documents(
     origins: &[Origin],
     backends: &Backends,
     opts: &RenderOptions,
-) -> Result<RenderStats, RenderFailure> {
+) -> Result<RenderStats, RenderError> {
     let mut failures = Vec::new();
     let scanned = scan::scan(docs, origins, &mut failures);
     let references = scanned.sites.iter().map(|s| s.refs.len()).sum();
@@ -210,9 +214,11 @@ pub async fn render_documents(
     if !failures.is_empty() {
         // Document order, then field order (stable: several failures of one field keep theirs).
         failures.sort_by(|a, b| a.0.cmp(&b.0));
-        return Err(RenderFailure {
-            failures: failures.into_iter().map(|(_, f)| f).collect(),
-        });
+        let failures: Vec<Failure> = failures.into_iter().map(|(_, f)| f).collect();
+        if let Some(message) = config_problem(&fetched, &failures) {
+            return Err(RenderError::Config(message));
+        }
+        return Err(RenderError::Resolve(RenderFailure { failures }));
     }
     substitute::apply(docs, edits);
     Ok(RenderStats {
@@ -235,7 +241,48 @@ pub fn render_documents_blocking(
         .build()
         .map_err(|e| RenderError::Runtime(e.to_string()))?;
     rt.block_on(render_documents(docs, origins, backends, opts))
-        .map_err(RenderError::Resolve)
+}
+
+/// When a backend the references need is not configured: one message naming each
+/// configuration problem once and where it is first needed (the run's references are not
+/// listed one by one: they all fail for the same reason, which the user fixes in one place).
+fn config_problem(fetched: &Fetched, failures: &[Failure]) -> Option<String> {
+    let problems: BTreeSet<&str> = fetched
+        .values()
+        .filter_map(|r| match r {
+            Err(BackendError::NotConfigured(why)) => Some(why.as_str()),
+            _ => None,
+        })
+        .collect();
+    if problems.is_empty() {
+        return None;
+    }
+    let mut text = String::new();
+    for why in problems {
+        let needing = BackendError::NotConfigured(why.to_owned()).to_string();
+        let users: Vec<&Failure> = failures
+            .iter()
+            .filter(|f| f.problem.starts_with(&needing))
+            .collect();
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(why);
+        if let Some(first) = users.first() {
+            let at = Failure {
+                problem: String::new(),
+                ..(*first).clone()
+            }
+            .to_string();
+            let at = at.trim_end_matches(": ");
+            match users.len() {
+                1 => text.push_str(&format!(" (needed by {at})")),
+                n => text.push_str(&format!(" (needed by {n} references; the first: {at})")),
+            }
+        }
+    }
+    text.push_str("; nothing was written");
+    Some(text)
 }
 
 /// Reads `inputs`, renders every Kubernetes document and returns the YAML stream. Skipped

@@ -49,3 +49,103 @@ fn secret_name_without_the_kube_feature_is_exit_2_with_a_hint() {
         assert!(err.contains("--features kube"), "{err}");
     }
 }
+
+/// `sealbridge --settings FILE krm` reads that settings file (as every other command does):
+/// the Vault address comes from it, and an invalid file is an error, not ignored.
+#[test]
+fn krm_reads_the_settings_file_given_on_the_command_line() {
+    let bao = crate::support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(&mount, "app", serde_json::json!({"user": "alice"}));
+    let dir = crate::support::tempdir();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        format!("vault:\n  address: {}\n", bao.addr),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "no_such_setting: 1\n").unwrap();
+    let rl = format!(
+        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: c\n  data:\n    u: <path:{mount}/data/app#user>\n"
+    );
+    let token = [("VAULT_TOKEN", bao.token.as_str())];
+    let o = crate::render::run(
+        None,
+        dir.path(),
+        &["--settings", "s.yaml", "krm"],
+        Some(&rl),
+        &token,
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("u: alice"), "{out}");
+
+    let o = crate::render::run(
+        None,
+        dir.path(),
+        &["--settings", "bad.yaml", "krm"],
+        Some(&rl),
+        &token,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad.yaml"), "{err}");
+}
+
+/// `argocd generate --config FILE` (and AVP's `-c` / `--config-path`) names the settings file,
+/// as docs/cli.md says and the `-s` hint suggests.
+#[test]
+fn argocd_generate_takes_the_settings_file_as_config() {
+    let bao = crate::support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(&mount, "app", serde_json::json!({"user": "alice"}));
+    let dir = crate::support::tempdir();
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        format!("vault:\n  address: {}\n", bao.addr),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("bad.yaml"), "no_such_setting: 1\n").unwrap();
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    std::fs::write(
+        dir.path().join("app/cm.yaml"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  u: <path:{mount}/data/app#user>\n"),
+    )
+    .unwrap();
+    let token = [("VAULT_TOKEN", bao.token.as_str())];
+    for flag in ["--config", "-c", "--config-path"] {
+        let o = crate::render::run(
+            None,
+            dir.path(),
+            &["argocd", "generate", flag, "s.yaml", "app"],
+            None,
+            &token,
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{flag}: {err}");
+        assert!(String::from_utf8_lossy(&o.stdout).contains("u: alice"));
+
+        let o = crate::render::run(
+            None,
+            dir.path(),
+            &["argocd", "generate", flag, "bad.yaml", "app"],
+            None,
+            &token,
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
+        assert!(err.contains("bad.yaml"), "{flag}: {err}");
+        assert!(o.stdout.is_empty());
+    }
+}
+
+/// The `exec-file` summary says what the default is: a FIFO, not a temporary file.
+#[test]
+fn exec_file_help_names_the_fifo_default() {
+    let out = bin().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("exec-file"))
+        .unwrap_or_default();
+    assert!(line.contains("FIFO"), "{text}");
+}

@@ -766,18 +766,48 @@ fn inputs_stdin_file_directory_and_empty() {
     assert!(err.contains("<stdin>: invalid YAML: line"), "{err}");
 }
 
+/// A Vault configuration problem is a configuration error (exit 2), said once, when the run
+/// has Vault references; a run without them does not need Vault at all.
 #[test]
-fn vault_not_configured_is_reported_per_reference() {
+fn vault_configuration_errors_exit_2_once_and_only_when_needed() {
     let dir = support::tempdir();
+    let refs = "kind: X\nspec:\n  a: <path:secret/x#y>\n  b: <path:secret/x#z>\n";
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[], "no Vault address: set VAULT_ADDR"),
+        (
+            &[("VAULT_ADDR", "ftp://x"), ("VAULT_TOKEN", "t")],
+            "VAULT_ADDR \"ftp://x\" must start with https:// or http://",
+        ),
+        (
+            &[
+                ("VAULT_ADDR", "http://127.0.0.1:1"),
+                ("AVP_AUTH_TYPE", "approle"),
+            ],
+            "approle auth needs a role id",
+        ),
+    ];
+    for (env, want) in cases {
+        let o = run(None, dir.path(), &["render", "-"], Some(refs), env);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{env:?}: {err}");
+        assert!(o.stdout.is_empty(), "{env:?}");
+        assert!(err.contains(want), "{env:?}: {err}");
+        assert_eq!(err.matches(want).count(), 1, "said once: {err}");
+        assert!(err.contains("needed by 2 references"), "{err}");
+        assert!(!err.contains("VAULT_ADDR: VAULT_ADDR"), "{err}");
+        assert!(!err.contains("not configured: "), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one message: {err}");
+    }
+    // No Vault reference: an unconfigured or misconfigured Vault does not matter.
     let o = run(
         None,
         dir.path(),
         &["render", "-"],
-        Some("kind: X\nspec:\n  a: <path:secret/x#y>\n"),
-        &[],
+        Some("kind: X\nspec:\n  a: plain\n"),
+        &[("VAULT_ADDR", "ftp://x")],
     );
-    let err = failed(&o);
-    assert!(err.contains("VAULT_ADDR"), "{err}");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("a: plain"));
 }
 
 #[test]

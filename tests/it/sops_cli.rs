@@ -526,3 +526,35 @@ fn set_and_unset_rewrite_the_file_and_real_sops_decrypts_it() {
     let o = sops(d, &env, &["decrypt", "s.enc.yaml"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), expected);
 }
+
+/// sops' own syntax: one command string after the file, run with `/bin/sh -c`; or, after
+/// `--`, the program and its arguments run directly. Not both.
+#[test]
+fn exec_env_and_exec_file_accept_sops_command_string_and_argv_after_dashes() {
+    let o = exec(&["exec-env", "basic.enc.env", "echo \"$DB_USER\""]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, b"admin\n");
+    let o = exec(&["exec-env", "basic.enc.env", "--", "printenv", "DB_USER"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, b"admin\n");
+    let plain = std::fs::read(vectors().join("expected/basic.ini")).unwrap();
+    let o = exec(&["exec-file", "basic.enc.ini", "cat {}"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, plain);
+    let o = exec(&["exec-file", "--no-fifo", "basic.enc.ini", "--", "cat", "{}"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, plain);
+    for verb in ["exec-env", "exec-file"] {
+        let file = if verb == "exec-env" {
+            "basic.enc.env"
+        } else {
+            "basic.enc.ini"
+        };
+        let o = exec(&[verb, file, "true", "--", "true"]);
+        assert_eq!(o.status.code(), Some(2), "{verb}: {}", stderr(&o));
+        let o = exec(&[verb, file]);
+        assert_eq!(o.status.code(), Some(2), "{verb}: {}", stderr(&o));
+        let o = exec(&[verb, file, "echo", "two"]);
+        assert_eq!(o.status.code(), Some(2), "{verb}: {}", stderr(&o));
+    }
+}
