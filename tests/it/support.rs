@@ -324,11 +324,26 @@ impl OpenBao {
 
     /// Mounts a secrets engine (`kv` with `version` option for KV, `transit`, …) at `path`.
     pub fn enable_secrets(&self, path: &str, engine: &str, options: Value) {
+        let kv2 = engine == "kv" && options["version"] == "2";
         self.api(
             "POST",
             &format!("/v1/sys/mounts/{path}"),
             Some(serde_json::json!({ "type": engine, "options": options })),
         );
+        if kv2 {
+            // A new KV v2 mount first upgrades its storage and answers 400 ("Upgrading from
+            // non-versioned to versioned data") for a moment: wait until a read of a missing
+            // secret gets its normal 404.
+            poll(
+                Duration::from_secs(30),
+                "the new KV v2 mount to finish its upgrade",
+                || match self.try_request("GET", &format!("/v1/{path}/data/sealbridge-probe"), None)
+                {
+                    Ok((404 | 200, _)) => Some(()),
+                    _ => None,
+                },
+            );
+        }
     }
 
     /// Mounts a new KV v2 engine at a unique path and returns the path.
