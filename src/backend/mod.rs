@@ -139,6 +139,13 @@ pub trait Backend: Send + Sync {
     fn canonical<'a>(&'a self, _id: &'a SecretId) -> CanonicalFuture<'a> {
         Box::pin(async { None })
     }
+
+    /// Where the backend fetches from, for errors the engine reports on its behalf (e.g.
+    /// `Vault at https://vault:8200` when the run's deadline passes). `None` (the default):
+    /// nothing worth naming.
+    fn location(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The backends of one run, by kind. A kind without a backend fails every reference to it

@@ -52,6 +52,11 @@ impl Backend for VaultBackend {
             client.request_key(None, &id.path, Self::hint(id)).await
         })
     }
+
+    fn location(&self) -> Option<String> {
+        let client = self.client.as_ref().ok()?;
+        Some(format!("Vault at {}", client.address()))
+    }
 }
 
 impl VaultBackend {

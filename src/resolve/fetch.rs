@@ -119,16 +119,26 @@ pub(crate) async fn fetch_all(
     for id in ids {
         out.entry(id.clone()).or_insert_with(|| {
             Err(if timed_out {
-                BackendError::Unreachable(format!(
-                    "no answer within the run deadline of {} s",
-                    opts.deadline.as_secs()
-                ))
+                deadline_error(backends.get(id.backend).as_deref(), opts)
             } else {
                 BackendError::Other("internal error while fetching".to_owned())
             })
         });
     }
     (out, distinct)
+}
+
+/// What an id the run's deadline cut short reports: where it waited and how to wait longer.
+fn deadline_error(backend: Option<&dyn Backend>, opts: &RenderOptions) -> BackendError {
+    let from = backend
+        .and_then(|b| b.location())
+        .map(|l| format!(" from {l}"))
+        .unwrap_or_default();
+    BackendError::Unreachable(format!(
+        "no answer{from} within the run deadline of {} s; check that the server is up and \
+         reachable, or raise it with SEALBRIDGE_DEADLINE",
+        opts.deadline.as_secs_f64()
+    ))
 }
 
 fn not_configured_hint(id: &SecretId) -> String {

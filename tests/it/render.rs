@@ -925,3 +925,42 @@ fn permission_denied_and_unreachable_are_reported() {
     let err = failed(&o);
     assert!(err.contains("unreachable"), "{err}");
 }
+
+#[test]
+fn the_run_deadline_names_the_server_and_how_to_raise_it() {
+    // A server that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let held = listener.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in held.incoming().flatten() {
+            open.push(stream);
+        }
+    });
+    let dir = support::tempdir();
+    let src = "kind: Secret\napiVersion: v1\nmetadata:\n  name: s\nstringData:\n  a: <path:secret/data/app#a>\n";
+    let o = run(
+        None,
+        dir.path(),
+        &["render", "-"],
+        Some(src),
+        &[
+            ("VAULT_ADDR", &addr),
+            ("VAULT_TOKEN", "t"),
+            ("SEALBRIDGE_VAULT_TOKEN_CACHE", "false"),
+            ("SEALBRIDGE_DEADLINE", "1s"),
+        ],
+    );
+    let err = failed(&o);
+    assert!(
+        err.contains(".stringData.a: <path:secret/data/app#a>"),
+        "{err}"
+    );
+    assert!(err.contains(&addr), "the Vault address is not named: {err}");
+    assert!(
+        err.contains("raise it with SEALBRIDGE_DEADLINE"),
+        "no hint: {err}"
+    );
+    drop(listener);
+}
