@@ -86,10 +86,13 @@ impl fmt::Display for SecretId {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
     /// Nothing at that path (or that version).
-    #[error("no secret at this path{}", version_suffix(.version))]
+    #[error("no secret at this path{}{}", version_suffix(.version), reason_suffix(.reason))]
     NotFound {
         /// The version asked for, if any.
         version: Option<u64>,
+        /// The backend's more specific reason, if it has one (e.g. "version 1 of this secret
+        /// was deleted").
+        reason: Option<String>,
     },
     /// The credentials may not read that path.
     #[error("permission denied: {0}")]
@@ -114,6 +117,13 @@ pub enum BackendError {
 fn version_suffix(v: &Option<u64>) -> String {
     match v {
         Some(v) => format!(" with version {v}"),
+        None => String::new(),
+    }
+}
+
+fn reason_suffix(r: &Option<String>) -> String {
+    match r {
+        Some(r) => format!(": {r}"),
         None => String::new(),
     }
 }

@@ -113,7 +113,10 @@ pub fn confine(root: &Path, path: &str) -> Result<PathBuf, BackendError> {
     let canonical = match joined.canonicalize() {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(BackendError::NotFound { version: None });
+            return Err(BackendError::NotFound {
+                version: None,
+                reason: None,
+            });
         }
         Err(e) => return Err(BackendError::Other(format!("cannot open the file: {e}"))),
     };

@@ -225,7 +225,10 @@ mod tests {
             fn fetch<'a>(&'a self, _id: &'a SecretId) -> FetchFuture<'a> {
                 Box::pin(async move {
                     self.0.fetch_add(1, Ordering::SeqCst);
-                    Err(BackendError::NotFound { version: None })
+                    Err(BackendError::NotFound {
+                        version: None,
+                        reason: None,
+                    })
                 })
             }
         }

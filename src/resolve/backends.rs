@@ -72,6 +72,10 @@ fn vault_error(e: VaultError, id: &SecretId) -> BackendError {
     match e.kind() {
         VaultErrorKind::NotFound => BackendError::NotFound {
             version: id.version,
+            // The client's generic wordings add nothing to "no secret at <id>".
+            reason: Some(e.detail().to_owned()).filter(|d| {
+                d != "no secret at this path" && d != "no such secret or no such version"
+            }),
         },
         VaultErrorKind::PermissionDenied => BackendError::PermissionDenied(e.detail().to_owned()),
         VaultErrorKind::Unreachable | VaultErrorKind::Tls | VaultErrorKind::Deadline => {

@@ -27,6 +27,8 @@ pub(crate) enum Edit {
 /// Why one reference has no value.
 enum Problem {
     Missing(Missing),
+    /// No secret at the path, with the backend's reason (e.g. that version was deleted).
+    NoSecret(String),
     Other(String),
 }
 
@@ -114,14 +116,21 @@ fn resolve_ref(
     fetched: &Fetched,
 ) -> Result<SecretValue, Problem> {
     let id = id.as_ref().map_err(|e| Problem::Other(e.clone()))?;
+    let mut reason = None;
     let flow = match fetched.get(id) {
         None => return Err(Problem::Other("internal error: not fetched".to_owned())),
-        Some(Err(BackendError::NotFound { .. })) => Flow::Missing(Missing::Path),
+        Some(Err(BackendError::NotFound { reason: r, .. })) => {
+            reason.clone_from(r);
+            Flow::Missing(Missing::Path)
+        }
         Some(Err(e)) => return Err(Problem::Other(e.to_string())),
         Some(Ok(secret)) => placeholder::select(secret, &r.selector),
     };
     match placeholder::apply_modifiers(flow, &r.modifiers) {
         Ok(Flow::Value(v)) => Ok(v),
+        Ok(Flow::Missing(Missing::Path)) if reason.is_some() => {
+            Err(Problem::NoSecret(reason.unwrap_or_default()))
+        }
         Ok(Flow::Missing(m)) => Err(Problem::Missing(m)),
         Err((name, msg)) => Err(Problem::Other(format!("{name}: {msg}"))),
     }
@@ -138,6 +147,10 @@ fn describe(r: &Reference, id: &Result<SecretId, String>, p: Problem) -> String 
         Problem::Missing(Missing::Path) => match id {
             Ok(id) => format!("no secret at {id}"),
             Err(_) => "no secret at this path".to_owned(),
+        },
+        Problem::NoSecret(reason) => match id {
+            Ok(id) => format!("no secret at {id}: {reason}"),
+            Err(_) => format!("no secret at this path: {reason}"),
         },
         Problem::Missing(m) => format!("{m}{at}"),
         Problem::Other(msg) => format!("{msg}{at}"),

@@ -38,6 +38,7 @@ impl Backend for MemoryBackend {
                     .cloned()
                     .ok_or(BackendError::NotFound {
                         version: id.version,
+                        reason: None,
                     }),
             }
         })

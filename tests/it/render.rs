@@ -964,3 +964,28 @@ fn the_run_deadline_names_the_server_and_how_to_raise_it() {
     );
     drop(listener);
 }
+
+#[test]
+fn a_deleted_version_says_it_was_deleted() {
+    let bao = support::openbao();
+    let kv2 = bao.new_kv2();
+    bao.kv2_put(&kv2, "app", json!({"a": "one"}));
+    bao.kv2_put(&kv2, "app", json!({"a": "two"}));
+    bao.api(
+        "POST",
+        &format!("/v1/{kv2}/delete/app"),
+        Some(json!({"versions": [1]})),
+    );
+    let dir = support::tempdir();
+    let src = format!(
+        "kind: Secret\napiVersion: v1\nmetadata:\n  name: s\nstringData:\n  a: <path:{kv2}/data/app#a#1>\n"
+    );
+    let o = run(Some(bao), dir.path(), &["render", "-"], Some(&src), &[]);
+    let err = failed(&o);
+    assert!(
+        err.contains(&format!(
+            "<path:{kv2}/data/app#a#1>: no secret at vault://{kv2}/data/app (version 1): version 1 of this secret was deleted"
+        )),
+        "{err}"
+    );
+}
