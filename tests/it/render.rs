@@ -989,3 +989,40 @@ fn a_deleted_version_says_it_was_deleted() {
         "{err}"
     );
 }
+
+#[test]
+fn a_refused_mount_lookup_is_logged_as_unknown_not_as_kv1() {
+    let bao = support::openbao();
+    let kv2 = bao.new_kv2();
+    bao.kv2_put(&kv2, "app", json!({"a": "one"}));
+    // The default policy alone sees no mount: the mount lookup answers 403.
+    let token = bao.api(
+        "POST",
+        "/v1/auth/token/create",
+        Some(json!({"policies": ["default"], "ttl": "10m"})),
+    )["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = support::tempdir();
+    let src = format!(
+        "kind: Secret\napiVersion: v1\nmetadata:\n  name: s\nstringData:\n  a: <path:{kv2}/app#a#2>\n"
+    );
+    let o = run(
+        Some(bao),
+        dir.path(),
+        &["--verbose", "render", "-"],
+        Some(&src),
+        &[("VAULT_TOKEN", &token)],
+    );
+    let err = failed(&o);
+    assert!(
+        err.contains(&format!(
+            "the mount type of {kv2}/app could not be looked up (HTTP 403); assuming KV v1"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("version 2 is ignored"), "{err}");
+    assert!(!err.contains("is not in a KV v2 mount"), "{err}");
+    assert!(!err.contains(&token), "the token leaked: {err}");
+}

@@ -47,8 +47,9 @@ enum Engine {
     Kv2,
     /// Any other engine (`database`, `pki`, `aws`, …): raw GET.
     Other(String),
-    /// The lookup was refused or failed: fall back to the configured default KV version.
-    Unknown,
+    /// The lookup was refused or failed (with this HTTP status): fall back to the configured
+    /// default KV version.
+    Unknown(u16),
 }
 
 #[derive(Clone, Debug)]
@@ -62,8 +63,9 @@ struct Mount {
 struct MountCache {
     /// (namespace, mount path) → engine.
     known: HashMap<(String, String), Engine>,
-    /// (namespace, first path segment) → lookups that failed (the token cannot see the mount).
-    unknown: HashMap<(String, String), ()>,
+    /// (namespace, first path segment) → the HTTP status of a lookup that failed (the token
+    /// cannot see the mount).
+    unknown: HashMap<(String, String), u16>,
 }
 
 impl MountCache {
@@ -82,10 +84,10 @@ impl MountCache {
         }
         if best.is_none() {
             let first = path.split('/').next().unwrap_or_default().to_owned();
-            if self.unknown.contains_key(&(ns.to_owned(), first)) {
+            if let Some(&status) = self.unknown.get(&(ns.to_owned(), first)) {
                 return Some(Mount {
                     path: String::new(),
-                    engine: Engine::Unknown,
+                    engine: Engine::Unknown(status),
                 });
             }
         }
@@ -444,10 +446,11 @@ impl VaultClient {
             resp.status.as_u16()
         );
         let first = path.split('/').next().unwrap_or_default().to_owned();
-        cache.unknown.insert((ns_key, first), ());
+        let status = resp.status.as_u16();
+        cache.unknown.insert((ns_key, first), status);
         Ok(Mount {
             path: String::new(),
-            engine: Engine::Unknown,
+            engine: Engine::Unknown(status),
         })
     }
 
@@ -461,7 +464,7 @@ impl VaultClient {
         Ok(match mount.engine {
             Engine::Kv1 | Engine::Kv2 => Some((mount.path, "kv".to_owned())),
             Engine::Other(kind) => Some((mount.path, kind)),
-            Engine::Unknown => None,
+            Engine::Unknown(_) => None,
         })
     }
 
@@ -534,10 +537,25 @@ impl VaultClient {
                 };
                 self.read_kv2(namespace, &api, version).await
             }
-            Engine::Unknown if default_kv != Some(1) && path.contains("/data/") => {
+            Engine::Unknown(_) if default_kv != Some(1) && path.contains("/data/") => {
                 self.read_kv2(namespace, &path, version).await
             }
-            Engine::Kv1 | Engine::Other(_) | Engine::Unknown => {
+            Engine::Unknown(status) => {
+                if let Some(v) = version {
+                    let why = if default_kv == Some(1) {
+                        "the KV version is set to 1"
+                    } else {
+                        "the path has no /data/ segment (write it with /data/ to read it as KV v2)"
+                    };
+                    tracing::debug!(
+                        "vault: the mount type of {path} could not be looked up (HTTP {status}); \
+                         assuming KV v1 and reading the path as written because {why}, so \
+                         version {v} is ignored"
+                    );
+                }
+                self.read_raw(namespace, &path).await
+            }
+            Engine::Kv1 | Engine::Other(_) => {
                 if let Some(v) = version {
                     tracing::debug!(
                         "vault: {path} is not in a KV v2 mount; version {v} is ignored"
@@ -588,7 +606,7 @@ impl VaultClient {
                 Some(format!("{ns}|kv2|{}data/{rest}", mount.path))
             }
             Engine::Kv1 | Engine::Other(_) => Some(format!("{ns}|raw|{path}")),
-            Engine::Unknown => None,
+            Engine::Unknown(_) => None,
         }
     }
 
