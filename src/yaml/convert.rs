@@ -8,8 +8,7 @@ use std::collections::HashMap;
 /// applied). Scalars are typed as go-yaml v3 does; timestamps become their text. Not
 /// zeroizing: use [`to_secret_value`] for secret data.
 pub fn to_json(node: &Node) -> Result<serde_json::Value, Error> {
-    let mut anchors = HashMap::new();
-    json_rec(node, &mut anchors, 0)
+    walk(node, &mut HashMap::new(), 0)
 }
 
 /// Nesting bound while following aliases (the parser itself stops at ~255 levels; deeper
@@ -21,50 +20,18 @@ thread_local! {
     static ACTIVE: std::cell::RefCell<Vec<*const Node>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn json_rec<'a>(
-    node: &'a Node,
-    anchors: &mut HashMap<&'a str, &'a Node>,
-    depth: usize,
-) -> Result<serde_json::Value, Error> {
-    use serde_json::Value;
-    if depth > MAX_DEPTH {
-        return Err(Error::new(node.pos, "nesting too deep (alias cycle?)"));
-    }
-    if let Some(a) = &node.anchor {
-        anchors.insert(a.as_str(), node);
-    }
-    Ok(match &node.kind {
-        NodeKind::Alias(name) => {
-            let target = *anchors
-                .get(name.as_str())
-                .ok_or_else(|| Error::new(node.pos, format!("unknown anchor `{name}`")))?;
-            if ACTIVE.with(|a| a.borrow().iter().any(|p| std::ptr::eq(*p, target))) {
-                return Err(Error::new(
-                    node.pos,
-                    format!("anchor `{name}` contains itself"),
-                ));
-            }
-            ACTIVE.with(|a| a.borrow_mut().push(target));
-            let r = json_rec(target, anchors, depth + 1);
-            ACTIVE.with(|a| a.borrow_mut().pop());
-            r?
-        }
-        NodeKind::Sequence(items) => Value::Array(
-            items
-                .iter()
-                .map(|n| json_rec(n, anchors, depth + 1))
-                .collect::<Result<_, _>>()?,
-        ),
-        NodeKind::Mapping(entries) => {
-            let mut m = serde_json::Map::with_capacity(entries.len());
-            for (k, v) in entries {
-                let key = key_string(k)?;
-                let v = json_rec(v, anchors, depth + 1)?;
-                m.insert(key, v);
-            }
-            Value::Object(m)
-        }
-        NodeKind::Scalar(s) => match s.resolve(node.tag.as_deref()) {
+/// What a tree is converted into: the walk (aliases, cycles, depth, keys) is shared, the
+/// target only says how to build a leaf, a list and a map.
+trait Target: Sized {
+    fn scalar(node: &Node, s: &Scalar) -> Result<Self, Error>;
+    fn list(items: Vec<Self>) -> Self;
+    fn map(entries: Vec<(String, Self)>) -> Self;
+}
+
+impl Target for serde_json::Value {
+    fn scalar(node: &Node, s: &Scalar) -> Result<Self, Error> {
+        use serde_json::Value;
+        Ok(match s.resolve(node.tag.as_deref()) {
             Resolved::Null => Value::Null,
             Resolved::Bool(b) => Value::Bool(b),
             Resolved::Int(i) => Value::from(i),
@@ -83,8 +50,84 @@ fn json_rec<'a>(
             Resolved::Timestamp(_) | Resolved::Str | Resolved::NotScalar => {
                 Value::String(s.value().to_owned())
             }
-        },
-    })
+        })
+    }
+    fn list(items: Vec<Self>) -> Self {
+        serde_json::Value::Array(items)
+    }
+    fn map(entries: Vec<(String, Self)>) -> Self {
+        serde_json::Value::Object(entries.into_iter().collect())
+    }
+}
+
+impl Target for SecretValue {
+    fn scalar(node: &Node, s: &Scalar) -> Result<Self, Error> {
+        Ok(match s.resolve(node.tag.as_deref()) {
+            Resolved::Null => SecretValue::Null,
+            Resolved::Bool(b) => SecretValue::Bool(b),
+            Resolved::Int(i) => SecretValue::Int(i),
+            Resolved::Uint(u) => SecretValue::Float(u as f64),
+            Resolved::Float(f) => SecretValue::Float(f),
+            Resolved::Binary(b) => SecretValue::String(b),
+            Resolved::Invalid => {
+                return Err(Error::new(node.pos, "scalar does not match its tag"));
+            }
+            Resolved::Timestamp(_) | Resolved::Str | Resolved::NotScalar => {
+                SecretValue::String(s.text().to_sensitive())
+            }
+        })
+    }
+    fn list(items: Vec<Self>) -> Self {
+        SecretValue::List(items)
+    }
+    fn map(entries: Vec<(String, Self)>) -> Self {
+        SecretValue::Map(entries.into_iter().collect())
+    }
+}
+
+fn walk<'a, T: Target>(
+    node: &'a Node,
+    anchors: &mut HashMap<&'a str, &'a Node>,
+    depth: usize,
+) -> Result<T, Error> {
+    if depth > MAX_DEPTH {
+        return Err(Error::new(node.pos, "nesting too deep (alias cycle?)"));
+    }
+    if let Some(a) = &node.anchor {
+        anchors.insert(a.as_str(), node);
+    }
+    match &node.kind {
+        NodeKind::Alias(name) => {
+            let target = *anchors
+                .get(name.as_str())
+                .ok_or_else(|| Error::new(node.pos, format!("unknown anchor `{name}`")))?;
+            if ACTIVE.with(|a| a.borrow().iter().any(|p| std::ptr::eq(*p, target))) {
+                return Err(Error::new(
+                    node.pos,
+                    format!("anchor `{name}` contains itself"),
+                ));
+            }
+            ACTIVE.with(|a| a.borrow_mut().push(target));
+            let r = walk(target, anchors, depth + 1);
+            ACTIVE.with(|a| a.borrow_mut().pop());
+            r
+        }
+        NodeKind::Sequence(items) => Ok(T::list(
+            items
+                .iter()
+                .map(|n| walk(n, anchors, depth + 1))
+                .collect::<Result<_, _>>()?,
+        )),
+        NodeKind::Mapping(entries) => {
+            let mut m = Vec::with_capacity(entries.len());
+            for (k, v) in entries {
+                let key = key_string(k)?;
+                m.push((key, walk(v, anchors, depth + 1)?));
+            }
+            Ok(T::map(m))
+        }
+        NodeKind::Scalar(s) => T::scalar(node, s),
+    }
 }
 
 fn key_string(k: &Node) -> Result<String, Error> {
@@ -118,67 +161,7 @@ pub fn from_json(v: &serde_json::Value) -> Node {
 /// Converts a tree to a [`SecretValue`] (aliases expanded, go-yaml v3 typing; timestamps become
 /// their text; `!!binary` its decoded bytes). Keys must be scalars.
 pub fn to_secret_value(node: &Node) -> Result<SecretValue, Error> {
-    let mut anchors = HashMap::new();
-    sv_rec(node, &mut anchors, 0)
-}
-
-fn sv_rec<'a>(
-    node: &'a Node,
-    anchors: &mut HashMap<&'a str, &'a Node>,
-    depth: usize,
-) -> Result<SecretValue, Error> {
-    if depth > MAX_DEPTH {
-        return Err(Error::new(node.pos, "nesting too deep (alias cycle?)"));
-    }
-    if let Some(a) = &node.anchor {
-        anchors.insert(a.as_str(), node);
-    }
-    Ok(match &node.kind {
-        NodeKind::Alias(name) => {
-            let target = *anchors
-                .get(name.as_str())
-                .ok_or_else(|| Error::new(node.pos, format!("unknown anchor `{name}`")))?;
-            if ACTIVE.with(|a| a.borrow().iter().any(|p| std::ptr::eq(*p, target))) {
-                return Err(Error::new(
-                    node.pos,
-                    format!("anchor `{name}` contains itself"),
-                ));
-            }
-            ACTIVE.with(|a| a.borrow_mut().push(target));
-            let r = sv_rec(target, anchors, depth + 1);
-            ACTIVE.with(|a| a.borrow_mut().pop());
-            r?
-        }
-        NodeKind::Sequence(items) => SecretValue::List(
-            items
-                .iter()
-                .map(|n| sv_rec(n, anchors, depth + 1))
-                .collect::<Result<_, _>>()?,
-        ),
-        NodeKind::Mapping(entries) => {
-            let mut m = indexmap::IndexMap::with_capacity(entries.len());
-            for (k, v) in entries {
-                let key = key_string(k)?;
-                let v = sv_rec(v, anchors, depth + 1)?;
-                m.insert(key, v);
-            }
-            SecretValue::Map(m)
-        }
-        NodeKind::Scalar(s) => match s.resolve(node.tag.as_deref()) {
-            Resolved::Null => SecretValue::Null,
-            Resolved::Bool(b) => SecretValue::Bool(b),
-            Resolved::Int(i) => SecretValue::Int(i),
-            Resolved::Uint(u) => SecretValue::Float(u as f64),
-            Resolved::Float(f) => SecretValue::Float(f),
-            Resolved::Binary(b) => SecretValue::String(b),
-            Resolved::Invalid => {
-                return Err(Error::new(node.pos, "scalar does not match its tag"));
-            }
-            Resolved::Timestamp(_) | Resolved::Str | Resolved::NotScalar => {
-                SecretValue::String(s.text().to_sensitive())
-            }
-        },
-    })
+    walk(node, &mut HashMap::new(), 0)
 }
 
 /// Builds a tree from a [`SecretValue`]. Non-UTF-8 strings become `!!binary` (base64).
