@@ -46,6 +46,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub disable_token_cache: bool,
 
+    /// The operator's tenancy policy (YAML; see docs/policy.md); also `SEALBRIDGE_POLICY`.
+    /// With one, every Application is confined to its tenant, and refused without one.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub policy: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,6 +66,7 @@ impl Cli {
             }),
             verbose: self.verbose,
             disable_token_cache: self.disable_token_cache,
+            policy: self.policy.clone(),
             ..crate::settings::Flags::default()
         }
     }

@@ -54,6 +54,8 @@ pub struct RenderOptions {
     /// `SEALBRIDGE_PATH_PREFIX`, which the Vault client puts in front of every Vault path. An
     /// Application may set it (`ARGOCD_ENV_`), so validation must see the prefixed path.
     pub vault_path_prefix: Option<String>,
+    /// The run's tenant under a tenancy policy (`crate::policy`); `None`: single-tenant.
+    pub tenant: Option<std::sync::Arc<crate::policy::Tenant>>,
 }
 
 impl Default for RenderOptions {
@@ -66,6 +68,7 @@ impl Default for RenderOptions {
             kv_version: None,
             path_validation: None,
             vault_path_prefix: None,
+            tenant: None,
         }
     }
 }
@@ -359,6 +362,9 @@ fn plan_one(
                 "the path {checked} is disallowed by AVP_PATH_VALIDATION restriction"
             ));
         }
+    }
+    if let Some(tenant) = &opts.tenant {
+        tenant.check_reference(backend, &path, opts.vault_path_prefix.as_deref())?;
     }
     let version = if generic {
         doc.secret_version
