@@ -159,3 +159,15 @@ fn plan_check_refuses_paths_outside_before_any_request() {
         .unwrap_err();
     assert!(e.contains("rule backends"), "{e}");
 }
+
+#[test]
+fn the_shipped_example_policy_is_valid() {
+    let text = include_str!("../../examples/argocd/tenancy/policy.yaml");
+    let p = parse(text).unwrap();
+    assert_eq!(p.tenant_names(), ["team-a", "team-b"]);
+    let a = app("web", "team-a", "https://git.example.com/team-a/web.git");
+    assert_eq!(p.find(&a).unwrap().name, "team-a");
+    let b = app("team-b_web", "default", "https://git.example.com/x/y");
+    let b = p.find(&b).unwrap();
+    assert!(b.allows(BackendKind::Vault) && !b.allows(BackendKind::Sops));
+}
