@@ -12,6 +12,7 @@ use crate::error::{Error, ExitStatus, Result};
 
 mod argocd;
 pub mod krm;
+mod policy;
 mod render;
 mod sops;
 mod version;
@@ -102,6 +103,9 @@ pub enum Command {
     Krm(krm::KrmArgs),
     /// Argo CD config-management plugin steps (`discover`, `generate`).
     Argocd(argocd::ArgocdArgs),
+    /// The tenancy policy (docs/policy.md): `check` explains which tenant an Application gets
+    /// and which references it may use, without fetching anything.
+    Policy(policy::PolicyArgs),
 }
 
 impl Command {
@@ -198,6 +202,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Version => version::run(),
         Command::Krm(a) => krm::run(a, &flags),
         Command::Argocd(a) => argocd::run(a, flags),
+        Command::Policy(a) => policy::run(a, &flags),
     }
 }
 

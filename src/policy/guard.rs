@@ -40,7 +40,8 @@ impl Backend for GuardedVault {
         Box::pin(async move {
             // The client's de-duplication key is `namespace|kind|request path`; without it (no
             // mount lookup, or KV v1 by annotation) the client requests the path as written.
-            let request = match self.inner.canonical(id).await {
+            let looked_up = self.inner.canonical(id).await;
+            let request = match &looked_up {
                 Some(key) => key.splitn(3, '|').nth(2).map(str::to_owned),
                 None => None,
             }
@@ -52,10 +53,21 @@ impl Backend for GuardedVault {
                     .join("/")
             });
             if !self.tenant.path_allowed(&request) {
-                return Err(BackendError::Refused(self.tenant.refusal(
+                let hint = if looked_up.is_none() {
+                    " (the mount type could not be looked up, so the path would be requested as \
+                     written; write it as the tenant's paths do, e.g. with data/ for KV v2)"
+                } else {
+                    ""
+                };
+                let msg = self.tenant.refusal(
                     "vault.paths",
-                    format!("the Vault request path {request:?} is outside the tenant's paths"),
-                )));
+                    format!(
+                        "the Vault request path {request:?} is outside the tenant's paths{hint}"
+                    ),
+                );
+                // BackendError::Refused prints "refused: …" itself.
+                let msg = msg.strip_prefix("refused ").unwrap_or(&msg).to_owned();
+                return Err(BackendError::Refused(msg));
             }
             self.inner.fetch(id).await
         })

@@ -685,6 +685,72 @@ impl Tenant {
         }
     }
 
+    /// `plaintext_only_in_secrets`: a reference in `object` (`Kind/name`) at `field` may only
+    /// write its value into a Secret's `data`/`stringData`, unless its modifier chain hashes
+    /// the value (`sha256sum`), which does not reveal it.
+    pub fn check_placement(
+        &self,
+        object: &str,
+        field: &str,
+        reference: &crate::placeholder::Reference,
+    ) -> std::result::Result<(), String> {
+        if !self.plaintext_only_in_secrets {
+            return Ok(());
+        }
+        let in_secret_data = object.starts_with("Secret/")
+            && [".data.", ".data[", ".stringData.", ".stringData["]
+                .iter()
+                .any(|p| field.starts_with(p));
+        let hashed = reference
+            .modifiers
+            .iter()
+            .any(|m| matches!(m, crate::placeholder::Modifier::Sha256Sum));
+        if in_secret_data || hashed {
+            return Ok(());
+        }
+        Err(self.refusal(
+            "plaintext_only_in_secrets",
+            format!(
+                "a resolved value may only be written into a Secret's data or stringData (Argo CD \
+                 shows other fields in its UI and diffs), not into {} {field}; hash it with \
+                 `| sha256sum` if only a checksum is needed",
+                if object.is_empty() {
+                    "this object"
+                } else {
+                    object
+                }
+            ),
+        ))
+    }
+
+    /// `limits.max_references`: the run's reference count.
+    pub fn check_references(&self, n: usize) -> std::result::Result<(), String> {
+        match self.limits.max_references {
+            Some(max) if n > max => Err(self.refusal(
+                "limits.max_references",
+                format!(
+                    "the run has {n} references, more than the tenant's limit of {max}; nothing \
+                     was fetched or written"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `limits.max_output_bytes`: the size of what would be printed.
+    pub fn check_output(&self, bytes: usize) -> std::result::Result<(), String> {
+        match self.limits.max_output_bytes {
+            Some(max) if bytes > max => Err(self.refusal(
+                "limits.max_output_bytes",
+                format!(
+                    "the rendered output has {bytes} bytes, more than the tenant's limit of \
+                     {max}; nothing was written"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the exact request path is inside `vault.paths`.
     pub fn path_allowed(&self, request_path: &str) -> bool {
         self.vault

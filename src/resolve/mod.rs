@@ -27,11 +27,13 @@ use crate::yaml::Document;
 
 mod annotations;
 pub mod backends;
+mod explain;
 mod fetch;
 mod scan;
 mod substitute;
 
 pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
+pub use explain::explain_inputs;
 
 /// How a run resolves references.
 #[derive(Debug, Clone)]
@@ -204,6 +206,11 @@ pub async fn render_documents(
     let mut failures = Vec::new();
     let scanned = scan::scan(docs, origins, &mut failures);
     let references = scanned.sites.iter().map(|s| s.refs.len()).sum();
+    if let Some(tenant) = &opts.tenant {
+        tenant
+            .check_references(references)
+            .map_err(RenderError::Config)?;
+    }
 
     // Plan: one SecretId per distinct secret.
     let mut planned = plan(&scanned, opts);
@@ -309,9 +316,15 @@ pub fn render_inputs(
         .map(|d| (d.doc, d.origin))
         .unzip();
     let stats = render_documents_blocking(&mut docs, &origins, backends, opts)?;
+    // Safety net: the output must read back as the tree, or nothing is written.
+    let output = crate::yaml::emit_manifest_checked(&docs)?;
+    if let Some(tenant) = &opts.tenant {
+        tenant
+            .check_output(output.len())
+            .map_err(RenderError::Config)?;
+    }
     Ok(Rendered {
-        // Safety net: the output must read back as the tree, or nothing is written.
-        output: crate::yaml::emit_manifest_checked(&docs)?,
+        output,
         documents: docs.len(),
         fetched: stats.fetched,
     })
@@ -326,7 +339,13 @@ fn plan(scanned: &scan::Scanned, opts: &RenderOptions) -> Planned {
     for (si, site) in scanned.sites.iter().enumerate() {
         let doc = &scanned.docs[site.doc];
         for (ri, r) in site.refs.iter().enumerate() {
-            planned.insert((si, ri), plan_one(r, doc, opts));
+            let mut p = plan_one(r, doc, opts);
+            if let (Ok(_), Some(tenant)) = (&p, &opts.tenant)
+                && let Err(e) = tenant.check_placement(&doc.object, &site.field, r)
+            {
+                p = Err(e);
+            }
+            planned.insert((si, ri), p);
         }
     }
     planned

@@ -526,3 +526,142 @@ fn tenancy_policy_file_errors_and_unmatched_applications_exit_2_printing_nothing
     let stderr = refused(&dir, &env_for("team-z", &[]), 2);
     assert!(stderr.contains("has no tenant"), "{stderr}");
 }
+
+/// A copy of the world's policy with `edit` applied to its text.
+fn policy_with(name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let w = world();
+    let f = w.dir.path().join(name);
+    std::fs::write(&f, edit(std::fs::read_to_string(&w.policy).unwrap())).unwrap();
+    f
+}
+
+/// team-a's tenant block gets `extra` (YAML lines at the tenant's indentation) after `match:`.
+fn team_a_with(text: String, extra: &str) -> String {
+    text.replacen(
+        "    match:\n      projects: [team-a]\n",
+        &format!("    match:\n      projects: [team-a]\n{extra}"),
+        1,
+    )
+}
+
+#[test]
+fn tenancy_plaintext_only_in_secrets_keeps_values_out_of_configmaps_and_annotations() {
+    let w = world();
+    let policy = policy_with("plaintext.yaml", |t| {
+        team_a_with(t, "    plaintext_only_in_secrets: true\n")
+    });
+    let env = env_for("team-a", &[("SEALBRIDGE_POLICY", policy.to_str().unwrap())]);
+    let own = format!("<path:{}/data/team-a/db#password>", w.kv2);
+    let configmap = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  password: {own}\n"
+    );
+    let annotation = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  annotations:\n    leak: {own}\nstringData:\n  ok: {own}\n"
+    );
+    let env_var = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: c\n          env:\n            - name: P\n              value: {own}\n"
+    );
+    for doc in [configmap, annotation, env_var] {
+        let (_work, dir) = app(&[("app.yaml", doc)]);
+        let stderr = refused(&dir, &env, 1);
+        assert!(
+            stderr.contains("rule plaintext_only_in_secrets"),
+            "{stderr}"
+        );
+    }
+    // Secret data and stringData, and a checksum anywhere, are allowed.
+    let ok = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  a: {own}\ndata:\n  b: {own}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  annotations:\n    checksum: <path:{}/data/team-a/db#password | sha256sum>\ndata:\n  x: y\n",
+        w.kv2
+    );
+    let (_work, dir) = app(&[("app.yaml", ok)]);
+    let objects = generate(&dir, &env).unwrap_or_else(|e| panic!("{}", e.1));
+    assert_eq!(objects[0]["stringData"]["a"], "team-a-pass");
+    assert_eq!(
+        objects[1]["metadata"]["annotations"]["checksum"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+}
+
+#[test]
+fn tenancy_limits_cap_references_and_output_before_anything_is_written() {
+    let w = world();
+    let bao = support::openbao();
+    let own = format!("<path:{}/data/team-a/db#password>", w.kv2);
+    let policy = policy_with("max-refs.yaml", |t| {
+        team_a_with(t, "    limits:\n      max_references: 1\n")
+    });
+    let env = env_for("team-a", &[("SEALBRIDGE_POLICY", policy.to_str().unwrap())]);
+    let (_work, dir) = app(&[("secret.yaml", secret(&[("a", &own), ("b", &own)]))]);
+    let before = requests_touching(bao, "team-a").len();
+    let stderr = refused(&dir, &env, 2);
+    assert!(
+        stderr.contains("rule limits.max_references") && stderr.contains("2 references"),
+        "{stderr}"
+    );
+    assert_eq!(
+        requests_touching(bao, "team-a").len(),
+        before,
+        "nothing was fetched"
+    );
+    let policy = policy_with("max-out.yaml", |t| {
+        team_a_with(t, "    limits:\n      max_output_bytes: 64\n")
+    });
+    let env = env_for("team-a", &[("SEALBRIDGE_POLICY", policy.to_str().unwrap())]);
+    let stderr = refused(&dir, &env, 2);
+    assert!(stderr.contains("rule limits.max_output_bytes"), "{stderr}");
+}
+
+#[test]
+fn tenancy_policy_check_explains_without_fetching() {
+    let w = world();
+    let bao = support::openbao();
+    let (_work, dir) = app(&[(
+        "secret.yaml",
+        secret(&[
+            ("mine", &format!("<path:{}/data/team-a/db#password>", w.kv2)),
+            (
+                "theirs",
+                &format!("<path:{}/data/team-b/db#password>", w.kv2),
+            ),
+        ]),
+    )]);
+    let count = || bao.audit_requests().len();
+    let before = count();
+    let home = support::tempdir();
+    let run = |project: &str| {
+        support::sealbridge(home.path())
+            .args(["--policy", w.policy.to_str().unwrap(), "policy", "check"])
+            .args(["--app-name", "web", "--project", project])
+            .args(["--repo", "https://git.example.com/team-a/apps.git"])
+            .arg(&dir)
+            .env("VAULT_ADDR", &bao.addr)
+            .output()
+            .unwrap()
+    };
+    let out = run("team-a");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("tenant: team-a"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("ok") && l.contains(".stringData.mine")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.contains("REFUSED")
+            && l.contains(".stringData.theirs")
+            && l.contains("rule vault.paths")),
+        "{stdout}"
+    );
+    let out = run("team-z");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no tenant"));
+    assert_eq!(count(), before, "policy check sent a request");
+}
