@@ -665,3 +665,66 @@ fn tenancy_policy_check_explains_without_fetching() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("has no tenant"));
     assert_eq!(count(), before, "policy check sent a request");
 }
+
+#[test]
+fn tenancy_applies_to_the_kustomize_variant_and_its_sops_generator() {
+    // The shipped kustomize example (a sealbridge SecretGenerator over a sops file for the demo
+    // key, and a Vault reference) through the kustomize plugin: the generator runs as a
+    // kustomize exec plugin and reads the Application's tenant from the environment kustomize
+    // passes on. team-a holds the demo key; team-b, the same Vault access but its own key.
+    let w = world();
+    let password = cmp::example_secret();
+    let bao = support::openbao();
+    let token = w.dir.path().join("root-token");
+    std::fs::write(&token, &bao.token).unwrap();
+    let demo = support::project_root().join("examples/argocd/demo-age-key.txt");
+    let tenant = |team: &str, key: &Path| {
+        format!(
+            "  - name: {team}\n    match:\n      projects: [{team}]\n    vault:\n      auth:\n        \
+             method: token\n        token_file: {}\n      paths: [sealbridge-example/data/guestbook]\n    \
+             sops:\n      age_key_files: [{}]\n",
+            token.display(),
+            key.display()
+        )
+    };
+    let policy = w.dir.path().join("kustomize.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "version: 1\ntenants:\n{}{}",
+            tenant("team-a", &demo),
+            tenant("team-b", &w.dir.path().join("team-b.age.txt"))
+        ),
+    )
+    .unwrap();
+    let plugin = cmp::load_plugin("sealbridge-kustomize");
+    let (_work, dir) = cmp::checkout("kustomize");
+    let run = |team: &str| {
+        let mut env = env_for(team, &[("SEALBRIDGE_POLICY", policy.to_str().unwrap())]);
+        env.insert(
+            "ARGOCD_APP_SOURCE_PATH".into(),
+            "examples/argocd/apps/kustomize".into(),
+        );
+        cmp::generate(&plugin, &dir, &env)
+    };
+    let objects = run("team-a").unwrap_or_else(|e| panic!("{}", e.1));
+    let api = objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "api")
+        .unwrap();
+    assert_eq!(api["stringData"]["password"], password);
+    // team-b: the generator's sops file is not for its key.
+    match run("team-b") {
+        Ok(objects) => panic!("rendered {objects:?}"),
+        Err((_, stderr, stdout)) => {
+            assert!(stdout.is_empty());
+            assert!(
+                stderr.contains("db.enc.env") && stderr.contains("age keys of tenant \"team-b\""),
+                "{stderr}"
+            );
+            assert!(!stderr.contains("demo-db-password"), "{stderr}");
+        }
+    }
+    // An Application of no tenant is refused by the generator too.
+    assert!(run("team-z").is_err());
+}
