@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand};
 use crate::error::{Error, ExitStatus, Result};
 
 mod argocd;
+mod completions;
 pub mod krm;
+mod man;
 mod policy;
 mod render;
 mod sops;
@@ -99,6 +101,10 @@ pub enum Command {
     Unset(sops::UnsetArgs),
     /// Print the version, the git commit and the enabled features.
     Version,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --dir.
+    Man(man::ManArgs),
     /// KRM function for kustomize and kpt: a ResourceList on stdin, a ResourceList on stdout.
     Krm(krm::KrmArgs),
     /// Argo CD config-management plugin steps (`discover`, `generate`).
@@ -200,6 +206,8 @@ fn run(cli: Cli) -> Result<()> {
             sops::unset(a, &flags)
         }
         Command::Version => version::run(),
+        Command::Completions(a) => completions::run(&a),
+        Command::Man(a) => man::run(&a),
         Command::Krm(a) => krm::run(a, &flags),
         Command::Argocd(a) => argocd::run(a, flags),
         Command::Policy(a) => policy::run(a, &flags),
