@@ -157,5 +157,6 @@ pub fn options_from_settings(
         },
         path_validation,
         vault_path_prefix: settings.path_prefix.clone(),
+        max_output: settings.max_output,
     })
 }

@@ -54,6 +54,9 @@ pub struct RenderOptions {
     /// `SEALBRIDGE_PATH_PREFIX`, which the Vault client puts in front of every Vault path. An
     /// Application may set it (`ARGOCD_ENV_`), so validation must see the prefixed path.
     pub vault_path_prefix: Option<String>,
+    /// Bound on the bytes of the output and of all values together (`SEALBRIDGE_MAX_OUTPUT`);
+    /// one modifier result may hold a sixteenth of it.
+    pub max_output: usize,
 }
 
 impl Default for RenderOptions {
@@ -66,6 +69,7 @@ impl Default for RenderOptions {
             kv_version: None,
             path_validation: None,
             vault_path_prefix: None,
+            max_output: crate::settings::DEFAULT_MAX_OUTPUT,
         }
     }
 }
@@ -139,6 +143,17 @@ pub enum RenderError {
     /// invalid address, incomplete auth settings): one message per problem (exit 2).
     #[error("{0}")]
     Config(String),
+    /// The output would exceed the operator's bound (`SEALBRIDGE_MAX_OUTPUT`).
+    #[error(
+        "the output would be {size} bytes, more than the bound of {max} bytes \
+         (SEALBRIDGE_MAX_OUTPUT, which the operator may raise); nothing was written"
+    )]
+    TooLarge {
+        /// Bytes the output would have.
+        size: usize,
+        /// The bound.
+        max: usize,
+    },
     /// The async runtime could not be started.
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
@@ -210,7 +225,13 @@ pub async fn render_documents(
     let (fetched, distinct) = fetch::fetch_all(&ids, backends, opts).await;
 
     // Substitute (computed first, applied only when nothing failed).
-    let edits = substitute::compute(&scanned, &mut planned, &fetched, &mut failures);
+    let edits = substitute::compute(
+        &scanned,
+        &mut planned,
+        &fetched,
+        &mut failures,
+        opts.max_output,
+    );
     if !failures.is_empty() {
         // Document order, then field order (stable: several failures of one field keep theirs).
         failures.sort_by(|a, b| a.0.cmp(&b.0));
@@ -306,9 +327,16 @@ pub fn render_inputs(
         .map(|d| (d.doc, d.origin))
         .unzip();
     let stats = render_documents_blocking(&mut docs, &origins, backends, opts)?;
+    // Safety net: the output must read back as the tree, or nothing is written.
+    let output = crate::yaml::emit_manifest_checked(&docs)?;
+    if output.len() > opts.max_output {
+        return Err(RenderError::TooLarge {
+            size: output.len(),
+            max: opts.max_output,
+        });
+    }
     Ok(Rendered {
-        // Safety net: the output must read back as the tree, or nothing is written.
-        output: crate::yaml::emit_manifest_checked(&docs)?,
+        output,
         documents: docs.len(),
         fetched: stats.fetched,
     })
