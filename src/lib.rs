@@ -12,6 +12,7 @@ pub mod cli;
 #[cfg(feature = "kube")]
 pub mod cluster;
 pub mod cmp;
+pub mod deadline;
 pub mod error;
 pub mod krm;
 pub mod manifest;

@@ -159,6 +159,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => render::run(a, flags, true),
         Command::Decrypt(mut a) => {
             sops::top_config(&mut a.format, sops_config)?;
+            if let Ok(s) = crate::settings::Settings::load(&flags) {
+                arm_deadline(s.deadline);
+            }
             sops::decrypt(a, &flags)
         }
         Command::Encrypt(mut a) => {
@@ -270,8 +273,19 @@ fn report(e: &Error) {
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }
 
-/// Writes the whole output buffer to stdout at once. A closed pipe is not an error.
+/// Arms the run deadline as a hard bound on the process (see [`crate::deadline`]).
+pub(crate) fn arm_deadline(after: std::time::Duration) {
+    crate::deadline::arm(after);
+}
+
+/// Writes the whole output buffer to stdout at once. A closed pipe is not an error. Once the
+/// run deadline has ended the run, nothing is written (the process is exiting).
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    if !crate::deadline::begin_output() {
+        loop {
+            std::thread::park();
+        }
+    }
     let mut out = std::io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),

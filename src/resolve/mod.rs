@@ -261,7 +261,11 @@ pub fn render_documents_blocking(
         .enable_all()
         .build()
         .map_err(|e| RenderError::Runtime(e.to_string()))?;
-    rt.block_on(render_documents(docs, origins, backends, opts))
+    let result = rt.block_on(render_documents(docs, origins, backends, opts));
+    // A decryption the fetch deadline gave up on may still run on a blocking thread: dropping
+    // the runtime would wait for it. Abandon it instead (the process ends soon after).
+    rt.shutdown_timeout(Duration::from_millis(100));
+    result
 }
 
 /// When a backend the references need is not configured: one message naming each
