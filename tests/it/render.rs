@@ -1099,3 +1099,60 @@ fn unreadable_entries_in_the_app_dir_are_errors_not_skipped() {
     let _sock = UnixListener::bind(app.path().join("s.yml")).unwrap();
     walk_fails(app.path(), "s.yml: not a regular file");
 }
+
+// ---- Values with line-break-like characters (issue 9, item 11) ----
+
+#[test]
+fn unicode_line_separators_in_values_read_back_exactly() {
+    let dir = support::tempdir();
+    let (identity, recipient) = support::age_keypair();
+    std::fs::write(dir.path().join("age.txt"), &identity).unwrap();
+    // The secrets, made by the real sops: multi-line values with U+2028, U+2029, U+0085, BOM.
+    let specials = ['\u{2028}', '\u{2029}', '\u{85}', '\u{feff}', '\u{200b}', '\u{1b}'];
+    let values: Vec<String> = specials
+        .iter()
+        .map(|c| format!("line1\nmid{c}dle\nline3\n"))
+        .collect();
+    let plain = serde_json::Value::Object(
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("k{i}"), json!(v)))
+            .collect(),
+    );
+    std::fs::write(dir.path().join("s.json"), plain.to_string()).unwrap();
+    let enc = Command::new(support::sops())
+        .env("SOPS_DISABLE_VERSION_CHECK", "1")
+        .args(["encrypt", "--age", &recipient, "s.json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(enc.status.success(), "{}", String::from_utf8_lossy(&enc.stderr));
+    std::fs::write(dir.path().join("s.enc.json"), &enc.stdout).unwrap();
+    std::fs::remove_file(dir.path().join("s.json")).unwrap();
+    let mut doc = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n".to_owned();
+    for i in 0..values.len() {
+        doc.push_str(&format!("  k{i}: <path:sops://s.enc.json#k{i}>\n"));
+    }
+    let key = dir.path().join("age.txt");
+    let o = run(
+        None,
+        dir.path(),
+        &["render", "-"],
+        Some(&doc),
+        &[("SOPS_AGE_KEY_FILE", key.to_str().unwrap())],
+    );
+    let docs = ok_docs(&o);
+    for (i, v) in values.iter().enumerate() {
+        let got = docs[0]
+            .root
+            .get_path(&["stringData", &format!("k{i}")])
+            .and_then(Node::as_str);
+        assert_eq!(got, Some(v.as_str()), "k{i}:\n{}", stdout(&o));
+    }
+    // An independent YAML 1.1 reader (PyYAML; kubectl and Argo CD read YAML 1.1) agrees.
+    let read = crate::yaml11::pyyaml(&stdout(&o));
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(read[0]["stringData"][format!("k{i}")], json!(v), "k{i} (PyYAML)");
+    }
+}
