@@ -13,6 +13,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::support::{self, OpenBao};
+use sealbridge::yaml::{self, Node};
 
 /// Canary secret values: distinctive, never produced by anything but a leak.
 const C_PLAIN: &str = "Cnry7QwZplainXv3Lk9Pd";
@@ -1033,4 +1034,50 @@ fn key_command_cannot_outlive_the_run_deadline() {
         "the key command's process group to be killed",
         || (!alive(&pid)).then_some(()),
     );
+}
+
+/// Anchors of anchors: `levels` levels of ten aliases each (10^levels nodes when expanded).
+fn laughs(indent: &str, levels: usize) -> String {
+    let mut s = format!("{indent}a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+    for i in 1..=levels {
+        let refs = vec![format!("*a{}", i - 1); 10].join(",");
+        s.push_str(&format!("{indent}a{i}: &a{i} [{refs}]\n"));
+    }
+    s
+}
+
+#[test]
+fn billion_laughs_resource_list_is_a_krm_error_in_bounded_memory() {
+    let dir = support::tempdir();
+    // In the generator's functionConfig, which is read as data (aliases expanded).
+    let input = format!(
+        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nfunctionConfig:\n  \
+         apiVersion: viaduct.ai/v1\n  kind: ksops\n  metadata:\n    name: laughs\n  files: []\n  \
+         bomb:\n{}",
+        laughs("    ", 9)
+    );
+    assert!(input.len() < 1200);
+    let o = run_limited(dir.path(), &["krm"], &input, &[]);
+    let out = text(&o.stdout);
+    let err = text(&o.stderr);
+    assert!(matches!(o.status.code(), Some(1 | 2)), "{:?}: {err}", o.status);
+    assert!(!err.contains("internal error") && !err.contains("panicked"), "{err}");
+    let list = yaml::parse_stream(&out).unwrap_or_else(|e| panic!("{e}:\n{out}\n{err}"));
+    let root = &list[0].root;
+    assert_eq!(root.get("kind").and_then(Node::as_str), Some("ResourceList"));
+    assert!(root.get("items").and_then(Node::as_sequence).is_some_and(|i| i.is_empty()), "{out}");
+    let results = yaml::to_json(root.get("results").unwrap()).unwrap();
+    let message = results[0]["message"].as_str().unwrap_or("");
+    assert!(message.contains("ksops/laughs") && message.contains("billion laughs"), "{out}");
+    // In the items, with a reference to resolve: aliases are kept, nothing is expanded.
+    let input = format!(
+        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  \
+         kind: ConfigMap\n  metadata:\n    name: laughs\n  data:\n    \
+         ref: <path:sops://none.enc.yaml#a | default \"x\">\n{}",
+        laughs("    ", 9)
+    );
+    let o = run_limited(dir.path(), &["krm"], &input, &[]);
+    let err = text(&o.stderr);
+    assert!(!err.contains("internal error") && !err.contains("panicked"), "{err}");
+    assert!(!text(&o.stdout).is_empty(), "{err}");
 }
