@@ -585,15 +585,13 @@ impl Settings {
             &["SEALBRIDGE_MAX_OUTPUT"],
             Some(("max_output", file_text(&file.max_output))),
         ) {
-            Some(v) => parse_size(&v.text)
-                .filter(|n| *n >= 1024)
-                .ok_or_else(|| {
-                    usage(format!(
-                        "{}: {:?} is not a size of at least 1 KiB (examples: 64MiB, 512Ki, \
+            Some(v) => parse_size(&v.text).filter(|n| *n >= 1024).ok_or_else(|| {
+                usage(format!(
+                    "{}: {:?} is not a size of at least 1 KiB (examples: 64MiB, 512Ki, \
                          1048576)",
-                        v.origin, v.text
-                    ))
-                })?,
+                    v.origin, v.text
+                ))
+            })?,
             None => DEFAULT_MAX_OUTPUT,
         };
         let verbose = flags.verbose
@@ -982,7 +980,10 @@ mod tests {
         assert_eq!(s.max_output, 8 << 20);
         assert!(load(&[("SEALBRIDGE_MAX_OUTPUT", "12")]).is_err());
         let e = load(&[("ARGOCD_ENV_SEALBRIDGE_MAX_OUTPUT", "8GiB")]).unwrap_err();
-        assert!(e.to_string().contains("ARGOCD_ENV_SEALBRIDGE_MAX_OUTPUT"), "{e}");
+        assert!(
+            e.to_string().contains("ARGOCD_ENV_SEALBRIDGE_MAX_OUTPUT"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -318,7 +318,7 @@ fn symlink(
             // A link to a directory inside the walked one is not walked, and not an error.
             let inside_dir = std::fs::metadata(shown).is_ok_and(|m| m.is_dir())
                 && std::fs::canonicalize(shown).is_ok_and(|c| c.starts_with(w.root));
-            if !(inside_dir && !matches) {
+            if !inside_dir || matches {
                 errors.push(refuse(&match e {
                     BackendError::Refused(m) if m.contains("symbolic link") => {
                         "whose target is outside the directory".to_owned()

@@ -182,7 +182,10 @@ impl Modifier {
                     .expose_str()
                     .ok_or_else(|| "indent: the value is not UTF-8 text".to_owned())?;
                 let lines = s.bytes().filter(|b| *b == b'\n').count();
-                fits(lines.checked_mul(*n).and_then(|p| p.checked_add(s.len())), max)?;
+                fits(
+                    lines.checked_mul(*n).and_then(|p| p.checked_add(s.len())),
+                    max,
+                )?;
                 SecretValue::String(Sensitive::from(indent(s, *n)))
             }
             Modifier::JsonParse => match value {
@@ -299,22 +302,38 @@ mod tests {
     #[test]
     fn base64() {
         assert_eq!(
-            text(m("base64encode", "").apply(s("mysecret"), usize::MAX).unwrap()),
+            text(
+                m("base64encode", "")
+                    .apply(s("mysecret"), usize::MAX)
+                    .unwrap()
+            ),
             "bXlzZWNyZXQ="
         );
         assert_eq!(
-            text(m("base64decode", "").apply(s("bXlzZWNyZXQ="), usize::MAX).unwrap()),
+            text(
+                m("base64decode", "")
+                    .apply(s("bXlzZWNyZXQ="), usize::MAX)
+                    .unwrap()
+            ),
             "mysecret"
         );
         assert_eq!(
-            text(m("base64decode", "").apply(s("bXlz\nZWNyZXQ=\n"), usize::MAX).unwrap()),
+            text(
+                m("base64decode", "")
+                    .apply(s("bXlz\nZWNyZXQ=\n"), usize::MAX)
+                    .unwrap()
+            ),
             "mysecret"
         );
-        let e = m("base64decode", "").apply(s("not base64!"), usize::MAX).unwrap_err();
+        let e = m("base64decode", "")
+            .apply(s("not base64!"), usize::MAX)
+            .unwrap_err();
         assert!(e.contains("not valid"), "{e}");
         assert!(!e.contains("not base64!"));
         assert!(
-            m("base64decode", "").apply(s("bXlzZWNyZXQ"), usize::MAX).is_err(),
+            m("base64decode", "")
+                .apply(s("bXlzZWNyZXQ"), usize::MAX)
+                .is_err(),
             "padding required"
         );
         assert_eq!(
@@ -354,12 +373,23 @@ mod tests {
     #[test]
     fn indent_keeps_relative_indentation() {
         assert_eq!(
-            text(m("indent", "3").apply(s("a\nmulti-line\nstring"), usize::MAX).unwrap()),
+            text(
+                m("indent", "3")
+                    .apply(s("a\nmulti-line\nstring"), usize::MAX)
+                    .unwrap()
+            ),
             "a\n   multi-line\n   string"
         );
-        assert_eq!(text(m("indent", "3").apply(s("single"), usize::MAX).unwrap()), "single");
         assert_eq!(
-            text(m("indent", "2").apply(s("a:\n  b: 1\n\n  c: 2\n"), usize::MAX).unwrap()),
+            text(m("indent", "3").apply(s("single"), usize::MAX).unwrap()),
+            "single"
+        );
+        assert_eq!(
+            text(
+                m("indent", "2")
+                    .apply(s("a:\n  b: 1\n\n  c: 2\n"), usize::MAX)
+                    .unwrap()
+            ),
             "a:\n    b: 1\n\n    c: 2\n"
         );
         assert!(Modifier::parse("indent", "x").is_err());
@@ -368,7 +398,9 @@ mod tests {
 
     #[test]
     fn parse_modifiers() {
-        let v = m("jsonParse", "").apply(s(r#"{"a":[1,2]}"#), usize::MAX).unwrap();
+        let v = m("jsonParse", "")
+            .apply(s(r#"{"a":[1,2]}"#), usize::MAX)
+            .unwrap();
         let Flow::Value(SecretValue::Map(map)) = v else {
             panic!()
         };
@@ -376,8 +408,13 @@ mod tests {
             map["a"],
             SecretValue::List(vec![SecretValue::Int(1), SecretValue::Int(2)])
         );
-        let v = m("yamlParse", "").apply(s("---\nkey1: secret1\n"), usize::MAX).unwrap();
-        assert_eq!(text(m("jsonPath", "{.key1}").apply(v, usize::MAX).unwrap()), "secret1");
+        let v = m("yamlParse", "")
+            .apply(s("---\nkey1: secret1\n"), usize::MAX)
+            .unwrap();
+        assert_eq!(
+            text(m("jsonPath", "{.key1}").apply(v, usize::MAX).unwrap()),
+            "secret1"
+        );
         assert!(m("jsonParse", "").apply(s("{oops"), usize::MAX).is_err());
     }
 
@@ -396,7 +433,11 @@ mod tests {
         assert!(matches!(out, Flow::Missing(Missing::JsonPath(_))));
         let out = m("default", "\"x y\"").apply(out, usize::MAX).unwrap();
         assert_eq!(text(out), "x y");
-        assert!(m("jsonPath", "{.a}").apply(s("hi, how are you"), usize::MAX).is_err());
+        assert!(
+            m("jsonPath", "{.a}")
+                .apply(s("hi, how are you"), usize::MAX)
+                .is_err()
+        );
     }
 
     #[test]

@@ -237,7 +237,10 @@ mod tests {
     fn alias_expansion_is_bounded() {
         let mut text = "a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n".to_owned();
         for i in 1..=7 {
-            text.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(",")));
+            text.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*a{}", i - 1); 10].join(",")
+            ));
         }
         let docs = crate::yaml::parse_stream(&text).unwrap();
         let e = to_json(&docs[0].root).unwrap_err().to_string();

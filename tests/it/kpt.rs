@@ -560,12 +560,27 @@ fn ksops_files_that_decrypt_to_binary_are_a_krm_error_not_a_missing_manifest() {
     let out = kpt(
         &pkg,
         &[
-            "fn", "eval", ".", "--exec", "sealbridge", "--fn-config", "ksops.yaml", "-o", "unwrap",
+            "fn",
+            "eval",
+            ".",
+            "--exec",
+            "sealbridge",
+            "--fn-config",
+            "ksops.yaml",
+            "-o",
+            "unwrap",
         ],
         None,
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    assert!(err.contains("files: ./blob.bin decrypts to binary data"), "{err}");
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        err.contains("files: ./blob.bin decrypts to binary data"),
+        "{err}"
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("kind: Deployment"));
 }

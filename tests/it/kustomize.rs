@@ -387,7 +387,11 @@ pub(crate) fn sops_encrypt_binary(dst: &Path, key_file: &Path) {
         .arg(&src)
         .output()
         .unwrap();
-    assert!(out.status.success(), "sops: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sops: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(dst, out.stdout).unwrap();
 }
 
@@ -405,7 +409,11 @@ fn ksops_files_that_decrypt_to_binary_fail_the_build_instead_of_vanishing() {
     .unwrap();
     let out = kustomize(&dir, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(out.stdout.is_empty());
     assert!(
         err.contains("files: ./blob.bin decrypts to binary data"),
@@ -418,7 +426,11 @@ fn ksops_files_that_decrypt_to_binary_fail_the_build_instead_of_vanishing() {
     )
     .unwrap();
     let out = kustomize(&dir, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let all = docs(&out);
     let s = all
         .iter()

@@ -914,7 +914,10 @@ fn modifier_chain_cannot_exhaust_memory() {
     assert!(doc.len() < 1200, "{}", doc.len());
     let o = run_limited(s.dir.path(), &["render", "-"], &doc, &key_env);
     let err = failed_without_leak(&o, &[]);
-    assert!(err.contains("60 modifiers; a reference takes at most 16"), "{err}");
+    assert!(
+        err.contains("60 modifiers; a reference takes at most 16"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -967,8 +970,18 @@ fn wait_guarded(mut child: std::process::Child, guard: std::time::Duration) -> O
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     use std::io::Read as _;
-    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
     Output {
         status,
         stdout,
@@ -997,8 +1010,13 @@ fn work_cannot_outlive_the_run_deadline() {
 }
 
 fn alive(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }
 
 #[test]
@@ -1060,15 +1078,33 @@ fn billion_laughs_resource_list_is_a_krm_error_in_bounded_memory() {
     let o = run_limited(dir.path(), &["krm"], &input, &[]);
     let out = text(&o.stdout);
     let err = text(&o.stderr);
-    assert!(matches!(o.status.code(), Some(1 | 2)), "{:?}: {err}", o.status);
-    assert!(!err.contains("internal error") && !err.contains("panicked"), "{err}");
+    assert!(
+        matches!(o.status.code(), Some(1 | 2)),
+        "{:?}: {err}",
+        o.status
+    );
+    assert!(
+        !err.contains("internal error") && !err.contains("panicked"),
+        "{err}"
+    );
     let list = yaml::parse_stream(&out).unwrap_or_else(|e| panic!("{e}:\n{out}\n{err}"));
     let root = &list[0].root;
-    assert_eq!(root.get("kind").and_then(Node::as_str), Some("ResourceList"));
-    assert!(root.get("items").and_then(Node::as_sequence).is_some_and(|i| i.is_empty()), "{out}");
+    assert_eq!(
+        root.get("kind").and_then(Node::as_str),
+        Some("ResourceList")
+    );
+    assert!(
+        root.get("items")
+            .and_then(Node::as_sequence)
+            .is_some_and(|i| i.is_empty()),
+        "{out}"
+    );
     let results = yaml::to_json(root.get("results").unwrap()).unwrap();
     let message = results[0]["message"].as_str().unwrap_or("");
-    assert!(message.contains("ksops/laughs") && message.contains("billion laughs"), "{out}");
+    assert!(
+        message.contains("ksops/laughs") && message.contains("billion laughs"),
+        "{out}"
+    );
     // In the items, with a reference to resolve: aliases are kept, nothing is expanded.
     let input = format!(
         "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  \
@@ -1078,6 +1114,9 @@ fn billion_laughs_resource_list_is_a_krm_error_in_bounded_memory() {
     );
     let o = run_limited(dir.path(), &["krm"], &input, &[]);
     let err = text(&o.stderr);
-    assert!(!err.contains("internal error") && !err.contains("panicked"), "{err}");
+    assert!(
+        !err.contains("internal error") && !err.contains("panicked"),
+        "{err}"
+    );
     assert!(!text(&o.stdout).is_empty(), "{err}");
 }

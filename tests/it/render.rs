@@ -1083,12 +1083,18 @@ fn unreadable_entries_in_the_app_dir_are_errors_not_skipped() {
     // Dangling link: a manifest that cannot be read would be pruned.
     let (_outside, app) = app_dir();
     std::os::unix::fs::symlink(app.path().join("gone.yaml"), app.path().join("b.yaml")).unwrap();
-    walk_fails(app.path(), "b.yaml: a symbolic link whose target does not exist");
+    walk_fails(
+        app.path(),
+        "b.yaml: a symbolic link whose target does not exist",
+    );
     // A link loop.
     let (_outside, app) = app_dir();
     std::os::unix::fs::symlink(app.path().join("y.yaml"), app.path().join("x.yaml")).unwrap();
     std::os::unix::fs::symlink(app.path().join("x.yaml"), app.path().join("y.yaml")).unwrap();
-    walk_fails(app.path(), "x.yaml: a symbolic link that cannot be followed");
+    walk_fails(
+        app.path(),
+        "x.yaml: a symbolic link that cannot be followed",
+    );
     // A FIFO (reading it would block until the deadline) and a socket.
     let (_outside, app) = app_dir();
     let fifo = app.path().join("f.yaml");
@@ -1108,7 +1114,9 @@ fn unicode_line_separators_in_values_read_back_exactly() {
     let (identity, recipient) = support::age_keypair();
     std::fs::write(dir.path().join("age.txt"), &identity).unwrap();
     // The secrets, made by the real sops: multi-line values with U+2028, U+2029, U+0085, BOM.
-    let specials = ['\u{2028}', '\u{2029}', '\u{85}', '\u{feff}', '\u{200b}', '\u{1b}'];
+    let specials = [
+        '\u{2028}', '\u{2029}', '\u{85}', '\u{feff}', '\u{200b}', '\u{1b}',
+    ];
     let values: Vec<String> = specials
         .iter()
         .map(|c| format!("line1\nmid{c}dle\nline3\n"))
@@ -1127,7 +1135,11 @@ fn unicode_line_separators_in_values_read_back_exactly() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(enc.status.success(), "{}", String::from_utf8_lossy(&enc.stderr));
+    assert!(
+        enc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enc.stderr)
+    );
     std::fs::write(dir.path().join("s.enc.json"), &enc.stdout).unwrap();
     std::fs::remove_file(dir.path().join("s.json")).unwrap();
     let mut doc = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n".to_owned();
@@ -1153,6 +1165,10 @@ fn unicode_line_separators_in_values_read_back_exactly() {
     // An independent YAML 1.1 reader (PyYAML; kubectl and Argo CD read YAML 1.1) agrees.
     let read = crate::yaml11::pyyaml(&stdout(&o));
     for (i, v) in values.iter().enumerate() {
-        assert_eq!(read[0]["stringData"][format!("k{i}")], json!(v), "k{i} (PyYAML)");
+        assert_eq!(
+            read[0]["stringData"][format!("k{i}")],
+            json!(v),
+            "k{i} (PyYAML)"
+        );
     }
 }
