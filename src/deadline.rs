@@ -5,7 +5,10 @@
 //! render or decrypt call [`arm`] once the deadline is known: a thread waits until then and,
 //! unless the output is already being written, kills the process groups of the key commands
 //! still running, prints one message to stderr and exits with status 1 — stdout untouched
-//! (every such command writes its output once, at the end).
+//! (every such command writes its output once, at the end). The watchdog fires [`GRACE`]
+//! after the deadline: the run's own deadline handling (the fetch phase, the Vault client, key
+//! commands waiting at most [`remaining`]) reports first, naming what it waited on; the
+//! watchdog is the backstop for work that has no such check (CPU-bound work, blocked reads).
 //!
 //! **The final write is never cut.** [`begin_output`] moves the run from *working* to *writing*
 //! atomically; the watchdog moves it from *working* to *expired*. Exactly one of them wins:
@@ -33,13 +36,17 @@ static STATE: AtomicU8 = AtomicU8::new(WORKING);
 static DEADLINE: OnceLock<(Instant, Duration)> = OnceLock::new();
 static CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-/// Arms the watchdog: at `after` from now the process ends (see the module documentation).
-/// Only the first call counts.
+/// How long after the deadline the watchdog ends the process.
+pub const GRACE: Duration = Duration::from_secs(2);
+
+/// Arms the watchdog: the run's deadline is `after` from now, and [`GRACE`] later the process
+/// ends (see the module documentation). Only the first call counts.
 pub fn arm(after: Duration) {
-    let at = Instant::now() + after;
-    if DEADLINE.set((at, after)).is_err() {
+    let deadline = Instant::now() + after;
+    if DEADLINE.set((deadline, after)).is_err() {
         return;
     }
+    let at = deadline + GRACE;
     let spawned = std::thread::Builder::new()
         .name("sealbridge-deadline".to_owned())
         .spawn(move || {
