@@ -17,6 +17,7 @@ pub mod error;
 pub mod krm;
 pub mod manifest;
 pub mod placeholder;
+pub mod policy;
 pub mod resolve;
 pub mod secret;
 pub mod settings;

@@ -63,6 +63,8 @@ pub struct Flags {
     /// `-s/--secret-name`: the settings read from a Kubernetes Secret (lowest precedence
     /// above the defaults).
     pub secret: Option<SecretSettings>,
+    /// `--policy FILE`: the tenancy policy (`crate::policy`).
+    pub policy: Option<PathBuf>,
 }
 
 /// Settings read from a Kubernetes Secret (`-s/--secret-name`, argocd-vault-plugin's third
@@ -112,6 +114,9 @@ pub struct Settings {
     pub verbose: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// The operator's tenancy policy (`--policy` / `SEALBRIDGE_POLICY`; never from
+    /// `ARGOCD_ENV_*` or the config file's env-style keys): see `crate::policy`.
+    pub policy: Option<PathBuf>,
     vault: VaultSettings,
 }
 
@@ -491,6 +496,13 @@ impl Settings {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         });
+        // The tenancy policy: the flag or the sidecar's own environment only (an
+        // `ARGOCD_ENV_SEALBRIDGE_POLICY` was refused above).
+        let policy = flags.policy.clone().or_else(|| {
+            env.get("SEALBRIDGE_POLICY")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
         let (file, file_env) = match &config_path {
             Some(p) => read_config_file(p)?,
             None => (FileConfig::default(), BTreeMap::new()),
@@ -800,6 +812,7 @@ impl Settings {
             max_output,
             verbose,
             config_file: config_path,
+            policy,
             vault: VaultSettings {
                 address,
                 namespace,
@@ -826,11 +839,11 @@ impl Settings {
     /// method's settings are missing. Call it only when a Vault reference is to be resolved.
     pub fn vault_config(&self) -> Result<VaultConfig, VaultError> {
         let v = &self.vault;
-        let Some(address) = &v.address else {
+        if v.address.is_none() {
             return Err(VaultError::config(
                 "no Vault address: set VAULT_ADDR (or vault.address in the config file)",
             ));
-        };
+        }
         let need = |what: Option<&String>, names: &str| -> Result<String, VaultError> {
             what.filter(|s| !s.is_empty()).cloned().ok_or_else(|| {
                 VaultError::config(format!("{} auth needs {names}", auth_name(v.method)))
@@ -912,6 +925,18 @@ impl Settings {
                     "a GitHub token (SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE, SEALBRIDGE_VAULT_GITHUB_TOKEN or AVP_GITHUB_TOKEN)",
                 )?,
             },
+        };
+        self.vault_config_with(auth)
+    }
+
+    /// The Vault client configuration with `auth` instead of the sidecar's own auth settings
+    /// (a tenant's login: `crate::policy`); address, namespace, TLS and limits as configured.
+    pub fn vault_config_with(&self, auth: AuthConfig) -> Result<VaultConfig, VaultError> {
+        let v = &self.vault;
+        let Some(address) = &v.address else {
+            return Err(VaultError::config(
+                "no Vault address: set VAULT_ADDR (or vault.address in the config file)",
+            ));
         };
         let mut cfg = VaultConfig::new(address.text.trim(), auth);
         cfg.namespace = v.namespace.clone();
@@ -1169,6 +1194,7 @@ mod tests {
             "ARGOCD_ENV_SEALBRIDGE_CACHE_DIR",
             "ARGOCD_ENV_SEALBRIDGE_VAULT_AUTH",
             "ARGOCD_ENV_SOPS_AGE_KEY_FILE",
+            "ARGOCD_ENV_SEALBRIDGE_POLICY",
         ] {
             let e = load(&[(bad, "x")]).unwrap_err();
             assert!(matches!(e, Error::Usage(_)));

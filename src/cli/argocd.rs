@@ -91,6 +91,12 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
             let settings = Settings::load(&flags)?;
             super::arm_deadline(settings.deadline);
             let env = ArgoEnv::from_process()?;
+            if settings.policy.is_none() {
+                tracing::warn!(
+                    "no tenancy policy (SEALBRIDGE_POLICY): every Application rendered by this \
+                     sidecar shares its Vault login and sops keys (docs/policy.md)"
+                );
+            }
             tracing::debug!(
                 app = env.app_name.as_deref().unwrap_or("-"),
                 namespace = env.app_namespace.as_deref().unwrap_or("-"),

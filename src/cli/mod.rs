@@ -12,6 +12,7 @@ use crate::error::{Error, ExitStatus, Result};
 
 mod argocd;
 pub mod krm;
+mod policy;
 mod render;
 mod sops;
 mod version;
@@ -46,6 +47,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub disable_token_cache: bool,
 
+    /// The operator's tenancy policy (YAML; see docs/policy.md); also `SEALBRIDGE_POLICY`.
+    /// With one, every Application is confined to its tenant, and refused without one.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub policy: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -61,6 +67,7 @@ impl Cli {
             }),
             verbose: self.verbose,
             disable_token_cache: self.disable_token_cache,
+            policy: self.policy.clone(),
             ..crate::settings::Flags::default()
         }
     }
@@ -96,6 +103,9 @@ pub enum Command {
     Krm(krm::KrmArgs),
     /// Argo CD config-management plugin steps (`discover`, `generate`).
     Argocd(argocd::ArgocdArgs),
+    /// The tenancy policy (docs/policy.md): `check` explains which tenant an Application gets
+    /// and which references it may use, without fetching anything.
+    Policy(policy::PolicyArgs),
 }
 
 impl Command {
@@ -195,6 +205,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Version => version::run(),
         Command::Krm(a) => krm::run(a, &flags),
         Command::Argocd(a) => argocd::run(a, flags),
+        Command::Policy(a) => policy::run(a, &flags),
     }
 }
 

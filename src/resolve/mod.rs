@@ -27,11 +27,13 @@ use crate::yaml::Document;
 
 mod annotations;
 pub mod backends;
+mod explain;
 mod fetch;
 mod scan;
 mod substitute;
 
 pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
+pub use explain::explain_inputs;
 
 /// How a run resolves references.
 #[derive(Debug, Clone)]
@@ -57,6 +59,8 @@ pub struct RenderOptions {
     /// Bound on the bytes of the output and of all values together (`SEALBRIDGE_MAX_OUTPUT`);
     /// one modifier result may hold a sixteenth of it.
     pub max_output: usize,
+    /// The run's tenant under a tenancy policy (`crate::policy`); `None`: single-tenant.
+    pub tenant: Option<std::sync::Arc<crate::policy::Tenant>>,
 }
 
 impl Default for RenderOptions {
@@ -70,6 +74,7 @@ impl Default for RenderOptions {
             path_validation: None,
             vault_path_prefix: None,
             max_output: crate::settings::DEFAULT_MAX_OUTPUT,
+            tenant: None,
         }
     }
 }
@@ -216,6 +221,11 @@ pub async fn render_documents(
     let mut failures = Vec::new();
     let scanned = scan::scan(docs, origins, &mut failures);
     let references = scanned.sites.iter().map(|s| s.refs.len()).sum();
+    if let Some(tenant) = &opts.tenant {
+        tenant
+            .check_references(references)
+            .map_err(RenderError::Config)?;
+    }
 
     // Plan: one SecretId per distinct secret.
     let mut planned = plan(&scanned, opts);
@@ -339,6 +349,11 @@ pub fn render_inputs(
             max: opts.max_output,
         });
     }
+    if let Some(tenant) = &opts.tenant {
+        tenant
+            .check_output(output.len())
+            .map_err(RenderError::Config)?;
+    }
     Ok(Rendered {
         output,
         documents: docs.len(),
@@ -355,7 +370,13 @@ fn plan(scanned: &scan::Scanned, opts: &RenderOptions) -> Planned {
     for (si, site) in scanned.sites.iter().enumerate() {
         let doc = &scanned.docs[site.doc];
         for (ri, r) in site.refs.iter().enumerate() {
-            planned.insert((si, ri), plan_one(r, doc, opts));
+            let mut p = plan_one(r, doc, opts);
+            if let (Ok(_), Some(tenant)) = (&p, &opts.tenant)
+                && let Err(e) = tenant.check_placement(&doc.object, &site.field, r)
+            {
+                p = Err(e);
+            }
+            planned.insert((si, ri), p);
         }
     }
     planned
@@ -391,6 +412,9 @@ fn plan_one(
                 "the path {checked} is disallowed by AVP_PATH_VALIDATION restriction"
             ));
         }
+    }
+    if let Some(tenant) = &opts.tenant {
+        tenant.check_reference(backend, &path, opts.vault_path_prefix.as_deref())?;
     }
     let version = if generic {
         doc.secret_version

@@ -18,6 +18,7 @@ mod sops;
 mod sops_cli;
 mod sops_ssh;
 mod sops_vault;
+mod tenancy;
 mod vault;
 mod vault_auth;
 mod vault_cache;
