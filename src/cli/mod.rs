@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::error::{Error, ExitStatus, Result};
 
 mod argocd;
+mod edit;
 pub mod krm;
 mod policy;
 mod render;
@@ -84,6 +85,9 @@ pub enum Command {
     Decrypt(sops::DecryptArgs),
     /// Encrypt a file into the sops format (like `sops encrypt`).
     Encrypt(sops::EncryptArgs),
+    /// Edit a sops file in `$SOPS_EDITOR`/`$EDITOR` (like `sops edit`; also `sealbridge FILE`);
+    /// a file that does not exist is created from a template with the `.sops.yaml` rules.
+    Edit(edit::EditArgs),
     /// Run a command with the secrets of a sops file as environment variables of the child only.
     ExecEnv(sops::ExecEnvArgs),
     /// Run a command with the plaintext of a sops file at the path `{}`: a FIFO in a private
@@ -115,6 +119,7 @@ impl Command {
             self,
             Command::Decrypt(_)
                 | Command::Encrypt(_)
+                | Command::Edit(_)
                 | Command::ExecEnv(_)
                 | Command::ExecFile(_)
                 | Command::Updatekeys(_)
@@ -126,7 +131,11 @@ impl Command {
 }
 
 /// Runs the CLI with `args` (argv including the program name) and returns the exit code.
-pub fn main_entry(args: Vec<OsString>) -> ExitCode {
+pub fn main_entry(mut args: Vec<OsString>) -> ExitCode {
+    // `sealbridge FILE` for an existing sops file is `sealbridge edit FILE` (as `sops FILE`).
+    if let Some(file) = edit_shorthand(&args) {
+        args = vec![args[0].clone(), OsString::from("edit"), file];
+    }
     // kustomize/kpt plugin forms (`ksops`, `SecretGenerator`, `sealbridge CONFIG`, piped
     // ResourceList): decided from argv before the normal command line.
     if let Some(mode) = plugin_mode(&args) {
@@ -178,6 +187,10 @@ fn run(cli: Cli) -> Result<()> {
             sops::top_config(&mut a.format, sops_config)?;
             sops::encrypt(a, &flags)
         }
+        Command::Edit(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            edit::edit(a, &flags)
+        }
         Command::ExecEnv(mut a) => {
             sops::top_config(&mut a.format, sops_config)?;
             sops::exec_env(a, &flags)
@@ -207,6 +220,30 @@ fn run(cli: Cli) -> Result<()> {
         Command::Argocd(a) => argocd::run(a, flags),
         Command::Policy(a) => policy::run(a, &flags),
     }
+}
+
+/// `sealbridge FILE`, where FILE is a sops-encrypted file, edits it (as `sops FILE`). The
+/// kustomize legacy exec plugin form `PLUGIN CONFIG` keeps working: under a plugin name
+/// (`ksops`, `SecretGenerator`) argv is never an edit, and a generator configuration has no
+/// `sops` metadata block, so it is not a sops file.
+fn edit_shorthand(args: &[OsString]) -> Option<OsString> {
+    use clap::CommandFactory;
+    let [prog, file] = args else {
+        return None;
+    };
+    let name = std::path::Path::new(prog)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if krm::PLUGIN_NAMES.contains(&name.as_str()) {
+        return None;
+    }
+    let s = file.to_string_lossy();
+    let is_command = s == "help" || Cli::command().get_subcommands().any(|c| c.get_name() == s);
+    if is_command || s.starts_with('-') {
+        return None;
+    }
+    edit::is_sops_file(std::path::Path::new(file)).then(|| file.clone())
 }
 
 fn plugin_mode(args: &[OsString]) -> Option<krm::PluginMode> {

@@ -282,7 +282,7 @@ fn usage(m: impl Into<String>) -> Error {
     Error::Usage(m.into())
 }
 
-fn parse_format(s: &Option<String>, flag: &str) -> Result<Option<Format>> {
+pub(super) fn parse_format(s: &Option<String>, flag: &str) -> Result<Option<Format>> {
     match s {
         None => Ok(None),
         Some(t) => Format::from_name(t).map(Some).ok_or_else(|| {
@@ -321,7 +321,7 @@ fn is_stdin(file: Option<&Path>) -> bool {
 }
 
 /// Config-driven output settings, with `--indent` on top.
-fn emit_options(f: &FormatArgs, file: Option<&Path>) -> Result<EmitOptions> {
+pub(super) fn emit_options(f: &FormatArgs, file: Option<&Path>) -> Result<EmitOptions> {
     let start = file
         .and_then(|p| std::path::absolute(p).ok())
         .and_then(|p| p.parent().map(Path::to_path_buf))
@@ -344,10 +344,14 @@ fn emit_options(f: &FormatArgs, file: Option<&Path>) -> Result<EmitOptions> {
     Ok(o)
 }
 
-/// Writes a private file (0600) atomically enough: write to a temp sibling, then rename.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes a file atomically: a new sibling temporary file (0600 for a new file, else the
+/// existing file's mode), then a rename over the file. A symlink is followed: its target is
+/// replaced.
+pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let resolved = std::fs::canonicalize(path).ok();
+    let path = resolved.as_deref().unwrap_or(path);
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -358,14 +362,16 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.sealbridge-{}", std::process::id()));
     let mode = std::fs::metadata(path)
-        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .map(|m| m.permissions().mode() & 0o777)
         .unwrap_or(0o600);
     let res = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(mode)
+            .mode(0o600)
             .open(&tmp)?;
+        // Exactly the old mode (the umask does not apply to fchmod).
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -379,7 +385,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// The key sources of a run: age from the environment, Vault transit through the configured
 /// Vault client (only towards the configured address). A settings problem only matters once
 /// an hc_vault key is used, so it is kept as that key's failure.
-fn key_sources(flags: &Flags) -> KeySources {
+pub(super) fn key_sources(flags: &Flags) -> KeySources {
     match Settings::load(flags) {
         Ok(s) => KeySources::from_settings(&s),
         Err(e) => KeySources::from_env().with_transit(std::sync::Arc::new(
@@ -404,7 +410,7 @@ fn decrypt_opts(
     }
 }
 
-fn decrypt_to_tree(
+pub(super) fn decrypt_to_tree(
     file: Option<&Path>,
     f: &FormatArgs,
     ignore_mac: bool,
@@ -448,6 +454,22 @@ pub fn decrypt(a: DecryptArgs, flags: &Flags) -> Result<()> {
         Some(p) => write_file(p, &out),
         None => super::write_stdout(&out),
     }
+}
+
+/// The rule named by rule flags (at most one may be given).
+pub(super) fn rule_from_flags(
+    fields: [(&'static str, Option<&str>); 4],
+) -> Result<Option<sops_lib::Rule>> {
+    let [a, b, c, d] = fields;
+    config::rule_from_fields([
+        a,
+        b,
+        c,
+        d,
+        ("unencrypted_comment_regex", None),
+        ("encrypted_comment_regex", None),
+    ])
+    .map_err(usage)
 }
 
 /// Which rule the flags give (at most one).
@@ -501,25 +523,29 @@ fn creation_rule(f: &FormatArgs, file: &Path, required: bool) -> Result<Option<c
     }
 }
 
-/// Runs `encrypt`.
-pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
-    let file = a.file.as_deref();
-    if a.in_place && is_stdin(file) {
-        return Err(usage("--in-place needs a file"));
-    }
-    let input_type = parse_format(&a.format.input_type, "--input-type")?;
-    let format = input_type.unwrap_or_else(|| match file {
-        Some(p) if !is_stdin(Some(p)) => Format::from_path(p),
-        _ => Format::Binary,
-    });
-    let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(format);
-    let keys_from_flags = flag_keys(a.age.as_deref(), a.hc_vault_transit.as_deref())?;
-    let target = file
-        .filter(|p| !is_stdin(Some(p)))
-        .unwrap_or(Path::new("stdin"));
-    let rule_cfg = creation_rule(&a.format, target, keys_from_flags.is_empty())?;
+/// The flags that decide how a new file is encrypted (`encrypt`, `edit` of a new file).
+pub(super) struct NewFileFlags<'a> {
+    pub(super) age: Option<&'a str>,
+    pub(super) hc_vault_transit: Option<&'a str>,
+    pub(super) rule: Option<sops_lib::Rule>,
+    pub(super) mac_only_encrypted: bool,
+    pub(super) shamir_threshold: Option<usize>,
+}
+
+/// How a new file named `target` is encrypted: keys from the flags, else from the matching
+/// `.sops.yaml` creation rule (as sops: flags replace the rule's keys; the rule's encryption
+/// rule, threshold and `mac_only_encrypted` apply unless a flag overrides them).
+pub(super) fn new_file_options(
+    n: &NewFileFlags<'_>,
+    f: &FormatArgs,
+    target: &Path,
+    file: Option<&Path>,
+    flags: &Flags,
+) -> Result<EncryptOptions> {
+    let keys_from_flags = flag_keys(n.age, n.hc_vault_transit)?;
+    let rule_cfg = creation_rule(f, target, keys_from_flags.is_empty())?;
     let mut opts = EncryptOptions {
-        emit: emit_options(&a.format, file)?,
+        emit: emit_options(f, file)?,
         keys: key_sources(flags),
         ..EncryptOptions::default()
     };
@@ -542,15 +568,46 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
             keys: keys_from_flags,
         }];
     }
-    if let Some(rule) = flag_rule(&a)? {
-        opts.rule = Some(rule);
+    if let Some(rule) = &n.rule {
+        opts.rule = Some(rule.clone());
     }
-    if a.mac_only_encrypted {
+    if n.mac_only_encrypted {
         opts.mac_only_encrypted = true;
     }
-    if let Some(t) = a.shamir_secret_sharing_threshold {
+    if let Some(t) = n.shamir_threshold {
         opts.shamir_threshold = t;
     }
+    Ok(opts)
+}
+
+/// Runs `encrypt`.
+pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
+    let file = a.file.as_deref();
+    if a.in_place && is_stdin(file) {
+        return Err(usage("--in-place needs a file"));
+    }
+    let input_type = parse_format(&a.format.input_type, "--input-type")?;
+    let format = input_type.unwrap_or_else(|| match file {
+        Some(p) if !is_stdin(Some(p)) => Format::from_path(p),
+        _ => Format::Binary,
+    });
+    let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(format);
+    let target = file
+        .filter(|p| !is_stdin(Some(p)))
+        .unwrap_or(Path::new("stdin"));
+    let opts = new_file_options(
+        &NewFileFlags {
+            age: a.age.as_deref(),
+            hc_vault_transit: a.hc_vault_transit.as_deref(),
+            rule: flag_rule(&a)?,
+            mac_only_encrypted: a.mac_only_encrypted,
+            shamir_threshold: a.shamir_secret_sharing_threshold,
+        },
+        &a.format,
+        target,
+        file,
+        flags,
+    )?;
     let input = read_input(file)?;
     let docs = sops_lib::stores::load_plain(format, &input)
         .map_err(|m| sops_lib::Error::new(sops_lib::ErrorKind::Parse, m).in_file(target))?;
@@ -628,13 +685,15 @@ impl RunAs {
 
 /// SIGINT, SIGTERM and SIGHUP, caught from the moment this exists (so sealbridge is not killed
 /// by them while it holds plaintext) and forwarded to the child by [`Signals::wait_child`].
-struct Signals {
+pub(super) struct Signals {
     rt: tokio::runtime::Runtime,
     streams: Vec<(nix::sys::signal::Signal, tokio::signal::unix::Signal)>,
+    /// The last signal caught (and forwarded), if any.
+    pub(super) caught: Option<nix::sys::signal::Signal>,
 }
 
 impl Signals {
-    fn catch() -> Result<Signals> {
+    pub(super) fn catch() -> Result<Signals> {
         use nix::sys::signal::Signal;
         use tokio::signal::unix::{SignalKind, signal};
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -656,15 +715,66 @@ impl Signals {
             })
             .collect::<Result<Vec<_>>>()?
         };
-        Ok(Signals { rt, streams })
+        Ok(Signals {
+            rt,
+            streams,
+            caught: None,
+        })
+    }
+
+    /// Waits for a line on standard input (a terminal prompt's answer), or a caught signal:
+    /// `Ok(None)` for the line (or end of input), `Ok(Some(signal))` for a signal.
+    pub(super) fn wait_line(&mut self) -> Result<Option<nix::sys::signal::Signal>> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("sealbridge-prompt".to_owned())
+            .spawn(move || {
+                let mut line = String::new();
+                let _ = std::io::stdin().read_line(&mut line);
+                let _ = tx.send(());
+            })
+            .map_err(|e| usage(format!("cannot read the answer: {e}")))?;
+        let Signals { rt, streams, .. } = self;
+        let got: Option<nix::sys::signal::Signal> = rt.block_on(async {
+            let waits = streams.iter_mut().map(|(s, st)| {
+                let s = *s;
+                Box::pin(async move {
+                    st.recv().await;
+                    Some(s)
+                })
+                    as std::pin::Pin<
+                        Box<dyn std::future::Future<Output = Option<nix::sys::signal::Signal>>>,
+                    >
+            });
+            let line = Box::pin(async move {
+                let _ = rx.await;
+                None
+            })
+                as std::pin::Pin<
+                    Box<dyn std::future::Future<Output = Option<nix::sys::signal::Signal>>>,
+                >;
+            futures_select_all(waits.chain(std::iter::once(line))).await
+        });
+        if got.is_some() {
+            self.caught = got;
+        }
+        Ok(got)
     }
 
     /// Starts `cmd` (stdin, stdout, stderr inherited) and waits for it, forwarding the caught
     /// signals to it. Returns the exit code to leave with: the child's, or 128 + N when a
     /// signal N ended it.
-    fn wait_child(&mut self, cmd: std::process::Command, what: &OsString) -> Result<i32> {
+    pub(super) fn wait_child(
+        &mut self,
+        cmd: std::process::Command,
+        what: &OsString,
+    ) -> Result<i32> {
         use std::os::unix::process::ExitStatusExt;
-        let Signals { rt, streams } = self;
+        let Signals {
+            rt,
+            streams,
+            caught: last,
+        } = self;
         let status = rt.block_on(async {
             let mut child = tokio::process::Command::from(cmd)
                 .spawn()
@@ -690,6 +800,7 @@ impl Signals {
                         s = any => s,
                     }
                 };
+                *last = Some(caught);
                 if let Some(pid) = pid {
                     let _ = nix::sys::signal::kill(pid, caught);
                 }
@@ -706,7 +817,7 @@ impl Signals {
 /// The first of `futs` to finish (a tiny `select_all` without another dependency).
 async fn futures_select_all<T, F>(futs: impl Iterator<Item = std::pin::Pin<Box<F>>>) -> T
 where
-    F: std::future::Future<Output = T>,
+    F: std::future::Future<Output = T> + ?Sized,
 {
     let mut futs: Vec<_> = futs.collect();
     std::future::poll_fn(move |cx| {
@@ -721,7 +832,7 @@ where
 }
 
 /// Leaves with `code` (0: normal return).
-fn exit_with(code: i32) -> Result<()> {
+pub(super) fn exit_with(code: i32) -> Result<()> {
     if code == 0 {
         return Ok(());
     }
@@ -811,31 +922,63 @@ pub fn exec_env(mut a: ExecEnvArgs, flags: &Flags) -> Result<()> {
 /// The private temporary directory (0700) of `exec-file` and the plaintext in it. On drop the
 /// plaintext file's contents are overwritten with zeros through the descriptor it was written
 /// with (so a path swapped by the child is never followed) and the directory is removed.
-struct PrivateDir {
-    dir: PathBuf,
+pub(super) struct PrivateDir {
+    pub(super) dir: PathBuf,
     /// The regular file (`--no-fifo`) and its descriptor; `None` for a FIFO.
-    file: Option<std::fs::File>,
+    pub(super) file: Option<std::fs::File>,
 }
 
 impl Drop for PrivateDir {
     fn drop(&mut self) {
-        use std::io::{Seek, Write};
         if let Some(f) = &mut self.file {
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            let zeros = vec![0u8; 64 * 1024];
-            let mut left = len;
-            if f.rewind().is_ok() {
-                while left > 0 {
-                    let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
-                    if f.write_all(&zeros[..n]).is_err() {
-                        break;
-                    }
-                    left -= n as u64;
-                }
-                let _ = f.sync_all();
-            }
+            zero_file(f);
         }
+        // Whatever else is in the directory now (an editor's file renamed over ours, its swap
+        // and backup files, copies the command made) is overwritten too before removal.
+        zero_tree(&self.dir, 8);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Overwrites a regular file's contents with zeros through `f`.
+fn zero_file(f: &mut std::fs::File) {
+    use std::io::{Seek, Write};
+    let Ok(md) = f.metadata() else { return };
+    if !md.is_file() {
+        return;
+    }
+    let zeros = vec![0u8; 64 * 1024];
+    let mut left = md.len();
+    if f.rewind().is_ok() {
+        while left > 0 {
+            let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
+            if f.write_all(&zeros[..n]).is_err() {
+                break;
+            }
+            left -= n as u64;
+        }
+        let _ = f.sync_all();
+    }
+}
+
+/// Zeroes every regular file below `dir` (never following a symlink, never blocking on a FIFO).
+fn zero_tree(dir: &Path, depth: usize) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(ty) = e.file_type() else { continue };
+        if ty.is_dir() && depth > 0 {
+            zero_tree(&e.path(), depth - 1);
+        } else if ty.is_file()
+            && let Ok(mut f) = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+                .open(e.path())
+        {
+            zero_file(&mut f);
+        }
     }
 }
 
