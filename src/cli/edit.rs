@@ -397,6 +397,11 @@ fn editor_loop(
 /// Whether `path` is a sops-encrypted file (its store parses it and finds valid `sops`
 /// metadata): `sealbridge FILE` then means `sealbridge edit FILE`.
 pub fn is_sops_file(path: &Path) -> bool {
+    is_sops_file_as(path, None)
+}
+
+/// [`is_sops_file`] with the store given (`None`: from the file name).
+pub fn is_sops_file_as(path: &Path, format: Option<Format>) -> bool {
     let Ok(md) = std::fs::metadata(path) else {
         return false;
     };
@@ -407,7 +412,7 @@ pub fn is_sops_file(path: &Path) -> bool {
     let Ok(bytes) = std::fs::read(path) else {
         return false;
     };
-    sops_lib::load_encrypted(&bytes, Format::from_path(path)).is_ok()
+    sops_lib::load_encrypted(&bytes, format.unwrap_or_else(|| Format::from_path(path))).is_ok()
 }
 
 #[cfg(test)]

@@ -88,6 +88,9 @@ pub enum Command {
     /// Edit a sops file in `$SOPS_EDITOR`/`$EDITOR` (like `sops edit`; also `sealbridge FILE`);
     /// a file that does not exist is created from a template with the `.sops.yaml` rules.
     Edit(edit::EditArgs),
+    /// Print whether a file is sops-encrypted, as JSON (`{"encrypted":true}`, like `sops
+    /// filestatus`).
+    Filestatus(sops::FileStatusArgs),
     /// Run a command with the secrets of a sops file as environment variables of the child only.
     ExecEnv(sops::ExecEnvArgs),
     /// Run a command with the plaintext of a sops file at the path `{}`: a FIFO in a private
@@ -120,6 +123,7 @@ impl Command {
             Command::Decrypt(_)
                 | Command::Encrypt(_)
                 | Command::Edit(_)
+                | Command::Filestatus(_)
                 | Command::ExecEnv(_)
                 | Command::ExecFile(_)
                 | Command::Updatekeys(_)
@@ -135,6 +139,10 @@ pub fn main_entry(mut args: Vec<OsString>) -> ExitCode {
     // `sealbridge FILE` for an existing sops file is `sealbridge edit FILE` (as `sops FILE`).
     if let Some(file) = edit_shorthand(&args) {
         args = vec![args[0].clone(), OsString::from("edit"), file];
+    }
+    // sops' mode flags: `sealbridge -d FILE` is `sealbridge decrypt FILE`, and so on.
+    if let Some(rewritten) = mode_flag_shorthand(&args) {
+        args = rewritten;
     }
     // kustomize/kpt plugin forms (`ksops`, `SecretGenerator`, `sealbridge CONFIG`, piped
     // ResourceList): decided from argv before the normal command line.
@@ -191,6 +199,7 @@ fn run(cli: Cli) -> Result<()> {
             sops::top_config(&mut a.format, sops_config)?;
             edit::edit(a, &flags)
         }
+        Command::Filestatus(a) => sops::file_status(a),
         Command::ExecEnv(mut a) => {
             sops::top_config(&mut a.format, sops_config)?;
             sops::exec_env(a, &flags)
@@ -244,6 +253,52 @@ fn edit_shorthand(args: &[OsString]) -> Option<OsString> {
         return None;
     }
     edit::is_sops_file(std::path::Path::new(file)).then(|| file.clone())
+}
+
+/// sops' top-level mode flags (`sops -d FILE`, `sops -e -i FILE`, `sops -r FILE`): the flag
+/// becomes the verb (`decrypt`, `encrypt`, `rotate`), the other arguments stay its arguments.
+/// Only when no verb is on the command line and exactly one mode flag is given.
+fn mode_flag_shorthand(args: &[OsString]) -> Option<Vec<OsString>> {
+    use clap::CommandFactory;
+    let prog = args.first()?;
+    let name = std::path::Path::new(prog)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if krm::PLUGIN_NAMES.contains(&name.as_str()) {
+        return None;
+    }
+    let commands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let rest = &args[1..];
+    if rest.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a == "--" || a == "help" || commands.iter().any(|c| *c == a)
+    }) {
+        return None;
+    }
+    let verb = |a: &OsString| match a.to_str() {
+        Some("-d" | "--decrypt") => Some("decrypt"),
+        Some("-e" | "--encrypt") => Some("encrypt"),
+        Some("-r" | "--rotate") => Some("rotate"),
+        _ => None,
+    };
+    let modes: Vec<usize> = (0..rest.len())
+        .filter(|&i| verb(&rest[i]).is_some())
+        .collect();
+    let [i] = modes[..] else {
+        return None;
+    };
+    let mut out = vec![prog.clone(), OsString::from(verb(&rest[i])?)];
+    out.extend(
+        rest.iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, a)| a.clone()),
+    );
+    Some(out)
 }
 
 fn plugin_mode(args: &[OsString]) -> Option<krm::PluginMode> {
@@ -307,7 +362,7 @@ fn with_quiet_dependencies(filter: &str) -> String {
 }
 
 /// Prints one error to stderr: `sealbridge: <message>` and its causes.
-fn report(e: &Error) {
+pub(crate) fn report(e: &Error) {
     let mut msg = format!("sealbridge: {e}");
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

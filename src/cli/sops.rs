@@ -100,6 +100,10 @@ pub struct EncryptArgs {
     /// Replace the plaintext file with the encrypted one.
     #[arg(long, short = 'i')]
     pub in_place: bool,
+    /// Use this name instead of FILE to pick the `.sops.yaml` creation rule and the input and
+    /// output formats, as sops (e.g. for standard input: the name the file will have).
+    #[arg(long, value_name = "NAME")]
+    pub filename_override: Option<PathBuf>,
 }
 
 /// Arguments of `exec-env`.
@@ -174,6 +178,16 @@ pub struct ExecFileArgs {
     pub command: Vec<OsString>,
 }
 
+/// Arguments of `filestatus`.
+#[derive(Debug, clap::Args)]
+pub struct FileStatusArgs {
+    /// The file to check.
+    pub file: PathBuf,
+    /// Input format (yaml, json, dotenv, ini, binary); default: from the file extension.
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
 /// Arguments of `set`.
 #[derive(Debug, clap::Args)]
 pub struct SetArgs {
@@ -220,10 +234,11 @@ pub struct UnsetArgs {
 /// Arguments of `updatekeys`.
 #[derive(Debug, clap::Args)]
 pub struct UpdateKeysArgs {
-    /// The sops-encrypted file(s).
+    /// The sops-encrypted file(s), or directories: every sops file below them, recursively.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Accepted for sops compatibility (sealbridge never prompts).
+    /// Do not ask for confirmation (sops' `--yes`); without it each change is shown and
+    /// confirmed on standard input.
     #[arg(long, short = 'y')]
     pub yes: bool,
     #[command(flatten)]
@@ -586,15 +601,15 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
     if a.in_place && is_stdin(file) {
         return Err(usage("--in-place needs a file"));
     }
+    // sops: the override names the file for the creation rules and the formats.
+    let named = a
+        .filename_override
+        .as_deref()
+        .or(file.filter(|p| !is_stdin(Some(p))));
     let input_type = parse_format(&a.format.input_type, "--input-type")?;
-    let format = input_type.unwrap_or_else(|| match file {
-        Some(p) if !is_stdin(Some(p)) => Format::from_path(p),
-        _ => Format::Binary,
-    });
+    let format = input_type.unwrap_or_else(|| named.map_or(Format::Binary, Format::from_path));
     let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(format);
-    let target = file
-        .filter(|p| !is_stdin(Some(p)))
-        .unwrap_or(Path::new("stdin"));
+    let target = named.unwrap_or(Path::new("stdin"));
     let opts = new_file_options(
         &NewFileFlags {
             age: a.age.as_deref(),
@@ -1129,6 +1144,32 @@ fn edit_in_place(
     write_file(file, &out)
 }
 
+/// Runs `filestatus`: prints `{"encrypted":true}` for a file with sops metadata (a `version`
+/// and a `mac`), `{"encrypted":false}` for a file of the format without it, and fails (exit 1,
+/// nothing on stdout) for a file that cannot be read or parsed, as sops does.
+pub fn file_status(a: FileStatusArgs) -> Result<()> {
+    let format =
+        parse_format(&a.input_type, "--input-type")?.unwrap_or_else(|| Format::from_path(&a.file));
+    let input = std::fs::read(&a.file).map_err(|e| Error::io(&a.file, e))?;
+    let loaded = sops_lib::stores::load_encrypted(format, &input).map_err(|m| {
+        sops_lib::Error::new(
+            sops_lib::ErrorKind::Parse,
+            format!("cannot check file status: {m}"),
+        )
+        .in_file(&a.file)
+    })?;
+    let encrypted = match loaded.metadata {
+        None => false,
+        Some(v) => {
+            let md = sops_lib::Metadata::from_value(&v).map_err(|m| {
+                sops_lib::Error::new(sops_lib::ErrorKind::Metadata, m).in_file(&a.file)
+            })?;
+            !md.version.is_empty() && !md.mac.is_empty()
+        }
+    };
+    super::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())
+}
+
 /// Runs `set`.
 pub fn set(a: SetArgs, flags: &Flags) -> Result<()> {
     let path = sops_lib::parse_extract_path(&a.index)?;
@@ -1176,42 +1217,200 @@ pub fn unset(a: UnsetArgs, flags: &Flags) -> Result<()> {
     )
 }
 
-/// Runs `updatekeys`.
-pub fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
-    let keys = key_sources(flags);
-    let input_type = parse_format(&a.format.input_type, "--input-type")?;
-    for file in &a.files {
-        let format = input_type.unwrap_or_else(|| Format::from_path(file));
-        let rule = creation_rule(&a.format, file, true)?.ok_or_else(|| {
-            usage("config file not found, or has no creation rules: updatekeys needs a .sops.yaml")
-        })?;
-        if rule.groups.is_empty() {
+/// sops' summary of a key change (`DiffKeyGroups`, `PrettyPrintShamirDiff`, `PrettyPrintDiffs`):
+/// per group, unchanged keys indented, added ones `+++ `, removed ones `--- `.
+fn key_diff(old: &[KeyGroup], new: &[KeyGroup], old_t: usize, new_t: usize) -> (bool, String) {
+    let mut out = String::new();
+    if old_t > 0 && old_t == new_t {
+        out.push_str(&format!("shamir_threshold: {new_t}\n"));
+    } else {
+        if new_t > 0 {
+            out.push_str(&format!("+++ shamir_threshold: {new_t}\n"));
+        }
+        if old_t > 0 {
+            out.push_str(&format!("--- shamir_threshold: {old_t}\n"));
+        }
+    }
+    let mut changed = old_t != new_t;
+    let empty = KeyGroup::default();
+    for i in 0..old.len().max(new.len()) {
+        let ours: Vec<String> = old
+            .get(i)
+            .unwrap_or(&empty)
+            .keys
+            .iter()
+            .map(MasterKey::sops_id)
+            .collect();
+        let theirs: Vec<String> = new
+            .get(i)
+            .unwrap_or(&empty)
+            .keys
+            .iter()
+            .map(MasterKey::sops_id)
+            .collect();
+        out.push_str(&format!("Group {}\n", i + 1));
+        for k in theirs.iter().filter(|k| ours.contains(k)) {
+            out.push_str(&format!("    {k}\n"));
+        }
+        for k in theirs.iter().filter(|k| !ours.contains(k)) {
+            changed = true;
+            out.push_str(&format!("+++ {k}\n"));
+        }
+        for k in ours.iter().filter(|k| !theirs.contains(k)) {
+            changed = true;
+            out.push_str(&format!("--- {k}\n"));
+        }
+    }
+    (changed, out)
+}
+
+/// The files `updatekeys` works on: each FILE as given, and below each directory (recursively,
+/// in name order, not following symlinks, skipping `.git`) every sops-encrypted file.
+fn update_targets(args: &[PathBuf], input_type: Option<Format>) -> Result<Vec<(PathBuf, bool)>> {
+    fn walk(dir: &Path, input_type: Option<Format>, out: &mut Vec<(PathBuf, bool)>) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .filter_map(std::result::Result::ok)
+            .collect();
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for e in entries {
+            let Ok(ty) = e.file_type() else { continue };
+            let p = e.path();
+            if ty.is_dir() && e.file_name() != ".git" {
+                walk(&p, input_type, out)?;
+            } else if ty.is_file() && super::edit::is_sops_file_as(&p, input_type) {
+                out.push((p, false));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for a in args {
+        if a.is_dir() {
+            walk(a, input_type, &mut out)?;
+        } else {
+            out.push((a.clone(), true));
+        }
+    }
+    Ok(out)
+}
+
+/// Asks `Is this okay? (y/n):` on stdout until the answer is y or n (sops' prompt).
+fn confirm(file: &Path) -> Result<bool> {
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    loop {
+        print!("Is this okay? (y/n):");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        let n = stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::io("<stdin>", e))?;
+        if n == 0 {
             return Err(usage(format!(
-                "{}: the matching creation rule names no keys",
+                "{}: no answer to the confirmation (standard input is closed); give --yes to \
+                 update keys non-interactively",
                 file.display()
             )));
         }
-        let input = read_input(Some(file))?;
-        let emit = emit_options(&a.format, Some(file))?;
-        let res = sops_lib::update_keys(
-            &input,
-            format,
-            rule.groups,
-            rule.shamir_threshold,
-            &keys,
-            &emit,
-        )
-        .map_err(|e| e.in_file(file))?;
-        match res {
-            Some(out) => {
-                write_file(file, &out)?;
-                eprintln!("sealbridge: updated the keys of {}", file.display());
-            }
-            None => eprintln!(
-                "sealbridge: {}: the keys are already up to date",
-                file.display()
-            ),
+        match line.trim() {
+            "y" => return Ok(true),
+            "n" => return Ok(false),
+            _ => {}
         }
+    }
+}
+
+/// Updates the keys of one file; `Ok(false)` when it was already up to date or declined.
+fn update_one(
+    file: &Path,
+    explicit: bool,
+    a: &UpdateKeysArgs,
+    input_type: Option<Format>,
+    keys: &KeySources,
+) -> Result<bool> {
+    let format = input_type.unwrap_or_else(|| Format::from_path(file));
+    let rule = match creation_rule(&a.format, file, explicit)? {
+        Some(r) => r,
+        None if explicit => {
+            return Err(usage(
+                "config file not found, or has no creation rules: updatekeys needs a .sops.yaml",
+            ));
+        }
+        None => {
+            eprintln!(
+                "sealbridge: {}: no creation rule matches; skipped",
+                file.display()
+            );
+            return Ok(false);
+        }
+    };
+    if rule.groups.is_empty() {
+        return Err(usage(format!(
+            "{}: the matching creation rule names no keys",
+            file.display()
+        )));
+    }
+    let input = read_input(Some(file))?;
+    let (_, md) = sops_lib::load_encrypted(&input, format).map_err(|e| e.in_file(file))?;
+    let new_t = if rule.groups.len() >= 2 {
+        rule.shamir_threshold
+    } else {
+        0
+    };
+    let (changed, summary) = key_diff(&md.groups, &rule.groups, md.shamir_threshold, new_t);
+    if !changed {
+        eprintln!("sealbridge: File {} already up to date", file.display());
+        return Ok(false);
+    }
+    super::write_stdout(
+        format!("The following changes will be made to the file's groups:\n{summary}").as_bytes(),
+    )?;
+    if !a.yes && !confirm(file)? {
+        eprintln!("sealbridge: File {} left unchanged", file.display());
+        return Ok(false);
+    }
+    let emit = emit_options(&a.format, Some(file))?;
+    let res = sops_lib::update_keys(
+        &input,
+        format,
+        rule.groups,
+        rule.shamir_threshold,
+        keys,
+        &emit,
+    )
+    .map_err(|e| e.in_file(file))?;
+    if let Some(out) = res {
+        write_file(file, &out)?;
+        eprintln!("sealbridge: File {} synced with new keys", file.display());
+    }
+    Ok(true)
+}
+
+/// Runs `updatekeys`: for each file (directories: every sops file below them), sops' summary
+/// of the key change on stdout and, unless `--yes`, a confirmation; then the data key is
+/// re-wrapped. A failing file does not stop the others (as sops with several files); the run
+/// fails at the end.
+pub fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
+    let keys = key_sources(flags);
+    let input_type = parse_format(&a.format.input_type, "--input-type")?;
+    let targets = update_targets(&a.files, input_type)?;
+    if let [(file, true)] = &targets[..] {
+        return update_one(file, true, &a, input_type, &keys).map(|_| ());
+    }
+    let mut failed = 0;
+    for (file, explicit) in &targets {
+        if let Err(e) = update_one(file, *explicit, &a, input_type, &keys) {
+            super::report(&e);
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        return Err(Error::Sops(sops_lib::Error::new(
+            sops_lib::ErrorKind::Encrypt,
+            format!("failed updating {failed} file(s)"),
+        )));
     }
     Ok(())
 }

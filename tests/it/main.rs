@@ -17,6 +17,7 @@ mod smoke;
 mod sops;
 mod sops_cli;
 mod sops_edit;
+mod sops_parity;
 mod sops_ssh;
 mod sops_vault;
 mod tenancy;
