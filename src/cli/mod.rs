@@ -16,6 +16,7 @@ pub mod krm;
 mod policy;
 mod render;
 mod sops;
+mod sops_codes;
 mod version;
 
 /// Resolve secret references in Kubernetes manifests from Vault/OpenBao and sops files.
@@ -167,11 +168,16 @@ pub fn main_entry(mut args: Vec<OsString>) -> ExitCode {
             .and_then(|v| crate::settings::parse_bool(&v))
             .unwrap_or(false);
     init_logging(verbose);
+    // The sops verbs exit with sops' codes (docs/sops.md); everything else with 0/1/2.
+    let sops_verb = sops_codes::verb_of(&cli.command);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&e);
-            ExitCode::from(e.exit_status() as u8)
+            ExitCode::from(match &sops_verb {
+                Some((verb, input)) => sops_codes::exit_code(*verb, input.as_deref(), &e),
+                None => e.exit_status() as u8,
+            })
         }
     }
 }

@@ -1407,10 +1407,7 @@ pub fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
         }
     }
     if failed > 0 {
-        return Err(Error::Sops(sops_lib::Error::new(
-            sops_lib::ErrorKind::Encrypt,
-            format!("failed updating {failed} file(s)"),
-        )));
+        return Err(Error::Refused(format!("failed updating {failed} file(s)")));
     }
     Ok(())
 }

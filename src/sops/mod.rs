@@ -64,6 +64,10 @@ pub enum ErrorKind {
     Encrypt,
     /// A usage or configuration error (bad flags, `.sops.yaml`).
     Usage,
+    /// The plaintext to encrypt already has sops metadata.
+    AlreadyEncrypted,
+    /// The plaintext to encrypt has no document.
+    Empty,
 }
 
 /// A sops failure. The message names the file, field paths and keys, never a value.
@@ -474,12 +478,12 @@ pub fn encrypt_docs(
 ) -> Result<Vec<u8>, Error> {
     if docs.is_empty() {
         return Err(err(
-            ErrorKind::Parse,
+            ErrorKind::Empty,
             "File cannot be completely empty, it must contain at least one document",
         ));
     }
     if stores::has_sops_key(format, &docs) {
-        return Err(err(ErrorKind::Encrypt, "File already encrypted"));
+        return Err(err(ErrorKind::AlreadyEncrypted, "File already encrypted"));
     }
     let (md, key) = new_metadata(format, opts)?;
     encrypt_with_key(docs, format, md, &key, &opts.emit, None)

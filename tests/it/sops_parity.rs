@@ -291,3 +291,78 @@ fn updatekeys_prints_sops_summary_confirms_and_walks_directories() {
     let o = e.sb(&["updatekeys", "-y", "a"], None);
     assert!(o.status.success() && o.stdout.is_empty(), "{}", stderr(&o));
 }
+
+#[test]
+fn sops_verbs_exit_with_sops_codes_on_the_same_failures() {
+    let e = env();
+    e.write("p.yaml", "a: one\nb: two\n");
+    let o = e.sops(&["encrypt", "--age", &e.r1, "p.yaml"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let enc = String::from_utf8(o.stdout).unwrap();
+    e.write("e.yaml", &enc);
+    let b_line = enc.lines().find(|l| l.starts_with("b: ")).unwrap();
+    let bad_value = "b: ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]";
+    e.write("tval.yaml", &enc.replace(b_line, bad_value));
+    e.write("tdel.yaml", &enc.replace(&format!("{b_line}\n"), ""));
+    e.write("broken.yaml", "a: [\n");
+    e.write("empty.yaml", "");
+    let nokey = e.t.path().join("none.txt");
+    std::fs::write(&nokey, "").unwrap();
+    let r1 = e.r1.clone();
+    let cases: Vec<(Vec<&str>, bool)> = vec![
+        (vec!["decrypt", "missing.yaml"], false),
+        (vec!["-d", "missing.yaml"], false),
+        (vec!["decrypt", "e.yaml"], true),
+        (vec!["decrypt", "tval.yaml"], false),
+        (vec!["decrypt", "tdel.yaml"], false),
+        (vec!["decrypt", "p.yaml"], false),
+        (vec!["decrypt", "broken.yaml"], false),
+        (vec!["decrypt", "--extract", "[\"zz\"]", "e.yaml"], false),
+        (vec!["decrypt", "--extract", "zz", "e.yaml"], false),
+        (
+            vec!["decrypt", "--output", "/nonexistent/dir/x", "e.yaml"],
+            false,
+        ),
+        (vec!["encrypt", "--age", &r1, "e.yaml"], false),
+        (vec!["encrypt", "--age", &r1, "empty.yaml"], false),
+        (vec!["encrypt", "--age", &r1, "broken.yaml"], false),
+        (vec!["rotate", "missing.yaml"], false),
+        (vec!["set", "e.yaml", "[\"a\"]", "notjson"], false),
+        (vec!["set", "e.yaml", "bad", "\"x\""], false),
+        (vec!["unset", "e.yaml", "[\"zz\"]"], false),
+        (vec!["exec-env", "missing.yaml", "true"], false),
+        (vec!["filestatus", "missing.yaml"], false),
+    ];
+    for (args, wrong_key) in &cases {
+        let run = |sops: bool| {
+            let home = e.t.path().join("home");
+            let prog = if sops {
+                support::sops()
+            } else {
+                PathBuf::from(env!("CARGO_BIN_EXE_sealbridge"))
+            };
+            let mut c = Command::new(prog);
+            support::clean_env(&mut c, &home);
+            let key = if *wrong_key { &nokey } else { &e.key1 };
+            c.current_dir(&e.dir)
+                .env("SOPS_AGE_KEY_FILE", key)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        };
+        let (ours, theirs) = (run(false), run(true));
+        assert!(!theirs.status.success(), "{args:?}: sops failed");
+        assert_eq!(
+            ours.status.code(),
+            theirs.status.code(),
+            "{args:?}: ours: {}\nsops: {}",
+            stderr(&ours),
+            stderr(&theirs)
+        );
+        assert!(ours.stdout.is_empty(), "{args:?}");
+    }
+    // Other commands keep sealbridge's 0/1/2.
+    let o = e.sb(&["render", "missing.yaml"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}
