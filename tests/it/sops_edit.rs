@@ -421,3 +421,76 @@ fn bare_file_argument_edits_a_sops_file_but_keeps_the_kustomize_plugin_form() {
     }
     assert!(!s.log.exists(), "the editor never ran for the plugin forms");
 }
+
+#[test]
+fn edit_parse_error_on_a_terminal_reopens_the_editor_like_sops() {
+    // A real terminal: util-linux `script` runs sealbridge on a pseudo-terminal.
+    let script = Path::new("/usr/bin/script");
+    assert!(
+        script.is_file(),
+        "this test needs util-linux `script` (apt-get install bsdutils)"
+    );
+    let s = setup();
+    let count = s._t.path().join("runs");
+    let ed = s.editor(
+        "twice.sh",
+        &format!(
+            "echo x >> {c}\nif [ \"$(wc -l < {c})\" -eq 1 ]; then printf 'a: [unclosed\\n' > \"$1\"; else printf 'fixed: done\\n' > \"$1\"; fi",
+            c = count.display()
+        ),
+    );
+    let home = s._t.path().join("home");
+    let mut c = Command::new(script);
+    support::clean_env(&mut c, &home);
+    c.current_dir(&s.dir)
+        .env("TMPDIR", &s.tmp)
+        .env("SOPS_AGE_KEY_FILE", &s.key1)
+        .env("EDITOR", &ed)
+        .args(["-qec"])
+        .arg(format!("{} edit s.yaml", env!("CARGO_BIN_EXE_sealbridge")))
+        .arg("/dev/null")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The answer to "Press enter to return to the editor" (kept open until the end).
+    std::io::Write::write_all(&mut stdin, b"\n").unwrap();
+    let status = support::poll(Duration::from_secs(60), "sealbridge to exit", || {
+        child.try_wait().unwrap()
+    });
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(status.success(), "{out}");
+    assert!(out.contains("invalid syntax"), "{out}");
+    assert!(out.contains("Press enter to return to the editor"), "{out}");
+    assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 2);
+    assert_eq!(s.real_decrypt("s.yaml"), "fixed: done\n");
+    s.assert_tmp_empty("after re-opening");
+}
+
+#[test]
+fn edit_overwrites_the_plaintext_and_editor_copies_instead_of_only_unlinking() {
+    // Hard links taken by the editor keep the inodes observable after the directory is gone:
+    // the original file, the file the editor renamed over it (sed -i) and a swap-like copy.
+    let s = setup();
+    let out = s._t.path().join("links");
+    std::fs::create_dir_all(&out).unwrap();
+    let ed = s.editor(
+        "linker.sh",
+        &format!(
+            "ln \"$1\" {o}/orig\nsed -i 's/hunter2/changed/' \"$1\"\nln \"$1\" {o}/new\ncp \"$1\" \"$(dirname \"$1\")/.s.yaml.swp\"\nln \"$(dirname \"$1\")/.s.yaml.swp\" {o}/swp",
+            o = out.display()
+        ),
+    );
+    let o = s.sb(&[("EDITOR", &ed)], &["edit", "s.yaml"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    s.assert_tmp_empty("after the edit");
+    for name in ["orig", "new", "swp"] {
+        let b = std::fs::read(out.join(name)).unwrap();
+        assert!(!b.is_empty(), "{name}: same length as the plaintext");
+        assert!(b.iter().all(|&x| x == 0), "{name}: overwritten with zeros");
+    }
+    assert!(s.real_decrypt("s.yaml").contains("password: changed\n"));
+}
