@@ -22,6 +22,7 @@ pub mod resolve;
 pub mod secret;
 pub mod settings;
 pub mod sops;
+pub mod supervise;
 pub mod yaml;
 
 pub use error::{Error, Result};

@@ -169,15 +169,8 @@ fn is_executable(p: &Path) -> bool {
 /// like the edited file (as sops does, so the editor picks the right syntax).
 fn private_file(file: &Path, plain: &[u8]) -> Result<(PrivateDir, PathBuf)> {
     use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let mut rnd = [0u8; 8];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut rnd);
-    let dir = std::env::temp_dir().join(format!(".sealbridge-edit-{}", hex::encode(rnd)));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| Error::io(&dir, e))?;
-    let mut guard = PrivateDir { dir, file: None };
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut guard = crate::supervise::private_dir(".sealbridge-edit-")?;
     let name = file
         .file_name()
         .filter(|n| !n.is_empty())
