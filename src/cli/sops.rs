@@ -56,6 +56,10 @@ pub struct DecryptArgs {
     /// Replace the encrypted file with its plaintext.
     #[arg(long, short = 'i')]
     pub in_place: bool,
+    /// Use this name instead of FILE to pick the input and output formats, as sops (e.g. for
+    /// standard input).
+    #[arg(long, value_name = "NAME")]
+    pub filename_override: Option<PathBuf>,
 }
 
 /// Arguments of `encrypt`.
@@ -444,7 +448,12 @@ pub(super) fn decrypt_to_tree(
 }
 
 /// Runs `decrypt`.
-pub fn decrypt(a: DecryptArgs, flags: &Flags) -> Result<()> {
+pub fn decrypt(mut a: DecryptArgs, flags: &Flags) -> Result<()> {
+    if let Some(name) = &a.filename_override
+        && a.format.input_type.is_none()
+    {
+        a.format.input_type = Some(Format::from_path(name).name().to_owned());
+    }
     let file = a.file.as_deref();
     if a.in_place && is_stdin(file) {
         return Err(usage("--in-place needs a file"));

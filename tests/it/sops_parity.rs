@@ -174,6 +174,14 @@ fn mode_flags_and_extract_behave_like_sops() {
             "{args:?}"
         );
     }
+    // decrypt --filename-override: the format from the name (standard input).
+    let enc = e.read("s.yaml");
+    let args = ["decrypt", "--filename-override", "x.yaml"];
+    let ours = e.sb(&args, Some(&enc));
+    let theirs = e.sops(&args, Some(&enc));
+    assert!(ours.status.success(), "{}", stderr(&ours));
+    assert_eq!(ours.stdout, theirs.stdout);
+    assert_eq!(String::from_utf8_lossy(&ours.stdout), plain);
     // -e -i, then -r: the real sops decrypts the results.
     e.write("n.yaml", "k: v\n");
     let o = e.sb(&["-e", "-i", "--age", &e.r1, "n.yaml"], None);
