@@ -12,6 +12,7 @@ pub mod cli;
 #[cfg(feature = "kube")]
 pub mod cluster;
 pub mod cmp;
+pub mod deadline;
 pub mod error;
 pub mod krm;
 pub mod manifest;
@@ -21,6 +22,7 @@ pub mod resolve;
 pub mod secret;
 pub mod settings;
 pub mod sops;
+pub mod supervise;
 pub mod yaml;
 
 pub use error::{Error, Result};

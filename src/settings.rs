@@ -107,6 +107,9 @@ pub struct Settings {
     pub concurrency: usize,
     /// Whole-run deadline (`SEALBRIDGE_DEADLINE`, default 45 s).
     pub deadline: Duration,
+    /// Bound on the bytes of one run's output (`SEALBRIDGE_MAX_OUTPUT`, default 64 MiB); one
+    /// modifier result may hold at most a sixteenth of it. Operator only (never `ARGOCD_ENV_`).
+    pub max_output: usize,
     /// `--verbose` / `SEALBRIDGE_VERBOSE`: log each request's path, status and timing.
     pub verbose: bool,
     /// The config file that was read, if any.
@@ -169,6 +172,7 @@ struct FileConfig {
     path_validation: Option<String>,
     concurrency: Option<serde_json::Value>,
     deadline: Option<serde_json::Value>,
+    max_output: Option<serde_json::Value>,
     verbose: Option<serde_json::Value>,
     #[serde(default)]
     vault: FileVault,
@@ -361,6 +365,25 @@ fn duration_of(v: &Value) -> Result<Duration> {
             v.origin, v.text
         ))),
     }
+}
+
+/// The default of [`Settings::max_output`]: 64 MiB.
+pub const DEFAULT_MAX_OUTPUT: usize = 64 << 20;
+
+/// A byte size: digits with an optional `K`/`M`/`G` suffix (powers of 1024; `Ki`, `KiB`, `KB`
+/// are the same).
+pub fn parse_size(v: &str) -> Option<usize> {
+    let v = v.trim();
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    let n: usize = v[..digits].parse().ok()?;
+    let shift = match v[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "ki" | "kib" | "kb" => 10,
+        "m" | "mi" | "mib" | "mb" => 20,
+        "g" | "gi" | "gib" | "gb" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1usize << shift)
 }
 
 fn number_of<T: std::str::FromStr>(v: &Value, what: &str) -> Result<T> {
@@ -570,6 +593,19 @@ impl Settings {
                 None => DEFAULT_RUN_DEADLINE,
             },
         };
+        let max_output = match src.get(
+            &["SEALBRIDGE_MAX_OUTPUT"],
+            Some(("max_output", file_text(&file.max_output))),
+        ) {
+            Some(v) => parse_size(&v.text).filter(|n| *n >= 1024).ok_or_else(|| {
+                usage(format!(
+                    "{}: {:?} is not a size of at least 1 KiB (examples: 64MiB, 512Ki, \
+                         1048576)",
+                    v.origin, v.text
+                ))
+            })?,
+            None => DEFAULT_MAX_OUTPUT,
+        };
         let verbose = flags.verbose
             || match src.get(
                 &["SEALBRIDGE_VERBOSE"],
@@ -773,6 +809,7 @@ impl Settings {
             path_validation,
             concurrency,
             deadline,
+            max_output,
             verbose,
             config_file: config_path,
             policy,
@@ -957,11 +994,30 @@ mod tests {
     }
 
     #[test]
+    fn max_output_is_an_operator_size() {
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        assert_eq!(parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(parse_size("512 Ki"), Some(512 << 10));
+        assert_eq!(parse_size("2g"), Some(2 << 30));
+        assert_eq!(parse_size("1.5M"), None);
+        assert_eq!(parse_size("M"), None);
+        let s = load(&[("SEALBRIDGE_MAX_OUTPUT", "8MiB")]).unwrap();
+        assert_eq!(s.max_output, 8 << 20);
+        assert!(load(&[("SEALBRIDGE_MAX_OUTPUT", "12")]).is_err());
+        let e = load(&[("ARGOCD_ENV_SEALBRIDGE_MAX_OUTPUT", "8GiB")]).unwrap_err();
+        assert!(
+            e.to_string().contains("ARGOCD_ENV_SEALBRIDGE_MAX_OUTPUT"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn defaults() {
         let s = load(&[]).unwrap();
         assert_eq!(s.backend, DefaultBackend::Vault);
         assert_eq!(s.concurrency, 16);
         assert_eq!(s.deadline, Duration::from_secs(45));
+        assert_eq!(s.max_output, 64 << 20);
         assert_eq!(s.kv_version, None);
         assert!(!s.verbose);
         let e = s.vault_config().unwrap_err();

@@ -89,6 +89,7 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
                 flags.secret = Some(super::render::secret_settings(name, flags.deadline)?);
             }
             let settings = Settings::load(&flags)?;
+            super::arm_deadline(settings.deadline);
             let env = ArgoEnv::from_process()?;
             if settings.policy.is_none() {
                 tracing::warn!(

@@ -122,6 +122,7 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
         flags.secret = Some(secret_settings(name, flags.deadline)?);
     }
     let settings = Settings::load(&flags)?;
+    super::arm_deadline(settings.deadline);
     let opts = resolve::backends::options_from_settings(&settings, args.sops_root)?;
     let backends = resolve::backends::from_settings(&settings, &opts);
     let rendered = resolve::render_inputs(&inputs, &backends, &opts)?;

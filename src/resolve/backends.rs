@@ -218,6 +218,7 @@ pub fn options_from_settings(
         },
         path_validation,
         vault_path_prefix: settings.path_prefix.clone(),
+        max_output: settings.max_output,
         tenant: crate::policy::for_run(settings)?,
     })
 }

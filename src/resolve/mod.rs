@@ -56,6 +56,9 @@ pub struct RenderOptions {
     /// `SEALBRIDGE_PATH_PREFIX`, which the Vault client puts in front of every Vault path. An
     /// Application may set it (`ARGOCD_ENV_`), so validation must see the prefixed path.
     pub vault_path_prefix: Option<String>,
+    /// Bound on the bytes of the output and of all values together (`SEALBRIDGE_MAX_OUTPUT`);
+    /// one modifier result may hold a sixteenth of it.
+    pub max_output: usize,
     /// The run's tenant under a tenancy policy (`crate::policy`); `None`: single-tenant.
     pub tenant: Option<std::sync::Arc<crate::policy::Tenant>>,
 }
@@ -70,6 +73,7 @@ impl Default for RenderOptions {
             kv_version: None,
             path_validation: None,
             vault_path_prefix: None,
+            max_output: crate::settings::DEFAULT_MAX_OUTPUT,
             tenant: None,
         }
     }
@@ -144,6 +148,17 @@ pub enum RenderError {
     /// invalid address, incomplete auth settings): one message per problem (exit 2).
     #[error("{0}")]
     Config(String),
+    /// The output would exceed the operator's bound (`SEALBRIDGE_MAX_OUTPUT`).
+    #[error(
+        "the output would be {size} bytes, more than the bound of {max} bytes \
+         (SEALBRIDGE_MAX_OUTPUT, which the operator may raise); nothing was written"
+    )]
+    TooLarge {
+        /// Bytes the output would have.
+        size: usize,
+        /// The bound.
+        max: usize,
+    },
     /// The async runtime could not be started.
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
@@ -220,7 +235,13 @@ pub async fn render_documents(
     let (fetched, distinct) = fetch::fetch_all(&ids, backends, opts).await;
 
     // Substitute (computed first, applied only when nothing failed).
-    let edits = substitute::compute(&scanned, &mut planned, &fetched, &mut failures);
+    let edits = substitute::compute(
+        &scanned,
+        &mut planned,
+        &fetched,
+        &mut failures,
+        opts.max_output,
+    );
     if !failures.is_empty() {
         // Document order, then field order (stable: several failures of one field keep theirs).
         failures.sort_by(|a, b| a.0.cmp(&b.0));
@@ -250,7 +271,11 @@ pub fn render_documents_blocking(
         .enable_all()
         .build()
         .map_err(|e| RenderError::Runtime(e.to_string()))?;
-    rt.block_on(render_documents(docs, origins, backends, opts))
+    let result = rt.block_on(render_documents(docs, origins, backends, opts));
+    // A decryption the fetch deadline gave up on may still run on a blocking thread: dropping
+    // the runtime would wait for it. Abandon it instead (the process ends soon after).
+    rt.shutdown_timeout(Duration::from_millis(100));
+    result
 }
 
 /// When a backend the references need is not configured: one message naming each
@@ -318,6 +343,12 @@ pub fn render_inputs(
     let stats = render_documents_blocking(&mut docs, &origins, backends, opts)?;
     // Safety net: the output must read back as the tree, or nothing is written.
     let output = crate::yaml::emit_manifest_checked(&docs)?;
+    if output.len() > opts.max_output {
+        return Err(RenderError::TooLarge {
+            size: output.len(),
+            max: opts.max_output,
+        });
+    }
     if let Some(tenant) = &opts.tenant {
         tenant
             .check_output(output.len())

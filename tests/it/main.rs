@@ -16,6 +16,8 @@ mod render_sops;
 mod smoke;
 mod sops;
 mod sops_cli;
+mod sops_edit;
+mod sops_parity;
 mod sops_ssh;
 mod sops_vault;
 mod tenancy;
