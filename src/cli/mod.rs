@@ -34,12 +34,18 @@ mod version;
 )]
 pub struct Cli {
     /// Log each backend request (path, status, timing; never values) to stderr.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = "Global options")]
     pub verbose: bool,
 
     /// Settings file (YAML; see docs/vault.md), for every command. Flags and environment
     /// override it.
-    #[arg(long, global = true, value_name = "FILE", env = "SEALBRIDGE_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "SEALBRIDGE_CONFIG",
+        help_heading = "Global options"
+    )]
     pub settings: Option<std::path::PathBuf>,
 
     /// Before a sops verb (decrypt, encrypt, exec-env, exec-file, …): the `.sops.yaml`, as in
@@ -48,12 +54,17 @@ pub struct Cli {
     pub config: Option<std::path::PathBuf>,
 
     /// Do not read or write the Vault token cache (log in on every run).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub disable_token_cache: bool,
 
     /// The operator's tenancy policy (YAML; see docs/policy.md); also `SEALBRIDGE_POLICY`.
     /// With one, every Application is confined to its tenant, and refused without one.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub policy: Option<std::path::PathBuf>,
 
     #[command(subcommand)]

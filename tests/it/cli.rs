@@ -238,3 +238,18 @@ fn man_dir_writes_one_page_per_command() {
     assert!(dir.path().join("sealbridge.1").is_file());
     assert!(dir.path().join("sealbridge-render.1").is_file());
 }
+
+#[test]
+fn help_lists_global_options_under_their_own_heading() {
+    let out = bin().args(["render", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let (own, global) = help.split_once("Global options:").expect(&help);
+    assert!(
+        global.contains("--verbose") && global.contains("--disable-token-cache"),
+        "{help}"
+    );
+    assert!(!own.contains("--disable-token-cache"), "{help}");
+    let out = bin().args(["--verbose", "version"]).output().unwrap();
+    assert!(out.status.success());
+}
