@@ -253,3 +253,20 @@ fn help_lists_global_options_under_their_own_heading() {
     let out = bin().args(["--verbose", "version"]).output().unwrap();
     assert!(out.status.success());
 }
+
+#[test]
+fn render_help_shows_an_example_and_the_environment_it_reads() {
+    let out = bin().args(["render", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Example:",
+        "sealbridge render examples/quickstart",
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "AVP_",
+        "SEALBRIDGE_",
+        "SOPS_AGE_KEY_FILE",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from: {help}");
+    }
+}
