@@ -205,7 +205,7 @@ fn man_page_parses_with_groff() {
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("groff must be installed to test the man page");
+        .expect("groff must be installed to test the man page: run scripts/setup");
     use std::io::Write as _;
     groff.stdin.take().unwrap().write_all(&out.stdout).unwrap();
     let res = groff.wait_with_output().unwrap();
