@@ -249,3 +249,49 @@ fn helm_app_name_default_release_is_validated() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("skip-crds"), "{stderr}");
 }
+
+#[test]
+fn helm_failure_is_forwarded_and_prints_nothing() {
+    let a = Attack::new();
+    let (_work, app) = a.app();
+    std::fs::write(
+        app.join("templates/broken.yaml"),
+        "{{ .Values.x | nosuchfunc }}\n",
+    )
+    .unwrap();
+    let env = a.env("guestbook-helm", Value::Null);
+    let (code, stderr) = a.refused(&app, &env, "broken chart");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("nosuchfunc"),
+        "helm's message is shown: {stderr}"
+    );
+    assert!(stderr.contains("helm template failed"), "{stderr}");
+
+    // `-` (the rendered stream on stdin) still works for custom plugin files.
+    let (_work, app) = a.app();
+    let rendered = std::process::Command::new(crate::support::tool("helm"))
+        .args(["template", "guestbook-helm", "."])
+        .current_dir(&app)
+        .output()
+        .unwrap();
+    assert!(rendered.status.success());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sealbridge"))
+        .args(["argocd", "generate", "--kind", "helm", "-"])
+        .current_dir(&app)
+        .env_clear()
+        .envs(&env)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &rendered.stdout).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(example_secret()));
+}
