@@ -34,7 +34,7 @@ pub enum Step {
     /// Resolve every secret reference and print the manifests (`generate.command`). Refuses
     /// to print an empty manifest set.
     Generate {
-        /// The plugin variant (for messages).
+        /// The plugin variant (for messages; `helm` without a path runs `helm template`).
         #[arg(long, value_enum, default_value = "directory")]
         kind: Variant,
         /// Files or directories of manifests, or `-` for stdin. With `--kind helm` and no

@@ -295,3 +295,17 @@ fn helm_failure_is_forwarded_and_prints_nothing() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(example_secret()));
 }
+
+#[test]
+fn helm_binary_cannot_be_chosen_by_the_application() {
+    let a = Attack::new();
+    let (_work, app) = a.app();
+    let mut env = a.env("guestbook-helm", Value::Null);
+    env.insert(
+        "ARGOCD_ENV_SEALBRIDGE_HELM".to_owned(),
+        a.script.display().to_string(),
+    );
+    let (code, stderr) = a.refused(&app, &env, "ARGOCD_ENV_SEALBRIDGE_HELM");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("SEALBRIDGE_HELM"), "{stderr}");
+}
