@@ -37,6 +37,13 @@ pub enum Input {
     Path(PathBuf),
     /// Standard input (`-`).
     Stdin,
+    /// Text already in memory (e.g. `helm template`'s stdout), named for messages.
+    Text {
+        /// The name used in messages (e.g. `<helm template>`).
+        name: String,
+        /// The manifest stream.
+        text: Zeroizing<String>,
+    },
 }
 
 impl Input {
@@ -120,6 +127,7 @@ pub fn load(inputs: &[Input]) -> Result<Loaded, Vec<ReadError>> {
                     }),
                 }
             }
+            Input::Text { name, text } => sources.push((name.clone(), text.clone(), false)),
             Input::Path(p) => match files_of(p) {
                 Ok(files) => {
                     for f in files {

@@ -7,6 +7,7 @@ mod cli;
 #[cfg(feature = "kube")]
 mod cluster;
 mod cmp;
+mod cmp_helm;
 mod helm;
 mod kpt;
 mod kustomize;
