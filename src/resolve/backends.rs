@@ -83,6 +83,7 @@ fn vault_error(e: VaultError, id: &SecretId) -> BackendError {
             BackendError::Unreachable(e.to_string())
         }
         VaultErrorKind::Config => BackendError::NotConfigured(e.to_string()),
+        VaultErrorKind::Refused => BackendError::Refused(e.detail().to_owned()),
         _ => BackendError::Other(e.to_string()),
     }
 }

@@ -1172,3 +1172,94 @@ fn unicode_line_separators_in_values_read_back_exactly() {
         );
     }
 }
+
+/// Audit-log requests that touch Vault's own areas (the client's mount lookups excluded).
+fn system_area_requests(bao: &OpenBao) -> usize {
+    bao.audit_requests()
+        .iter()
+        .filter_map(|v| v["request"]["path"].as_str().map(str::to_ascii_lowercase))
+        .filter(|p| !p.starts_with("sys/internal/ui/mounts/"))
+        .filter(|p| {
+            p.contains("lookup-self")
+                || p.contains("cubbyhole")
+                || p.contains("identity/")
+                || p.contains("sys/")
+        })
+        .count()
+}
+
+#[test]
+fn vault_system_paths_are_denied_by_default() {
+    // A reference is repository content: it must not read the sidecar's own token
+    // (`auth/token/lookup-self` answers it in `data.id`), nor Vault's system, identity or
+    // cubbyhole areas, in any spelling, and no request may leave for them.
+    let bao = support::openbao();
+    let (_, kv2) = seed(bao);
+    let dir = support::tempdir();
+    let before = system_area_requests(bao);
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("a: <path:auth/token/lookup-self#id>", &[]),
+        ("a: <path:/auth//token/lookup-self/#id>", &[]),
+        ("a: <path:AUTH/token/lookup-self#id>", &[]),
+        ("a: ref+vault://auth/token/lookup-self#/id", &[]),
+        (
+            "a: <path:token/lookup-self#id>",
+            &[("ARGOCD_ENV_SEALBRIDGE_PATH_PREFIX", "auth")],
+        ),
+        ("a: <path:team/auth/token/lookup-self#id>", &[]),
+        ("a: <path:sys/wrapping/lookup#x>", &[]),
+        ("a: <path:cubbyhole/x#y>", &[]),
+        ("a: <path:identity/entity/name/x#id>", &[]),
+        (
+            "a: <path:auth/token/lookup-self#id>",
+            &[("AVP_KV_VERSION", "1")],
+        ),
+    ];
+    for (spec, env) in cases {
+        let o = run(
+            Some(bao),
+            dir.path(),
+            &["render", "-"],
+            Some(&format!(
+                "kind: ConfigMap\nmetadata:\n  name: x\ndata:\n  {spec}\n"
+            )),
+            env,
+        );
+        let err = failed(&o);
+        assert!(err.contains("refused"), "{spec}: {err}");
+        assert!(!err.contains(&bao.token), "{spec}: the token leaked: {err}");
+    }
+    // The AVP annotation form too.
+    let o = run(
+        Some(bao),
+        dir.path(),
+        &["render", "-"],
+        Some(
+            "kind: ConfigMap\nmetadata:\n  name: x\n  annotations:\n    \
+             avp.kubernetes.io/path: auth/token/lookup-self\ndata:\n  a: <id>\n",
+        ),
+        &[],
+    );
+    assert!(failed(&o).contains("refused"));
+    assert_eq!(
+        system_area_requests(bao),
+        before,
+        "no request may reach Vault's own areas"
+    );
+
+    // Secret names that happen to be system words stay readable in a KV mount.
+    bao.kv2_put(&kv2, "token", json!({"k": "v1"}));
+    bao.kv2_put(&kv2, "auth/db", json!({"k": "v2"}));
+    let o = run(
+        Some(bao),
+        dir.path(),
+        &["render", "-"],
+        Some(&format!(
+            "kind: X\nspec:\n  a: <path:{kv2}/data/token#k>\n  b: <path:{kv2}/data/auth/db#k>\n"
+        )),
+        &[],
+    );
+    let docs = ok_docs(&o);
+    assert_eq!(string(&docs[0], &["spec", "a"]), "v1");
+    assert_eq!(string(&docs[0], &["spec", "b"]), "v2");
+}
