@@ -770,7 +770,7 @@ fn sigterm_ends_generate_promptly_with_nothing_on_stdout() {
 /// repository's choosing (here a canary script that leaves a marker).
 fn plugin_traversal_app(work: &Path, canary_dir: &Path) -> PathBuf {
     let script = canary_dir.join("evil");
-    std::fs::create_dir_all(&script.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(script.parent().unwrap()).unwrap();
     let marker = canary_dir.join("ran");
     std::fs::write(
         &script,
