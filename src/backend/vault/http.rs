@@ -519,6 +519,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn vault_token_is_never_sent_to_another_origin_on_redirect() {
+        use std::io::{Read, Write};
+        crate::cli::install_crypto_provider();
+        // B: records whether anything at all arrives.
+        let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let b_addr = b.local_addr().expect("addr");
+        b.set_nonblocking(true).expect("nonblocking");
+        // A: answers 307 to B (another port: another origin).
+        let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let a_addr = a.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = a.accept() {
+                let mut req = [0u8; 4096];
+                let _ = s.read(&mut req);
+                let _ = s.write_all(
+                    format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{b_addr}/v1/x\r\n\
+                         Content-Length: 0\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        let client = reqwest::Client::builder()
+            .redirect(super::super::tls::same_origin_redirects())
+            // A bound, not a timing assertion: a followed redirect would wait on B forever.
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let resp = client
+            .get(format!("http://{a_addr}/v1/secret/data/app"))
+            .header("X-Vault-Token", "canary-token")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 307, "the redirect is not followed");
+        assert!(
+            b.accept().is_err(),
+            "the other origin received a connection (and the token)"
+        );
+    }
+
+    #[tokio::test]
     async fn an_oversized_response_is_refused_not_truncated() {
         crate::cli::install_crypto_provider();
         let client = reqwest::Client::new();
