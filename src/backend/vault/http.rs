@@ -33,6 +33,10 @@ pub(crate) struct Request<'a> {
     pub body: Option<Zeroizing<Vec<u8>>>,
     /// Overrides the client's namespace for this request (`Some("")` = root namespace).
     pub namespace: Option<&'a str>,
+    /// The request may have effects if the server processed it (a read of a non-KV engine,
+    /// e.g. `database/creds/…` mints new credentials): it is retried only when it certainly
+    /// did not reach the server (connection failed), never after a 5xx or a timeout.
+    pub not_idempotent: bool,
 }
 
 impl<'a> Request<'a> {
@@ -43,6 +47,7 @@ impl<'a> Request<'a> {
             query: Vec::new(),
             body: None,
             namespace: None,
+            not_idempotent: false,
         }
     }
 
@@ -53,6 +58,7 @@ impl<'a> Request<'a> {
             query: Vec::new(),
             body: Some(body),
             namespace: None,
+            not_idempotent: false,
         }
     }
 }
@@ -321,6 +327,11 @@ impl Transport {
                     if !msg.is_empty() {
                         cause = format!("{cause} ({msg})");
                     }
+                    if req.not_idempotent && status.is_server_error() {
+                        return Err(not_retried(&cause)
+                            .at(&self.addr, &shown)
+                            .with_attempts(attempt));
+                    }
                     (cause, retry_after)
                 }
                 Err(e) => {
@@ -341,6 +352,11 @@ impl Transport {
                     }
                     if class.timeout && limited_by_deadline {
                         return Err(self.deadline_error(&shown, attempt));
+                    }
+                    if req.not_idempotent && !e.is_connect() {
+                        return Err(not_retried(&class.cause)
+                            .at(&self.addr, &shown)
+                            .with_attempts(attempt));
                     }
                     (class.cause, None)
                 }
@@ -363,6 +379,17 @@ impl Transport {
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// The error of a non-idempotent request that failed after it may have reached the server.
+fn not_retried(cause: &str) -> VaultError {
+    VaultError::new(
+        VaultErrorKind::Unreachable,
+        format!(
+            "{cause}; not retried: this path is not in a KV mount, and a repeated read could \
+             create another lease or set of credentials"
+        ),
+    )
 }
 
 fn retryable_status(s: StatusCode) -> bool {

@@ -579,7 +579,8 @@ impl VaultClient {
                         "vault: {path} is not in a KV v2 mount; version {v} is ignored"
                     );
                 }
-                self.read_raw(namespace, &path).await
+                let idempotent = matches!(mount.engine, Engine::Kv1);
+                self.read_raw_with(namespace, &path, idempotent).await
             }
         }
     }
@@ -700,8 +701,21 @@ impl VaultClient {
         namespace: Option<&str>,
         path: &str,
     ) -> Result<SecretValue, VaultError> {
+        // The mount is unknown (AVP's KV v1 mode, or the lookup was refused): read as KV.
+        self.read_raw_with(namespace, path, true).await
+    }
+
+    /// A plain `GET` of `path`; `idempotent: false` (a non-KV engine) is not retried once it
+    /// may have reached the server (see `http::Request::not_idempotent`).
+    async fn read_raw_with(
+        &self,
+        namespace: Option<&str>,
+        path: &str,
+        idempotent: bool,
+    ) -> Result<SecretValue, VaultError> {
         let mut req = Request::get(path);
         req.namespace = namespace;
+        req.not_idempotent = !idempotent;
         let resp = self.call(&req).await?;
         match resp.status {
             StatusCode::OK => {
