@@ -142,8 +142,9 @@ struct VaultSettings {
     cache_dir: Option<PathBuf>,
 }
 
+/// A Vault auth method, as the settings and the tenancy policy name it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum Method {
+pub(crate) enum Method {
     #[default]
     Token,
     AppRole,
@@ -393,23 +394,32 @@ fn number_of<T: std::str::FromStr>(v: &Value, what: &str) -> Result<T> {
         .map_err(|_| usage(format!("{}: {:?} is not {what}", v.origin, v.text)))
 }
 
+impl Method {
+    /// The method a name means (case and surrounding space ignored; AVP's `k8s` and the
+    /// `oidc` alias included), or `None`.
+    pub(crate) fn from_name(name: &str) -> Option<Method> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "token" => Method::Token,
+            "approle" => Method::AppRole,
+            "kubernetes" | "k8s" => Method::Kubernetes,
+            "jwt" | "oidc" => Method::Jwt,
+            "userpass" => Method::Userpass,
+            "cert" => Method::Cert,
+            "github" => Method::Github,
+            "none" => Method::None,
+            _ => return None,
+        })
+    }
+}
+
 fn method_of(v: &Value) -> Result<Method> {
-    Ok(match v.text.trim().to_ascii_lowercase().as_str() {
-        "token" => Method::Token,
-        "approle" => Method::AppRole,
-        "kubernetes" | "k8s" => Method::Kubernetes,
-        "jwt" | "oidc" => Method::Jwt,
-        "userpass" => Method::Userpass,
-        "cert" => Method::Cert,
-        "github" => Method::Github,
-        "none" => Method::None,
-        other => {
-            return Err(usage(format!(
-                "{}: unknown Vault auth method {other:?} (expected token, approle, kubernetes \
-                 (k8s), jwt (oidc), userpass, cert, github or none)",
-                v.origin
-            )));
-        }
+    Method::from_name(&v.text).ok_or_else(|| {
+        usage(format!(
+            "{}: unknown Vault auth method {:?} (expected token, approle, kubernetes \
+             (k8s), jwt (oidc), userpass, cert, github or none)",
+            v.origin,
+            v.text.trim().to_ascii_lowercase()
+        ))
     })
 }
 

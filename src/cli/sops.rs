@@ -941,21 +941,18 @@ fn key_diff(old: &[KeyGroup], new: &[KeyGroup], old_t: usize, new_t: usize) -> (
     }
     let mut changed = old_t != new_t;
     let empty = KeyGroup::default();
+    let ids = |groups: &[KeyGroup], i: usize| -> Vec<String> {
+        groups
+            .get(i)
+            .unwrap_or(&empty)
+            .keys
+            .iter()
+            .map(MasterKey::sops_id)
+            .collect()
+    };
     for i in 0..old.len().max(new.len()) {
-        let ours: Vec<String> = old
-            .get(i)
-            .unwrap_or(&empty)
-            .keys
-            .iter()
-            .map(MasterKey::sops_id)
-            .collect();
-        let theirs: Vec<String> = new
-            .get(i)
-            .unwrap_or(&empty)
-            .keys
-            .iter()
-            .map(MasterKey::sops_id)
-            .collect();
+        let ours = ids(old, i);
+        let theirs = ids(new, i);
         out.push_str(&format!("Group {}\n", i + 1));
         for k in theirs.iter().filter(|k| ours.contains(k)) {
             out.push_str(&format!("    {k}\n"));

@@ -24,7 +24,7 @@ use crate::backend::BackendKind;
 use crate::backend::vault::{AuthConfig, SecretSource};
 use crate::cmp::ArgoEnv;
 use crate::error::{Error, Result};
-use crate::settings::{K8S_TOKEN_PATH, Settings};
+use crate::settings::{K8S_TOKEN_PATH, Method, Settings};
 use crate::sops::keys::AgeIdentities;
 
 pub mod glob;
@@ -579,13 +579,13 @@ fn auth_of(a: &FileAuth) -> std::result::Result<AuthConfig, String> {
             .map(SecretSource::File)
             .ok_or_else(|| format!("vault.auth: {} auth needs {what}", a.method))
     };
-    Ok(match a.method.trim().to_ascii_lowercase().as_str() {
-        "approle" => AuthConfig::AppRole {
+    Ok(match Method::from_name(&a.method) {
+        Some(Method::AppRole) => AuthConfig::AppRole {
             mount: mount("approle"),
             role_id: need(&a.role_id, "role_id")?,
             secret_id: file(&a.secret_id_file, "secret_id_file")?,
         },
-        "kubernetes" | "k8s" => AuthConfig::Kubernetes {
+        Some(Method::Kubernetes) => AuthConfig::Kubernetes {
             mount: mount("kubernetes"),
             role: need(&a.role, "role")?,
             jwt: SecretSource::File(
@@ -594,18 +594,19 @@ fn auth_of(a: &FileAuth) -> std::result::Result<AuthConfig, String> {
                     .unwrap_or_else(|| PathBuf::from(K8S_TOKEN_PATH)),
             ),
         },
-        "jwt" | "oidc" => AuthConfig::Jwt {
+        Some(Method::Jwt) => AuthConfig::Jwt {
             mount: mount("jwt"),
             role: a.role.clone().filter(|r| !r.trim().is_empty()),
             jwt: file(&a.jwt_file, "jwt_file")?,
         },
-        "userpass" => AuthConfig::Userpass {
+        Some(Method::Userpass) => AuthConfig::Userpass {
             mount: mount("userpass"),
             username: need(&a.username, "username")?,
             password: file(&a.password_file, "password_file")?,
         },
-        "token" => AuthConfig::Token(file(&a.token_file, "token_file")?),
-        other => {
+        Some(Method::Token) => AuthConfig::Token(file(&a.token_file, "token_file")?),
+        Some(Method::Cert | Method::None | Method::Github) | None => {
+            let other = a.method.trim().to_ascii_lowercase();
             return Err(format!(
                 "vault.auth.method {other:?} is not available per tenant (approle, kubernetes, \
                  jwt, userpass or token: each tenant needs a login of its own; `none` and \
