@@ -959,6 +959,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
             self.increase_indent_compact(false, false, seq);
         }
         if matches!(ev.kind, EvKind::SeqEnd) {
+            self.fixed_end_foot();
             self.pop_indent();
             self.pop_state();
             return;
@@ -978,6 +979,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
         }
         self.process_head_comment();
         if matches!(ev.kind, EvKind::MapEnd) {
+            self.fixed_end_foot();
             self.pop_indent();
             self.pop_state();
             return;
@@ -1305,6 +1307,15 @@ impl<'e, 'a> Emitter<'e, 'a> {
         }
         let c = take(&mut self.line_comment);
         self.write_comment(c.as_bytes());
+    }
+
+    /// Manifest mode: the foot comment of a block collection is written where it ends, at
+    /// its indentation. go-yaml keeps it pending until the next scalar is done, which can be
+    /// between a `:` and a flow value (`:`, comment, `[]` at column 0: unreadable).
+    fn fixed_end_foot(&mut self) {
+        if self.fixed {
+            self.process_foot_comment();
+        }
     }
 
     fn process_foot_comment(&mut self) {

@@ -420,6 +420,21 @@ mod regressions {
     }
 
     #[test]
+    fn foot_comment_of_a_nested_collection_stays_before_the_next_flow_value() {
+        // Found by manifest_round_trip_of_mutated_text (CI, seed 15551401808933650920): the
+        // comment was written between `:` and `[]`, which then stood at column 0.
+        let src = " -  : &2\n    -\n      -\n       : \"\"\n     #\n    : []\n";
+        let docs = parse_stream(src).unwrap();
+        let out = emit_manifest(&docs);
+        assert_eq!(out.as_str(), "- : &2\n    - - : \"\"\n        #\n  : []\n");
+        assert!(crate::yaml::check_emitted(&docs, &out).is_ok());
+        assert_eq!(
+            round_trip("a:\n  - - b: 1\n    # c\nd: [x]\n"),
+            "a:\n  - - b: 1\n      # c\nd:\n  - x\n"
+        );
+    }
+
+    #[test]
     fn empty_tagged_key() {
         assert_eq!(round_trip("? !!str\n"), "!!str '':\n");
     }
