@@ -272,8 +272,17 @@ fn report(e: &Error) {
 
 /// Writes the whole output buffer to stdout at once. A closed pipe is not an error.
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    write_stdout_parts([bytes])
+}
+
+/// [`write_stdout`] of several pieces, in order (a rendered stream is made of pieces).
+pub fn write_stdout_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
+    let all = parts
+        .into_iter()
+        .try_for_each(|p| out.write_all(p))
+        .and_then(|()| out.flush());
+    match all {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Error::io("<stdout>", e)),

@@ -18,8 +18,6 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use zeroize::Zeroizing;
-
 use crate::backend::{BackendError, BackendKind, Backends, KvVersion, SecretId};
 use crate::manifest::{self, Input, Origin, ReadError};
 use crate::secret::SecretValue;
@@ -30,6 +28,7 @@ pub mod backends;
 mod fetch;
 mod scan;
 mod substitute;
+pub mod triage;
 
 pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
 
@@ -161,8 +160,9 @@ fn read_errors_text(errors: &[ReadError]) -> String {
 
 /// What a successful [`render_inputs`] returns.
 pub struct Rendered {
-    /// The YAML stream (empty when there were no Kubernetes documents).
-    pub output: Zeroizing<String>,
+    /// The YAML stream (empty when there were no Kubernetes documents): untouched documents as
+    /// they were read, the others re-emitted ([`manifest::stream`]).
+    pub output: manifest::stream::Output,
     /// How many documents were written.
     pub documents: usize,
     /// How many distinct secrets were fetched.
@@ -292,24 +292,27 @@ pub fn render_inputs(
     backends: &Backends,
     opts: &RenderOptions,
 ) -> Result<Rendered, RenderError> {
-    let loaded = manifest::load(inputs).map_err(RenderError::Read)?;
-    for s in &loaded.skipped {
+    let mut stream =
+        manifest::stream::load_stream(inputs, &triage::needs_tree).map_err(RenderError::Read)?;
+    for s in &stream.skipped {
         if s.warn {
             tracing::warn!("skipped {}: {}", s.origin, s.reason);
         } else {
             tracing::info!("skipped {}: {}", s.origin, s.reason);
         }
     }
-    let (mut docs, origins): (Vec<Document>, Vec<Origin>) = loaded
-        .documents
-        .into_iter()
-        .map(|d| (d.doc, d.origin))
-        .unzip();
-    let stats = render_documents_blocking(&mut docs, &origins, backends, opts)?;
+    let origins = std::mem::take(&mut stream.origins);
+    let stats = render_documents_blocking(&mut stream.docs, &origins, backends, opts)?;
+    tracing::debug!(
+        parsed = stream.docs.len(),
+        passthrough = stream.passthrough,
+        "documents"
+    );
+    let documents = stream.docs.len() + stream.passthrough;
     Ok(Rendered {
-        // Safety net: the output must read back as the tree, or nothing is written.
-        output: crate::yaml::emit_manifest_checked(&docs)?,
-        documents: docs.len(),
+        // Safety net: re-emitted documents must read back as the tree, or nothing is written.
+        output: stream.into_output()?,
+        documents,
         fetched: stats.fetched,
     })
 }
