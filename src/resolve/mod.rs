@@ -26,6 +26,7 @@ use crate::yaml::Document;
 mod annotations;
 pub mod backends;
 mod fetch;
+mod report;
 mod scan;
 mod substitute;
 pub mod triage;
@@ -210,14 +211,17 @@ pub async fn render_documents(
     let (fetched, distinct) = fetch::fetch_all(&ids, backends, opts).await;
 
     // Substitute (computed first, applied only when nothing failed).
+    let ref_ids = ref_ids(&scanned, &planned);
     let edits = substitute::compute(&scanned, &mut planned, &fetched, &mut failures);
     if !failures.is_empty() {
         // Document order, then field order (stable: several failures of one field keep theirs).
         failures.sort_by(|a, b| a.0.cmp(&b.0));
-        let failures: Vec<Failure> = failures.into_iter().map(|(_, f)| f).collect();
-        if let Some(message) = config_problem(&fetched, &failures) {
+        let all: Vec<Failure> = failures.iter().map(|(_, f)| f.clone()).collect();
+        if let Some(message) = config_problem(&fetched, &all) {
             return Err(RenderError::Config(message));
         }
+        // One line per failing server, login or sops file; per reference otherwise.
+        let failures = report::group(failures, &ref_ids, &fetched);
         return Err(RenderError::Resolve(RenderFailure { failures }));
     }
     substitute::apply(docs, edits);
@@ -315,6 +319,20 @@ pub fn render_inputs(
         documents,
         fetched: stats.fetched,
     })
+}
+
+/// The secret of each planned reference, by (document, node path, reference as written): how
+/// the report finds the cause of a failure.
+fn ref_ids(scanned: &scan::Scanned, planned: &Planned) -> report::RefIds {
+    let mut ids = report::RefIds::new();
+    for (si, site) in scanned.sites.iter().enumerate() {
+        for (ri, r) in site.refs.iter().enumerate() {
+            if let Some(Ok(id)) = planned.get(&(si, ri)) {
+                ids.insert((site.doc, site.path.clone(), r.raw.clone()), id.clone());
+            }
+        }
+    }
+    ids
 }
 
 /// Where each reference's secret comes from (or why it cannot be planned), keyed by

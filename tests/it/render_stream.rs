@@ -204,3 +204,120 @@ fn triage_keeps_the_skip_rules() {
     );
     assert!(!stderr(&o).contains("document 3"), "{}", stderr(&o));
 }
+
+/// `count` ConfigMaps, each with two references to its own Vault path under `mount`.
+fn many_refs(count: usize, mount: &str) -> String {
+    (0..count)
+        .map(|i| {
+            format!(
+                "---\nkind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n  a: <path:{mount}/app{i}#user>\n  b: <path:{mount}/app{i}#pass>\n"
+            )
+        })
+        .collect()
+}
+
+/// A Vault server that cannot be reached is one line (not one per reference), with a hint
+/// about the server (not about the deadline), and the run does not wait for its deadline:
+/// the first connection failure ends every other request (a 2-minute deadline would
+/// otherwise be reached with 150 paths and report "raise it with SEALBRIDGE_DEADLINE").
+#[test]
+fn unreachable_vault_is_one_line_with_a_hint_about_the_server() {
+    let dir = support::tempdir();
+    let addr = format!("http://127.0.0.1:{}", support::free_port());
+    let text = many_refs(150, "secret/data");
+    let o = run(
+        None,
+        dir.path(),
+        &["render", "--deadline", "2m", "-"],
+        Some(&text),
+        &[
+            ("VAULT_ADDR", &addr),
+            ("VAULT_TOKEN", "t"),
+            ("SEALBRIDGE_VAULT_TOKEN_CACHE", "false"),
+        ],
+    );
+    let err = failed(&o);
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(err.contains("1 problem found"), "{err}");
+    assert!(
+        err.contains("<stdin>: document 1 (ConfigMap/c0): .data.a: <path:secret/data/app0#user>"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "vault {addr}: server unreachable: connection failed"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("(300 references fail for this reason; this is the first)"),
+        "{err}"
+    );
+    assert!(err.contains("check that the server is running"), "{err}");
+    assert!(!err.contains("SEALBRIDGE_DEADLINE"), "{err}");
+}
+
+/// A refused login is one line naming the auth method, with a hint about credentials.
+#[test]
+fn a_refused_login_is_one_line_with_a_hint_about_credentials() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    let policy = support::unique("read-");
+    bao.api(
+        "PUT",
+        &format!("/v1/sys/policies/acl/{policy}"),
+        Some(serde_json::json!({"policy": format!("path \"{mount}/*\" {{ capabilities = [\"read\"] }}")})),
+    );
+    let (am, rid, _) = crate::vault_auth::approle(bao, &policy, serde_json::json!({}));
+    let dir = support::tempdir();
+    let text = many_refs(20, &mount);
+    let o = run(
+        None,
+        dir.path(),
+        &["render", "-"],
+        Some(&text),
+        &[
+            ("VAULT_ADDR", &bao.addr),
+            ("AVP_AUTH_TYPE", "approle"),
+            ("AVP_ROLE_ID", &rid),
+            ("AVP_SECRET_ID", "not-the-secret-id"),
+            ("AVP_MOUNT_PATH", &format!("auth/{am}")),
+            ("SEALBRIDGE_VAULT_TOKEN_CACHE", "false"),
+        ],
+    );
+    let err = failed(&o);
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.contains(&format!("auth/{am}/login: login failed")),
+        "{err}"
+    );
+    assert!(
+        err.contains("(40 references fail for this reason; this is the first)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("check the auth method's settings and credentials"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-secret-id"), "{err}");
+}
+
+/// Problems of one reference keep one line each, next to a grouped server failure's line.
+#[test]
+fn reference_problems_keep_their_own_lines() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(&mount, "app0", serde_json::json!({"user": "u"}));
+    let dir = support::tempdir();
+    // app0 has `user` but no `pass`; app1 and app2 do not exist.
+    let text = many_refs(3, &mount);
+    let o = run(Some(bao), dir.path(), &["render", "-"], Some(&text), &[]);
+    let err = failed(&o);
+    assert!(err.contains("5 problems found"), "{err}");
+    assert_eq!(err.lines().count(), 6, "{err}");
+    assert!(
+        err.contains(&format!(".data.b: <path:{mount}/app0#pass>: ")),
+        "{err}"
+    );
+    assert!(!err.contains("fail for this reason"), "{err}");
+}
