@@ -321,3 +321,35 @@ fn reference_problems_keep_their_own_lines() {
     );
     assert!(!err.contains("fail for this reason"), "{err}");
 }
+
+/// A sops file that cannot be decrypted (no key) is one line per file, however many references
+/// read it; a second file is its own line.
+#[test]
+fn an_undecryptable_sops_file_is_one_line_per_file() {
+    let dir = support::tempdir();
+    for f in ["a.enc.yaml", "b.enc.yaml"] {
+        std::fs::copy(support::fixture("sops/basic.enc.yaml"), dir.path().join(f)).unwrap();
+    }
+    let mut text = String::new();
+    for i in 0..10 {
+        text.push_str(&format!(
+            "---\nkind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n  a: ref+sops://a.enc.yaml#/name\n  b: ref+sops://a.enc.yaml#/age\n"
+        ));
+    }
+    text.push_str(
+        "---\nkind: ConfigMap\nmetadata:\n  name: z\ndata:\n  a: ref+sops://b.enc.yaml#/name\n",
+    );
+    let o = run(None, dir.path(), &["render", "-"], Some(&text), &[]);
+    let err = failed(&o);
+    assert_eq!(err.lines().count(), 3, "{err}");
+    assert!(
+        err.contains("(20 references fail for this reason; this is the first)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "document 11 (ConfigMap/z): .data.a: ref+sops://b.enc.yaml#/name: cannot decrypt"
+        ),
+        "{err}"
+    );
+}
