@@ -23,6 +23,9 @@ use std::path::PathBuf;
 /// the report groups every reference it affected into one line.
 pub struct VaultBackend {
     client: Result<VaultClient, String>,
+    /// `SEALBRIDGE_PATH_PREFIX`, which the client puts in front of every path (the probe
+    /// looks up the mount the client will).
+    path_prefix: Option<String>,
     down: std::sync::OnceLock<BackendError>,
     /// One mount probe at a time (the client serialises mount lookups anyway): after a
     /// failure, the waiting probes see it instead of trying again.
@@ -34,6 +37,7 @@ impl VaultBackend {
     pub fn new(client: VaultClient) -> Self {
         VaultBackend {
             client: Ok(client),
+            path_prefix: None,
             down: std::sync::OnceLock::new(),
             probe: tokio::sync::Mutex::new(()),
         }
@@ -44,9 +48,16 @@ impl VaultBackend {
     pub fn unconfigured(why: String) -> Self {
         VaultBackend {
             client: Err(why),
+            path_prefix: None,
             down: std::sync::OnceLock::new(),
             probe: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The client's path prefix (`SEALBRIDGE_PATH_PREFIX`), for its mount probe.
+    pub fn with_path_prefix(mut self, prefix: Option<String>) -> Self {
+        self.path_prefix = prefix;
+        self
     }
 
     /// Keeps `e` when it is a failure of the whole server; returns the error to report.
@@ -68,13 +79,14 @@ impl VaultBackend {
     }
 }
 
-/// True for a Vault failure that no later request of the run can avoid: the server could not
-/// be reached after the client's retries (connection refused or reset, DNS, timeouts; not an
-/// HTTP 5xx, which may be one path's), a TLS failure, a refused login, the run's deadline.
+/// True for a Vault failure that no later request of the run can avoid: no connection to the
+/// server after the client's retries (refused, no route, DNS), a TLS failure, a refused
+/// login, the run's deadline. Not a timeout, a cut-off response or an HTTP 5xx: those may be
+/// one request's or one path's (a slow dynamic-secrets engine).
 pub(crate) fn down_for_the_run(e: &VaultError) -> bool {
     match e.kind() {
         VaultErrorKind::Tls | VaultErrorKind::Auth | VaultErrorKind::Deadline => true,
-        VaultErrorKind::Unreachable => !e.detail().starts_with("HTTP "),
+        VaultErrorKind::Unreachable => e.detail().starts_with("connection failed"),
         _ => false,
     }
 }
@@ -106,7 +118,11 @@ impl Backend for VaultBackend {
                 if self.down.get().is_some() {
                     return None;
                 }
-                if let Err(e) = client.mount_type(&id.path).await {
+                let path = match self.path_prefix.as_deref().map(|p| p.trim_matches('/')) {
+                    Some(prefix) if !prefix.is_empty() => format!("{prefix}/{}", id.path),
+                    _ => id.path.clone(),
+                };
+                if let Err(e) = client.mount_type(&path).await {
                     self.note(e, id);
                 }
             }
@@ -161,7 +177,9 @@ pub fn from_settings(settings: &Settings, opts: &RenderOptions) -> Backends {
         .and_then(|c| VaultClient::connect(&c))
         .map_err(|e| e.to_string());
     let vault = match &client {
-        Ok(client) => VaultBackend::new(client.clone()),
+        Ok(client) => {
+            VaultBackend::new(client.clone()).with_path_prefix(settings.path_prefix.clone())
+        }
         Err(e) => VaultBackend::unconfigured(e.clone()),
     };
     let backends = Backends::new().with(BackendKind::Vault, Arc::new(vault));

@@ -353,3 +353,42 @@ fn an_undecryptable_sops_file_is_one_line_per_file() {
         "{err}"
     );
 }
+
+/// The fail-fast probe looks up the mount the client will read (with `SEALBRIDGE_PATH_PREFIX`
+/// in front): still one mount lookup per mount, no lookup of the unprefixed path.
+#[test]
+fn the_fail_fast_probe_adds_no_request() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    let name = support::unique("probe");
+    for i in 0..3 {
+        bao.kv2_put(
+            &mount,
+            &format!("{name}{i}"),
+            serde_json::json!({"user": "u", "pass": "p"}),
+        );
+    }
+    let dir = support::tempdir();
+    let text = many_refs(3, "").replace("<path:/app", &format!("<path:{name}"));
+    let writes = bao.count_requests(&format!("{mount}/data/{name}"));
+    let o = run(
+        Some(bao),
+        dir.path(),
+        &["render", "-"],
+        Some(&text),
+        &[("SEALBRIDGE_PATH_PREFIX", &mount)],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        bao.count_requests(&format!("sys/internal/ui/mounts/{name}")),
+        0
+    );
+    assert_eq!(
+        bao.count_requests(&format!("sys/internal/ui/mounts/{mount}/{name}")),
+        1
+    );
+    assert_eq!(
+        bao.count_requests(&format!("{mount}/data/{name}")) - writes,
+        3
+    );
+}
