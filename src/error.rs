@@ -50,6 +50,9 @@ pub enum Error {
     #[cfg(feature = "kube")]
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    /// A check refused something it explains on stdout (`policy check`; exit 1).
+    #[error("{0}")]
+    Refused(String),
     /// A feature that is not built yet.
     #[error("`{0}` is not implemented yet in this build of sealbridge")]
     NotImplemented(&'static str),
@@ -60,7 +63,7 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Usage(_) | Error::NotImplemented(_) => ExitStatus::Usage,
-            Error::Io { .. } => ExitStatus::Failure,
+            Error::Io { .. } | Error::Refused(_) => ExitStatus::Failure,
             Error::Sops(e) if e.is_usage() => ExitStatus::Usage,
             Error::Sops(_) => ExitStatus::Failure,
             Error::Krm(e) => e.exit_status(),

@@ -12,14 +12,17 @@ pub mod cli;
 #[cfg(feature = "kube")]
 pub mod cluster;
 pub mod cmp;
+pub mod deadline;
 pub mod error;
 pub mod krm;
 pub mod manifest;
 pub mod placeholder;
+pub mod policy;
 pub mod resolve;
 pub mod secret;
 pub mod settings;
 pub mod sops;
+pub mod supervise;
 pub mod yaml;
 
 pub use error::{Error, Result};

@@ -63,6 +63,8 @@ pub struct Flags {
     /// `-s/--secret-name`: the settings read from a Kubernetes Secret (lowest precedence
     /// above the defaults).
     pub secret: Option<SecretSettings>,
+    /// `--policy FILE`: the tenancy policy (`crate::policy`).
+    pub policy: Option<PathBuf>,
 }
 
 /// Settings read from a Kubernetes Secret (`-s/--secret-name`, argocd-vault-plugin's third
@@ -105,10 +107,16 @@ pub struct Settings {
     pub concurrency: usize,
     /// Whole-run deadline (`SEALBRIDGE_DEADLINE`, default 45 s).
     pub deadline: Duration,
+    /// Bound on the bytes of one run's output (`SEALBRIDGE_MAX_OUTPUT`, default 64 MiB); one
+    /// modifier result may hold at most a sixteenth of it. Operator only (never `ARGOCD_ENV_`).
+    pub max_output: usize,
     /// `--verbose` / `SEALBRIDGE_VERBOSE`: log each request's path, status and timing.
     pub verbose: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// The operator's tenancy policy (`--policy` / `SEALBRIDGE_POLICY`; never from
+    /// `ARGOCD_ENV_*` or the config file's env-style keys): see `crate::policy`.
+    pub policy: Option<PathBuf>,
     vault: VaultSettings,
 }
 
@@ -164,6 +172,7 @@ struct FileConfig {
     path_validation: Option<String>,
     concurrency: Option<serde_json::Value>,
     deadline: Option<serde_json::Value>,
+    max_output: Option<serde_json::Value>,
     verbose: Option<serde_json::Value>,
     #[serde(default)]
     vault: FileVault,
@@ -358,6 +367,25 @@ fn duration_of(v: &Value) -> Result<Duration> {
     }
 }
 
+/// The default of [`Settings::max_output`]: 64 MiB.
+pub const DEFAULT_MAX_OUTPUT: usize = 64 << 20;
+
+/// A byte size: digits with an optional `K`/`M`/`G` suffix (powers of 1024; `Ki`, `KiB`, `KB`
+/// are the same).
+pub fn parse_size(v: &str) -> Option<usize> {
+    let v = v.trim();
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    let n: usize = v[..digits].parse().ok()?;
+    let shift = match v[digits..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "ki" | "kib" | "kb" => 10,
+        "m" | "mi" | "mib" | "mb" => 20,
+        "g" | "gi" | "gib" | "gb" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1usize << shift)
+}
+
 fn number_of<T: std::str::FromStr>(v: &Value, what: &str) -> Result<T> {
     v.text
         .trim()
@@ -468,6 +496,13 @@ impl Settings {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         });
+        // The tenancy policy: the flag or the sidecar's own environment only (an
+        // `ARGOCD_ENV_SEALBRIDGE_POLICY` was refused above).
+        let policy = flags.policy.clone().or_else(|| {
+            env.get("SEALBRIDGE_POLICY")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
         let (file, file_env) = match &config_path {
             Some(p) => read_config_file(p)?,
             None => (FileConfig::default(), BTreeMap::new()),
@@ -557,6 +592,19 @@ impl Settings {
                 Some(v) => duration_of(&v)?,
                 None => DEFAULT_RUN_DEADLINE,
             },
+        };
+        let max_output = match src.get(
+            &["SEALBRIDGE_MAX_OUTPUT"],
+            Some(("max_output", file_text(&file.max_output))),
+        ) {
+            Some(v) => parse_size(&v.text).filter(|n| *n >= 1024).ok_or_else(|| {
+                usage(format!(
+                    "{}: {:?} is not a size of at least 1 KiB (examples: 64MiB, 512Ki, \
+                         1048576)",
+                    v.origin, v.text
+                ))
+            })?,
+            None => DEFAULT_MAX_OUTPUT,
         };
         let verbose = flags.verbose
             || match src.get(
@@ -761,8 +809,10 @@ impl Settings {
             path_validation,
             concurrency,
             deadline,
+            max_output,
             verbose,
             config_file: config_path,
+            policy,
             vault: VaultSettings {
                 address,
                 namespace,
@@ -789,11 +839,11 @@ impl Settings {
     /// method's settings are missing. Call it only when a Vault reference is to be resolved.
     pub fn vault_config(&self) -> Result<VaultConfig, VaultError> {
         let v = &self.vault;
-        let Some(address) = &v.address else {
+        if v.address.is_none() {
             return Err(VaultError::config(
                 "no Vault address: set VAULT_ADDR (or vault.address in the config file)",
             ));
-        };
+        }
         let need = |what: Option<&String>, names: &str| -> Result<String, VaultError> {
             what.filter(|s| !s.is_empty()).cloned().ok_or_else(|| {
                 VaultError::config(format!("{} auth needs {names}", auth_name(v.method)))
@@ -876,6 +926,18 @@ impl Settings {
                 )?,
             },
         };
+        self.vault_config_with(auth)
+    }
+
+    /// The Vault client configuration with `auth` instead of the sidecar's own auth settings
+    /// (a tenant's login: `crate::policy`); address, namespace, TLS and limits as configured.
+    pub fn vault_config_with(&self, auth: AuthConfig) -> Result<VaultConfig, VaultError> {
+        let v = &self.vault;
+        let Some(address) = &v.address else {
+            return Err(VaultError::config(
+                "no Vault address: set VAULT_ADDR (or vault.address in the config file)",
+            ));
+        };
         let mut cfg = VaultConfig::new(address.text.trim(), auth);
         cfg.namespace = v.namespace.clone();
         cfg.tls = v.tls.clone();
@@ -932,11 +994,30 @@ mod tests {
     }
 
     #[test]
+    fn max_output_is_an_operator_size() {
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        assert_eq!(parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(parse_size("512 Ki"), Some(512 << 10));
+        assert_eq!(parse_size("2g"), Some(2 << 30));
+        assert_eq!(parse_size("1.5M"), None);
+        assert_eq!(parse_size("M"), None);
+        let s = load(&[("SEALBRIDGE_MAX_OUTPUT", "8MiB")]).unwrap();
+        assert_eq!(s.max_output, 8 << 20);
+        assert!(load(&[("SEALBRIDGE_MAX_OUTPUT", "12")]).is_err());
+        let e = load(&[("ARGOCD_ENV_SEALBRIDGE_MAX_OUTPUT", "8GiB")]).unwrap_err();
+        assert!(
+            e.to_string().contains("ARGOCD_ENV_SEALBRIDGE_MAX_OUTPUT"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn defaults() {
         let s = load(&[]).unwrap();
         assert_eq!(s.backend, DefaultBackend::Vault);
         assert_eq!(s.concurrency, 16);
         assert_eq!(s.deadline, Duration::from_secs(45));
+        assert_eq!(s.max_output, 64 << 20);
         assert_eq!(s.kv_version, None);
         assert!(!s.verbose);
         let e = s.vault_config().unwrap_err();
@@ -1113,6 +1194,7 @@ mod tests {
             "ARGOCD_ENV_SEALBRIDGE_CACHE_DIR",
             "ARGOCD_ENV_SEALBRIDGE_VAULT_AUTH",
             "ARGOCD_ENV_SOPS_AGE_KEY_FILE",
+            "ARGOCD_ENV_SEALBRIDGE_POLICY",
         ] {
             let e = load(&[(bad, "x")]).unwrap_err();
             assert!(matches!(e, Error::Usage(_)));

@@ -49,7 +49,8 @@ fn scan(text: &str, generic: bool) {
     }
     for r in parsed.references() {
         let value = SecretValue::String(Sensitive::from_str_copy(text));
-        let _ = placeholder::apply_modifiers(Flow::Value(value), &r.modifiers);
+        // The render engine's per-value bound at a 16 MiB output: no chain allocates more.
+        let _ = placeholder::apply_modifiers(Flow::Value(value), &r.modifiers, 1 << 20);
     }
 }
 

@@ -34,10 +34,11 @@ pub enum Step {
     /// Resolve every secret reference and print the manifests (`generate.command`). Refuses
     /// to print an empty manifest set.
     Generate {
-        /// The plugin variant (for messages).
+        /// The plugin variant (for messages; `helm` without a path runs `helm template`).
         #[arg(long, value_enum, default_value = "directory")]
         kind: Variant,
-        /// Files or directories of manifests, or `-` for stdin.
+        /// Files or directories of manifests, or `-` for stdin. With `--kind helm` and no
+        /// path (or `.`), runs `helm template` on the chart in the current directory.
         #[arg(value_name = "PATH", default_value = ".")]
         paths: Vec<PathBuf>,
         /// Read settings from a Kubernetes Secret, `[NAMESPACE:]NAME` (namespace default
@@ -89,7 +90,14 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
                 flags.secret = Some(super::render::secret_settings(name, flags.deadline)?);
             }
             let settings = Settings::load(&flags)?;
+            super::arm_deadline(settings.deadline);
             let env = ArgoEnv::from_process()?;
+            if settings.policy.is_none() {
+                tracing::warn!(
+                    "no tenancy policy (SEALBRIDGE_POLICY): every Application rendered by this \
+                     sidecar shares its Vault login and sops keys (docs/policy.md)"
+                );
+            }
             tracing::debug!(
                 app = env.app_name.as_deref().unwrap_or("-"),
                 namespace = env.app_namespace.as_deref().unwrap_or("-"),
@@ -97,7 +105,16 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
                 variant = ?kind,
                 "argocd generate"
             );
-            let rendered = render(&settings, &paths)?;
+            let inputs: Vec<Input> = match kind {
+                Variant::Helm if paths.iter().all(|p| p.as_os_str() == ".") => {
+                    let dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+                    let text = crate::cmp::helm::template(&env, &dir, settings.max_output)?;
+                    let name = "<helm template>".to_owned();
+                    vec![Input::Text { name, text }]
+                }
+                _ => paths.iter().map(|p| Input::from_arg(p)).collect(),
+            };
+            let rendered = render(&settings, &inputs)?;
             if rendered.documents == 0 || !rendered.output.has_objects() {
                 return Err(CmpError::Empty(env.describe()).into());
             }
@@ -108,8 +125,8 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
 
 /// The render engine over `paths`, with `sops://` files confined to the application directory
 /// (argocd-cmp-server's working directory).
-fn render(settings: &Settings, paths: &[PathBuf]) -> Result<resolve::Rendered> {
-    if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+fn render(settings: &Settings, inputs: &[Input]) -> Result<resolve::Rendered> {
+    if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
         return Err(Error::Usage(
             "`-` (stdin) can be given only once".to_owned(),
         ));
@@ -117,8 +134,7 @@ fn render(settings: &Settings, paths: &[PathBuf]) -> Result<resolve::Rendered> {
     let app_dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
     let opts = resolve::backends::options_from_settings(settings, Some(app_dir))?;
     let backends = resolve::backends::from_settings(settings, &opts);
-    let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
-    let rendered = resolve::render_inputs(&inputs, &backends, &opts)?;
+    let rendered = resolve::render_inputs(inputs, &backends, &opts)?;
     tracing::debug!(
         documents = rendered.documents,
         secrets = rendered.fetched,

@@ -126,7 +126,8 @@ fn run_krm(flags: &Flags) -> Result<()> {
         .map_err(|e| Error::io("<stdin>", e))?;
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
     let settings = Settings::load(flags)?;
-    let sops = crate::krm::sops_source::Sops::from_settings(&settings);
+    super::arm_deadline(settings.deadline);
+    let sops = crate::krm::sops_source::Sops::from_settings(&settings)?;
     let transformer =
         |docs: &mut [Document], dir: &Path| crate::krm::transform::transform(&settings, docs, dir);
     let outcome = crate::krm::function::process(&input, &cwd, &sops, &transformer);
@@ -152,7 +153,8 @@ fn run_legacy(config_path: &Path) -> Result<()> {
     };
     let root = Root::new(&root_dir)?;
     let settings = Settings::load(&Flags::default())?;
-    let sops = crate::krm::sops_source::Sops::from_settings(&settings);
+    super::arm_deadline(settings.deadline);
+    let sops = crate::krm::sops_source::Sops::from_settings(&settings)?;
     let generated = generate::generate(&cfg, &root, &sops, &origin)?;
     if generated.is_empty() {
         return Err(KrmError::Config(format!(

@@ -11,9 +11,14 @@ use clap::{Parser, Subcommand};
 use crate::error::{Error, ExitStatus, Result};
 
 mod argocd;
+mod completions;
+mod edit;
 pub mod krm;
+mod man;
+mod policy;
 mod render;
 mod sops;
+mod sops_codes;
 mod version;
 
 /// Resolve secret references in Kubernetes manifests from Vault/OpenBao and sops files.
@@ -29,12 +34,18 @@ mod version;
 )]
 pub struct Cli {
     /// Log each backend request (path, status, timing; never values) to stderr.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = "Global options")]
     pub verbose: bool,
 
     /// Settings file (YAML; see docs/vault.md), for every command. Flags and environment
     /// override it.
-    #[arg(long, global = true, value_name = "FILE", env = "SEALBRIDGE_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "SEALBRIDGE_CONFIG",
+        help_heading = "Global options"
+    )]
     pub settings: Option<std::path::PathBuf>,
 
     /// Before a sops verb (decrypt, encrypt, exec-env, exec-file, …): the `.sops.yaml`, as in
@@ -43,8 +54,18 @@ pub struct Cli {
     pub config: Option<std::path::PathBuf>,
 
     /// Do not read or write the Vault token cache (log in on every run).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub disable_token_cache: bool,
+
+    /// The operator's tenancy policy (YAML; see docs/policy.md); also `SEALBRIDGE_POLICY`.
+    /// With one, every Application is confined to its tenant, and refused without one.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
+    pub policy: Option<std::path::PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -61,6 +82,7 @@ impl Cli {
             }),
             verbose: self.verbose,
             disable_token_cache: self.disable_token_cache,
+            policy: self.policy.clone(),
             ..crate::settings::Flags::default()
         }
     }
@@ -77,6 +99,12 @@ pub enum Command {
     Decrypt(sops::DecryptArgs),
     /// Encrypt a file into the sops format (like `sops encrypt`).
     Encrypt(sops::EncryptArgs),
+    /// Edit a sops file in `$SOPS_EDITOR`/`$EDITOR` (like `sops edit`; also `sealbridge FILE`);
+    /// a file that does not exist is created from a template with the `.sops.yaml` rules.
+    Edit(edit::EditArgs),
+    /// Print whether a file is sops-encrypted, as JSON (`{"encrypted":true}`, like `sops
+    /// filestatus`).
+    Filestatus(sops::FileStatusArgs),
     /// Run a command with the secrets of a sops file as environment variables of the child only.
     ExecEnv(sops::ExecEnvArgs),
     /// Run a command with the plaintext of a sops file at the path `{}`: a FIFO in a private
@@ -92,10 +120,17 @@ pub enum Command {
     Unset(sops::UnsetArgs),
     /// Print the version, the git commit and the enabled features.
     Version,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), or write one page per command with --dir.
+    Man(man::ManArgs),
     /// KRM function for kustomize and kpt: a ResourceList on stdin, a ResourceList on stdout.
     Krm(krm::KrmArgs),
     /// Argo CD config-management plugin steps (`discover`, `generate`).
     Argocd(argocd::ArgocdArgs),
+    /// The tenancy policy (docs/policy.md): `check` explains which tenant an Application gets
+    /// and which references it may use, without fetching anything.
+    Policy(policy::PolicyArgs),
 }
 
 impl Command {
@@ -105,6 +140,8 @@ impl Command {
             self,
             Command::Decrypt(_)
                 | Command::Encrypt(_)
+                | Command::Edit(_)
+                | Command::Filestatus(_)
                 | Command::ExecEnv(_)
                 | Command::ExecFile(_)
                 | Command::Updatekeys(_)
@@ -116,7 +153,15 @@ impl Command {
 }
 
 /// Runs the CLI with `args` (argv including the program name) and returns the exit code.
-pub fn main_entry(args: Vec<OsString>) -> ExitCode {
+pub fn main_entry(mut args: Vec<OsString>) -> ExitCode {
+    // `sealbridge FILE` for an existing sops file is `sealbridge edit FILE` (as `sops FILE`).
+    if let Some(file) = edit_shorthand(&args) {
+        args = vec![args[0].clone(), OsString::from("edit"), file];
+    }
+    // sops' mode flags: `sealbridge -d FILE` is `sealbridge decrypt FILE`, and so on.
+    if let Some(rewritten) = mode_flag_shorthand(&args) {
+        args = rewritten;
+    }
     // kustomize/kpt plugin forms (`ksops`, `SecretGenerator`, `sealbridge CONFIG`, piped
     // ResourceList): decided from argv before the normal command line.
     if let Some(mode) = plugin_mode(&args) {
@@ -140,11 +185,16 @@ pub fn main_entry(args: Vec<OsString>) -> ExitCode {
             .and_then(|v| crate::settings::parse_bool(&v))
             .unwrap_or(false);
     init_logging(verbose);
+    // The sops verbs exit with sops' codes (docs/sops.md); everything else with 0/1/2.
+    let sops_verb = sops_codes::verb_of(&cli.command);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             report(&e);
-            ExitCode::from(e.exit_status() as u8)
+            ExitCode::from(match &sops_verb {
+                Some((verb, input)) => sops_codes::exit_code(*verb, input.as_deref(), &e),
+                None => e.exit_status() as u8,
+            })
         }
     }
 }
@@ -159,12 +209,20 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => render::run(a, flags, true),
         Command::Decrypt(mut a) => {
             sops::top_config(&mut a.format, sops_config)?;
+            if let Ok(s) = crate::settings::Settings::load(&flags) {
+                arm_deadline(s.deadline);
+            }
             sops::decrypt(a, &flags)
         }
         Command::Encrypt(mut a) => {
             sops::top_config(&mut a.format, sops_config)?;
             sops::encrypt(a, &flags)
         }
+        Command::Edit(mut a) => {
+            sops::top_config(&mut a.format, sops_config)?;
+            edit::edit(a, &flags)
+        }
+        Command::Filestatus(a) => sops::file_status(a),
         Command::ExecEnv(mut a) => {
             sops::top_config(&mut a.format, sops_config)?;
             sops::exec_env(a, &flags)
@@ -190,9 +248,82 @@ fn run(cli: Cli) -> Result<()> {
             sops::unset(a, &flags)
         }
         Command::Version => version::run(),
+        Command::Completions(a) => completions::run(&a),
+        Command::Man(a) => man::run(&a),
         Command::Krm(a) => krm::run(a, &flags),
         Command::Argocd(a) => argocd::run(a, flags),
+        Command::Policy(a) => policy::run(a, &flags),
     }
+}
+
+/// `sealbridge FILE`, where FILE is a sops-encrypted file, edits it (as `sops FILE`). The
+/// kustomize legacy exec plugin form `PLUGIN CONFIG` keeps working: under a plugin name
+/// (`ksops`, `SecretGenerator`) argv is never an edit, and a generator configuration has no
+/// `sops` metadata block, so it is not a sops file.
+fn edit_shorthand(args: &[OsString]) -> Option<OsString> {
+    use clap::CommandFactory;
+    let [prog, file] = args else {
+        return None;
+    };
+    let name = std::path::Path::new(prog)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if krm::PLUGIN_NAMES.contains(&name.as_str()) {
+        return None;
+    }
+    let s = file.to_string_lossy();
+    let is_command = s == "help" || Cli::command().get_subcommands().any(|c| c.get_name() == s);
+    if is_command || s.starts_with('-') {
+        return None;
+    }
+    edit::is_sops_file(std::path::Path::new(file)).then(|| file.clone())
+}
+
+/// sops' top-level mode flags (`sops -d FILE`, `sops -e -i FILE`, `sops -r FILE`): the flag
+/// becomes the verb (`decrypt`, `encrypt`, `rotate`), the other arguments stay its arguments.
+/// Only when no verb is on the command line and exactly one mode flag is given.
+fn mode_flag_shorthand(args: &[OsString]) -> Option<Vec<OsString>> {
+    use clap::CommandFactory;
+    let prog = args.first()?;
+    let name = std::path::Path::new(prog)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if krm::PLUGIN_NAMES.contains(&name.as_str()) {
+        return None;
+    }
+    let commands: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    let rest = &args[1..];
+    if rest.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a == "--" || a == "help" || commands.iter().any(|c| *c == a)
+    }) {
+        return None;
+    }
+    let verb = |a: &OsString| match a.to_str() {
+        Some("-d" | "--decrypt") => Some("decrypt"),
+        Some("-e" | "--encrypt") => Some("encrypt"),
+        Some("-r" | "--rotate") => Some("rotate"),
+        _ => None,
+    };
+    let modes: Vec<usize> = (0..rest.len())
+        .filter(|&i| verb(&rest[i]).is_some())
+        .collect();
+    let [i] = modes[..] else {
+        return None;
+    };
+    let mut out = vec![prog.clone(), OsString::from(verb(&rest[i])?)];
+    out.extend(
+        rest.iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, a)| a.clone()),
+    );
+    Some(out)
 }
 
 fn plugin_mode(args: &[OsString]) -> Option<krm::PluginMode> {
@@ -256,7 +387,7 @@ fn with_quiet_dependencies(filter: &str) -> String {
 }
 
 /// Prints one error to stderr: `sealbridge: <message>` and its causes.
-fn report(e: &Error) {
+pub(crate) fn report(e: &Error) {
     let mut msg = format!("sealbridge: {e}");
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -270,13 +401,29 @@ fn report(e: &Error) {
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }
 
-/// Writes the whole output buffer to stdout at once. A closed pipe is not an error.
+/// Arms the run deadline as a hard bound on the process (see [`crate::deadline`]).
+pub(crate) fn arm_deadline(after: std::time::Duration) {
+    crate::deadline::arm(after);
+}
+
+/// Writes the whole output buffer to stdout at once. A closed pipe is not an error. Once the
+/// run deadline has ended the run, nothing is written (the process is exiting).
 pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    if !crate::deadline::begin_output() {
+        loop {
+            std::thread::park();
+        }
+    }
     write_stdout_parts([bytes])
 }
 
 /// [`write_stdout`] of several pieces, in order (a rendered stream is made of pieces).
 pub fn write_stdout_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Result<()> {
+    if !crate::deadline::begin_output() {
+        loop {
+            std::thread::park();
+        }
+    }
     let mut out = std::io::stdout().lock();
     let all = parts
         .into_iter()

@@ -11,6 +11,12 @@ use crate::settings::{Flags, Settings};
 
 /// Arguments of `render` and `generate`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example:\n  SOPS_AGE_KEY_FILE=examples/quickstart/demo-age-key.txt sealbridge render examples/quickstart\n\n\
+Environment: VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, VAULT_CACERT, VAULT_SKIP_VERIFY, the other \
+VAULT_* client variables, AVP_* (argocd-vault-plugin's), SEALBRIDGE_* (docs/vault.md lists every \
+setting), SOPS_AGE_KEY_FILE and the other sops key variables."
+)]
 pub struct RenderArgs {
     /// Files or directories of manifests (`.yaml`, `.yml`, `.json`, walked recursively), or `-`
     /// for stdin. `render` without a path reads stdin when it is not a terminal.
@@ -122,6 +128,7 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
         flags.secret = Some(secret_settings(name, flags.deadline)?);
     }
     let settings = Settings::load(&flags)?;
+    super::arm_deadline(settings.deadline);
     let opts = resolve::backends::options_from_settings(&settings, args.sops_root)?;
     let backends = resolve::backends::from_settings(&settings, &opts);
     let rendered = resolve::render_inputs(&inputs, &backends, &opts)?;

@@ -16,6 +16,8 @@ use crate::sops::metadata::{KeyGroup, MasterKey, VaultKey};
 use crate::sops::{
     self as sops_lib, DecryptOptions, EmitOptions, EncryptOptions, Format, KeySources,
 };
+pub(super) use crate::supervise::{PrivateDir, Signals, exit_with};
+use crate::supervise::{RunAs, child_command, feed_fifo};
 
 /// Input/output format flags shared by the verbs.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,6 +56,10 @@ pub struct DecryptArgs {
     /// Replace the encrypted file with its plaintext.
     #[arg(long, short = 'i')]
     pub in_place: bool,
+    /// Use this name instead of FILE to pick the input and output formats, as sops (e.g. for
+    /// standard input).
+    #[arg(long, value_name = "NAME")]
+    pub filename_override: Option<PathBuf>,
 }
 
 /// Arguments of `encrypt`.
@@ -100,6 +106,10 @@ pub struct EncryptArgs {
     /// Replace the plaintext file with the encrypted one.
     #[arg(long, short = 'i')]
     pub in_place: bool,
+    /// Use this name instead of FILE to pick the `.sops.yaml` creation rule and the input and
+    /// output formats, as sops (e.g. for standard input: the name the file will have).
+    #[arg(long, value_name = "NAME")]
+    pub filename_override: Option<PathBuf>,
 }
 
 /// Arguments of `exec-env`.
@@ -174,6 +184,16 @@ pub struct ExecFileArgs {
     pub command: Vec<OsString>,
 }
 
+/// Arguments of `filestatus`.
+#[derive(Debug, clap::Args)]
+pub struct FileStatusArgs {
+    /// The file to check.
+    pub file: PathBuf,
+    /// Input format (yaml, json, dotenv, ini, binary); default: from the file extension.
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+}
+
 /// Arguments of `set`.
 #[derive(Debug, clap::Args)]
 pub struct SetArgs {
@@ -220,10 +240,11 @@ pub struct UnsetArgs {
 /// Arguments of `updatekeys`.
 #[derive(Debug, clap::Args)]
 pub struct UpdateKeysArgs {
-    /// The sops-encrypted file(s).
+    /// The sops-encrypted file(s), or directories: every sops file below them, recursively.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Accepted for sops compatibility (sealbridge never prompts).
+    /// Do not ask for confirmation (sops' `--yes`); without it each change is shown and
+    /// confirmed on standard input.
     #[arg(long, short = 'y')]
     pub yes: bool,
     #[command(flatten)]
@@ -282,7 +303,7 @@ fn usage(m: impl Into<String>) -> Error {
     Error::Usage(m.into())
 }
 
-fn parse_format(s: &Option<String>, flag: &str) -> Result<Option<Format>> {
+pub(super) fn parse_format(s: &Option<String>, flag: &str) -> Result<Option<Format>> {
     match s {
         None => Ok(None),
         Some(t) => Format::from_name(t).map(Some).ok_or_else(|| {
@@ -321,7 +342,7 @@ fn is_stdin(file: Option<&Path>) -> bool {
 }
 
 /// Config-driven output settings, with `--indent` on top.
-fn emit_options(f: &FormatArgs, file: Option<&Path>) -> Result<EmitOptions> {
+pub(super) fn emit_options(f: &FormatArgs, file: Option<&Path>) -> Result<EmitOptions> {
     let start = file
         .and_then(|p| std::path::absolute(p).ok())
         .and_then(|p| p.parent().map(Path::to_path_buf))
@@ -344,10 +365,14 @@ fn emit_options(f: &FormatArgs, file: Option<&Path>) -> Result<EmitOptions> {
     Ok(o)
 }
 
-/// Writes a private file (0600) atomically enough: write to a temp sibling, then rename.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes a file atomically: a new sibling temporary file (0600 for a new file, else the
+/// existing file's mode), then a rename over the file. A symlink is followed: its target is
+/// replaced.
+pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let resolved = std::fs::canonicalize(path).ok();
+    let path = resolved.as_deref().unwrap_or(path);
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -358,14 +383,16 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.sealbridge-{}", std::process::id()));
     let mode = std::fs::metadata(path)
-        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .map(|m| m.permissions().mode() & 0o777)
         .unwrap_or(0o600);
     let res = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(mode)
+            .mode(0o600)
             .open(&tmp)?;
+        // Exactly the old mode (the umask does not apply to fchmod).
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -379,7 +406,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// The key sources of a run: age from the environment, Vault transit through the configured
 /// Vault client (only towards the configured address). A settings problem only matters once
 /// an hc_vault key is used, so it is kept as that key's failure.
-fn key_sources(flags: &Flags) -> KeySources {
+pub(super) fn key_sources(flags: &Flags) -> KeySources {
     match Settings::load(flags) {
         Ok(s) => KeySources::from_settings(&s),
         Err(e) => KeySources::from_env().with_transit(std::sync::Arc::new(
@@ -404,7 +431,7 @@ fn decrypt_opts(
     }
 }
 
-fn decrypt_to_tree(
+pub(super) fn decrypt_to_tree(
     file: Option<&Path>,
     f: &FormatArgs,
     ignore_mac: bool,
@@ -421,7 +448,12 @@ fn decrypt_to_tree(
 }
 
 /// Runs `decrypt`.
-pub fn decrypt(a: DecryptArgs, flags: &Flags) -> Result<()> {
+pub fn decrypt(mut a: DecryptArgs, flags: &Flags) -> Result<()> {
+    if let Some(name) = &a.filename_override
+        && a.format.input_type.is_none()
+    {
+        a.format.input_type = Some(Format::from_path(name).name().to_owned());
+    }
     let file = a.file.as_deref();
     if a.in_place && is_stdin(file) {
         return Err(usage("--in-place needs a file"));
@@ -448,6 +480,22 @@ pub fn decrypt(a: DecryptArgs, flags: &Flags) -> Result<()> {
         Some(p) => write_file(p, &out),
         None => super::write_stdout(&out),
     }
+}
+
+/// The rule named by rule flags (at most one may be given).
+pub(super) fn rule_from_flags(
+    fields: [(&'static str, Option<&str>); 4],
+) -> Result<Option<sops_lib::Rule>> {
+    let [a, b, c, d] = fields;
+    config::rule_from_fields([
+        a,
+        b,
+        c,
+        d,
+        ("unencrypted_comment_regex", None),
+        ("encrypted_comment_regex", None),
+    ])
+    .map_err(usage)
 }
 
 /// Which rule the flags give (at most one).
@@ -501,25 +549,29 @@ fn creation_rule(f: &FormatArgs, file: &Path, required: bool) -> Result<Option<c
     }
 }
 
-/// Runs `encrypt`.
-pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
-    let file = a.file.as_deref();
-    if a.in_place && is_stdin(file) {
-        return Err(usage("--in-place needs a file"));
-    }
-    let input_type = parse_format(&a.format.input_type, "--input-type")?;
-    let format = input_type.unwrap_or_else(|| match file {
-        Some(p) if !is_stdin(Some(p)) => Format::from_path(p),
-        _ => Format::Binary,
-    });
-    let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(format);
-    let keys_from_flags = flag_keys(a.age.as_deref(), a.hc_vault_transit.as_deref())?;
-    let target = file
-        .filter(|p| !is_stdin(Some(p)))
-        .unwrap_or(Path::new("stdin"));
-    let rule_cfg = creation_rule(&a.format, target, keys_from_flags.is_empty())?;
+/// The flags that decide how a new file is encrypted (`encrypt`, `edit` of a new file).
+pub(super) struct NewFileFlags<'a> {
+    pub(super) age: Option<&'a str>,
+    pub(super) hc_vault_transit: Option<&'a str>,
+    pub(super) rule: Option<sops_lib::Rule>,
+    pub(super) mac_only_encrypted: bool,
+    pub(super) shamir_threshold: Option<usize>,
+}
+
+/// How a new file named `target` is encrypted: keys from the flags, else from the matching
+/// `.sops.yaml` creation rule (as sops: flags replace the rule's keys; the rule's encryption
+/// rule, threshold and `mac_only_encrypted` apply unless a flag overrides them).
+pub(super) fn new_file_options(
+    n: &NewFileFlags<'_>,
+    f: &FormatArgs,
+    target: &Path,
+    file: Option<&Path>,
+    flags: &Flags,
+) -> Result<EncryptOptions> {
+    let keys_from_flags = flag_keys(n.age, n.hc_vault_transit)?;
+    let rule_cfg = creation_rule(f, target, keys_from_flags.is_empty())?;
     let mut opts = EncryptOptions {
-        emit: emit_options(&a.format, file)?,
+        emit: emit_options(f, file)?,
         keys: key_sources(flags),
         ..EncryptOptions::default()
     };
@@ -542,15 +594,46 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
             keys: keys_from_flags,
         }];
     }
-    if let Some(rule) = flag_rule(&a)? {
-        opts.rule = Some(rule);
+    if let Some(rule) = &n.rule {
+        opts.rule = Some(rule.clone());
     }
-    if a.mac_only_encrypted {
+    if n.mac_only_encrypted {
         opts.mac_only_encrypted = true;
     }
-    if let Some(t) = a.shamir_secret_sharing_threshold {
+    if let Some(t) = n.shamir_threshold {
         opts.shamir_threshold = t;
     }
+    Ok(opts)
+}
+
+/// Runs `encrypt`.
+pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
+    let file = a.file.as_deref();
+    if a.in_place && is_stdin(file) {
+        return Err(usage("--in-place needs a file"));
+    }
+    // sops: the override names the file for the creation rules and the formats.
+    let named = a
+        .filename_override
+        .as_deref()
+        .or(file.filter(|p| !is_stdin(Some(p))));
+    let input_type = parse_format(&a.format.input_type, "--input-type")?;
+    let format = input_type.unwrap_or_else(|| named.map_or(Format::Binary, Format::from_path));
+    let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(format);
+    let target = named.unwrap_or(Path::new("stdin"));
+    let opts = new_file_options(
+        &NewFileFlags {
+            age: a.age.as_deref(),
+            hc_vault_transit: a.hc_vault_transit.as_deref(),
+            rule: flag_rule(&a)?,
+            mac_only_encrypted: a.mac_only_encrypted,
+            shamir_threshold: a.shamir_secret_sharing_threshold,
+        },
+        &a.format,
+        target,
+        file,
+        flags,
+    )?;
     let input = read_input(file)?;
     let docs = sops_lib::stores::load_plain(format, &input)
         .map_err(|m| sops_lib::Error::new(sops_lib::ErrorKind::Parse, m).in_file(target))?;
@@ -564,168 +647,6 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
         Some(p) => write_file(p, &out),
         None => super::write_stdout(&out),
     }
-}
-
-/// The command line of the child: a single argument runs through `/bin/sh -c` (as sops runs
-/// every command), several are run directly.
-fn child_command(command: &[OsString]) -> Result<std::process::Command> {
-    match command {
-        [] => Err(usage("no command given")),
-        [one] => {
-            let mut c = std::process::Command::new("/bin/sh");
-            c.arg("-c").arg(one);
-            Ok(c)
-        }
-        [prog, args @ ..] => {
-            let mut c = std::process::Command::new(prog);
-            c.args(args);
-            Ok(c)
-        }
-    }
-}
-
-/// `--user NAME`: the child runs as this user (needs root, as in sops), with `HOME`, `USER`
-/// and `LOGNAME` set for it; `chown` gives it the plaintext file.
-struct RunAs {
-    uid: nix::unistd::Uid,
-    gid: nix::unistd::Gid,
-    name: String,
-    home: PathBuf,
-}
-
-impl RunAs {
-    fn lookup(name: Option<&str>) -> Result<Option<RunAs>> {
-        let Some(name) = name else {
-            return Ok(None);
-        };
-        match nix::unistd::User::from_name(name) {
-            Ok(Some(u)) => Ok(Some(RunAs {
-                uid: u.uid,
-                gid: u.gid,
-                name: u.name,
-                home: u.dir,
-            })),
-            Ok(None) => Err(usage(format!("--user: no such user {name:?}"))),
-            Err(e) => Err(usage(format!("--user: cannot look up {name:?}: {e}"))),
-        }
-    }
-
-    fn apply(&self, cmd: &mut std::process::Command) {
-        use std::os::unix::process::CommandExt;
-        // std drops the supplementary groups (setgroups(0)) when it switches from root.
-        cmd.uid(self.uid.as_raw())
-            .gid(self.gid.as_raw())
-            .env("HOME", &self.home)
-            .env("USER", &self.name)
-            .env("LOGNAME", &self.name);
-    }
-
-    fn chown(&self, path: &Path) -> Result<()> {
-        std::os::unix::fs::chown(path, Some(self.uid.as_raw()), Some(self.gid.as_raw()))
-            .map_err(|e| Error::io(path, e))
-    }
-}
-
-/// SIGINT, SIGTERM and SIGHUP, caught from the moment this exists (so sealbridge is not killed
-/// by them while it holds plaintext) and forwarded to the child by [`Signals::wait_child`].
-struct Signals {
-    rt: tokio::runtime::Runtime,
-    streams: Vec<(nix::sys::signal::Signal, tokio::signal::unix::Signal)>,
-}
-
-impl Signals {
-    fn catch() -> Result<Signals> {
-        use nix::sys::signal::Signal;
-        use tokio::signal::unix::{SignalKind, signal};
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
-        let streams = {
-            let _in_rt = rt.enter();
-            [
-                (Signal::SIGINT, SignalKind::interrupt()),
-                (Signal::SIGTERM, SignalKind::terminate()),
-                (Signal::SIGHUP, SignalKind::hangup()),
-            ]
-            .into_iter()
-            .map(|(s, k)| {
-                signal(k)
-                    .map(|stream| (s, stream))
-                    .map_err(|e| usage(format!("cannot handle {s}: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?
-        };
-        Ok(Signals { rt, streams })
-    }
-
-    /// Starts `cmd` (stdin, stdout, stderr inherited) and waits for it, forwarding the caught
-    /// signals to it. Returns the exit code to leave with: the child's, or 128 + N when a
-    /// signal N ended it.
-    fn wait_child(&mut self, cmd: std::process::Command, what: &OsString) -> Result<i32> {
-        use std::os::unix::process::ExitStatusExt;
-        let Signals { rt, streams } = self;
-        let status = rt.block_on(async {
-            let mut child = tokio::process::Command::from(cmd)
-                .spawn()
-                .map_err(|e| usage(format!("cannot run {}: {e}", what.to_string_lossy())))?;
-            let pid = child
-                .id()
-                .and_then(|p| i32::try_from(p).ok())
-                .map(nix::unistd::Pid::from_raw);
-            loop {
-                let caught = {
-                    let waits = streams.iter_mut().map(|(s, st)| {
-                        let s = *s;
-                        Box::pin(async move {
-                            st.recv().await;
-                            s
-                        })
-                    });
-                    let any = futures_select_all(waits);
-                    tokio::select! {
-                        st = child.wait() => {
-                            return st.map_err(|e| usage(format!("cannot wait for {}: {e}", what.to_string_lossy())));
-                        }
-                        s = any => s,
-                    }
-                };
-                if let Some(pid) = pid {
-                    let _ = nix::sys::signal::kill(pid, caught);
-                }
-            }
-        })?;
-        Ok(match (status.code(), status.signal()) {
-            (Some(c), _) => c,
-            (None, Some(s)) => 128 + s,
-            (None, None) => 1,
-        })
-    }
-}
-
-/// The first of `futs` to finish (a tiny `select_all` without another dependency).
-async fn futures_select_all<T, F>(futs: impl Iterator<Item = std::pin::Pin<Box<F>>>) -> T
-where
-    F: std::future::Future<Output = T>,
-{
-    let mut futs: Vec<_> = futs.collect();
-    std::future::poll_fn(move |cx| {
-        for f in &mut futs {
-            if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
-                return std::task::Poll::Ready(v);
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
-}
-
-/// Leaves with `code` (0: normal return).
-fn exit_with(code: i32) -> Result<()> {
-    if code == 0 {
-        return Ok(());
-    }
-    std::process::exit(code);
 }
 
 /// Runs `exec-env`.
@@ -808,61 +729,13 @@ pub fn exec_env(mut a: ExecEnvArgs, flags: &Flags) -> Result<()> {
     exit_with(code)
 }
 
-/// The private temporary directory (0700) of `exec-file` and the plaintext in it. On drop the
-/// plaintext file's contents are overwritten with zeros through the descriptor it was written
-/// with (so a path swapped by the child is never followed) and the directory is removed.
-struct PrivateDir {
-    dir: PathBuf,
-    /// The regular file (`--no-fifo`) and its descriptor; `None` for a FIFO.
-    file: Option<std::fs::File>,
-}
-
-impl Drop for PrivateDir {
-    fn drop(&mut self) {
-        use std::io::{Seek, Write};
-        if let Some(f) = &mut self.file {
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            let zeros = vec![0u8; 64 * 1024];
-            let mut left = len;
-            if f.rewind().is_ok() {
-                while left > 0 {
-                    let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
-                    if f.write_all(&zeros[..n]).is_err() {
-                        break;
-                    }
-                    left -= n as u64;
-                }
-                let _ = f.sync_all();
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Writes `plain` into the FIFO once a reader opens it (as sops: one reader gets the whole
-/// plaintext; the FIFO is not refilled). Runs on its own thread, because opening a FIFO for
-/// writing blocks until the command opens it for reading.
-fn feed_fifo(path: PathBuf, plain: Zeroizing<Vec<u8>>) -> Result<()> {
-    std::thread::Builder::new()
-        .name("sealbridge-fifo".to_owned())
-        .spawn(move || {
-            use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&path) {
-                let _ = f.write_all(&plain);
-            }
-            drop(plain);
-        })
-        .map(|_| ())
-        .map_err(|e| usage(format!("cannot start the FIFO writer: {e}")))
-}
-
 /// Runs `exec-file`.
 pub fn exec_file(mut a: ExecFileArgs, flags: &Flags) -> Result<()> {
     if let Some(c) = a.shell_command.take() {
         a.command = vec![c];
     }
     use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     if a.background {
         return Err(usage(
             "exec-file --background is not supported: the plaintext file must outlive the \
@@ -884,14 +757,7 @@ pub fn exec_file(mut a: ExecFileArgs, flags: &Flags) -> Result<()> {
     // From here on a SIGINT/SIGTERM/SIGHUP no longer kills sealbridge: it is forwarded to the
     // command, and the plaintext is removed before sealbridge exits.
     let mut signals = Signals::catch()?;
-    let mut rnd = [0u8; 8];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut rnd);
-    let dir = std::env::temp_dir().join(format!(".sealbridge-{}", hex::encode(rnd)));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .map_err(|e| Error::io(&dir, e))?;
-    let mut guard = PrivateDir { dir, file: None };
+    let mut guard = crate::supervise::private_dir(".sealbridge-")?;
     if let Some(u) = &run_as {
         u.chown(&guard.dir)?;
     }
@@ -986,6 +852,32 @@ fn edit_in_place(
     write_file(file, &out)
 }
 
+/// Runs `filestatus`: prints `{"encrypted":true}` for a file with sops metadata (a `version`
+/// and a `mac`), `{"encrypted":false}` for a file of the format without it, and fails (exit 1,
+/// nothing on stdout) for a file that cannot be read or parsed, as sops does.
+pub fn file_status(a: FileStatusArgs) -> Result<()> {
+    let format =
+        parse_format(&a.input_type, "--input-type")?.unwrap_or_else(|| Format::from_path(&a.file));
+    let input = std::fs::read(&a.file).map_err(|e| Error::io(&a.file, e))?;
+    let loaded = sops_lib::stores::load_encrypted(format, &input).map_err(|m| {
+        sops_lib::Error::new(
+            sops_lib::ErrorKind::Parse,
+            format!("cannot check file status: {m}"),
+        )
+        .in_file(&a.file)
+    })?;
+    let encrypted = match loaded.metadata {
+        None => false,
+        Some(v) => {
+            let md = sops_lib::Metadata::from_value(&v).map_err(|m| {
+                sops_lib::Error::new(sops_lib::ErrorKind::Metadata, m).in_file(&a.file)
+            })?;
+            !md.version.is_empty() && !md.mac.is_empty()
+        }
+    };
+    super::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())
+}
+
 /// Runs `set`.
 pub fn set(a: SetArgs, flags: &Flags) -> Result<()> {
     let path = sops_lib::parse_extract_path(&a.index)?;
@@ -1033,42 +925,197 @@ pub fn unset(a: UnsetArgs, flags: &Flags) -> Result<()> {
     )
 }
 
-/// Runs `updatekeys`.
-pub fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
-    let keys = key_sources(flags);
-    let input_type = parse_format(&a.format.input_type, "--input-type")?;
-    for file in &a.files {
-        let format = input_type.unwrap_or_else(|| Format::from_path(file));
-        let rule = creation_rule(&a.format, file, true)?.ok_or_else(|| {
-            usage("config file not found, or has no creation rules: updatekeys needs a .sops.yaml")
-        })?;
-        if rule.groups.is_empty() {
+/// sops' summary of a key change (`DiffKeyGroups`, `PrettyPrintShamirDiff`, `PrettyPrintDiffs`):
+/// per group, unchanged keys indented, added ones `+++ `, removed ones `--- `.
+fn key_diff(old: &[KeyGroup], new: &[KeyGroup], old_t: usize, new_t: usize) -> (bool, String) {
+    let mut out = String::new();
+    if old_t > 0 && old_t == new_t {
+        out.push_str(&format!("shamir_threshold: {new_t}\n"));
+    } else {
+        if new_t > 0 {
+            out.push_str(&format!("+++ shamir_threshold: {new_t}\n"));
+        }
+        if old_t > 0 {
+            out.push_str(&format!("--- shamir_threshold: {old_t}\n"));
+        }
+    }
+    let mut changed = old_t != new_t;
+    let empty = KeyGroup::default();
+    for i in 0..old.len().max(new.len()) {
+        let ours: Vec<String> = old
+            .get(i)
+            .unwrap_or(&empty)
+            .keys
+            .iter()
+            .map(MasterKey::sops_id)
+            .collect();
+        let theirs: Vec<String> = new
+            .get(i)
+            .unwrap_or(&empty)
+            .keys
+            .iter()
+            .map(MasterKey::sops_id)
+            .collect();
+        out.push_str(&format!("Group {}\n", i + 1));
+        for k in theirs.iter().filter(|k| ours.contains(k)) {
+            out.push_str(&format!("    {k}\n"));
+        }
+        for k in theirs.iter().filter(|k| !ours.contains(k)) {
+            changed = true;
+            out.push_str(&format!("+++ {k}\n"));
+        }
+        for k in ours.iter().filter(|k| !theirs.contains(k)) {
+            changed = true;
+            out.push_str(&format!("--- {k}\n"));
+        }
+    }
+    (changed, out)
+}
+
+/// The files `updatekeys` works on: each FILE as given, and below each directory (recursively,
+/// in name order, not following symlinks, skipping `.git`) every sops-encrypted file.
+fn update_targets(args: &[PathBuf], input_type: Option<Format>) -> Result<Vec<(PathBuf, bool)>> {
+    fn walk(dir: &Path, input_type: Option<Format>, out: &mut Vec<(PathBuf, bool)>) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .filter_map(std::result::Result::ok)
+            .collect();
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for e in entries {
+            let Ok(ty) = e.file_type() else { continue };
+            let p = e.path();
+            if ty.is_dir() && e.file_name() != ".git" {
+                walk(&p, input_type, out)?;
+            } else if ty.is_file() && super::edit::is_sops_file_as(&p, input_type) {
+                out.push((p, false));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for a in args {
+        if a.is_dir() {
+            walk(a, input_type, &mut out)?;
+        } else {
+            out.push((a.clone(), true));
+        }
+    }
+    Ok(out)
+}
+
+/// Asks `Is this okay? (y/n):` on stdout until the answer is y or n (sops' prompt).
+fn confirm(file: &Path) -> Result<bool> {
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    loop {
+        print!("Is this okay? (y/n):");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        let n = stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::io("<stdin>", e))?;
+        if n == 0 {
             return Err(usage(format!(
-                "{}: the matching creation rule names no keys",
+                "{}: no answer to the confirmation (standard input is closed); give --yes to \
+                 update keys non-interactively",
                 file.display()
             )));
         }
-        let input = read_input(Some(file))?;
-        let emit = emit_options(&a.format, Some(file))?;
-        let res = sops_lib::update_keys(
-            &input,
-            format,
-            rule.groups,
-            rule.shamir_threshold,
-            &keys,
-            &emit,
-        )
-        .map_err(|e| e.in_file(file))?;
-        match res {
-            Some(out) => {
-                write_file(file, &out)?;
-                eprintln!("sealbridge: updated the keys of {}", file.display());
-            }
-            None => eprintln!(
-                "sealbridge: {}: the keys are already up to date",
-                file.display()
-            ),
+        match line.trim() {
+            "y" => return Ok(true),
+            "n" => return Ok(false),
+            _ => {}
         }
+    }
+}
+
+/// Updates the keys of one file; `Ok(false)` when it was already up to date or declined.
+fn update_one(
+    file: &Path,
+    explicit: bool,
+    a: &UpdateKeysArgs,
+    input_type: Option<Format>,
+    keys: &KeySources,
+) -> Result<bool> {
+    let format = input_type.unwrap_or_else(|| Format::from_path(file));
+    let rule = match creation_rule(&a.format, file, explicit)? {
+        Some(r) => r,
+        None if explicit => {
+            return Err(usage(
+                "config file not found, or has no creation rules: updatekeys needs a .sops.yaml",
+            ));
+        }
+        None => {
+            eprintln!(
+                "sealbridge: {}: no creation rule matches; skipped",
+                file.display()
+            );
+            return Ok(false);
+        }
+    };
+    if rule.groups.is_empty() {
+        return Err(usage(format!(
+            "{}: the matching creation rule names no keys",
+            file.display()
+        )));
+    }
+    let input = read_input(Some(file))?;
+    let (_, md) = sops_lib::load_encrypted(&input, format).map_err(|e| e.in_file(file))?;
+    let new_t = if rule.groups.len() >= 2 {
+        rule.shamir_threshold
+    } else {
+        0
+    };
+    let (changed, summary) = key_diff(&md.groups, &rule.groups, md.shamir_threshold, new_t);
+    if !changed {
+        eprintln!("sealbridge: File {} already up to date", file.display());
+        return Ok(false);
+    }
+    super::write_stdout(
+        format!("The following changes will be made to the file's groups:\n{summary}").as_bytes(),
+    )?;
+    if !a.yes && !confirm(file)? {
+        eprintln!("sealbridge: File {} left unchanged", file.display());
+        return Ok(false);
+    }
+    let emit = emit_options(&a.format, Some(file))?;
+    let res = sops_lib::update_keys(
+        &input,
+        format,
+        rule.groups,
+        rule.shamir_threshold,
+        keys,
+        &emit,
+    )
+    .map_err(|e| e.in_file(file))?;
+    if let Some(out) = res {
+        write_file(file, &out)?;
+        eprintln!("sealbridge: File {} synced with new keys", file.display());
+    }
+    Ok(true)
+}
+
+/// Runs `updatekeys`: for each file (directories: every sops file below them), sops' summary
+/// of the key change on stdout and, unless `--yes`, a confirmation; then the data key is
+/// re-wrapped. A failing file does not stop the others (as sops with several files); the run
+/// fails at the end.
+pub fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
+    let keys = key_sources(flags);
+    let input_type = parse_format(&a.format.input_type, "--input-type")?;
+    let targets = update_targets(&a.files, input_type)?;
+    if let [(file, true)] = &targets[..] {
+        return update_one(file, true, &a, input_type, &keys).map(|_| ());
+    }
+    let mut failed = 0;
+    for (file, explicit) in &targets {
+        if let Err(e) = update_one(file, *explicit, &a, input_type, &keys) {
+            super::report(&e);
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        return Err(Error::Refused(format!("failed updating {failed} file(s)")));
     }
     Ok(())
 }

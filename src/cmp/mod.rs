@@ -24,6 +24,7 @@ use indexmap::IndexMap;
 use crate::error::ExitStatus;
 
 pub mod discover;
+pub mod helm;
 
 /// What can go wrong in the CMP front-end.
 #[derive(Debug, thiserror::Error)]

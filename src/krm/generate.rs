@@ -140,6 +140,14 @@ fn ksops(
     let mut out = Vec::new();
     for rel in c.files.iter().flatten() {
         let plain = decrypt(root, sops, rel, origin)?;
+        if plain.text.expose_str().is_none() {
+            // Never an empty string in its place: a manifest left out is a pruned resource.
+            return Err(KrmError::Config(format!(
+                "{origin}: files: {rel} decrypts to binary data (not UTF-8 text), which cannot \
+                 be a Kubernetes manifest; `files` take sops-encrypted manifests (put binary \
+                 content in a Secret with secretFrom binaryFiles)"
+            )));
+        }
         out.push(Generated::Manifests {
             origin: rel.clone(),
             text: plain.text,

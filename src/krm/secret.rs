@@ -73,9 +73,18 @@ impl GeneratedSecret {
         if self.immutable {
             out.push_str("immutable: true\n");
         }
-        if !self.data.is_empty() {
+        // Callers route non-UTF-8 values to `data`; one that reached `stringData` anyway goes
+        // there too (base64, byte-exact), never as an empty or lossy string.
+        let binary: Vec<(&String, &Sensitive)> = self
+            .string_data
+            .iter()
+            .filter(|(_, v)| v.expose_str().is_none())
+            .collect();
+        if !self.data.is_empty() || !binary.is_empty() {
             out.push_str("data:\n");
-            for (k, v) in &self.data {
+            let mut all: Vec<(&String, &Sensitive)> = self.data.iter().chain(binary).collect();
+            all.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, v) in all {
                 out.push_str("  ");
                 push_quoted(out, k);
                 out.push_str(": \"");
@@ -83,17 +92,18 @@ impl GeneratedSecret {
                 out.push_str("\"\n");
             }
         }
-        if !self.string_data.is_empty() {
+        let text: Vec<(&String, &str)> = self
+            .string_data
+            .iter()
+            .filter_map(|(k, v)| v.expose_str().map(|s| (k, s)))
+            .collect();
+        if !text.is_empty() {
             out.push_str("stringData:\n");
-            for (k, v) in &self.string_data {
+            for (k, s) in text {
                 out.push_str("  ");
                 push_quoted(out, k);
                 out.push_str(": ");
-                match v.expose_str() {
-                    Some(s) => push_quoted(out, s),
-                    // Callers route non-UTF-8 values to `data`; never write them lossily.
-                    None => out.push_str("\"\""),
-                }
+                push_quoted(out, s);
                 out.push('\n');
             }
         }
@@ -145,6 +155,26 @@ pub fn push_quoted(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_string_data_is_written_to_data_never_empty() {
+        let mut s = GeneratedSecret {
+            name: "app".into(),
+            ..Default::default()
+        };
+        s.data.insert("b".into(), Sensitive::new(vec![1]));
+        s.string_data
+            .insert("a".into(), Sensitive::new(vec![0xff, 0]));
+        s.string_data
+            .insert("t".into(), Sensitive::from_str_copy("x"));
+        let mut out = Zeroizing::new(String::new());
+        s.write_yaml(&mut out);
+        let v: serde_json::Value = serde_saphyr::from_str(&out).unwrap();
+        assert_eq!(v["data"]["a"], "/wA=");
+        assert_eq!(v["data"]["b"], "AQ==");
+        assert_eq!(v["stringData"]["t"], "x");
+        assert!(v["stringData"]["a"].is_null(), "{}", out.as_str());
+    }
 
     #[test]
     fn writes_a_secret_that_parses_back() {

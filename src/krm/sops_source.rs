@@ -24,10 +24,22 @@ impl Sops {
     /// Key sources from the run's settings: age identities from the environment, Vault transit
     /// through the settings' Vault client and only towards its address (the same rule as the
     /// render engine's sops backend).
-    pub fn from_settings(settings: &Settings) -> Sops {
-        Sops {
-            opts: crate::backend::sops::decrypt_options(settings),
-        }
+    ///
+    /// Under a tenancy policy only the tenant's age keys and transit mounts are used, and an
+    /// Application no tenant matches is refused here (`crate::policy`).
+    pub fn from_settings(settings: &Settings) -> crate::error::Result<Sops> {
+        let opts = match crate::policy::for_run(settings)? {
+            None => crate::backend::sops::decrypt_options(settings),
+            Some(tenant) => {
+                let run = crate::resolve::RenderOptions {
+                    tenant: Some(tenant),
+                    ..crate::resolve::RenderOptions::default()
+                };
+                let client = crate::resolve::backends::vault_client(settings, &run);
+                crate::resolve::backends::sops_options(client, &run)
+            }
+        };
+        Ok(Sops { opts })
     }
 }
 

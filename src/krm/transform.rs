@@ -17,8 +17,7 @@ use std::time::Instant;
 use super::KrmError;
 use super::function::ITEMS_ORIGIN;
 use super::packages;
-use crate::backend::sops::{SopsBackend, decrypt_options_with};
-use crate::backend::vault::VaultClient;
+use crate::backend::sops::SopsBackend;
 use crate::backend::{
     Backend, BackendError, BackendKind, Backends, CanonicalFuture, FetchFuture, SecretId,
 };
@@ -44,16 +43,15 @@ pub fn transform(settings: &Settings, docs: &mut [Document], cwd: &Path) -> Resu
 
     let mut opts = resolve::backends::options_from_settings(settings, Some(root.clone()))
         .map_err(|e| KrmError::Config(e.to_string()))?;
-    // One Vault client for the run: Vault references and sops files' transit keys share it.
-    let client = settings
-        .vault_config()
-        .and_then(|c| VaultClient::connect(&c))
-        .map_err(|e| e.to_string());
+    // One Vault client for the run: Vault references and sops files' transit keys share it
+    // (a tenant's own login and keys under a tenancy policy).
+    let client = resolve::backends::vault_client(settings, &opts);
     let vault: Arc<dyn Backend> = Arc::new(Memo::new(match &client {
         Ok(c) => VaultBackend::new(c.clone()),
         Err(e) => VaultBackend::unconfigured(e.clone()),
     }));
-    let sops_options = decrypt_options_with(client);
+    let vault = resolve::backends::guard_vault(vault, &opts);
+    let sops_options = resolve::backends::sops_options(client, &opts);
 
     // Groups in order of first appearance.
     let mut groups: Vec<(PathBuf, Vec<usize>)> = Vec::new();

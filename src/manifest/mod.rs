@@ -39,6 +39,13 @@ pub enum Input {
     Path(PathBuf),
     /// Standard input (`-`).
     Stdin,
+    /// Text already in memory (e.g. `helm template`'s stdout), named for messages.
+    Text {
+        /// The name used in messages (e.g. `<helm template>`).
+        name: String,
+        /// The manifest stream.
+        text: Zeroizing<String>,
+    },
 }
 
 impl Input {
@@ -145,6 +152,7 @@ pub(crate) fn read_sources(
                     }),
                 }
             }
+            Input::Text { name, text } => sources.push((name.clone(), text.clone(), false)),
             Input::Path(p) => match files_of(p) {
                 Ok(files) => {
                     for f in files {
@@ -195,6 +203,13 @@ fn read_text(path: &Path) -> Result<Zeroizing<String>, String> {
 }
 
 /// The files of one path argument: the file itself, or a directory's matching files.
+///
+/// A directory walk is confined to the directory like `sops://` paths are to the sops root
+/// ([`crate::backend::sops::confine`]): a symbolic link whose target leaves the directory, a
+/// dangling link or a link loop, and an entry that cannot be read or is not a regular file
+/// (FIFO, socket, device) are errors naming the entry — never skipped, since a manifest left
+/// out of the output is a resource Argo CD prunes. Symbolic links to directories inside it are
+/// not walked (no loops); hidden entries and files of other extensions are not manifests.
 fn files_of(path: &Path) -> Result<Vec<PathBuf>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if meta.is_file() {
@@ -203,8 +218,26 @@ fn files_of(path: &Path) -> Result<Vec<PathBuf>, String> {
     if !meta.is_dir() {
         return Err("not a file or directory".to_owned());
     }
+    let root = path
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve the directory: {e}"))?;
     let mut out = Vec::new();
-    walk(path, &mut out)?;
+    let mut errors = Vec::new();
+    walk(
+        &Walk {
+            shown: path,
+            root: &root,
+        },
+        Path::new(""),
+        &mut out,
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return Err(format!(
+            "the directory cannot be read completely (a manifest left out would be pruned):\n    {}",
+            errors.join("\n    ")
+        ));
+    }
     if out.is_empty() {
         return Err(format!(
             "no YAML or JSON files (.yaml, .yml, .json) were found in {}",
@@ -214,35 +247,111 @@ fn files_of(path: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .collect();
+/// The walked directory: as given (for names) and canonical (for confinement).
+struct Walk<'a> {
+    shown: &'a Path,
+    root: &'a Path,
+}
+
+fn walk(w: &Walk<'_>, rel_dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    let dir = w.shown.join(rel_dir);
+    let listing = match std::fs::read_dir(&dir) {
+        Ok(l) => l,
+        Err(e) => {
+            errors.push(format!("{}: cannot list: {e}", dir.display()));
+            return;
+        }
+    };
+    let mut entries = Vec::new();
+    for e in listing {
+        match e {
+            Ok(e) => entries.push(e),
+            Err(e) => errors.push(format!("{}: cannot read an entry: {e}", dir.display())),
+        }
+    }
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
-        let path = e.path();
         let name = e.file_name();
-        let hidden = name.to_string_lossy().starts_with('.');
-        // `file_type` does not follow symlinks: symlinked directories are not walked (no loops).
-        let Ok(ft) = e.file_type() else { continue };
-        if hidden {
+        if name.to_string_lossy().starts_with('.') {
             // `.git/`, `.github/`, `.sops.yaml`, …: never manifests.
             continue;
         }
-        if ft.is_dir() {
-            walk(&path, out)?;
-            continue;
-        }
-        let matches = path
+        let rel = rel_dir.join(&name);
+        let shown = w.shown.join(&rel);
+        let matches = rel
             .extension()
             .and_then(|x| x.to_str())
             .is_some_and(|x| EXTENSIONS.contains(&x));
-        if matches && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            out.push(path);
+        // `file_type` does not follow symbolic links.
+        let ft = match e.file_type() {
+            Ok(ft) => ft,
+            Err(err) => {
+                errors.push(format!("{}: cannot read: {err}", shown.display()));
+                continue;
+            }
+        };
+        if ft.is_dir() {
+            walk(w, &rel, out, errors);
+        } else if ft.is_file() {
+            if matches {
+                out.push(shown);
+            }
+        } else if ft.is_symlink() {
+            symlink(w, &rel, &shown, matches, out, errors);
+        } else if matches {
+            errors.push(format!(
+                "{}: not a regular file (a FIFO, socket or device)",
+                shown.display()
+            ));
         }
     }
-    Ok(())
+}
+
+/// A symbolic link met in a walk: a manifest if it names a regular file inside the directory.
+fn symlink(
+    w: &Walk<'_>,
+    rel: &Path,
+    shown: &Path,
+    matches: bool,
+    out: &mut Vec<PathBuf>,
+    errors: &mut Vec<String>,
+) {
+    use crate::backend::BackendError;
+    let Some(rel_text) = rel.to_str() else {
+        errors.push(format!(
+            "{}: a symbolic link whose name is not UTF-8",
+            shown.display()
+        ));
+        return;
+    };
+    let refuse = |why: &str| {
+        format!(
+            "{}: a symbolic link {why}; links must lead to a file inside {}",
+            shown.display(),
+            w.shown.display()
+        )
+    };
+    match crate::backend::sops::confine(w.root, rel_text) {
+        Ok(_) if matches => out.push(shown.to_path_buf()),
+        Ok(_) => {}
+        Err(BackendError::NotFound { .. }) if matches => {
+            errors.push(refuse("whose target does not exist"));
+        }
+        Err(BackendError::NotFound { .. }) => {}
+        Err(e) => {
+            // A link to a directory inside the walked one is not walked, and not an error.
+            let inside_dir = std::fs::metadata(shown).is_ok_and(|m| m.is_dir())
+                && std::fs::canonicalize(shown).is_ok_and(|c| c.starts_with(w.root));
+            if !inside_dir || matches {
+                errors.push(refuse(&match e {
+                    BackendError::Refused(m) if m.contains("symbolic link") => {
+                        "whose target is outside the directory".to_owned()
+                    }
+                    other => format!("that cannot be followed ({other})"),
+                }));
+            }
+        }
+    }
 }
 
 /// YAML stream, or (for `.json` files and text starting with `{`/`[`) concatenated JSON values.

@@ -113,8 +113,19 @@ impl JsonPath {
 
     /// Evaluates the template on `data` and returns the printed text.
     pub fn execute(&self, data: &SecretValue) -> Result<Zeroizing<String>, String> {
+        self.execute_bounded(data, usize::MAX)
+    }
+
+    /// [`execute`](Self::execute), failing as soon as the text grows past `max` bytes (a
+    /// template that repeats a large value, or ranges over a long list, cannot allocate more
+    /// than about twice the bound).
+    pub fn execute_bounded(
+        &self,
+        data: &SecretValue,
+        max: usize,
+    ) -> Result<Zeroizing<String>, String> {
         let mut out = Zeroizing::new(String::new());
-        run_items(&self.items, data, &mut out)?;
+        run_items(&self.items, data, &mut out, max)?;
         Ok(out)
     }
 }
@@ -498,8 +509,16 @@ enum R<'a> {
     L(&'a Lit),
 }
 
-fn run_items(items: &[Item], root: &SecretValue, out: &mut String) -> Result<(), String> {
+fn run_items(
+    items: &[Item],
+    root: &SecretValue,
+    out: &mut String,
+    max: usize,
+) -> Result<(), String> {
     for item in items {
+        if out.len() > max {
+            return Err(super::modifier::too_large(out.len(), max));
+        }
         match item {
             Item::Text(t) => out.push_str(t),
             Item::Action(ops) => {
@@ -509,12 +528,15 @@ fn run_items(items: &[Item], root: &SecretValue, out: &mut String) -> Result<(),
             Item::Range(ops, body) => {
                 for r in eval(ops, vec![R::V(root)])? {
                     match r {
-                        R::V(v) => run_items(body, v, out)?,
+                        R::V(v) => run_items(body, v, out, max)?,
                         R::L(_) => return Err("cannot range over a literal".to_owned()),
                     }
                 }
             }
         }
+    }
+    if out.len() > max {
+        return Err(super::modifier::too_large(out.len(), max));
     }
     Ok(())
 }

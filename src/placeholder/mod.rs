@@ -238,10 +238,15 @@ pub fn pointer_text(tokens: &[String]) -> String {
     s
 }
 
-/// Runs a modifier chain. `Err((modifier name, message))` on a modifier failure.
-pub fn apply_modifiers(mut flow: Flow, modifiers: &[Modifier]) -> Result<Flow, (String, String)> {
+/// Runs a modifier chain; each step's text result may hold at most `max` bytes.
+/// `Err((modifier name, message))` on a modifier failure.
+pub fn apply_modifiers(
+    mut flow: Flow,
+    modifiers: &[Modifier],
+    max: usize,
+) -> Result<Flow, (String, String)> {
     for m in modifiers {
-        flow = m.apply(flow).map_err(|e| (m.name().to_owned(), e))?;
+        flow = m.apply(flow, max).map_err(|e| (m.name().to_owned(), e))?;
     }
     Ok(flow)
 }
@@ -413,6 +418,13 @@ fn scan_body(text: &str, from: usize, generic: bool) -> Result<Body<'_>, BodyErr
 }
 
 fn parse_modifiers(segments: &[&str]) -> Result<Vec<Modifier>, String> {
+    if segments.len() > modifier::MAX_MODIFIERS {
+        return Err(format!(
+            "{} modifiers; a reference takes at most {}",
+            segments.len(),
+            modifier::MAX_MODIFIERS
+        ));
+    }
     let mut out = Vec::with_capacity(segments.len());
     for seg in segments {
         let seg = seg.trim();

@@ -44,6 +44,28 @@ pub enum Flow {
     Missing(Missing),
 }
 
+/// At most this many modifiers in one reference's chain: each step may grow the value (a
+/// chain of `base64encode` grows it by 4/3 per step), so a short file could otherwise ask for
+/// gigabytes.
+pub const MAX_MODIFIERS: usize = 16;
+
+/// The error of a modifier whose result would exceed the per-value bound (sizes only).
+pub(crate) fn too_large(size: usize, max: usize) -> String {
+    format!(
+        "the result would be {size} bytes, more than the bound of {max} bytes per value (a \
+         sixteenth of SEALBRIDGE_MAX_OUTPUT, which the operator may raise)"
+    )
+}
+
+/// Fails unless `size` fits in `max`.
+fn fits(size: Option<usize>, max: usize) -> Result<(), String> {
+    match size {
+        Some(n) if n <= max => Ok(()),
+        Some(n) => Err(too_large(n, max)),
+        None => Err(too_large(usize::MAX, max)),
+    }
+}
+
 /// The names of every modifier, for "unknown modifier" messages.
 pub const MODIFIER_NAMES: &[&str] = &[
     "base64encode",
@@ -112,8 +134,10 @@ impl Modifier {
         }
     }
 
-    /// Applies the modifier. Errors describe the problem, never the value.
-    pub fn apply(&self, input: Flow) -> Result<Flow, String> {
+    /// Applies the modifier; a text result may hold at most `max` bytes, checked before the
+    /// result is allocated where its size can be computed from the input. Errors describe the
+    /// problem, never the value.
+    pub fn apply(&self, input: Flow, max: usize) -> Result<Flow, String> {
         let value = match input {
             Flow::Missing(m) => {
                 return Ok(match self {
@@ -129,6 +153,7 @@ impl Modifier {
             Modifier::Default(_) => value,
             Modifier::Base64Encode => {
                 let t = self.text(&value)?;
+                fits(base64::encoded_len(t.expose().len(), true), max)?;
                 let encoded = base64::engine::general_purpose::STANDARD.encode(t.expose());
                 SecretValue::String(Sensitive::from(encoded))
             }
@@ -156,6 +181,11 @@ impl Modifier {
                 let s = t
                     .expose_str()
                     .ok_or_else(|| "indent: the value is not UTF-8 text".to_owned())?;
+                let lines = s.bytes().filter(|b| *b == b'\n').count();
+                fits(
+                    lines.checked_mul(*n).and_then(|p| p.checked_add(s.len())),
+                    max,
+                )?;
                 SecretValue::String(Sensitive::from(indent(s, *n)))
             }
             Modifier::JsonParse => match value {
@@ -177,7 +207,7 @@ impl Modifier {
                         .map_err(|e| format!("the value is {e}; jsonPath needs JSON"))?,
                     other => other,
                 };
-                match jp.execute(&data) {
+                match jp.execute_bounded(&data, max) {
                     Ok(text) => SecretValue::String(Sensitive::from_str_copy(&text)),
                     Err(e) if e.ends_with(" is not found") => {
                         return Ok(Flow::Missing(Missing::JsonPath(e)));
@@ -272,28 +302,44 @@ mod tests {
     #[test]
     fn base64() {
         assert_eq!(
-            text(m("base64encode", "").apply(s("mysecret")).unwrap()),
+            text(
+                m("base64encode", "")
+                    .apply(s("mysecret"), usize::MAX)
+                    .unwrap()
+            ),
             "bXlzZWNyZXQ="
         );
         assert_eq!(
-            text(m("base64decode", "").apply(s("bXlzZWNyZXQ=")).unwrap()),
+            text(
+                m("base64decode", "")
+                    .apply(s("bXlzZWNyZXQ="), usize::MAX)
+                    .unwrap()
+            ),
             "mysecret"
         );
         assert_eq!(
-            text(m("base64decode", "").apply(s("bXlz\nZWNyZXQ=\n")).unwrap()),
+            text(
+                m("base64decode", "")
+                    .apply(s("bXlz\nZWNyZXQ=\n"), usize::MAX)
+                    .unwrap()
+            ),
             "mysecret"
         );
-        let e = m("base64decode", "").apply(s("not base64!")).unwrap_err();
+        let e = m("base64decode", "")
+            .apply(s("not base64!"), usize::MAX)
+            .unwrap_err();
         assert!(e.contains("not valid"), "{e}");
         assert!(!e.contains("not base64!"));
         assert!(
-            m("base64decode", "").apply(s("bXlzZWNyZXQ")).is_err(),
+            m("base64decode", "")
+                .apply(s("bXlzZWNyZXQ"), usize::MAX)
+                .is_err(),
             "padding required"
         );
         assert_eq!(
             text(
                 m("base64encode", "")
-                    .apply(Flow::Value(SecretValue::Int(80)))
+                    .apply(Flow::Value(SecretValue::Int(80)), usize::MAX)
                     .unwrap()
             ),
             "ODA="
@@ -302,9 +348,24 @@ mod tests {
     }
 
     #[test]
+    fn results_are_bounded_before_they_are_allocated() {
+        let e = m("base64encode", "").apply(s("abcd"), 7).unwrap_err();
+        assert!(e.contains("8 bytes") && e.contains("7 bytes"), "{e}");
+        assert!(m("base64encode", "").apply(s("abcd"), 8).is_ok());
+        let e = m("indent", "10").apply(s("a\nb\nc"), 20).unwrap_err();
+        assert!(e.contains("25 bytes"), "{e}");
+        let list = format!("[{}]", vec!["\"xxxxxxxx\""; 100].join(","));
+        let e = m("jsonPath", "{range [*]}{@}{@}{end}")
+            .apply(s(&list), 100)
+            .unwrap_err();
+        assert!(e.contains("bound of 100 bytes"), "{e}");
+        assert!(!e.contains("xxxx"), "{e}");
+    }
+
+    #[test]
     fn sha256() {
         assert_eq!(
-            text(m("sha256sum", "").apply(s("mysecret")).unwrap()),
+            text(m("sha256sum", "").apply(s("mysecret"), usize::MAX).unwrap()),
             "652c7dc687d98c9889304ed2e408c74b611e86a40caa51c4b43f1dd5913c5cd0"
         );
     }
@@ -312,12 +373,23 @@ mod tests {
     #[test]
     fn indent_keeps_relative_indentation() {
         assert_eq!(
-            text(m("indent", "3").apply(s("a\nmulti-line\nstring")).unwrap()),
+            text(
+                m("indent", "3")
+                    .apply(s("a\nmulti-line\nstring"), usize::MAX)
+                    .unwrap()
+            ),
             "a\n   multi-line\n   string"
         );
-        assert_eq!(text(m("indent", "3").apply(s("single")).unwrap()), "single");
         assert_eq!(
-            text(m("indent", "2").apply(s("a:\n  b: 1\n\n  c: 2\n")).unwrap()),
+            text(m("indent", "3").apply(s("single"), usize::MAX).unwrap()),
+            "single"
+        );
+        assert_eq!(
+            text(
+                m("indent", "2")
+                    .apply(s("a:\n  b: 1\n\n  c: 2\n"), usize::MAX)
+                    .unwrap()
+            ),
             "a:\n    b: 1\n\n    c: 2\n"
         );
         assert!(Modifier::parse("indent", "x").is_err());
@@ -326,7 +398,9 @@ mod tests {
 
     #[test]
     fn parse_modifiers() {
-        let v = m("jsonParse", "").apply(s(r#"{"a":[1,2]}"#)).unwrap();
+        let v = m("jsonParse", "")
+            .apply(s(r#"{"a":[1,2]}"#), usize::MAX)
+            .unwrap();
         let Flow::Value(SecretValue::Map(map)) = v else {
             panic!()
         };
@@ -334,9 +408,14 @@ mod tests {
             map["a"],
             SecretValue::List(vec![SecretValue::Int(1), SecretValue::Int(2)])
         );
-        let v = m("yamlParse", "").apply(s("---\nkey1: secret1\n")).unwrap();
-        assert_eq!(text(m("jsonPath", "{.key1}").apply(v).unwrap()), "secret1");
-        assert!(m("jsonParse", "").apply(s("{oops")).is_err());
+        let v = m("yamlParse", "")
+            .apply(s("---\nkey1: secret1\n"), usize::MAX)
+            .unwrap();
+        assert_eq!(
+            text(m("jsonPath", "{.key1}").apply(v, usize::MAX).unwrap()),
+            "secret1"
+        );
+        assert!(m("jsonParse", "").apply(s("{oops"), usize::MAX).is_err());
     }
 
     #[test]
@@ -345,16 +424,20 @@ mod tests {
         assert_eq!(
             text(
                 m("jsonPath", "{.credentials.user}:{.credentials.pass}")
-                    .apply(data.clone())
+                    .apply(data.clone(), usize::MAX)
                     .unwrap()
             ),
             "u:p"
         );
-        let out = m("jsonPath", "{.nope}").apply(data).unwrap();
+        let out = m("jsonPath", "{.nope}").apply(data, usize::MAX).unwrap();
         assert!(matches!(out, Flow::Missing(Missing::JsonPath(_))));
-        let out = m("default", "\"x y\"").apply(out).unwrap();
+        let out = m("default", "\"x y\"").apply(out, usize::MAX).unwrap();
         assert_eq!(text(out), "x y");
-        assert!(m("jsonPath", "{.a}").apply(s("hi, how are you")).is_err());
+        assert!(
+            m("jsonPath", "{.a}")
+                .apply(s("hi, how are you"), usize::MAX)
+                .is_err()
+        );
     }
 
     #[test]
@@ -366,7 +449,7 @@ mod tests {
         assert!(parse_default("").is_err());
         assert!(parse_default("\"open").is_err());
         assert_eq!(
-            text(m("default", "x").apply(s("present")).unwrap()),
+            text(m("default", "x").apply(s("present"), usize::MAX).unwrap()),
             "present"
         );
     }
@@ -388,7 +471,7 @@ mod tests {
     #[test]
     fn structured_values_are_refused_by_text_modifiers() {
         let map = Flow::Value(SecretValue::Map(Default::default()));
-        let e = m("base64encode", "").apply(map).unwrap_err();
+        let e = m("base64encode", "").apply(map, usize::MAX).unwrap_err();
         assert!(e.contains("map"), "{e}");
     }
 }

@@ -11,6 +11,7 @@ use crate::backend::{
 };
 use crate::error::{Error, Result};
 use crate::settings::{DefaultBackend, Settings};
+use crate::sops::DecryptOptions;
 use std::path::PathBuf;
 
 /// The Vault/OpenBao backend: one shared client per run (its own concurrency bound, retries,
@@ -162,28 +163,89 @@ fn vault_error(e: VaultError, id: &SecretId) -> BackendError {
             BackendError::Unreachable(e.to_string())
         }
         VaultErrorKind::Config => BackendError::NotConfigured(e.to_string()),
+        VaultErrorKind::Refused => BackendError::Refused(e.detail().to_owned()),
         _ => BackendError::Other(e.to_string()),
     }
 }
 
 /// Builds the backends of a run. Vault is configured from the settings (a configuration
 /// problem is reported only if a Vault reference is used); sops files are read below
-/// `opts.sops_root` with key sources from the environment.
+/// `opts.sops_root` with key sources from the environment. Under a tenancy policy
+/// (`opts.tenant`) the tenant's login, paths and sops keys replace the sidecar's defaults.
 pub fn from_settings(settings: &Settings, opts: &RenderOptions) -> Backends {
     // One client for the run: Vault references and sops files' Vault transit keys share its
     // token (one login).
-    let client = settings
-        .vault_config()
-        .and_then(|c| VaultClient::connect(&c))
-        .map_err(|e| e.to_string());
-    let vault = match &client {
-        Ok(client) => {
-            VaultBackend::new(client.clone()).with_path_prefix(settings.path_prefix.clone())
-        }
-        Err(e) => VaultBackend::unconfigured(e.clone()),
+    let client = vault_client(settings, opts);
+    let vault: Arc<dyn Backend> = match &client {
+        Ok(client) => Arc::new(
+            VaultBackend::new(client.clone()).with_path_prefix(opts.vault_path_prefix.clone()),
+        ),
+        Err(e) => Arc::new(VaultBackend::unconfigured(e.clone())),
     };
-    let backends = Backends::new().with(BackendKind::Vault, Arc::new(vault));
+    let backends = Backends::new().with(BackendKind::Vault, guard_vault(vault, opts));
     with_sops(backends, opts, client)
+}
+
+/// The run's Vault client: the sidecar's own login, or the tenant's (`opts.tenant`).
+pub fn vault_client(
+    settings: &Settings,
+    opts: &RenderOptions,
+) -> std::result::Result<VaultClient, String> {
+    let config = match &opts.tenant {
+        None => settings.vault_config(),
+        Some(t) => match &t.vault {
+            None => {
+                return Err(format!(
+                    "tenant {:?} of the tenancy policy {} has no Vault access",
+                    t.name, t.policy_file
+                ));
+            }
+            Some(v) => settings.vault_config_with(v.auth.clone()).map(|mut c| {
+                if v.namespace.is_some() {
+                    c.namespace = v.namespace.clone();
+                }
+                c
+            }),
+        },
+    };
+    config
+        .and_then(|c| VaultClient::connect(&c))
+        .map_err(|e| e.to_string())
+}
+
+/// `vault` behind the tenant's path guard (as is without a tenant).
+pub fn guard_vault(vault: Arc<dyn Backend>, opts: &RenderOptions) -> Arc<dyn Backend> {
+    match &opts.tenant {
+        None => vault,
+        Some(t) => Arc::new(crate::policy::guard::GuardedVault::new(
+            vault,
+            t.clone(),
+            opts.vault_path_prefix.clone(),
+        )),
+    }
+}
+
+/// The sops decryption options of a run: the environment's age keys and transit through
+/// `client`, or only the tenant's age keys and transit mounts (`opts.tenant`).
+pub fn sops_options(
+    client: std::result::Result<VaultClient, String>,
+    opts: &RenderOptions,
+) -> DecryptOptions {
+    let base = decrypt_options_with(client);
+    match &opts.tenant {
+        None => base,
+        Some(t) => DecryptOptions {
+            keys: base
+                .keys
+                .clone()
+                .with_age(t.age_identities())
+                .with_transit(Arc::new(crate::policy::guard::TenantTransit::new(
+                    base.keys.transit(),
+                    t.clone(),
+                ))),
+            ..base
+        },
+    }
 }
 
 fn with_sops(
@@ -191,7 +253,7 @@ fn with_sops(
     opts: &RenderOptions,
     client: std::result::Result<VaultClient, String>,
 ) -> Backends {
-    match SopsBackend::new(&opts.sops_root, decrypt_options_with(client)) {
+    match SopsBackend::new(&opts.sops_root, sops_options(client, opts)) {
         Ok(b) => backends.with(BackendKind::Sops, Arc::new(b)),
         Err(e) => backends.with(BackendKind::Sops, Arc::new(Unavailable(e))),
     }
@@ -239,5 +301,7 @@ pub fn options_from_settings(
         },
         path_validation,
         vault_path_prefix: settings.path_prefix.clone(),
+        max_output: settings.max_output,
+        tenant: crate::policy::for_run(settings)?,
     })
 }

@@ -25,6 +25,7 @@ use crate::yaml::Document;
 
 mod annotations;
 pub mod backends;
+mod explain;
 mod fetch;
 mod report;
 mod scan;
@@ -32,6 +33,7 @@ mod substitute;
 pub mod triage;
 
 pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
+pub use explain::explain_inputs;
 
 /// How a run resolves references.
 #[derive(Debug, Clone)]
@@ -54,6 +56,11 @@ pub struct RenderOptions {
     /// `SEALBRIDGE_PATH_PREFIX`, which the Vault client puts in front of every Vault path. An
     /// Application may set it (`ARGOCD_ENV_`), so validation must see the prefixed path.
     pub vault_path_prefix: Option<String>,
+    /// Bound on the bytes of the output and of all values together (`SEALBRIDGE_MAX_OUTPUT`);
+    /// one modifier result may hold a sixteenth of it.
+    pub max_output: usize,
+    /// The run's tenant under a tenancy policy (`crate::policy`); `None`: single-tenant.
+    pub tenant: Option<std::sync::Arc<crate::policy::Tenant>>,
 }
 
 impl Default for RenderOptions {
@@ -66,6 +73,8 @@ impl Default for RenderOptions {
             kv_version: None,
             path_validation: None,
             vault_path_prefix: None,
+            max_output: crate::settings::DEFAULT_MAX_OUTPUT,
+            tenant: None,
         }
     }
 }
@@ -139,6 +148,17 @@ pub enum RenderError {
     /// invalid address, incomplete auth settings): one message per problem (exit 2).
     #[error("{0}")]
     Config(String),
+    /// The output would exceed the operator's bound (`SEALBRIDGE_MAX_OUTPUT`).
+    #[error(
+        "the output would be {size} bytes, more than the bound of {max} bytes \
+         (SEALBRIDGE_MAX_OUTPUT, which the operator may raise); nothing was written"
+    )]
+    TooLarge {
+        /// Bytes the output would have.
+        size: usize,
+        /// The bound.
+        max: usize,
+    },
     /// The async runtime could not be started.
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
@@ -202,6 +222,11 @@ pub async fn render_documents(
     let mut failures = Vec::new();
     let scanned = scan::scan(docs, origins, &mut failures);
     let references = scanned.sites.iter().map(|s| s.refs.len()).sum();
+    if let Some(tenant) = &opts.tenant {
+        tenant
+            .check_references(references)
+            .map_err(RenderError::Config)?;
+    }
 
     // Plan: one SecretId per distinct secret.
     let mut planned = plan(&scanned, opts);
@@ -212,7 +237,13 @@ pub async fn render_documents(
 
     // Substitute (computed first, applied only when nothing failed).
     let ref_ids = ref_ids(&scanned, &planned);
-    let edits = substitute::compute(&scanned, &mut planned, &fetched, &mut failures);
+    let edits = substitute::compute(
+        &scanned,
+        &mut planned,
+        &fetched,
+        &mut failures,
+        opts.max_output,
+    );
     if !failures.is_empty() {
         // Document order, then field order (stable: several failures of one field keep theirs).
         failures.sort_by(|a, b| a.0.cmp(&b.0));
@@ -244,7 +275,11 @@ pub fn render_documents_blocking(
         .enable_all()
         .build()
         .map_err(|e| RenderError::Runtime(e.to_string()))?;
-    rt.block_on(render_documents(docs, origins, backends, opts))
+    let result = rt.block_on(render_documents(docs, origins, backends, opts));
+    // A decryption the fetch deadline gave up on may still run on a blocking thread: dropping
+    // the runtime would wait for it. Abandon it instead (the process ends soon after).
+    rt.shutdown_timeout(Duration::from_millis(100));
+    result
 }
 
 /// When a backend the references need is not configured: one message naming each
@@ -313,9 +348,20 @@ pub fn render_inputs(
         "documents"
     );
     let documents = stream.docs.len() + stream.passthrough;
+    // Safety net: re-emitted documents must read back as the tree, or nothing is written.
+    let output = stream.into_output()?;
+    let size = output.len();
+    if size > opts.max_output {
+        return Err(RenderError::TooLarge {
+            size,
+            max: opts.max_output,
+        });
+    }
+    if let Some(tenant) = &opts.tenant {
+        tenant.check_output(size).map_err(RenderError::Config)?;
+    }
     Ok(Rendered {
-        // Safety net: re-emitted documents must read back as the tree, or nothing is written.
-        output: stream.into_output()?,
+        output,
         documents,
         fetched: stats.fetched,
     })
@@ -344,7 +390,13 @@ fn plan(scanned: &scan::Scanned, opts: &RenderOptions) -> Planned {
     for (si, site) in scanned.sites.iter().enumerate() {
         let doc = &scanned.docs[site.doc];
         for (ri, r) in site.refs.iter().enumerate() {
-            planned.insert((si, ri), plan_one(r, doc, opts));
+            let mut p = plan_one(r, doc, opts);
+            if let (Ok(_), Some(tenant)) = (&p, &opts.tenant)
+                && let Err(e) = tenant.check_placement(&doc.object, &site.field, r)
+            {
+                p = Err(e);
+            }
+            planned.insert((si, ri), p);
         }
     }
     planned
@@ -380,6 +432,9 @@ fn plan_one(
                 "the path {checked} is disallowed by AVP_PATH_VALIDATION restriction"
             ));
         }
+    }
+    if let Some(tenant) = &opts.tenant {
+        tenant.check_reference(backend, &path, opts.vault_path_prefix.as_deref())?;
     }
     let version = if generic {
         doc.secret_version

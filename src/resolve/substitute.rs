@@ -42,13 +42,18 @@ impl Problem {
     }
 }
 
+/// Computes every edit. `max_output` bounds the bytes of all values together (and, divided by
+/// 16, of each modifier result): past it the run fails at the reference that crossed it.
 pub(crate) fn compute(
     scanned: &Scanned,
     planned: &mut Planned,
     fetched: &Fetched,
     failures: &mut Found,
+    max_output: usize,
 ) -> Vec<Edit> {
     let mut edits = Vec::new();
+    let max_value = (max_output / 16).max(1);
+    let mut total: usize = 0;
     for (si, site) in scanned.sites.iter().enumerate() {
         let doc = &scanned.docs[site.doc];
         let fail = |failures: &mut Found, reference: &str, problem: String| {
@@ -69,8 +74,23 @@ pub(crate) fn compute(
             let id = planned
                 .remove(&(si, ri))
                 .unwrap_or_else(|| Err("internal error: reference not planned".to_owned()));
-            match resolve_ref(r, &id, fetched) {
-                Ok(v) => values.push(v),
+            match resolve_ref(r, &id, fetched, max_value) {
+                Ok(v) => {
+                    total = total.saturating_add(value_size(&v));
+                    if total > max_output {
+                        fail(
+                            failures,
+                            &r.raw,
+                            format!(
+                                "the values of this run add up to more than {max_output} bytes, \
+                                 the bound on the output (SEALBRIDGE_MAX_OUTPUT, which the \
+                                 operator may raise); nothing was written"
+                            ),
+                        );
+                        return edits;
+                    }
+                    values.push(v);
+                }
                 Err(p) => {
                     values.push(SecretValue::Null);
                     problems.push((r, id, p));
@@ -110,10 +130,23 @@ pub(crate) fn compute(
     edits
 }
 
+/// About how many bytes `v` takes when written out (text length; 8 per number or entry).
+fn value_size(v: &SecretValue) -> usize {
+    match v {
+        SecretValue::String(s) => s.expose().len(),
+        SecretValue::List(l) => l.iter().fold(8, |n, x| n.saturating_add(value_size(x))),
+        SecretValue::Map(m) => m.iter().fold(8, |n, (k, x)| {
+            n.saturating_add(k.len() + 8).saturating_add(value_size(x))
+        }),
+        _ => 8,
+    }
+}
+
 fn resolve_ref(
     r: &Reference,
     id: &Result<SecretId, String>,
     fetched: &Fetched,
+    max_value: usize,
 ) -> Result<SecretValue, Problem> {
     let id = id.as_ref().map_err(|e| Problem::Other(e.clone()))?;
     let mut reason = None;
@@ -126,7 +159,7 @@ fn resolve_ref(
         Some(Err(e)) => return Err(Problem::Other(e.to_string())),
         Some(Ok(secret)) => placeholder::select(secret, &r.selector),
     };
-    match placeholder::apply_modifiers(flow, &r.modifiers) {
+    match placeholder::apply_modifiers(flow, &r.modifiers, max_value) {
         Ok(Flow::Value(v)) => Ok(v),
         Ok(Flow::Missing(Missing::Path)) if reason.is_some() => {
             Err(Problem::NoSecret(reason.unwrap_or_default()))

@@ -171,6 +171,16 @@ impl Cipher {
         value: &[u8],
         aad: &[u8],
     ) -> Result<(EncType, Sensitive), CipherError> {
+        self.decrypt_raw_iv(value, aad).map(|(ty, b, _)| (ty, b))
+    }
+
+    /// [`Cipher::decrypt_raw`], also returning the value's IV when it is sops' 32-byte kind
+    /// (for the [`IvStash`]).
+    pub fn decrypt_raw_iv(
+        &self,
+        value: &[u8],
+        aad: &[u8],
+    ) -> Result<(EncType, Sensitive, Option<[u8; 32]>), CipherError> {
         let value = std::str::from_utf8(value).map_err(|_| CipherError::Format)?;
         let p = parse(value).ok_or(CipherError::Format)?;
         // IV and tag decode into stack buffers; only the data needs a (zeroizing) heap buffer.
@@ -202,7 +212,8 @@ impl Cipher {
         }
         let ty = EncType::parse(p.ty).ok_or_else(|| CipherError::UnknownType(p.ty.to_string()))?;
         let bytes = std::mem::take(&mut *buf);
-        Ok((ty, Sensitive::new(bytes)))
+        let iv32 = <[u8; 32]>::try_from(iv).ok();
+        Ok((ty, Sensitive::new(bytes), iv32))
     }
 
     /// Decrypts an `ENC[…]` string into a typed value (`type:comment` → [`Value::Comment`]).
@@ -242,6 +253,58 @@ impl Cipher {
         out.push_str(ty.as_str());
         out.push(']');
         out
+    }
+}
+
+/// sops' IV stash (`aes.Cipher.stash`): the IV of every value decrypted from a file, keyed by
+/// its key path (AAD), type and plaintext bytes. Re-encrypting a value that is unchanged at
+/// the same path with the same data key reuses its IV, so its ciphertext stays byte-identical
+/// (`edit`, `set`, `unset` then change only the lines that changed). The key is the exact
+/// plaintext bytes, so an IV is only ever reused for the very same message (sops keys by the
+/// decoded Go value, e.g. `true` and `True` alike). Zeroized on drop: it holds plaintext.
+#[derive(Default)]
+pub struct IvStash(std::collections::HashMap<StashKey, [u8; 32]>);
+
+#[derive(PartialEq, Eq)]
+struct StashKey(Zeroizing<Vec<u8>>);
+
+impl std::hash::Hash for StashKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_slice().hash(state);
+    }
+}
+
+impl StashKey {
+    fn new(aad: &[u8], ty: EncType, plain: &[u8]) -> StashKey {
+        let mut k = Zeroizing::new(Vec::with_capacity(aad.len() + plain.len() + 16));
+        k.extend_from_slice(&(aad.len() as u64).to_le_bytes());
+        k.extend_from_slice(aad);
+        k.extend_from_slice(ty.as_str().as_bytes());
+        k.push(0);
+        k.extend_from_slice(plain);
+        StashKey(k)
+    }
+}
+
+impl IvStash {
+    /// Remembers the IV a value was decrypted with.
+    pub fn remember(&mut self, aad: &[u8], ty: EncType, plain: &[u8], iv: [u8; 32]) {
+        self.0.insert(StashKey::new(aad, ty, plain), iv);
+    }
+
+    /// The IV to encrypt this value with, if it was decrypted from the file unchanged.
+    pub fn get(&self, aad: &[u8], ty: EncType, plain: &[u8]) -> Option<&[u8; 32]> {
+        self.0.get(&StashKey::new(aad, ty, plain))
+    }
+
+    /// Number of remembered values.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

@@ -126,6 +126,20 @@ impl MasterKey {
         }
     }
 
+    /// The key as sops' `ToString` prints it (`updatekeys`' summary): the age recipient, the
+    /// Vault key URI, a PGP fingerprint, a KMS ARN, …
+    pub fn sops_id(&self) -> String {
+        match self {
+            MasterKey::Age { recipient, .. } => recipient.clone(),
+            MasterKey::Vault(v) => v.uri(),
+            MasterKey::Other { fields, .. } => ["fp", "arn", "resource_id", "vault_url", "key_id"]
+                .iter()
+                .find_map(|f| map_get(fields, f).and_then(Value::as_str))
+                .unwrap_or("")
+                .to_owned(),
+        }
+    }
+
     /// A value-free description for error messages: `age recipient age1…`, `hc_vault URI`.
     pub fn describe(&self) -> String {
         match self {

@@ -64,6 +64,10 @@ pub enum ErrorKind {
     Encrypt,
     /// A usage or configuration error (bad flags, `.sops.yaml`).
     Usage,
+    /// The plaintext to encrypt already has sops metadata.
+    AlreadyEncrypted,
+    /// The plaintext to encrypt has no document.
+    Empty,
 }
 
 /// A sops failure. The message names the file, field paths and keys, never a value.
@@ -138,6 +142,8 @@ pub struct Decrypted {
     /// Comments that could not be decrypted and were kept as they are.
     pub undecryptable_comments: usize,
     data_key: DataKey,
+    /// The IVs the values were decrypted with (reused for unchanged values, as sops does).
+    stash: cipher::IvStash,
 }
 
 impl fmt::Debug for Decrypted {
@@ -317,10 +323,12 @@ impl Decrypted {
         let key = DataKey::generate();
         keys.wrap_all(&mut md, &key)
             .map_err(|m| err(ErrorKind::Encrypt, m))?;
-        encrypt_with_key(self.docs.clone(), self.format, md, &key, opts)
+        encrypt_with_key(self.docs.clone(), self.format, md, &key, opts, None)
     }
 
-    /// Re-encrypts the tree with the SAME data key (used after editing values).
+    /// Re-encrypts the tree with the SAME data key (used after editing values), a new
+    /// `lastmodified` and MAC. As in sops, a value that is unchanged at the same key path keeps
+    /// its IV and so its ciphertext; changed and new values get fresh IVs.
     pub fn reencrypt(&self, opts: &EmitOptions) -> Result<Vec<u8>, Error> {
         encrypt_with_key(
             self.docs.clone(),
@@ -328,6 +336,7 @@ impl Decrypted {
             self.metadata.clone(),
             &self.data_key,
             opts,
+            Some(&self.stash),
         )
     }
 }
@@ -370,6 +379,7 @@ pub fn decrypt_bytes(
         cipher: &cipher,
         mac: walk::Mac::new(md.mac_only_encrypted),
         undecryptable_comments: 0,
+        stash: cipher::IvStash::default(),
     };
     walk::Walker::new(&rule)
         .walk_docs(&mut docs, &mut visitor)
@@ -395,6 +405,7 @@ pub fn decrypt_bytes(
         format,
         undecryptable_comments: visitor.undecryptable_comments,
         data_key,
+        stash: visitor.stash,
     })
 }
 
@@ -467,13 +478,20 @@ pub fn encrypt_docs(
 ) -> Result<Vec<u8>, Error> {
     if docs.is_empty() {
         return Err(err(
-            ErrorKind::Parse,
+            ErrorKind::Empty,
             "File cannot be completely empty, it must contain at least one document",
         ));
     }
     if stores::has_sops_key(format, &docs) {
-        return Err(err(ErrorKind::Encrypt, "File already encrypted"));
+        return Err(err(ErrorKind::AlreadyEncrypted, "File already encrypted"));
     }
+    let (md, key) = new_metadata(format, opts)?;
+    encrypt_with_key(docs, format, md, &key, &opts.emit, None)
+}
+
+/// The metadata of a new file (keys, rule, version) and its new data key, wrapped for every
+/// master key.
+fn new_metadata(format: Format, opts: &EncryptOptions) -> Result<(Metadata, DataKey), Error> {
     if opts.groups.iter().all(|g| g.keys.is_empty()) {
         return Err(err(
             ErrorKind::Usage,
@@ -501,7 +519,22 @@ pub fn encrypt_docs(
     opts.keys
         .wrap_all(&mut md, &key)
         .map_err(|m| err(ErrorKind::Encrypt, m))?;
-    encrypt_with_key(docs, format, md, &key, &opts.emit)
+    Ok((md, key))
+}
+
+/// A new, empty file of `format` to be edited (`sops edit` of a file that does not exist): a
+/// data key is generated and wrapped for every master key now, so a key that cannot be used
+/// fails before the editor opens. Fill `docs`, then [`Decrypted::reencrypt`].
+pub fn new_file(format: Format, opts: &EncryptOptions) -> Result<Decrypted, Error> {
+    let (metadata, data_key) = new_metadata(format, opts)?;
+    Ok(Decrypted {
+        docs: Vec::new(),
+        metadata,
+        format,
+        undecryptable_comments: 0,
+        data_key,
+        stash: cipher::IvStash::default(),
+    })
 }
 
 /// Walks, encrypts, writes the MAC and `lastmodified`, and emits.
@@ -511,6 +544,7 @@ fn encrypt_with_key(
     mut md: Metadata,
     key: &DataKey,
     emit: &EmitOptions,
+    stash: Option<&cipher::IvStash>,
 ) -> Result<Vec<u8>, Error> {
     let cipher = Cipher::new(key);
     let rule = md.effective_rule();
@@ -518,6 +552,7 @@ fn encrypt_with_key(
         cipher: &cipher,
         mac: walk::Mac::new(md.mac_only_encrypted),
         rule: &rule,
+        stash,
     };
     walk::Walker::new(&rule)
         .walk_docs(&mut docs, &mut visitor)

@@ -2,7 +2,7 @@
 //! decision per leaf, and the MAC.
 
 use crate::secret::Sensitive;
-use crate::sops::cipher::{self, Cipher, CipherError, EncType};
+use crate::sops::cipher::{self, Cipher, CipherError, EncType, IvStash};
 use crate::sops::rules::Rule;
 use crate::sops::tree::{Entry, Map, Value};
 use sha2::{Digest, Sha512};
@@ -243,6 +243,8 @@ pub(crate) struct Decryptor<'c> {
     pub mac: Mac,
     /// Comments that could not be decrypted (kept verbatim, as sops does).
     pub undecryptable_comments: usize,
+    /// The IVs of the decrypted values (sops' stash).
+    pub stash: IvStash,
 }
 
 impl Visitor for Decryptor<'_> {
@@ -260,14 +262,15 @@ impl Visitor for Decryptor<'_> {
             if ct.is_empty() {
                 return Ok(());
             }
-            let plain =
-                self.cipher
-                    .decrypt(ct.expose(), aad)
-                    .map_err(|source| WalkError::Decrypt {
-                        path: path_of(aad),
-                        source,
-                    })?;
-            *v = plain;
+            let err = |source| WalkError::Decrypt {
+                path: path_of(aad),
+                source,
+            };
+            let (ty, bytes, iv) = self.cipher.decrypt_raw_iv(ct.expose(), aad).map_err(err)?;
+            if let Some(iv) = iv {
+                self.stash.remember(aad, ty, bytes.expose(), iv);
+            }
+            *v = cipher::decode_typed(ty, bytes).map_err(err)?;
         }
         self.mac.add(v, encrypted);
         Ok(())
@@ -275,8 +278,13 @@ impl Visitor for Decryptor<'_> {
 
     fn comment(&mut self, c: &mut Sensitive, aad: &[u8], encrypted: bool) -> Result<(), WalkError> {
         if encrypted && !c.is_empty() {
-            match self.cipher.decrypt_raw(c.expose(), aad) {
-                Ok((EncType::Comment | EncType::Str, plain)) => *c = plain,
+            match self.cipher.decrypt_raw_iv(c.expose(), aad) {
+                Ok((ty @ (EncType::Comment | EncType::Str), plain, iv)) => {
+                    if let Some(iv) = iv {
+                        self.stash.remember(aad, ty, plain.expose(), iv);
+                    }
+                    *c = plain;
+                }
                 Ok(_) | Err(_) => self.undecryptable_comments += 1,
             }
         }
@@ -289,6 +297,15 @@ pub(crate) struct Encryptor<'c> {
     pub cipher: &'c Cipher,
     pub mac: Mac,
     pub rule: &'c Rule,
+    /// IVs to reuse for values that did not change (`None`: every IV is fresh).
+    pub stash: Option<&'c IvStash>,
+}
+
+impl Encryptor<'_> {
+    fn encrypt(&self, plain: &[u8], ty: EncType, aad: &[u8]) -> String {
+        let iv = self.stash.and_then(|s| s.get(aad, ty, plain));
+        self.cipher.encrypt(plain, ty, aad, iv)
+    }
 }
 
 impl Visitor for Encryptor<'_> {
@@ -298,8 +315,7 @@ impl Visitor for Encryptor<'_> {
             if matches!(v, Value::Str(s) if s.is_empty()) {
                 return Ok(());
             }
-            if let Some(enc) = cipher::plain_bytes(v, |ty, b| self.cipher.encrypt(b, ty, aad, None))
-            {
+            if let Some(enc) = cipher::plain_bytes(v, |ty, b| self.encrypt(b, ty, aad)) {
                 *v = Value::Str(Sensitive::from(enc));
             }
         }
@@ -308,7 +324,7 @@ impl Visitor for Encryptor<'_> {
 
     fn comment(&mut self, c: &mut Sensitive, aad: &[u8], encrypted: bool) -> Result<(), WalkError> {
         if encrypted && !c.is_empty() {
-            let enc = self.cipher.encrypt(c.expose(), EncType::Comment, aad, None);
+            let enc = self.encrypt(c.expose(), EncType::Comment, aad);
             if matches!(self.rule, Rule::UnencryptedCommentRegex(_))
                 && self.rule.comment_matches(enc.as_bytes())
             {

@@ -8,7 +8,27 @@ use std::collections::HashMap;
 /// applied). Scalars are typed as go-yaml v3 does; timestamps become their text. Not
 /// zeroizing: use [`to_secret_value`] for secret data.
 pub fn to_json(node: &Node) -> Result<serde_json::Value, Error> {
-    walk(node, &mut HashMap::new(), 0)
+    walk(node, &mut Walk::default(), 0, false)
+}
+
+/// At most this many nodes are built through aliases in one conversion: a "billion laughs"
+/// tree (anchors of anchors) is a few hundred bytes of input and would otherwise expand to
+/// gigabytes. A tree without aliases is bounded by its own size.
+pub const MAX_ALIAS_NODES: usize = 1_000_000;
+
+/// The state of one conversion: the anchors seen, and the alias budget left.
+struct Walk<'a> {
+    anchors: HashMap<&'a str, &'a Node>,
+    budget: usize,
+}
+
+impl Default for Walk<'_> {
+    fn default() -> Self {
+        Walk {
+            anchors: HashMap::new(),
+            budget: MAX_ALIAS_NODES,
+        }
+    }
 }
 
 /// Nesting bound while following aliases (the parser itself stops at ~255 levels; deeper
@@ -87,18 +107,31 @@ impl Target for SecretValue {
 
 fn walk<'a, T: Target>(
     node: &'a Node,
-    anchors: &mut HashMap<&'a str, &'a Node>,
+    w: &mut Walk<'a>,
     depth: usize,
+    aliased: bool,
 ) -> Result<T, Error> {
     if depth > MAX_DEPTH {
         return Err(Error::new(node.pos, "nesting too deep (alias cycle?)"));
     }
+    if aliased {
+        w.budget = w.budget.checked_sub(1).ok_or_else(|| {
+            Error::new(
+                node.pos,
+                format!(
+                    "alias expansion exceeds {MAX_ALIAS_NODES} nodes (a \"billion laughs\" \
+                     document?)"
+                ),
+            )
+        })?;
+    }
     if let Some(a) = &node.anchor {
-        anchors.insert(a.as_str(), node);
+        w.anchors.insert(a.as_str(), node);
     }
     match &node.kind {
         NodeKind::Alias(name) => {
-            let target = *anchors
+            let target = *w
+                .anchors
                 .get(name.as_str())
                 .ok_or_else(|| Error::new(node.pos, format!("unknown anchor `{name}`")))?;
             if ACTIVE.with(|a| a.borrow().iter().any(|p| std::ptr::eq(*p, target))) {
@@ -108,21 +141,21 @@ fn walk<'a, T: Target>(
                 ));
             }
             ACTIVE.with(|a| a.borrow_mut().push(target));
-            let r = walk(target, anchors, depth + 1);
+            let r = walk(target, w, depth + 1, true);
             ACTIVE.with(|a| a.borrow_mut().pop());
             r
         }
         NodeKind::Sequence(items) => Ok(T::list(
             items
                 .iter()
-                .map(|n| walk(n, anchors, depth + 1))
+                .map(|n| walk(n, w, depth + 1, aliased))
                 .collect::<Result<_, _>>()?,
         )),
         NodeKind::Mapping(entries) => {
             let mut m = Vec::with_capacity(entries.len());
             for (k, v) in entries {
                 let key = key_string(k)?;
-                m.push((key, walk(v, anchors, depth + 1)?));
+                m.push((key, walk(v, w, depth + 1, aliased)?));
             }
             Ok(T::map(m))
         }
@@ -161,7 +194,7 @@ pub fn from_json(v: &serde_json::Value) -> Node {
 /// Converts a tree to a [`SecretValue`] (aliases expanded, go-yaml v3 typing; timestamps become
 /// their text; `!!binary` its decoded bytes). Keys must be scalars.
 pub fn to_secret_value(node: &Node) -> Result<SecretValue, Error> {
-    walk(node, &mut HashMap::new(), 0)
+    walk(node, &mut Walk::default(), 0, false)
 }
 
 /// Builds a tree from a [`SecretValue`]. Non-UTF-8 strings become `!!binary` (base64).
@@ -199,6 +232,25 @@ fn string_node(s: &Sensitive) -> Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alias_expansion_is_bounded() {
+        let mut text = "a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n".to_owned();
+        for i in 1..=7 {
+            text.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*a{}", i - 1); 10].join(",")
+            ));
+        }
+        let docs = crate::yaml::parse_stream(&text).unwrap();
+        let e = to_json(&docs[0].root).unwrap_err().to_string();
+        assert!(e.contains("billion laughs"), "{e}");
+        assert!(to_secret_value(&docs[0].root).is_err());
+        // Below the bound (about 10^5 nodes through aliases) it expands.
+        let small = text.lines().take(5).collect::<Vec<_>>().join("\n");
+        let docs = crate::yaml::parse_stream(&small).unwrap();
+        assert!(to_json(&docs[0].root).is_ok());
+    }
 
     #[test]
     fn json_round_trip_keeps_order_and_types() {

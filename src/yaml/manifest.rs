@@ -160,6 +160,13 @@ fn plain_safe(s: &str) -> bool {
     matches!(resolve_plain(s), Resolved::Str) && !is_yaml11_nonstring(s)
 }
 
+/// U+0085, U+2028 and U+2029: go-yaml writes them raw inside a block scalar, where YAML 1.1
+/// readers (go-yaml, sigs.k8s.io/yaml, ours) take them for line breaks; such values are
+/// written double-quoted, where they are escapes (`\N`, `\L`, `\P`) every reader agrees on.
+fn has_odd_break(value: &str) -> bool {
+    value.contains(['\u{85}', '\u{2028}', '\u{2029}'])
+}
+
 fn scalar_to_go(s: &Scalar) -> GoNode<'_> {
     let value = s.value();
     let mut verbatim = None;
@@ -176,6 +183,9 @@ fn scalar_to_go(s: &Scalar) -> GoNode<'_> {
             (ScalarStyle::Plain, None) => (Val::Borrowed(value), Style::Plain),
             (ScalarStyle::SingleQuoted, None) => (Val::Borrowed(value), Style::SingleQuoted),
             (ScalarStyle::DoubleQuoted, None) => (Val::Borrowed(value), Style::DoubleQuoted),
+            (ScalarStyle::Literal | ScalarStyle::Folded, None) if has_odd_break(value) => {
+                (Val::Borrowed(value), Style::DoubleQuoted)
+            }
             (ScalarStyle::Literal, None) => (Val::Borrowed(value), Style::Literal),
             (ScalarStyle::Folded, None) => (Val::Borrowed(value), Style::Folded),
         },
@@ -183,7 +193,7 @@ fn scalar_to_go(s: &Scalar) -> GoNode<'_> {
         Origin::Str => {
             let a = goemit::analyze(value);
             analysis = Some(a);
-            let style = if value.contains('\n') {
+            let style = if value.contains('\n') && !has_odd_break(value) {
                 Style::Literal
             } else if plain_safe(value) && a.block_plain_allowed {
                 Style::Plain

@@ -149,3 +149,124 @@ fn exec_file_help_names_the_fifo_default() {
         .unwrap_or_default();
     assert!(line.contains("FIFO"), "{text}");
 }
+
+#[test]
+fn completions_bash_script_completes_subcommands_in_real_bash() {
+    let out = bin().args(["completions", "bash"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("sealbridge.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let probe = format!(
+        "source '{}'; COMP_WORDS=(sealbridge re); COMP_CWORD=1; _sealbridge sealbridge re sealbridge; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let run = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &probe])
+        .output()
+        .expect("bash must be installed to test the completion script");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let replies = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        replies.lines().any(|l| l == "render"),
+        "COMPREPLY: {replies}"
+    );
+}
+
+#[test]
+fn completions_zsh_and_fish_scripts_name_the_subcommands() {
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("render"), "{shell}: {text}");
+    }
+}
+
+#[test]
+fn man_page_parses_with_groff() {
+    let out = bin().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.contains(".TH sealbridge 1") && page.contains(".SH"),
+        "{page}"
+    );
+    let mut groff = std::process::Command::new("groff")
+        .args(["-k", "-man", "-Tutf8", "-ww", "-z"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("groff must be installed to test the man page: run scripts/setup");
+    use std::io::Write as _;
+    groff.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    let res = groff.wait_with_output().unwrap();
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(
+        res.stderr.is_empty(),
+        "groff warnings: {}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+}
+
+#[test]
+fn man_dir_writes_one_page_per_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    assert!(dir.path().join("sealbridge.1").is_file());
+    assert!(dir.path().join("sealbridge-render.1").is_file());
+}
+
+#[test]
+fn help_lists_global_options_under_their_own_heading() {
+    let out = bin().args(["render", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let (own, global) = help.split_once("Global options:").expect(&help);
+    assert!(
+        global.contains("--verbose") && global.contains("--disable-token-cache"),
+        "{help}"
+    );
+    assert!(!own.contains("--disable-token-cache"), "{help}");
+    let out = bin().args(["--verbose", "version"]).output().unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn render_help_shows_an_example_and_the_environment_it_reads() {
+    let out = bin().args(["render", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Example:",
+        "sealbridge render examples/quickstart",
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "AVP_",
+        "SEALBRIDGE_",
+        "SOPS_AGE_KEY_FILE",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from: {help}");
+    }
+}

@@ -117,6 +117,12 @@ impl Sidecar {
             "KUSTOMIZE_PLUGIN_HOME".to_string(),
             plugin_home.display().to_string(),
         );
+        // The operator's opt-in to kustomize's exec plugins (ksops, SecretGenerator) in the
+        // kustomize variant; `kustomize_plugin_kind_traversal_*` runs without it.
+        env.insert(
+            "SEALBRIDGE_KUSTOMIZE_ALPHA_PLUGINS".to_string(),
+            "true".to_string(),
+        );
         env.insert(
             "SOPS_AGE_KEY_FILE".to_string(),
             support::project_root()
@@ -323,11 +329,8 @@ fn plugin_files_are_valid_and_use_no_shell_for_sealbridge_steps() {
             p.file.display()
         );
         let generate = strings(&p.spec["generate"]["command"]);
-        if name == "sealbridge" {
-            assert_eq!(
-                generate[0], "sealbridge",
-                "the plain variant needs no shell"
-            );
+        if name == "sealbridge" || name == "sealbridge-helm" {
+            assert_eq!(generate[0], "sealbridge", "{name} needs no shell");
         } else {
             // helm/kustomize need a pipe: POSIX sh -c, without bash-only `pipefail`.
             assert_eq!(generate, ["sh", "-c"]);
@@ -761,4 +764,77 @@ fn sigterm_ends_generate_promptly_with_nothing_on_stdout() {
     let mut out = Vec::new();
     child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
     assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+}
+
+/// A generator config whose kind climbs out of the plugin home to a program of the
+/// repository's choosing (here a canary script that leaves a marker).
+fn plugin_traversal_app(work: &Path, canary_dir: &Path) -> PathBuf {
+    let script = canary_dir.join("evil");
+    std::fs::create_dir_all(script.parent().unwrap()).unwrap();
+    let marker = canary_dir.join("ran");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch {}\necho 'kind: ConfigMap'\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let up = "../".repeat(40);
+    let kind = format!(
+        "{up}{}",
+        script.display().to_string().trim_start_matches('/')
+    );
+    let app = work.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        "resources: [cm.yaml]\ngenerators: [gen.yaml]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: <path:kv/x#y>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("gen.yaml"),
+        format!("apiVersion: x/v1\nkind: {kind}\nmetadata:\n  name: g\n"),
+    )
+    .unwrap();
+    app
+}
+
+#[test]
+fn kustomize_plugin_kind_traversal_cannot_choose_the_executable() {
+    let plugin = load_plugin("sealbridge-kustomize");
+    let work = support::tempdir();
+    let canary = support::tempdir();
+    let canary_dir = canary.path().join("canary");
+    let app = plugin_traversal_app(work.path(), &canary_dir);
+    let marker = canary_dir.join("ran");
+
+    // The shipped default: exec plugins off, the repository's program never runs.
+    let mut sidecar = Sidecar::new();
+    sidecar.env.remove("SEALBRIDGE_KUSTOMIZE_ALPHA_PLUGINS");
+    let mut env = sidecar.env.clone();
+    env.extend(argo_env("traversal", "app", Value::Null));
+    let r = generate(&plugin, &app, &env);
+    assert!(
+        r.is_err(),
+        "generate must fail, not render without the generator"
+    );
+    assert!(!marker.exists(), "the repository chose the executable");
+
+    // The operator's opt-in (trusted repositories only) is exactly what the attack needs:
+    // this proves the test can see the hole it guards against.
+    let sidecar = Sidecar::new();
+    let mut env = sidecar.env.clone();
+    env.extend(argo_env("traversal", "app", Value::Null));
+    let _ = generate(&plugin, &app, &env);
+    assert!(
+        marker.exists(),
+        "with SEALBRIDGE_KUSTOMIZE_ALPHA_PLUGINS=true kustomize runs the kind's path (documented)"
+    );
 }

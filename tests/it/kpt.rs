@@ -546,3 +546,41 @@ fn eval_refuses_a_package_path_written_into_a_file() {
     assert!(stderr.contains("outside the working directory"), "{stderr}");
     assert_eq!(tree(&pkg), before);
 }
+
+#[test]
+fn ksops_files_that_decrypt_to_binary_are_a_krm_error_not_a_missing_manifest() {
+    let (_t, pkg) = package();
+    let key = support::project_root().join("examples/kpt/demo-age-key.txt");
+    crate::kustomize::sops_encrypt_binary(&pkg.join("blob.bin"), &key);
+    std::fs::write(
+        pkg.join("ksops.yaml"),
+        "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: blobs\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\nfiles:\n- ./blob.bin\n",
+    )
+    .unwrap();
+    let out = kpt(
+        &pkg,
+        &[
+            "fn",
+            "eval",
+            ".",
+            "--exec",
+            "sealbridge",
+            "--fn-config",
+            "ksops.yaml",
+            "-o",
+            "unwrap",
+        ],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        err.contains("files: ./blob.bin decrypts to binary data"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("kind: Deployment"));
+}

@@ -364,3 +364,83 @@ fn vault_transit_goes_only_to_the_configured_vault_address() {
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
     }
 }
+
+/// Bytes that are not UTF-8, as a sops binary file made by the real sops (demo key).
+pub(crate) const BINARY: &[u8] = b"\xff\xfe\x00\x80not text\n";
+
+pub(crate) fn sops_encrypt_binary(dst: &Path, key_file: &Path) {
+    let key = std::fs::read_to_string(key_file).unwrap();
+    let recipient = key
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("the demo key file names its recipient")
+        .trim()
+        .to_owned();
+    let tmp = support::tempdir();
+    let src = tmp.path().join("blob.raw");
+    std::fs::write(&src, BINARY).unwrap();
+    let mut cmd = Command::new(support::sops());
+    support::clean_env(&mut cmd, tmp.path());
+    let out = cmd
+        .args(["encrypt", "--age", &recipient, "--input-type", "binary"])
+        .args(["--output-type", "json"])
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sops: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dst, out.stdout).unwrap();
+}
+
+#[test]
+fn ksops_files_that_decrypt_to_binary_fail_the_build_instead_of_vanishing() {
+    let (_t, dir) = copy_example("examples/kustomize/legacy");
+    let key = support::project_root().join("examples/kustomize/demo-age-key.txt");
+    sops_encrypt_binary(&dir.join("blob.bin"), &key);
+    // `files:` are manifests: binary content cannot be one (it used to become "" and the
+    // Secret it should have been was silently missing from the build).
+    std::fs::write(
+        dir.join("ksops-generator.yaml"),
+        "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: ksops-secrets\nfiles:\n- ./api-token.enc.yaml\n- ./blob.bin\n",
+    )
+    .unwrap();
+    let out = kustomize(&dir, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.contains("files: ./blob.bin decrypts to binary data"),
+        "{err}"
+    );
+    // Where ksops takes binary content (secretFrom), it lands in `data`, byte for byte.
+    std::fs::write(
+        dir.join("ksops-generator.yaml"),
+        "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: ksops-secrets\nsecretFrom:\n- metadata:\n    name: blobs\n  binaryFiles:\n  - blob=./blob.bin\n  files:\n  - raw=./blob.bin\n",
+    )
+    .unwrap();
+    let out = kustomize(&dir, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = docs(&out);
+    let s = all
+        .iter()
+        .find(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "blobs")
+        .expect("the blobs Secret");
+    use base64::Engine as _;
+    for k in ["blob", "raw"] {
+        let got = base64::engine::general_purpose::STANDARD
+            .decode(s["data"][k].as_str().unwrap())
+            .unwrap();
+        assert_eq!(got, BINARY, "data.{k}");
+    }
+}

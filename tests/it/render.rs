@@ -1027,3 +1027,240 @@ fn a_refused_mount_lookup_is_logged_as_unknown_not_as_kv1() {
     assert!(!err.contains("is not in a KV v2 mount"), "{err}");
     assert!(!err.contains(&token), "the token leaked: {err}");
 }
+
+// ---- The directory walk is confined to the application directory (issue 9, item 7) ----
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\ndata:\n  a: b\n";
+
+/// An app directory with one good manifest; returns (outside dir, app dir).
+fn app_dir() -> (tempfile::TempDir, tempfile::TempDir) {
+    let outside = support::tempdir();
+    std::fs::write(
+        outside.path().join("stolen.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stolen\ndata:\n  key: SIDECAR-FILE\n",
+    )
+    .unwrap();
+    let app = support::tempdir();
+    std::fs::write(app.path().join("a.yaml"), CM).unwrap();
+    (outside, app)
+}
+
+fn walk_fails(app: &Path, needle: &str) {
+    for args in [&["render", "."][..], &["argocd", "generate", "."][..]] {
+        let o = run(None, app, args, None, &[]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}: {}", stdout(&o));
+        assert!(err.contains(needle), "{args:?}: want {needle:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn symlink_out_of_the_app_dir_is_refused() {
+    let (outside, app) = app_dir();
+    let link = app.path().join("sub");
+    std::fs::create_dir(&link).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("stolen.yaml"), link.join("z.yaml")).unwrap();
+    walk_fails(
+        app.path(),
+        "sub/z.yaml: a symbolic link whose target is outside the directory",
+    );
+    // A linked directory that leaves the app directory, whatever its name.
+    std::fs::remove_file(link.join("z.yaml")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), app.path().join("base")).unwrap();
+    walk_fails(app.path(), "base: a symbolic link whose target is outside");
+    // Links that stay inside are fine (files are read, directories are not walked).
+    std::fs::remove_file(app.path().join("base")).unwrap();
+    std::os::unix::fs::symlink(app.path().join("a.yaml"), link.join("again.yaml")).unwrap();
+    std::os::unix::fs::symlink(&link, app.path().join("loopdir")).unwrap();
+    let o = run(None, app.path(), &["render", "."], None, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).matches("name: ok").count(), 2, "{}", stdout(&o));
+}
+
+#[test]
+fn unreadable_entries_in_the_app_dir_are_errors_not_skipped() {
+    use std::os::unix::net::UnixListener;
+    // Dangling link: a manifest that cannot be read would be pruned.
+    let (_outside, app) = app_dir();
+    std::os::unix::fs::symlink(app.path().join("gone.yaml"), app.path().join("b.yaml")).unwrap();
+    walk_fails(
+        app.path(),
+        "b.yaml: a symbolic link whose target does not exist",
+    );
+    // A link loop.
+    let (_outside, app) = app_dir();
+    std::os::unix::fs::symlink(app.path().join("y.yaml"), app.path().join("x.yaml")).unwrap();
+    std::os::unix::fs::symlink(app.path().join("x.yaml"), app.path().join("y.yaml")).unwrap();
+    walk_fails(
+        app.path(),
+        "x.yaml: a symbolic link that cannot be followed",
+    );
+    // A FIFO (reading it would block until the deadline) and a socket.
+    let (_outside, app) = app_dir();
+    let fifo = app.path().join("f.yaml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    walk_fails(app.path(), "f.yaml: not a regular file");
+    std::fs::remove_file(&fifo).unwrap();
+    let _sock = UnixListener::bind(app.path().join("s.yml")).unwrap();
+    walk_fails(app.path(), "s.yml: not a regular file");
+}
+
+// ---- Values with line-break-like characters (issue 9, item 11) ----
+
+#[test]
+fn unicode_line_separators_in_values_read_back_exactly() {
+    let dir = support::tempdir();
+    let (identity, recipient) = support::age_keypair();
+    std::fs::write(dir.path().join("age.txt"), &identity).unwrap();
+    // The secrets, made by the real sops: multi-line values with U+2028, U+2029, U+0085, BOM.
+    let specials = [
+        '\u{2028}', '\u{2029}', '\u{85}', '\u{feff}', '\u{200b}', '\u{1b}',
+    ];
+    let values: Vec<String> = specials
+        .iter()
+        .map(|c| format!("line1\nmid{c}dle\nline3\n"))
+        .collect();
+    let plain = serde_json::Value::Object(
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("k{i}"), json!(v)))
+            .collect(),
+    );
+    std::fs::write(dir.path().join("s.json"), plain.to_string()).unwrap();
+    let enc = Command::new(support::sops())
+        .env("SOPS_DISABLE_VERSION_CHECK", "1")
+        .args(["encrypt", "--age", &recipient, "s.json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        enc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enc.stderr)
+    );
+    std::fs::write(dir.path().join("s.enc.json"), &enc.stdout).unwrap();
+    std::fs::remove_file(dir.path().join("s.json")).unwrap();
+    let mut doc = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n".to_owned();
+    for i in 0..values.len() {
+        doc.push_str(&format!("  k{i}: <path:sops://s.enc.json#k{i}>\n"));
+    }
+    let key = dir.path().join("age.txt");
+    let o = run(
+        None,
+        dir.path(),
+        &["render", "-"],
+        Some(&doc),
+        &[("SOPS_AGE_KEY_FILE", key.to_str().unwrap())],
+    );
+    let docs = ok_docs(&o);
+    for (i, v) in values.iter().enumerate() {
+        let got = docs[0]
+            .root
+            .get_path(&["stringData", &format!("k{i}")])
+            .and_then(Node::as_str);
+        assert_eq!(got, Some(v.as_str()), "k{i}:\n{}", stdout(&o));
+    }
+    // An independent YAML 1.1 reader (PyYAML; kubectl and Argo CD read YAML 1.1) agrees.
+    let read = crate::yaml11::pyyaml(&stdout(&o));
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(
+            read[0]["stringData"][format!("k{i}")],
+            json!(v),
+            "k{i} (PyYAML)"
+        );
+    }
+}
+
+/// Audit-log requests that touch Vault's own areas (the client's mount lookups excluded).
+fn system_area_requests(bao: &OpenBao) -> usize {
+    bao.audit_requests()
+        .iter()
+        .filter_map(|v| v["request"]["path"].as_str().map(str::to_ascii_lowercase))
+        .filter(|p| !p.starts_with("sys/internal/ui/mounts/"))
+        .filter(|p| {
+            p.contains("lookup-self")
+                || p.contains("cubbyhole")
+                || p.contains("identity/")
+                || p.contains("sys/")
+        })
+        .count()
+}
+
+#[test]
+fn vault_system_paths_are_denied_by_default() {
+    // A reference is repository content: it must not read the sidecar's own token
+    // (`auth/token/lookup-self` answers it in `data.id`), nor Vault's system, identity or
+    // cubbyhole areas, in any spelling, and no request may leave for them.
+    let bao = support::openbao();
+    let (_, kv2) = seed(bao);
+    let dir = support::tempdir();
+    let before = system_area_requests(bao);
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("a: <path:auth/token/lookup-self#id>", &[]),
+        ("a: <path:/auth//token/lookup-self/#id>", &[]),
+        ("a: <path:AUTH/token/lookup-self#id>", &[]),
+        ("a: ref+vault://auth/token/lookup-self#/id", &[]),
+        (
+            "a: <path:token/lookup-self#id>",
+            &[("ARGOCD_ENV_SEALBRIDGE_PATH_PREFIX", "auth")],
+        ),
+        ("a: <path:team/auth/token/lookup-self#id>", &[]),
+        ("a: <path:sys/wrapping/lookup#x>", &[]),
+        ("a: <path:cubbyhole/x#y>", &[]),
+        ("a: <path:identity/entity/name/x#id>", &[]),
+        (
+            "a: <path:auth/token/lookup-self#id>",
+            &[("AVP_KV_VERSION", "1")],
+        ),
+    ];
+    for (spec, env) in cases {
+        let o = run(
+            Some(bao),
+            dir.path(),
+            &["render", "-"],
+            Some(&format!(
+                "kind: ConfigMap\nmetadata:\n  name: x\ndata:\n  {spec}\n"
+            )),
+            env,
+        );
+        let err = failed(&o);
+        assert!(err.contains("refused"), "{spec}: {err}");
+        assert!(!err.contains(&bao.token), "{spec}: the token leaked: {err}");
+    }
+    // The AVP annotation form too.
+    let o = run(
+        Some(bao),
+        dir.path(),
+        &["render", "-"],
+        Some(
+            "kind: ConfigMap\nmetadata:\n  name: x\n  annotations:\n    \
+             avp.kubernetes.io/path: auth/token/lookup-self\ndata:\n  a: <id>\n",
+        ),
+        &[],
+    );
+    assert!(failed(&o).contains("refused"));
+    assert_eq!(
+        system_area_requests(bao),
+        before,
+        "no request may reach Vault's own areas"
+    );
+
+    // Secret names that happen to be system words stay readable in a KV mount.
+    bao.kv2_put(&kv2, "token", json!({"k": "v1"}));
+    bao.kv2_put(&kv2, "auth/db", json!({"k": "v2"}));
+    let o = run(
+        Some(bao),
+        dir.path(),
+        &["render", "-"],
+        Some(&format!(
+            "kind: X\nspec:\n  a: <path:{kv2}/data/token#k>\n  b: <path:{kv2}/data/auth/db#k>\n"
+        )),
+        &[],
+    );
+    let docs = ok_docs(&o);
+    assert_eq!(string(&docs[0], &["spec", "a"]), "v1");
+    assert_eq!(string(&docs[0], &["spec", "b"]), "v2");
+}

@@ -149,7 +149,7 @@ fn config_names_the_sops_yaml_and_the_settings_file_is_separate() {
     }
     // Without the settings file there is no Vault address.
     let o = sb(d, &token, &["decrypt", "v.enc.yaml"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(128), "{}", stderr(&o));
 
     // For the other commands --config still names the settings file (before or after the verb).
     std::fs::write(d.join("bad.yaml"), "no_such_setting: 1\n").unwrap();
@@ -494,10 +494,10 @@ fn set_and_unset_rewrite_the_file_and_real_sops_decrypts_it() {
         &env,
         &["set", "s.enc.yaml", r#"["a"]"#, "s3cr3t-not-json"],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
     assert!(!stderr(&o).contains("s3cr3t"), "{}", stderr(&o));
     let o = sb(d, &[], &["set", "s.enc.yaml", r#"["a"]"#, "1"]);
-    assert_eq!(o.status.code(), Some(1), "no key: {}", stderr(&o));
+    assert_eq!(o.status.code(), Some(128), "no key: {}", stderr(&o));
     assert_eq!(std::fs::read(d.join("s.enc.yaml")).unwrap(), before);
     // --idempotent: nothing to do, nothing written.
     let o = sb(

@@ -176,7 +176,7 @@ fn files_sops_encrypts_for_ssh_keys_decrypt_with_the_key_file_env_and_the_defaul
         &["decrypt", "ed.enc.yaml"],
         &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", &other)],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(128), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
     let err = stderr(&o);
     assert!(
@@ -190,7 +190,7 @@ fn files_sops_encrypts_for_ssh_keys_decrypt_with_the_key_file_env_and_the_defaul
     assert!(!err.contains("s3cr3t"), "{err}");
     // No key at all: the message says where keys are looked for, SSH included.
     let o = sb(d, empty.path(), &["decrypt", "ed.enc.yaml"], &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(128), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("SOPS_AGE_SSH_PRIVATE_KEY_FILE"),
         "{}",
@@ -301,7 +301,7 @@ fn a_passphrase_protected_ssh_key_is_refused_naming_the_file() {
             &["decrypt", file],
             &[("SOPS_AGE_SSH_PRIVATE_KEY_FILE", key)],
         );
-        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(o.status.code(), Some(128), "{}", stderr(&o));
         assert!(o.stdout.is_empty());
         let err = stderr(&o);
         assert!(
@@ -320,7 +320,7 @@ fn a_passphrase_protected_ssh_key_is_refused_naming_the_file() {
     // The same key at the default path is named by its path.
     let home = home_with_key(&locked, "id_ed25519");
     let o = sb(d, home.path(), &["decrypt", "locked.enc.yaml"], &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(128), "{}", stderr(&o));
     let path = home.path().join(".ssh/id_ed25519");
     assert!(
         stderr(&o).contains(&format!(

@@ -123,7 +123,7 @@ fn a_sops_made_hc_vault_file_decrypts_and_encrypts_with_approle_auth() {
         .args(["decrypt", "s.enc.json"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(128), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
     assert!(
         stderr(&o).contains(&format!("hc_vault {uri}")) && stderr(&o).contains("VAULT_ADDR"),
@@ -217,7 +217,7 @@ fn a_file_naming_another_vault_server_never_gets_our_credentials() {
     };
 
     let o = run(&["decrypt", "foreign.enc.json"], false, None);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(128), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
     let err = stderr(&o);
     assert!(
@@ -328,7 +328,7 @@ fn an_hc_vault_entry_naming_a_non_transit_mount_is_refused_before_any_write() {
     let d0 = decrypts();
 
     let o = run(&["decrypt", "kv.enc.json"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(128), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
     let err = stderr(&o);
     assert!(

@@ -238,3 +238,39 @@ async fn tokens_with_few_uses_are_replaced_as_they_run_out() {
         "{logins} logins for 9 requests with 3 uses each"
     );
 }
+
+#[tokio::test]
+async fn vault_token_cache_owned_by_another_user_is_not_trusted() {
+    // Another local user who can write into the cache directory's parent could plant an
+    // entry (a token of their choosing, e.g. one whose reads they audit): never use it.
+    let bao = support::openbao();
+    let (kv, policy) = kv_with_policy(bao);
+    let (am, rid, sid) = approle(bao, &policy, json!({}));
+    let home = support::tempdir();
+    let dir = home.path().join("cache");
+    let cfg = approle_cfg(bao, &am, &rid, &sid, &dir);
+    reads_alice(&cfg, &kv).await; // logs in and writes the entry
+    assert_eq!(bao.count_requests(&format!("auth/{am}/login")), 1);
+    let file = entries(&dir).remove(0);
+    // Replace our token by the root token, in a 0600 file owned by another user.
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    v["token"] = json!(bao.token);
+    std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+    std::os::unix::fs::chown(&file, Some(4242), Some(4242)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    reads_alice(&cfg, &kv).await;
+    assert_eq!(
+        bao.count_requests(&format!("auth/{am}/login")),
+        2,
+        "the planted entry must be ignored and a fresh login made"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let file = entries(&dir).remove(0);
+    assert_ne!(
+        std::fs::metadata(&file).unwrap().uid(),
+        4242,
+        "replaced by our own entry"
+    );
+    assert_ne!(cached_token(&dir), bao.token, "the planted token is gone");
+}

@@ -342,3 +342,39 @@ async fn concurrency_is_bounded_for_all_clones() {
         "at most 3 requests in flight, saw {max}"
     );
 }
+
+#[tokio::test]
+async fn vault_non_kv_reads_are_not_retried_after_reaching_the_server() {
+    // A read of a non-KV engine (`database/creds/…`) may mint credentials each time it is
+    // processed: after a 5xx the server may have done so, so it is not repeated. Here a
+    // transit key read stands in for it (OpenBao dev has no database to mint from).
+    let bao = support::openbao();
+    let mount = support::unique("transit-");
+    bao.enable_secrets(&mount, "transit", json!({}));
+    bao.api("POST", &format!("/v1/{mount}/keys/k"), Some(json!({})));
+    let path = format!("{mount}/keys/k");
+    let proxy = Proxy::start(bao);
+    let c = client(&proxy, bao, |_| {});
+    c.read(&path, None).await.unwrap(); // the mount lookup and the read
+    let seen = proxy.seen();
+    proxy.inject(&[Fault::Status(502)]);
+    let e = c.read(&path, None).await.unwrap_err();
+    assert_eq!(
+        proxy.seen(),
+        seen + 1,
+        "a non-KV read must not be repeated after a 5xx"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.contains("HTTP 502") && msg.contains("not retried"),
+        "{msg}"
+    );
+
+    // KV reads are still retried (drop_503_429_and_412_are_retried_until_success covers more).
+    let kv = secret(bao);
+    read_ok(&c, &kv).await;
+    let seen = proxy.seen();
+    proxy.inject(&[Fault::Status(502)]);
+    read_ok(&c, &kv).await;
+    assert_eq!(proxy.seen(), seen + 2, "the KV read is retried once");
+}

@@ -82,7 +82,7 @@ const VALUES: &[&str] = &[
 ];
 
 /// What PyYAML reads from `text` (tests/fixtures/yaml/pyyaml_json.py's JSON encoding).
-fn pyyaml(text: &str) -> Value {
+pub(crate) fn pyyaml(text: &str) -> Value {
     let python = support::tool("pyyaml-python");
     let script = support::fixture("yaml/pyyaml_json.py");
     let mut child = Command::new(python)

@@ -72,12 +72,23 @@ pub(crate) fn key_file_name(
     format!("vault-token-{}.json", &hex::encode(h.finalize())[..32])
 }
 
-/// Makes sure `dir` exists, is a real directory (not a symlink) and is private (0700).
+/// Whether `meta` belongs to the effective user: a cache entry or directory another user owns
+/// (and so could have planted or can rewrite) is never trusted.
+fn ours(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.uid() == nix::unistd::geteuid().as_raw()
+}
+
+/// Makes sure `dir` exists, is a real directory (not a symlink) owned by this user and is
+/// private (0700).
 fn private_dir(dir: &Path) -> std::io::Result<()> {
     match std::fs::symlink_metadata(dir) {
         Ok(m) => {
             if !m.is_dir() {
                 return Err(std::io::Error::other("not a directory"));
+            }
+            if !ours(&m) {
+                return Err(std::io::Error::other("owned by another user"));
             }
             if m.permissions().mode() & 0o077 != 0 {
                 std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
@@ -125,20 +136,22 @@ impl TokenCache {
 
     fn read_entry(&self) -> Option<Entry> {
         let meta = std::fs::symlink_metadata(&self.file).ok()?;
-        if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 {
+        if !meta.is_file() || meta.permissions().mode() & 0o077 != 0 || !ours(&meta) {
             tracing::warn!(
-                "vault: ignoring the token cache file {}: not a private (0600) regular file",
+                "vault: ignoring the token cache file {}: not a private (0600) regular file \
+                 owned by this user",
                 self.file.display()
             );
             let _ = std::fs::remove_file(&self.file);
             return None;
         }
         if std::fs::symlink_metadata(&self.dir)
-            .map(|m| !m.is_dir() || m.permissions().mode() & 0o077 != 0)
+            .map(|m| !m.is_dir() || m.permissions().mode() & 0o077 != 0 || !ours(&m))
             .unwrap_or(true)
         {
             tracing::warn!(
-                "vault: ignoring the token cache in {}: the directory is not private (0700)",
+                "vault: ignoring the token cache in {}: the directory is not private (0700) \
+                 and owned by this user",
                 self.dir.display()
             );
             return None;

@@ -27,6 +27,9 @@ pub enum VaultErrorKind {
     Config,
     /// The reference's path is not a valid Vault path (empty, `.` or `..` segments).
     InvalidPath,
+    /// The path is one references may never read (Vault's own system, auth, identity,
+    /// cubbyhole or token areas; see `backend::vault::paths`). No request was made.
+    Refused,
 }
 
 /// An error of the Vault/OpenBao client.
@@ -123,6 +126,7 @@ impl fmt::Display for VaultError {
             VaultErrorKind::BadResponse => "unexpected response",
             VaultErrorKind::Config => "configuration error",
             VaultErrorKind::InvalidPath => "invalid path",
+            VaultErrorKind::Refused => "refused",
         };
         f.write_str("vault")?;
         if let Some(addr) = &self.addr {

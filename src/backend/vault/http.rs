@@ -33,6 +33,10 @@ pub(crate) struct Request<'a> {
     pub body: Option<Zeroizing<Vec<u8>>>,
     /// Overrides the client's namespace for this request (`Some("")` = root namespace).
     pub namespace: Option<&'a str>,
+    /// The request may have effects if the server processed it (a read of a non-KV engine,
+    /// e.g. `database/creds/…` mints new credentials): it is retried only when it certainly
+    /// did not reach the server (connection failed), never after a 5xx or a timeout.
+    pub not_idempotent: bool,
 }
 
 impl<'a> Request<'a> {
@@ -43,6 +47,7 @@ impl<'a> Request<'a> {
             query: Vec::new(),
             body: None,
             namespace: None,
+            not_idempotent: false,
         }
     }
 
@@ -53,6 +58,7 @@ impl<'a> Request<'a> {
             query: Vec::new(),
             body: Some(body),
             namespace: None,
+            not_idempotent: false,
         }
     }
 }
@@ -284,8 +290,20 @@ impl Transport {
                 Ok(resp) => {
                     let status = resp.status();
                     let retry_after = retry_after(&resp);
-                    match read_body(resp).await {
-                        Ok(body) => Ok((status, retry_after, body)),
+                    match read_body(resp, MAX_BODY).await {
+                        Ok(Some(body)) => Ok((status, retry_after, body)),
+                        Ok(None) => {
+                            return Err(VaultError::new(
+                                VaultErrorKind::BadResponse,
+                                format!(
+                                    "the response body is larger than {} MiB; refusing a cut-off \
+                                     answer (is VAULT_ADDR a Vault server?)",
+                                    MAX_BODY / (1024 * 1024)
+                                ),
+                            )
+                            .at(&self.addr, &shown)
+                            .with_attempts(attempt));
+                        }
                         Err(e) => Err(e),
                     }
                 }
@@ -309,6 +327,11 @@ impl Transport {
                     if !msg.is_empty() {
                         cause = format!("{cause} ({msg})");
                     }
+                    if req.not_idempotent && status.is_server_error() {
+                        return Err(not_retried(&cause)
+                            .at(&self.addr, &shown)
+                            .with_attempts(attempt));
+                    }
                     (cause, retry_after)
                 }
                 Err(e) => {
@@ -329,6 +352,11 @@ impl Transport {
                     }
                     if class.timeout && limited_by_deadline {
                         return Err(self.deadline_error(&shown, attempt));
+                    }
+                    if req.not_idempotent && !e.is_connect() {
+                        return Err(not_retried(&class.cause)
+                            .at(&self.addr, &shown)
+                            .with_attempts(attempt));
                     }
                     (class.cause, None)
                 }
@@ -351,6 +379,17 @@ impl Transport {
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// The error of a non-idempotent request that failed after it may have reached the server.
+fn not_retried(cause: &str) -> VaultError {
+    VaultError::new(
+        VaultErrorKind::Unreachable,
+        format!(
+            "{cause}; not retried: this path is not in a KV mount, and a repeated read could \
+             create another lease or set of credentials"
+        ),
+    )
 }
 
 fn retryable_status(s: StatusCode) -> bool {
@@ -381,16 +420,25 @@ fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
 }
 
 /// Reads the body into a zeroizing buffer, chunk by chunk (the chunks are hyper's, freed
-/// unwiped; see `json.rs`).
-async fn read_body(mut resp: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, reqwest::Error> {
-    let hint = resp.content_length().map_or(4096, |n| {
-        usize::try_from(n).unwrap_or(MAX_BODY).min(MAX_BODY)
-    });
+/// unwiped; see `json.rs`). `Ok(None)` when the body is larger than `limit`: a cut-off answer
+/// must never be taken for a whole one.
+async fn read_body(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Zeroizing<Vec<u8>>>, reqwest::Error> {
+    if resp
+        .content_length()
+        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > limit))
+    {
+        return Ok(None);
+    }
+    let hint = resp
+        .content_length()
+        .map_or(4096, |n| usize::try_from(n).unwrap_or(limit).min(limit));
     let mut buf = Zeroizing::new(Vec::with_capacity(hint));
     while let Some(chunk) = resp.chunk().await? {
-        if buf.len() + chunk.len() > MAX_BODY {
-            // Treated like a broken response: stop reading.
-            break;
+        if buf.len() + chunk.len() > limit {
+            return Ok(None);
         }
         if buf.len() + chunk.len() > buf.capacity() {
             // Grow by copying into a new zeroizing buffer so the old one is wiped.
@@ -400,7 +448,7 @@ async fn read_body(mut resp: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, re
         }
         buf.extend_from_slice(&chunk);
     }
-    Ok(buf)
+    Ok(Some(buf))
 }
 
 struct Class {
@@ -473,6 +521,94 @@ fn classify(e: &reqwest::Error, timeout: Duration) -> Class {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A one-shot HTTP server on loopback answering `body_len` bytes, with or without a
+    /// Content-Length header (chunked otherwise).
+    fn serve_once(body_len: usize, content_length: bool) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut req = [0u8; 4096];
+                let _ = s.read(&mut req);
+                let body = vec![b'x'; body_len];
+                let head = if content_length {
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\n\r\n")
+                } else {
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_owned()
+                };
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(&body);
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn vault_token_is_never_sent_to_another_origin_on_redirect() {
+        use std::io::{Read, Write};
+        crate::cli::install_crypto_provider();
+        // B: records whether anything at all arrives.
+        let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let b_addr = b.local_addr().expect("addr");
+        b.set_nonblocking(true).expect("nonblocking");
+        // A: answers 307 to B (another port: another origin).
+        let a = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let a_addr = a.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = a.accept() {
+                let mut req = [0u8; 4096];
+                let _ = s.read(&mut req);
+                let _ = s.write_all(
+                    format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{b_addr}/v1/x\r\n\
+                         Content-Length: 0\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        let client = reqwest::Client::builder()
+            .redirect(super::super::tls::same_origin_redirects())
+            // A bound, not a timing assertion: a followed redirect would wait on B forever.
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let resp = client
+            .get(format!("http://{a_addr}/v1/secret/data/app"))
+            .header("X-Vault-Token", "canary-token")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status().as_u16(), 307, "the redirect is not followed");
+        assert!(
+            b.accept().is_err(),
+            "the other origin received a connection (and the token)"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_response_is_refused_not_truncated() {
+        crate::cli::install_crypto_provider();
+        let client = reqwest::Client::new();
+        for content_length in [true, false] {
+            let url = serve_once(10_000, content_length);
+            let resp = client.get(&url).send().await.expect("request");
+            let body = read_body(resp, 4096).await.expect("read");
+            assert!(
+                body.is_none(),
+                "content-length {content_length}: a cut-off body was accepted"
+            );
+            let url = serve_once(4096, content_length);
+            let resp = client.get(&url).send().await.expect("request");
+            let body = read_body(resp, 4096)
+                .await
+                .expect("read")
+                .expect("within the limit");
+            assert_eq!(body.len(), 4096);
+        }
+    }
 
     #[test]
     fn addresses_are_validated() {

@@ -28,6 +28,7 @@ mod config;
 mod error;
 mod http;
 mod json;
+mod paths;
 mod tls;
 
 pub use config::{
@@ -511,12 +512,29 @@ impl VaultClient {
             None => path,
         };
         let segs = http::path_segments(path).map_err(|e| e.with_addr(self.addr()))?;
+        let refused = |why: String, path: &str| {
+            VaultError::new(VaultErrorKind::Refused, why).at(self.addr(), path)
+        };
         let path = segs.join("/");
+        if let Some(why) = paths::refusal_before_lookup(&segs) {
+            return Err(refused(why, &path));
+        }
         if kv_hint == Some(1) {
+            if let Some(why) = paths::refusal_after_lookup(&segs, false, None) {
+                return Err(refused(why, &path));
+            }
             return self.read_raw(namespace, &path).await;
         }
         let default_kv = kv_hint.or(self.inner.default_kv_version);
         let mount = self.mount_for(namespace, &path).await?;
+        let (kv, mount_type) = match &mount.engine {
+            Engine::Kv1 | Engine::Kv2 => (true, None),
+            Engine::Other(t) => (false, Some(t.as_str())),
+            Engine::Unknown(_) => (false, None),
+        };
+        if let Some(why) = paths::refusal_after_lookup(&segs, kv, mount_type) {
+            return Err(refused(why, &path));
+        }
         match mount.engine {
             Engine::Kv2 => {
                 let rest = path
@@ -561,7 +579,8 @@ impl VaultClient {
                         "vault: {path} is not in a KV v2 mount; version {v} is ignored"
                     );
                 }
-                self.read_raw(namespace, &path).await
+                let idempotent = matches!(mount.engine, Engine::Kv1);
+                self.read_raw_with(namespace, &path, idempotent).await
             }
         }
     }
@@ -586,7 +605,12 @@ impl VaultClient {
             }
             None => path,
         };
-        let path = http::path_segments(path).ok()?.join("/");
+        let segs = http::path_segments(path).ok()?;
+        if paths::refusal_before_lookup(&segs).is_some() {
+            // The read refuses it, before any request; no lookup for it either.
+            return None;
+        }
+        let path = segs.join("/");
         let ns = namespace.or(self.namespace()).unwrap_or("");
         // A raw GET and a KV v2 read of the same path answer differently: keep them apart.
         if kv_hint == Some(1) {
@@ -677,8 +701,21 @@ impl VaultClient {
         namespace: Option<&str>,
         path: &str,
     ) -> Result<SecretValue, VaultError> {
+        // The mount is unknown (AVP's KV v1 mode, or the lookup was refused): read as KV.
+        self.read_raw_with(namespace, path, true).await
+    }
+
+    /// A plain `GET` of `path`; `idempotent: false` (a non-KV engine) is not retried once it
+    /// may have reached the server (see `http::Request::not_idempotent`).
+    async fn read_raw_with(
+        &self,
+        namespace: Option<&str>,
+        path: &str,
+        idempotent: bool,
+    ) -> Result<SecretValue, VaultError> {
         let mut req = Request::get(path);
         req.namespace = namespace;
+        req.not_idempotent = !idempotent;
         let resp = self.call(&req).await?;
         match resp.status {
             StatusCode::OK => {

@@ -101,6 +101,24 @@ fn identity(config: &VaultConfig) -> Result<Option<Identity>, VaultError> {
     }
 }
 
+/// The redirect policy of the Vault client: same origin only, at most 5 hops; a cross-origin
+/// redirect is not followed (the 3xx answer reaches the caller, which reports it).
+pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if !same {
+            attempt.stop()
+        } else if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 pub(crate) fn build_client(config: &VaultConfig) -> Result<reqwest::Client, VaultError> {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Err means another thread installed one meanwhile: fine.
@@ -109,6 +127,10 @@ pub(crate) fn build_client(config: &VaultConfig) -> Result<reqwest::Client, Vaul
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("sealbridge/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(config.request_timeout)
+        // The token travels in `X-Vault-Token`, which reqwest keeps on cross-origin redirects
+        // (it strips only Authorization/Cookie): follow a redirect only to the same origin
+        // (scheme, host, port) as the request, as Vault's standby forwarding does, at most 5.
+        .redirect(same_origin_redirects())
         .tls_backend_rustls();
     let roots = roots(config)?;
     if !roots.is_empty() {

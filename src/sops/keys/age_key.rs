@@ -200,21 +200,56 @@ impl AgeIdentities {
     }
 }
 
-/// Runs a `SOPS_AGE_*_CMD` command (through `/bin/sh -c`) and returns its stdout.
+/// How long a key command may run when no run deadline is armed (`encrypt`, `exec-env`, …).
+const KEY_CMD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
+
+/// Runs a `SOPS_AGE_*_CMD` command (through `/bin/sh -c`, in its own process group) and
+/// returns its stdout. It may run until the run deadline (45 s when none is armed); then its
+/// whole process group is killed and the key source fails.
 fn run_key_cmd(var: &str, cmd: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-    match std::process::Command::new("/bin/sh")
+    use std::io::Read as _;
+    use std::os::unix::process::CommandExt as _;
+    let mut child = std::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
-        .output()
-    {
-        Ok(o) if o.status.success() => Ok(Zeroizing::new(o.stdout)),
-        Ok(o) => {
-            drop(Zeroizing::new(o.stdout));
-            Err(format!("{var} exited with {}", o.status))
+        .process_group(0)
+        .spawn()
+        .map_err(|e| format!("{var}: {e}"))?;
+    let group = crate::deadline::Child::register(child.id());
+    let mut stdout = child.stdout.take();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Zeroizing::new(Vec::new());
+        let read = match stdout.as_mut() {
+            Some(s) => s.read_to_end(&mut out).map(|_| ()),
+            None => Ok(()),
+        };
+        let _ = tx.send((read, child.wait(), out));
+    });
+    let limit = crate::deadline::remaining().unwrap_or(KEY_CMD_TIMEOUT);
+    let (read, status, out) = match rx.recv_timeout(limit) {
+        Ok(r) => r,
+        Err(_) => {
+            group.kill();
+            // Killing the group closes its pipe; a process that left the group is not waited for.
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(1));
+            return Err(format!(
+                "{var} did not finish within {} s (the run deadline); its process group was \
+                 killed",
+                limit.as_secs()
+            ));
         }
-        Err(e) => Err(format!("{var}: {e}")),
+    };
+    drop(group);
+    let status = status.map_err(|e| format!("{var}: {e}"))?;
+    read.map_err(|e| format!("{var}: cannot read its output: {e}"))?;
+    if status.success() {
+        Ok(out)
+    } else {
+        Err(format!("{var} exited with {status}"))
     }
 }
 

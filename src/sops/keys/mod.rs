@@ -67,6 +67,11 @@ impl KeySources {
         self
     }
 
+    /// The transit in use (e.g. to wrap it in a narrower one).
+    pub fn transit(&self) -> Arc<dyn Transit> {
+        self.transit.clone()
+    }
+
     fn age(&self) -> &AgeIdentities {
         self.age.get_or_init(AgeIdentities::from_env)
     }

@@ -15,7 +15,8 @@ pub fn parse(input: &[u8]) -> Result<Map, String> {
     if p.peek() != Some(b'{') {
         return Err(match p.peek() {
             None => "Expected JSON object start, got end of input".into(),
-            Some(c) => format!("Expected JSON object start, got {:?} instead", c as char),
+            // Never quote the input: it may be plaintext (a binary file given to `decrypt`).
+            Some(_) => p.err("expected a JSON object start ('{')"),
         });
     }
     let v = p.value(0)?;
@@ -448,6 +449,14 @@ pub fn emit_document(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_non_object_start_is_reported_without_quoting_the_input() {
+        let e = super::parse(b"hunter2").unwrap_err();
+        assert!(!e.contains("'h'"), "{e}");
+        assert!(!e.contains("hunter"), "{e}");
+        assert!(e.contains("byte 0"), "{e}");
+    }
+
     use super::*;
 
     #[test]

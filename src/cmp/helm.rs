@@ -1,0 +1,316 @@
+//! `sealbridge argocd generate --kind helm`: runs `helm template` for the application's chart
+//! (argv, no shell) with every Application-controlled value validated first, and returns its
+//! stdout for the render engine.
+//!
+//! What an Application controls (parameters, names) never reaches helm as a flag: each value
+//! is checked (release name and namespace are DNS-1123 labels, values files are existing
+//! regular files inside the application directory, `skip-crds` is `true|false`, API versions
+//! are `group/version[/Kind]`), options are passed as `--name=value` and the positionals after
+//! `--`. helm runs with cwd = the application directory, stdin closed, in its own process
+//! group killed at the run deadline; its stdout is bounded by `SEALBRIDGE_MAX_OUTPUT` and held
+//! in memory only.
+
+use std::ffi::OsString;
+use std::io::Read as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Component, Path};
+
+use zeroize::Zeroizing;
+
+use super::{ArgoEnv, ParamValue};
+use crate::error::{Error, Result};
+
+/// How long helm may run when no run deadline is armed.
+const HELM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// helm's limit on release names.
+const MAX_RELEASE_NAME: usize = 53;
+
+/// The validated `helm template` arguments (after the binary name).
+pub fn template_args(env: &ArgoEnv, app_dir: &Path) -> Result<Vec<OsString>> {
+    let release = release_name(env)?;
+    let mut args: Vec<OsString> = vec!["template".into()];
+    if let Some(ns) = env.app_namespace.as_deref() {
+        if !is_dns_label(ns, 63) {
+            return Err(Error::Usage(format!(
+                "ARGOCD_APP_NAMESPACE {ns:?} is not a DNS-1123 label; set the Application's \
+                 destination namespace to lowercase letters, digits and '-'"
+            )));
+        }
+        args.push(format!("--namespace={ns}").into());
+    }
+    if let Some(v) = env.kube_version.as_deref() {
+        // Already checked to be major.minor[.patch] by ArgoEnv.
+        if v.starts_with('-') {
+            return Err(Error::Usage(format!("KUBE_VERSION {v:?} is not a version")));
+        }
+        args.push(format!("--kube-version={v}").into());
+    }
+    for v in &env.kube_api_versions {
+        if !is_api_version(v) {
+            return Err(Error::Usage(format!(
+                "KUBE_API_VERSIONS entry {v:?} is not group/version[/Kind]"
+            )));
+        }
+        args.push(format!("--api-versions={v}").into());
+    }
+    let canon_app = app_dir.canonicalize().map_err(|e| Error::io(app_dir, e))?;
+    for (i, f) in values_files(env)?.iter().enumerate() {
+        check_values_file(i, f, &canon_app)?;
+        args.push(format!("--values={f}").into());
+    }
+    match string_param(env, "skip-crds")?.as_deref() {
+        None | Some("false") => args.push("--include-crds".into()),
+        Some("true") => {}
+        Some(other) => {
+            return Err(Error::Usage(format!(
+                "parameter skip-crds is {other:?}; set it to \"true\" or \"false\""
+            )));
+        }
+    }
+    args.push("--".into());
+    args.push(release.into());
+    args.push(".".into());
+    Ok(args)
+}
+
+/// The release name: the `release-name` parameter, else the Application name (without the
+/// `<namespace>_` prefix Argo CD adds for Applications outside its own namespace).
+pub fn release_name(env: &ArgoEnv) -> Result<String> {
+    if let Some(name) = string_param(env, "release-name")? {
+        if !is_dns_label(&name, MAX_RELEASE_NAME) {
+            return Err(Error::Usage(format!(
+                "parameter release-name {name:?} is not a valid release name; use a DNS-1123 \
+                 label of at most {MAX_RELEASE_NAME} characters (lowercase letters, digits and \
+                 '-', starting and ending with a letter or digit)"
+            )));
+        }
+        return Ok(name);
+    }
+    let Some(app) = env.app_name.as_deref() else {
+        return Err(Error::Usage(
+            "no release name: set the parameter release-name (ARGOCD_APP_NAME is not set)"
+                .to_owned(),
+        ));
+    };
+    let name = app.split_once('_').map_or(app, |(_, n)| n);
+    if !is_dns_label(name, MAX_RELEASE_NAME) {
+        return Err(Error::Usage(format!(
+            "the Application name {name:?} (ARGOCD_APP_NAME) is not a valid release name (a \
+             DNS-1123 label of at most {MAX_RELEASE_NAME} characters); set the parameter \
+             release-name"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+fn string_param(env: &ArgoEnv, name: &str) -> Result<Option<String>> {
+    match env.param(name) {
+        None => Ok(None),
+        Some(ParamValue::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Error::Usage(format!("parameter {name} must be a string"))),
+    }
+}
+
+fn values_files(env: &ArgoEnv) -> Result<Vec<String>> {
+    match env.param("values-files") {
+        None => Ok(Vec::new()),
+        Some(ParamValue::Array(a)) => Ok(a.clone()),
+        Some(ParamValue::String(s)) if s.is_empty() => Ok(Vec::new()),
+        Some(_) => Err(Error::Usage(
+            "parameter values-files must be an array of relative paths".to_owned(),
+        )),
+    }
+}
+
+fn check_values_file(i: usize, f: &str, canon_app: &Path) -> Result<()> {
+    let refuse = |why: &str| {
+        Error::Usage(format!(
+            "parameter values-files[{i}] {f:?} {why}; values files must be relative paths to \
+             regular files inside the application directory"
+        ))
+    };
+    if f.is_empty() {
+        return Err(refuse("is empty"));
+    }
+    if f.starts_with('-') {
+        return Err(refuse("starts with '-'"));
+    }
+    if f.contains(':') {
+        return Err(refuse("looks like a URL (contains ':')"));
+    }
+    let p = Path::new(f);
+    if p.is_absolute() {
+        return Err(refuse("is absolute"));
+    }
+    if p.components().any(|c| c == Component::ParentDir) {
+        return Err(refuse("has a '..' component"));
+    }
+    let full = canon_app
+        .join(p)
+        .canonicalize()
+        .map_err(|_| refuse("does not exist"))?;
+    if !full.starts_with(canon_app) {
+        return Err(refuse("leaves the application directory (symlink)"));
+    }
+    if !full.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        return Err(refuse("is not a regular file"));
+    }
+    Ok(())
+}
+
+/// A DNS-1123 label of at most `max` characters.
+pub fn is_dns_label(s: &str, max: usize) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= max
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric)
+}
+
+/// `version`, `group/version` or `group/version/Kind`, with no leading `-`.
+fn is_api_version(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('/').collect();
+    !s.starts_with('-')
+        && (1..=3).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-')
+        })
+}
+
+/// Runs `helm template` in `app_dir` and returns its stdout (at most `max_output` bytes).
+/// helm's stderr (chart errors, not secret) goes to ours.
+pub fn template(env: &ArgoEnv, app_dir: &Path, max_output: usize) -> Result<Zeroizing<String>> {
+    let args = template_args(env, app_dir)?;
+    let helm = std::env::var_os("SEALBRIDGE_HELM")
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "helm".into());
+    let mut child = std::process::Command::new(&helm)
+        .args(&args)
+        .current_dir(app_dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| {
+            Error::Refused(format!(
+                "cannot run {} (SEALBRIDGE_HELM, else helm on PATH): {e}",
+                Path::new(&helm).display()
+            ))
+        })?;
+    let group = crate::deadline::Child::register(child.id());
+    let mut stdout = child.stdout.take();
+    let limit = u64::try_from(max_output).unwrap_or(u64::MAX);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Zeroizing::new(Vec::new());
+        let read = match stdout.as_mut() {
+            Some(s) => s
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut out)
+                .map(|_| ()),
+            None => Ok(()),
+        };
+        let too_big = out.len() as u64 > limit;
+        if too_big {
+            // Stop helm: its output is refused anyway.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0)),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        drop(stdout);
+        let _ = tx.send((read, child.wait(), out, too_big));
+    });
+    let wait = crate::deadline::remaining().unwrap_or(HELM_TIMEOUT);
+    let Ok((read, status, out, too_big)) = rx.recv_timeout(wait) else {
+        group.kill();
+        return Err(Error::Refused(format!(
+            "helm template did not finish within {} s (the run deadline); its process group \
+             was killed",
+            wait.as_secs()
+        )));
+    };
+    drop(group);
+    if too_big {
+        return Err(Error::Refused(format!(
+            "helm template printed more than {max_output} bytes (SEALBRIDGE_MAX_OUTPUT)"
+        )));
+    }
+    let status = status.map_err(|e| Error::Refused(format!("helm template: {e}")))?;
+    read.map_err(|e| Error::Refused(format!("helm template: cannot read its output: {e}")))?;
+    if !status.success() {
+        return Err(Error::Refused(format!(
+            "helm template failed ({status}); its messages are above"
+        )));
+    }
+    let mut out = out;
+    let text = String::from_utf8(std::mem::take(&mut *out))
+        .map_err(|_| Error::Refused("helm template printed text that is not UTF-8".to_owned()))?;
+    Ok(Zeroizing::new(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels() {
+        assert!(is_dns_label("a", 53));
+        assert!(is_dns_label("guest-book1", 53));
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "--set-file=x",
+            "a.b",
+            &"a".repeat(54),
+        ] {
+            assert!(!is_dns_label(bad, 53), "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_versions() {
+        for ok in [
+            "v1",
+            "apps/v1",
+            "apps/v1/Deployment",
+            "networking.k8s.io/v1",
+        ] {
+            assert!(is_api_version(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-x",
+            "--post-renderer=/x",
+            "a//b",
+            "a/b/c/d",
+            "a b",
+            "a=b",
+        ] {
+            assert!(!is_api_version(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_release_strips_namespace_prefix() {
+        let env = ArgoEnv {
+            app_name: Some("team-a_guestbook".to_owned()),
+            ..ArgoEnv::default()
+        };
+        assert_eq!(release_name(&env).ok().as_deref(), Some("guestbook"));
+        let env = ArgoEnv {
+            app_name: Some("--post-renderer=x".to_owned()),
+            ..ArgoEnv::default()
+        };
+        assert!(release_name(&env).is_err());
+    }
+}

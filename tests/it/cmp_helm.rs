@@ -1,0 +1,311 @@
+//! The shipped `sealbridge-helm` plugin under attack: Application parameters and names that try
+//! to become helm flags (`--set-file`, `--post-renderer`), values files that are URLs (SSRF) or
+//! that leave the application directory. Each run goes through the CMP harness (tests/it/cmp.rs:
+//! exactly what argocd-cmp-server does) with the real helm.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::cmp::{Sidecar, argo_env, checkout, example_secret, generate, load_plugin};
+
+const CANARY: &str = "CANARY-7f3a9c-sidecar-file";
+
+/// A sidecar file the Application must never read, a post-renderer that would leave a marker,
+/// and a template in the (attacker-controlled) chart that would print `.Values.x`.
+struct Attack {
+    sidecar: Sidecar,
+    canary: PathBuf,
+    canary_values: PathBuf,
+    script: PathBuf,
+    marker: PathBuf,
+}
+
+impl Attack {
+    fn new() -> Attack {
+        example_secret();
+        let sidecar = Sidecar::new().with_openbao().with_helm();
+        let d = sidecar.dir.path().to_path_buf();
+        let canary = d.join("canary.txt");
+        std::fs::write(&canary, CANARY).unwrap();
+        let canary_values = d.join("canary-values.yaml");
+        std::fs::write(&canary_values, format!("x: {CANARY}\n")).unwrap();
+        let marker = d.join("post-renderer-ran");
+        let script = d.join("post-renderer.sh");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\ntouch '{}'\nexec cat\n", marker.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        Attack {
+            sidecar,
+            canary,
+            canary_values,
+            script,
+            marker,
+        }
+    }
+
+    fn app(&self) -> (tempfile::TempDir, PathBuf) {
+        let (work, app) = checkout("helm");
+        std::fs::write(
+            app.join("templates/leak.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leak\ndata:\n  x: {{ .Values.x | default \"none\" | quote }}\n",
+        )
+        .unwrap();
+        (work, app)
+    }
+
+    fn env(&self, app_name: &str, params: Value) -> BTreeMap<String, String> {
+        let mut env = self.sidecar.env.clone();
+        env.extend(argo_env(app_name, "examples/argocd/apps/helm", params));
+        env
+    }
+
+    /// Runs the plugin; asserts it failed with nothing leaked and nothing executed.
+    fn refused(
+        &self,
+        app: &Path,
+        env: &BTreeMap<String, String>,
+        what: &str,
+    ) -> (Option<i32>, String) {
+        let p = load_plugin("sealbridge-helm");
+        let result = generate(&p, app, env);
+        assert!(
+            !self.marker.exists(),
+            "{what}: the Application made helm run a program of its choice"
+        );
+        match result {
+            Ok(objects) => {
+                let text = format!("{objects:?}");
+                assert!(
+                    !text.contains(CANARY),
+                    "{what}: a sidecar file leaked: {text}"
+                );
+                panic!("{what}: expected a refusal, got {objects:#?}");
+            }
+            Err((code, stderr, stdout)) => {
+                assert!(
+                    stdout.is_empty(),
+                    "{what}: a failed generate must print nothing, printed {}",
+                    String::from_utf8_lossy(&stdout)
+                );
+                assert!(!stderr.contains(CANARY), "{what}: {stderr}");
+                assert_ne!(code, Some(0), "{what}");
+                (code, stderr)
+            }
+        }
+    }
+}
+
+#[test]
+fn helm_release_name_flag_injection_is_refused() {
+    let a = Attack::new();
+    for release in [
+        format!("--set-file=x={}", a.canary.display()),
+        format!("--post-renderer={}", a.script.display()),
+        "-".to_owned(),
+    ] {
+        let (_work, app) = a.app();
+        let env = a.env(
+            "guestbook-helm",
+            json!([{"name": "release-name", "string": release}]),
+        );
+        let (code, stderr) = a.refused(&app, &env, &release);
+        assert_eq!(code, Some(2), "{release}: {stderr}");
+        assert!(
+            stderr.contains("release-name"),
+            "{release}: names the parameter: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn helm_values_file_url_is_refused() {
+    let a = Attack::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for url in [
+        format!("http://127.0.0.1:{port}/values.yaml"),
+        format!("https://127.0.0.1:{port}/values.yaml"),
+        format!("http:127.0.0.1:{port}/values.yaml"),
+    ] {
+        let (_work, app) = a.app();
+        let env = a.env(
+            "guestbook-helm",
+            json!([{"name": "values-files", "array": [url]}]),
+        );
+        let (code, stderr) = a.refused(&app, &env, &url);
+        assert_eq!(code, Some(2), "{url}: {stderr}");
+        assert!(stderr.contains("values-files"), "{url}: {stderr}");
+    }
+    // Every run has ended: a connection helm made would be waiting in the backlog.
+    listener.set_nonblocking(true).unwrap();
+    match listener.accept() {
+        Ok((_, peer)) => panic!("helm fetched a values file from a URL (connection from {peer})"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}"),
+    }
+}
+
+#[test]
+fn helm_values_file_outside_the_app_is_refused() {
+    let a = Attack::new();
+    for case in [
+        "dotdot",
+        "absolute",
+        "dash-set-file",
+        "dash-stdin",
+        "symlink",
+        "directory",
+    ] {
+        let (work, app) = a.app();
+        // A file beside the app in the checkout: reachable with `..`.
+        std::fs::copy(
+            &a.canary_values,
+            work.path().join("examples/argocd/apps/up.yaml"),
+        )
+        .unwrap();
+        let value = match case {
+            "dotdot" => "../up.yaml".to_owned(),
+            "absolute" => a.canary_values.display().to_string(),
+            "dash-set-file" => format!("--set-file=x={}", a.canary.display()),
+            "dash-stdin" => "-".to_owned(),
+            "symlink" => {
+                std::os::unix::fs::symlink(&a.canary_values, app.join("link.yaml")).unwrap();
+                "link.yaml".to_owned()
+            }
+            _ => "templates".to_owned(),
+        };
+        let env = a.env(
+            "guestbook-helm",
+            json!([{"name": "values-files", "array": ["values.yaml", value]}]),
+        );
+        let (code, stderr) = a.refused(&app, &env, case);
+        assert_eq!(code, Some(2), "{case}: {stderr}");
+        assert!(
+            stderr.contains("values-files[1]"),
+            "{case}: names the parameter: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn helm_app_name_default_release_is_validated() {
+    let a = Attack::new();
+    // No release-name parameter: the Application's name is the default release name.
+    for name in [
+        format!("--post-renderer={}", a.script.display()),
+        format!("--set-file=x={}", a.canary.display()),
+        "Guestbook".to_owned(),
+        "x".repeat(54),
+    ] {
+        let (_work, app) = a.app();
+        let env = a.env(&name, Value::Null);
+        let (code, stderr) = a.refused(&app, &env, &name);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains("release-name"),
+            "{name}: says what to set: {stderr}"
+        );
+    }
+    // An Application outside Argo CD's namespace is named `<namespace>_<name>`: the release is
+    // `<name>`.
+    let (_work, app) = a.app();
+    let env = a.env("team-a_guestbook-helm", Value::Null);
+    let objects = generate(&load_plugin("sealbridge-helm"), &app, &env)
+        .unwrap_or_else(|(code, stderr, _)| panic!("generate failed ({code:?}): {stderr}"));
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "guestbook-helm-credentials"),
+        "{objects:#?}"
+    );
+    // Values files and skip-crds that are valid still work.
+    let (_work, app) = a.app();
+    std::fs::write(app.join("extra.yaml"), "x: fine\n").unwrap();
+    let env = a.env(
+        "guestbook-helm",
+        json!([
+            {"name": "values-files", "array": ["values.yaml", "./extra.yaml"]},
+            {"name": "skip-crds", "string": "true"}
+        ]),
+    );
+    let objects = generate(&load_plugin("sealbridge-helm"), &app, &env)
+        .unwrap_or_else(|(code, stderr, _)| panic!("generate failed ({code:?}): {stderr}"));
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["kind"] == "ConfigMap" && o["data"]["x"] == "fine"),
+        "{objects:#?}"
+    );
+    let env = a.env(
+        "guestbook-helm",
+        json!([{"name": "skip-crds", "string": "--post-renderer=x"}]),
+    );
+    let (code, stderr) = a.refused(&app, &env, "skip-crds");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("skip-crds"), "{stderr}");
+}
+
+#[test]
+fn helm_failure_is_forwarded_and_prints_nothing() {
+    let a = Attack::new();
+    let (_work, app) = a.app();
+    std::fs::write(
+        app.join("templates/broken.yaml"),
+        "{{ .Values.x | nosuchfunc }}\n",
+    )
+    .unwrap();
+    let env = a.env("guestbook-helm", Value::Null);
+    let (code, stderr) = a.refused(&app, &env, "broken chart");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("nosuchfunc"),
+        "helm's message is shown: {stderr}"
+    );
+    assert!(stderr.contains("helm template failed"), "{stderr}");
+
+    // `-` (the rendered stream on stdin) still works for custom plugin files.
+    let (_work, app) = a.app();
+    let rendered = std::process::Command::new(crate::support::tool("helm"))
+        .args(["template", "guestbook-helm", "."])
+        .current_dir(&app)
+        .output()
+        .unwrap();
+    assert!(rendered.status.success());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sealbridge"))
+        .args(["argocd", "generate", "--kind", "helm", "-"])
+        .current_dir(&app)
+        .env_clear()
+        .envs(&env)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &rendered.stdout).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(example_secret()));
+}
+
+#[test]
+fn helm_binary_cannot_be_chosen_by_the_application() {
+    let a = Attack::new();
+    let (_work, app) = a.app();
+    let mut env = a.env("guestbook-helm", Value::Null);
+    env.insert(
+        "ARGOCD_ENV_SEALBRIDGE_HELM".to_owned(),
+        a.script.display().to_string(),
+    );
+    let (code, stderr) = a.refused(&app, &env, "ARGOCD_ENV_SEALBRIDGE_HELM");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("SEALBRIDGE_HELM"), "{stderr}");
+}
