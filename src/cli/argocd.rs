@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cmp::discover::{Variant, discover};
-use crate::cmp::{ArgoEnv, CmpError, has_objects};
+use crate::cmp::{ArgoEnv, CmpError};
 use crate::error::{Error, Result};
 use crate::manifest::Input;
 use crate::resolve;
@@ -115,10 +115,10 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
                 _ => paths.iter().map(|p| Input::from_arg(p)).collect(),
             };
             let rendered = render(&settings, &inputs)?;
-            if rendered.documents == 0 || !has_objects(&rendered.output) {
+            if rendered.documents == 0 || !rendered.output.has_objects() {
                 return Err(CmpError::Empty(env.describe()).into());
             }
-            super::write_stdout(rendered.output.as_bytes())
+            super::write_stdout_parts(rendered.output.parts().map(str::as_bytes))
         }
     }
 }

@@ -414,8 +414,22 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
             std::thread::park();
         }
     }
+    write_stdout_parts([bytes])
+}
+
+/// [`write_stdout`] of several pieces, in order (a rendered stream is made of pieces).
+pub fn write_stdout_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Result<()> {
+    if !crate::deadline::begin_output() {
+        loop {
+            std::thread::park();
+        }
+    }
     let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
+    let all = parts
+        .into_iter()
+        .try_for_each(|p| out.write_all(p))
+        .and_then(|()| out.flush());
+    match all {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Error::io("<stdout>", e)),

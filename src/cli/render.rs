@@ -137,7 +137,7 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
         secrets = rendered.fetched,
         "rendered"
     );
-    super::write_stdout(rendered.output.as_bytes())
+    super::write_stdout_parts(rendered.output.parts().map(str::as_bytes))
 }
 
 fn inputs(paths: &[PathBuf], generate: bool) -> Result<Vec<Input>> {

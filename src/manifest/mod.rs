@@ -15,6 +15,8 @@ use zeroize::Zeroizing;
 
 use crate::yaml::{self, Document, Node};
 
+pub mod stream;
+
 /// Where a document came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Origin {
@@ -107,6 +109,29 @@ pub const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 /// Reads every input. All read and syntax errors are collected; nothing is returned unless
 /// every input could be read.
 pub fn load(inputs: &[Input]) -> Result<Loaded, Vec<ReadError>> {
+    let (sources, mut errors) = read_sources(inputs);
+    let mut loaded = Loaded::default();
+    for (name, text, json) in sources {
+        match parse_source(&text, json) {
+            Ok(docs) => classify(&name, docs, &mut loaded),
+            Err(message) => errors.push(ReadError {
+                file: name,
+                message,
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads every input: (name, text, is a `.json` file), and the inputs that could not be read.
+#[allow(clippy::type_complexity)]
+pub(crate) fn read_sources(
+    inputs: &[Input],
+) -> (Vec<(String, Zeroizing<String>, bool)>, Vec<ReadError>) {
     let mut errors = Vec::new();
     let mut sources: Vec<(String, Zeroizing<String>, bool)> = Vec::new();
     for input in inputs {
@@ -151,21 +176,7 @@ pub fn load(inputs: &[Input]) -> Result<Loaded, Vec<ReadError>> {
             },
         }
     }
-    let mut loaded = Loaded::default();
-    for (name, text, json) in sources {
-        match parse_source(&text, json) {
-            Ok(docs) => classify(&name, docs, &mut loaded),
-            Err(message) => errors.push(ReadError {
-                file: name,
-                message,
-            }),
-        }
-    }
-    if errors.is_empty() {
-        Ok(loaded)
-    } else {
-        Err(errors)
-    }
+    (sources, errors)
 }
 
 /// Parses text from memory (for callers that already hold the bytes, e.g. a KRM function).
@@ -180,10 +191,15 @@ pub fn load_text(name: &str, text: &str) -> Result<Loaded, ReadError> {
 }
 
 fn read_text(path: &Path) -> Result<Zeroizing<String>, String> {
-    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?);
-    std::str::from_utf8(&bytes)
-        .map(|s| Zeroizing::new(s.to_owned()))
-        .map_err(|_| "not UTF-8 text".to_owned())
+    let mut bytes = Zeroizing::new(std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?);
+    // No copy (a stream of tens of MB is held once).
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(s) => Ok(Zeroizing::new(s)),
+        Err(e) => {
+            drop(Zeroizing::new(e.into_bytes()));
+            Err("not UTF-8 text".to_owned())
+        }
+    }
 }
 
 /// The files of one path argument: the file itself, or a directory's matching files.
@@ -339,7 +355,7 @@ fn symlink(
 }
 
 /// YAML stream, or (for `.json` files and text starting with `{`/`[`) concatenated JSON values.
-fn parse_source(text: &str, json_file: bool) -> Result<Vec<Document>, String> {
+pub(crate) fn parse_source(text: &str, json_file: bool) -> Result<Vec<Document>, String> {
     let looks_json = json_file || text.trim_start().starts_with(['{', '[']);
     if looks_json {
         let mut docs = Vec::new();
@@ -368,7 +384,7 @@ fn parse_source(text: &str, json_file: bool) -> Result<Vec<Document>, String> {
     yaml::parse_stream(text).map_err(|e| format!("invalid YAML: {e}"))
 }
 
-fn classify(name: &str, docs: Vec<Document>, loaded: &mut Loaded) {
+pub(crate) fn classify(name: &str, docs: Vec<Document>, loaded: &mut Loaded) {
     for (index, doc) in docs.into_iter().enumerate() {
         let origin = Origin {
             file: name.to_owned(),

@@ -18,8 +18,6 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use zeroize::Zeroizing;
-
 use crate::backend::{BackendError, BackendKind, Backends, KvVersion, SecretId};
 use crate::manifest::{self, Input, Origin, ReadError};
 use crate::secret::SecretValue;
@@ -29,8 +27,10 @@ mod annotations;
 pub mod backends;
 mod explain;
 mod fetch;
+mod report;
 mod scan;
 mod substitute;
+pub mod triage;
 
 pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
 pub use explain::explain_inputs;
@@ -181,8 +181,9 @@ fn read_errors_text(errors: &[ReadError]) -> String {
 
 /// What a successful [`render_inputs`] returns.
 pub struct Rendered {
-    /// The YAML stream (empty when there were no Kubernetes documents).
-    pub output: Zeroizing<String>,
+    /// The YAML stream (empty when there were no Kubernetes documents): untouched documents as
+    /// they were read, the others re-emitted ([`manifest::stream`]).
+    pub output: manifest::stream::Output,
     /// How many documents were written.
     pub documents: usize,
     /// How many distinct secrets were fetched.
@@ -235,6 +236,7 @@ pub async fn render_documents(
     let (fetched, distinct) = fetch::fetch_all(&ids, backends, opts).await;
 
     // Substitute (computed first, applied only when nothing failed).
+    let ref_ids = ref_ids(&scanned, &planned);
     let edits = substitute::compute(
         &scanned,
         &mut planned,
@@ -245,10 +247,12 @@ pub async fn render_documents(
     if !failures.is_empty() {
         // Document order, then field order (stable: several failures of one field keep theirs).
         failures.sort_by(|a, b| a.0.cmp(&b.0));
-        let failures: Vec<Failure> = failures.into_iter().map(|(_, f)| f).collect();
-        if let Some(message) = config_problem(&fetched, &failures) {
+        let all: Vec<Failure> = failures.iter().map(|(_, f)| f.clone()).collect();
+        if let Some(message) = config_problem(&fetched, &all) {
             return Err(RenderError::Config(message));
         }
+        // One line per failing server, login or sops file; per reference otherwise.
+        let failures = report::group(failures, &ref_ids, &fetched);
         return Err(RenderError::Resolve(RenderFailure { failures }));
     }
     substitute::apply(docs, edits);
@@ -327,38 +331,54 @@ pub fn render_inputs(
     backends: &Backends,
     opts: &RenderOptions,
 ) -> Result<Rendered, RenderError> {
-    let loaded = manifest::load(inputs).map_err(RenderError::Read)?;
-    for s in &loaded.skipped {
+    let mut stream =
+        manifest::stream::load_stream(inputs, &triage::needs_tree).map_err(RenderError::Read)?;
+    for s in &stream.skipped {
         if s.warn {
             tracing::warn!("skipped {}: {}", s.origin, s.reason);
         } else {
             tracing::info!("skipped {}: {}", s.origin, s.reason);
         }
     }
-    let (mut docs, origins): (Vec<Document>, Vec<Origin>) = loaded
-        .documents
-        .into_iter()
-        .map(|d| (d.doc, d.origin))
-        .unzip();
-    let stats = render_documents_blocking(&mut docs, &origins, backends, opts)?;
-    // Safety net: the output must read back as the tree, or nothing is written.
-    let output = crate::yaml::emit_manifest_checked(&docs)?;
-    if output.len() > opts.max_output {
+    let origins = std::mem::take(&mut stream.origins);
+    let stats = render_documents_blocking(&mut stream.docs, &origins, backends, opts)?;
+    tracing::debug!(
+        parsed = stream.docs.len(),
+        passthrough = stream.passthrough,
+        "documents"
+    );
+    let documents = stream.docs.len() + stream.passthrough;
+    // Safety net: re-emitted documents must read back as the tree, or nothing is written.
+    let output = stream.into_output()?;
+    let size = output.len();
+    if size > opts.max_output {
         return Err(RenderError::TooLarge {
-            size: output.len(),
+            size,
             max: opts.max_output,
         });
     }
     if let Some(tenant) = &opts.tenant {
-        tenant
-            .check_output(output.len())
-            .map_err(RenderError::Config)?;
+        tenant.check_output(size).map_err(RenderError::Config)?;
     }
     Ok(Rendered {
         output,
-        documents: docs.len(),
+        documents,
         fetched: stats.fetched,
     })
+}
+
+/// The secret of each planned reference, by (document, node path, reference as written): how
+/// the report finds the cause of a failure.
+fn ref_ids(scanned: &scan::Scanned, planned: &Planned) -> report::RefIds {
+    let mut ids = report::RefIds::new();
+    for (si, site) in scanned.sites.iter().enumerate() {
+        for (ri, r) in site.refs.iter().enumerate() {
+            if let Some(Ok(id)) = planned.get(&(si, ri)) {
+                ids.insert((site.doc, site.path.clone(), r.raw.clone()), id.clone());
+            }
+        }
+    }
+    ids
 }
 
 /// Where each reference's secret comes from (or why it cannot be planned), keyed by

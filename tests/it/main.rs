@@ -14,6 +14,7 @@ mod kustomize;
 mod leaks;
 mod render;
 mod render_sops;
+mod render_stream;
 mod smoke;
 mod sops;
 mod sops_cli;
