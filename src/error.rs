@@ -40,6 +40,9 @@ pub enum Error {
     /// The Argo CD plugin front-end failed.
     #[error(transparent)]
     Cmp(#[from] crate::cmp::CmpError),
+    /// A kustomization tree was refused before kustomize ran (exit 1).
+    #[error(transparent)]
+    Tree(#[from] crate::kustomize::TreeError),
     /// The Vault/OpenBao client failed (configuration errors exit 2, the rest 1).
     #[error(transparent)]
     Vault(#[from] crate::backend::vault::VaultError),
@@ -63,7 +66,7 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Usage(_) | Error::NotImplemented(_) => ExitStatus::Usage,
-            Error::Io { .. } | Error::Refused(_) => ExitStatus::Failure,
+            Error::Io { .. } | Error::Refused(_) | Error::Tree(_) => ExitStatus::Failure,
             Error::Sops(e) if e.is_usage() => ExitStatus::Usage,
             Error::Sops(_) => ExitStatus::Failure,
             Error::Krm(e) => e.exit_status(),

@@ -15,6 +15,7 @@ pub mod cmp;
 pub mod deadline;
 pub mod error;
 pub mod krm;
+pub mod kustomize;
 pub mod manifest;
 pub mod placeholder;
 pub mod policy;

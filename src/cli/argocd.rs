@@ -34,11 +34,13 @@ pub enum Step {
     /// Resolve every secret reference and print the manifests (`generate.command`). Refuses
     /// to print an empty manifest set.
     Generate {
-        /// The plugin variant (for messages; `helm` without a path runs `helm template`).
+        /// The plugin variant (`helm` and `kustomize` without a path run `helm template` /
+        /// `kustomize build` on the application directory after checking it).
         #[arg(long, value_enum, default_value = "directory")]
         kind: Variant,
-        /// Files or directories of manifests, or `-` for stdin. With `--kind helm` and no
-        /// path (or `.`), runs `helm template` on the chart in the current directory.
+        /// Files or directories of manifests, or `-` for stdin. With `--kind helm` or
+        /// `--kind kustomize` and no path (or `.`), runs `helm template` / `kustomize build` on
+        /// the current directory.
         #[arg(value_name = "PATH", default_value = ".")]
         paths: Vec<PathBuf>,
         /// Read settings from a Kubernetes Secret, `[NAMESPACE:]NAME` (namespace default
@@ -62,7 +64,13 @@ pub enum Step {
 pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
     match args.step {
         Step::Discover { kind, path } => {
-            if let Some(found) = discover(&path, kind) {
+            // Discovery never fails: a malformed Argo CD environment only loses the repository
+            // root (the walk then stays in the application directory).
+            let root = ArgoEnv::from_process().ok().and_then(|env| {
+                let app = path.canonicalize().ok()?;
+                env.repo_root(&app)
+            });
+            if let Some(found) = discover(&path, kind, root.as_deref()) {
                 let mut line = found.display().to_string();
                 line.push('\n');
                 super::write_stdout(line.as_bytes())?;
@@ -110,6 +118,12 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
                     let dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
                     let text = crate::cmp::helm::template(&env, &dir, settings.max_output)?;
                     let name = "<helm template>".to_owned();
+                    vec![Input::Text { name, text }]
+                }
+                Variant::Kustomize if paths.iter().all(|p| p.as_os_str() == ".") => {
+                    let dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+                    let text = crate::cmp::kustomize::build(&env, &dir, settings.max_output)?;
+                    let name = "<kustomize build>".to_owned();
                     vec![Input::Text { name, text }]
                 }
                 _ => paths.iter().map(|p| Input::from_arg(p)).collect(),

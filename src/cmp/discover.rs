@@ -40,7 +40,7 @@ const MAX_FILES: usize = 20_000;
 
 /// Returns the first file (relative to `app_dir`) that makes `variant` responsible for the
 /// application, or `None`.
-pub fn discover(app_dir: &Path, variant: Variant) -> Option<PathBuf> {
+pub fn discover(app_dir: &Path, variant: Variant, repo_root: Option<&Path>) -> Option<PathBuf> {
     let has = |name: &str| app_dir.join(name).is_file();
     let is_chart = has("Chart.yaml");
     let is_kustomization = KUSTOMIZATION_FILES.iter().any(|f| has(f));
@@ -52,6 +52,40 @@ pub fn discover(app_dir: &Path, variant: Variant) -> Option<PathBuf> {
     if !applies {
         return None;
     }
+    if let Some(found) = first_marked(app_dir, variant) {
+        return Some(found);
+    }
+    if variant == Variant::Kustomize {
+        return in_graph(app_dir, repo_root);
+    }
+    None
+}
+
+/// The kustomization graph beyond the application directory (bases, components, generator
+/// files elsewhere in the repository): the first allowed exec-plugin configuration, else the
+/// first marked file of another kustomization directory (as `<repo-relative dir>/<file>`).
+/// A tree the walk refuses is not claimed (generate would refuse it too; Argo CD's own
+/// handling reports its own error).
+fn in_graph(app_dir: &Path, repo_root: Option<&Path>) -> Option<PathBuf> {
+    let app = app_dir.canonicalize().ok()?;
+    let root = repo_root
+        .and_then(|r| r.canonicalize().ok())
+        .unwrap_or_else(|| app.clone());
+    let rules = crate::kustomize::Rules::new(root.clone(), None).ok()?;
+    let graph = crate::kustomize::walk(&app, &rules).ok()?;
+    if let Some(p) = graph.plugins.first() {
+        return Some(PathBuf::from(&p.at));
+    }
+    graph.kustomizations.iter().skip(1).find_map(|k| {
+        let dir = root.join(k).parent()?.to_path_buf();
+        let found = first_marked(&dir, Variant::Directory)?;
+        Some(Path::new(k).parent()?.join(found))
+    })
+}
+
+/// The first file under `dir` (sorted, relative) holding a reference marker (and, for the
+/// kustomize variant, a generator marker).
+fn first_marked(app_dir: &Path, variant: Variant) -> Option<PathBuf> {
     let mut files = Vec::new();
     collect(app_dir, app_dir, &mut files);
     files.sort();
@@ -109,7 +143,7 @@ mod tests {
     fn plain_directories_need_a_reference() {
         let d = tempfile::tempdir().unwrap();
         write(d.path(), "a/deploy.yaml", "kind: Deployment\n");
-        assert_eq!(discover(d.path(), Variant::Directory), None);
+        assert_eq!(discover(d.path(), Variant::Directory, None), None);
         write(
             d.path(),
             "b/secret.yaml",
@@ -117,11 +151,11 @@ mod tests {
         );
         write(d.path(), ".git/x.yaml", "<path:x#y>");
         assert_eq!(
-            discover(d.path(), Variant::Directory),
+            discover(d.path(), Variant::Directory, None),
             Some(PathBuf::from("b/secret.yaml"))
         );
-        assert_eq!(discover(d.path(), Variant::Helm), None);
-        assert_eq!(discover(d.path(), Variant::Kustomize), None);
+        assert_eq!(discover(d.path(), Variant::Helm, None), None);
+        assert_eq!(discover(d.path(), Variant::Kustomize, None), None);
     }
 
     #[test]
@@ -129,23 +163,59 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         write(d.path(), "Chart.yaml", "name: c\n");
         write(d.path(), "values.yaml", "password: ref+vault://kv/app#/p\n");
-        assert_eq!(discover(d.path(), Variant::Directory), None);
+        assert_eq!(discover(d.path(), Variant::Directory, None), None);
         assert_eq!(
-            discover(d.path(), Variant::Helm),
+            discover(d.path(), Variant::Helm, None),
             Some(PathBuf::from("values.yaml"))
         );
         let k = tempfile::tempdir().unwrap();
         write(k.path(), "kustomization.yaml", "generators: [gen.yaml]\n");
-        assert_eq!(discover(k.path(), Variant::Kustomize), None);
+        assert_eq!(discover(k.path(), Variant::Kustomize, None), None);
         write(
             k.path(),
             "gen.yaml",
             "apiVersion: viaduct.ai/v1\nkind: ksops\n",
         );
         assert_eq!(
-            discover(k.path(), Variant::Kustomize),
+            discover(k.path(), Variant::Kustomize, None),
             Some(PathBuf::from("gen.yaml"))
         );
-        assert_eq!(discover(k.path(), Variant::Directory), None);
+        assert_eq!(discover(k.path(), Variant::Directory, None), None);
+    }
+
+    #[test]
+    fn kustomize_discovery_follows_bases_inside_the_repository() {
+        let repo = tempfile::tempdir().unwrap();
+        let r = repo.path();
+        write(r, "app/kustomization.yaml", "resources: [../base]\n");
+        write(r, "base/kustomization.yaml", "generators: [gen.yaml]\n");
+        write(
+            r,
+            "base/gen.yaml",
+            "apiVersion: viaduct.ai/v1\nkind: ksops\n",
+        );
+        let app = r.join("app");
+        assert_eq!(discover(&app, Variant::Kustomize, None), None, "root = app");
+        assert_eq!(
+            discover(&app, Variant::Kustomize, Some(r)),
+            Some(PathBuf::from("base/gen.yaml"))
+        );
+        write(r, "base/kustomization.yaml", "resources: [s.yaml]\n");
+        write(
+            r,
+            "base/s.yaml",
+            "kind: Secret\nstringData: {a: <path:kv/x#y>}\n",
+        );
+        assert_eq!(
+            discover(&app, Variant::Kustomize, Some(r)),
+            Some(PathBuf::from("base/s.yaml"))
+        );
+        // A tree the walk refuses is not claimed.
+        write(
+            r,
+            "app/kustomization.yaml",
+            "resources: [../base]\ngenerators: [/etc/x]\n",
+        );
+        assert_eq!(discover(&app, Variant::Kustomize, Some(r)), None);
     }
 }

@@ -11,17 +11,12 @@
 //! in memory only.
 
 use std::ffi::OsString;
-use std::io::Read as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Component, Path};
 
 use zeroize::Zeroizing;
 
 use super::{ArgoEnv, ParamValue};
 use crate::error::{Error, Result};
-
-/// How long helm may run when no run deadline is armed.
-const HELM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// helm's limit on release names.
 const MAX_RELEASE_NAME: usize = 53;
@@ -186,73 +181,12 @@ fn is_api_version(s: &str) -> bool {
 /// helm's stderr (chart errors, not secret) goes to ours.
 pub fn template(env: &ArgoEnv, app_dir: &Path, max_output: usize) -> Result<Zeroizing<String>> {
     let args = template_args(env, app_dir)?;
-    let helm = std::env::var_os("SEALBRIDGE_HELM")
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "helm".into());
-    let mut child = std::process::Command::new(&helm)
-        .args(&args)
-        .current_dir(app_dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| {
-            Error::Refused(format!(
-                "cannot run {} (SEALBRIDGE_HELM, else helm on PATH): {e}",
-                Path::new(&helm).display()
-            ))
-        })?;
-    let group = crate::deadline::Child::register(child.id());
-    let mut stdout = child.stdout.take();
-    let limit = u64::try_from(max_output).unwrap_or(u64::MAX);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut out = Zeroizing::new(Vec::new());
-        let read = match stdout.as_mut() {
-            Some(s) => s
-                .take(limit.saturating_add(1))
-                .read_to_end(&mut out)
-                .map(|_| ()),
-            None => Ok(()),
-        };
-        let too_big = out.len() as u64 > limit;
-        if too_big {
-            // Stop helm: its output is refused anyway.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0)),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        drop(stdout);
-        let _ = tx.send((read, child.wait(), out, too_big));
-    });
-    let wait = crate::deadline::remaining().unwrap_or(HELM_TIMEOUT);
-    let Ok((read, status, out, too_big)) = rx.recv_timeout(wait) else {
-        group.kill();
-        return Err(Error::Refused(format!(
-            "helm template did not finish within {} s (the run deadline); its process group \
-             was killed",
-            wait.as_secs()
-        )));
-    };
-    drop(group);
-    if too_big {
-        return Err(Error::Refused(format!(
-            "helm template printed more than {max_output} bytes (SEALBRIDGE_MAX_OUTPUT)"
-        )));
+    super::tool::Tool {
+        what: "helm template",
+        env_var: "SEALBRIDGE_HELM",
+        default: "helm",
     }
-    let status = status.map_err(|e| Error::Refused(format!("helm template: {e}")))?;
-    read.map_err(|e| Error::Refused(format!("helm template: cannot read its output: {e}")))?;
-    if !status.success() {
-        return Err(Error::Refused(format!(
-            "helm template failed ({status}); its messages are above"
-        )));
-    }
-    let mut out = out;
-    let text = String::from_utf8(std::mem::take(&mut *out))
-        .map_err(|_| Error::Refused("helm template printed text that is not UTF-8".to_owned()))?;
-    Ok(Zeroizing::new(text))
+    .run(&args, app_dir, max_output)
 }
 
 #[cfg(test)]

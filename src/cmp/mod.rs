@@ -25,6 +25,8 @@ use crate::error::ExitStatus;
 
 pub mod discover;
 pub mod helm;
+pub mod kustomize;
+pub mod tool;
 
 /// What can go wrong in the CMP front-end.
 #[derive(Debug, thiserror::Error)]

@@ -117,12 +117,6 @@ impl Sidecar {
             "KUSTOMIZE_PLUGIN_HOME".to_string(),
             plugin_home.display().to_string(),
         );
-        // The operator's opt-in to kustomize's exec plugins (ksops, SecretGenerator) in the
-        // kustomize variant; `kustomize_plugin_kind_traversal_*` runs without it.
-        env.insert(
-            "SEALBRIDGE_KUSTOMIZE_ALPHA_PLUGINS".to_string(),
-            "true".to_string(),
-        );
         env.insert(
             "SOPS_AGE_KEY_FILE".to_string(),
             support::project_root()
@@ -329,19 +323,11 @@ fn plugin_files_are_valid_and_use_no_shell_for_sealbridge_steps() {
             p.file.display()
         );
         let generate = strings(&p.spec["generate"]["command"]);
-        if name == "sealbridge" || name == "sealbridge-helm" {
-            assert_eq!(generate[0], "sealbridge", "{name} needs no shell");
-        } else {
-            // helm/kustomize need a pipe: POSIX sh -c, without bash-only `pipefail`.
-            assert_eq!(generate, ["sh", "-c"]);
-            let script = strings(&p.spec["generate"]["args"]).join("\n");
-            assert!(!script.contains("pipefail"), "{name}: dash has no pipefail");
-            assert!(script.contains("set -eu"), "{name}");
-            assert!(
-                script.contains("manifests=$("),
-                "{name}: output must be captured before piping"
-            );
-        }
+        assert_eq!(generate[0], "sealbridge", "{name} needs no shell");
+        assert!(
+            p.spec["generate"]["args"].is_null(),
+            "{name}: one command line"
+        );
     }
 }
 
@@ -814,27 +800,141 @@ fn kustomize_plugin_kind_traversal_cannot_choose_the_executable() {
     let canary_dir = canary.path().join("canary");
     let app = plugin_traversal_app(work.path(), &canary_dir);
     let marker = canary_dir.join("ran");
-
-    // The shipped default: exec plugins off, the repository's program never runs.
-    let mut sidecar = Sidecar::new();
-    sidecar.env.remove("SEALBRIDGE_KUSTOMIZE_ALPHA_PLUGINS");
-    let mut env = sidecar.env.clone();
-    env.extend(argo_env("traversal", "app", Value::Null));
-    let r = generate(&plugin, &app, &env);
-    assert!(
-        r.is_err(),
-        "generate must fail, not render without the generator"
-    );
-    assert!(!marker.exists(), "the repository chose the executable");
-
-    // The operator's opt-in (trusted repositories only) is exactly what the attack needs:
-    // this proves the test can see the hole it guards against.
     let sidecar = Sidecar::new();
     let mut env = sidecar.env.clone();
     env.extend(argo_env("traversal", "app", Value::Null));
-    let _ = generate(&plugin, &app, &env);
+
+    // The hole this guards: kustomize with exec plugins on runs the kind's path.
+    let out = Command::new(support::kubectl())
+        .args(["kustomize", "--enable-alpha-plugins", "."])
+        .current_dir(&app)
+        .env_clear()
+        .envs(&env)
+        .output()
+        .unwrap();
     assert!(
         marker.exists(),
-        "with SEALBRIDGE_KUSTOMIZE_ALPHA_PLUGINS=true kustomize runs the kind's path (documented)"
+        "kubectl kustomize --enable-alpha-plugins should run the kind's path: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    std::fs::remove_file(&marker).unwrap();
+
+    // The plugin reads the tree first and refuses it, naming the file and the kind.
+    let (code, stderr, stdout) = generate(&plugin, &app, &env).unwrap_err();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(!marker.exists(), "the repository chose the executable");
+    assert!(
+        stderr.contains("gen.yaml") && stderr.contains("../../"),
+        "{stderr}"
+    );
+    // Also when the generator sits in a base next to an allowed one (exec plugins needed).
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        "resources: [cm.yaml]\ngenerators: [ok.yaml, gen.yaml]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("ok.yaml"),
+        "apiVersion: sealbridge.io/v1alpha1\nkind: SecretGenerator\nmetadata: {name: s}\nenvs: []\n",
+    )
+    .unwrap();
+    let (code, stderr, _) = generate(&plugin, &app, &env).unwrap_err();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!marker.exists(), "the repository chose the executable");
+}
+
+/// A kustomization with a generator file and one more kustomization file entry.
+fn generator_app(work: &Path, kustomization: &str, files: &[(&str, &str)]) -> PathBuf {
+    let app = work.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("kustomization.yaml"), kustomization).unwrap();
+    for (name, text) in files {
+        let p = app.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    app
+}
+
+#[test]
+fn kustomize_krm_function_generators_are_refused_not_silently_skipped() {
+    // kustomize --enable-alpha-plugins without --enable-exec skips a KRM-function ksops config
+    // and renders without its Secret; the plugin refuses the tree instead.
+    let work = support::tempdir();
+    let ksops = "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: k\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: ksops\nfiles: [secret.enc.yaml]\n";
+    let app = generator_app(
+        work.path(),
+        "resources: [cm.yaml]\ngenerators: [ksops.yaml]\n",
+        &[
+            (
+                "cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+            ),
+            ("ksops.yaml", ksops),
+        ],
+    );
+    let sidecar = Sidecar::new();
+    let mut env = sidecar.env.clone();
+    env.extend(argo_env("krm-form", "app", Value::Null));
+    let out = Command::new(support::kubectl())
+        .args(["kustomize", "--enable-alpha-plugins", "."])
+        .current_dir(&app)
+        .env_clear()
+        .envs(&env)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("Secret"),
+        "kustomize's silent skip (the trap this guards): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, stderr, stdout) =
+        generate(&load_plugin("sealbridge-kustomize"), &app, &env).unwrap_err();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("app/ksops.yaml") && stderr.contains("KRM function"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn kustomize_remote_bases_and_outside_entries_are_refused() {
+    let plugin = load_plugin("sealbridge-kustomize");
+    let sidecar = Sidecar::new();
+    let mut env = sidecar.env.clone();
+    env.extend(argo_env("remote", "app", Value::Null));
+    let cm = (
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: <path:kv/x#y>\n",
+    );
+    for (k, want) in [
+        // A remote base would be fetched from the sidecar's network position.
+        (
+            "resources: [cm.yaml, \"https://127.0.0.1:9/org/repo//base?ref=v1\"]\n",
+            "SEALBRIDGE_KUSTOMIZE_REMOTE",
+        ),
+        // A directory of the sidecar's file system.
+        ("resources: [cm.yaml, /etc]\n", "is absolute"),
+        (
+            "resources: [cm.yaml, ../../../../../../etc]\n",
+            "outside the repository",
+        ),
+    ] {
+        let work = support::tempdir();
+        let app = generator_app(work.path(), k, &[cm]);
+        let (code, stderr, stdout) = generate(&plugin, &app, &env).unwrap_err();
+        assert_eq!(code, Some(1), "{k}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains(want), "{k}: {stderr}");
+    }
+    // The operator's options cannot switch exec functions on.
+    let work = support::tempdir();
+    let app = generator_app(work.path(), "resources: [cm.yaml]\n", &[cm]);
+    let mut env2 = env.clone();
+    env2.insert("KUSTOMIZE_BUILD_OPTIONS".into(), "--enable-exec".into());
+    let (code, stderr, _) = generate(&plugin, &app, &env2).unwrap_err();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--enable-exec"), "{stderr}");
 }
