@@ -31,6 +31,13 @@ pub enum Step {
         #[arg(default_value = ".")]
         path: PathBuf,
     },
+    /// Prepare the application (`init.command`): for `--kind helm`, check the chart's
+    /// dependency repositories and run `helm dependency build`; nothing for the others.
+    Init {
+        /// The plugin variant.
+        #[arg(long, value_enum)]
+        kind: Variant,
+    },
     /// Resolve every secret reference and print the manifests (`generate.command`). Refuses
     /// to print an empty manifest set.
     Generate {
@@ -74,6 +81,16 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
                 let mut line = found.display().to_string();
                 line.push('\n');
                 super::write_stdout(line.as_bytes())?;
+            }
+            Ok(())
+        }
+        Step::Init { kind } => {
+            let settings = Settings::load(&flags)?;
+            super::arm_deadline(settings.deadline);
+            let env = ArgoEnv::from_process()?;
+            if kind == Variant::Helm {
+                let dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+                crate::cmp::helm::dependencies(&env, &dir, settings.max_output)?;
             }
             Ok(())
         }

@@ -189,6 +189,137 @@ pub fn template(env: &ArgoEnv, app_dir: &Path, max_output: usize) -> Result<Zero
     .run(&args, app_dir, max_output)
 }
 
+/// The files that can name chart dependencies (helm reads the lock files in
+/// `dependency build`; `requirements.*` are apiVersion v1 charts').
+const DEPENDENCY_FILES: &[&str] = &[
+    "Chart.yaml",
+    "Chart.lock",
+    "requirements.yaml",
+    "requirements.lock",
+];
+
+/// `sealbridge argocd init --kind helm`: checks every dependency repository of the chart in
+/// `app_dir`, then runs `helm dependency build` (nothing when the chart has no dependencies).
+///
+/// A repository is allowed when it is empty (the chart is vendored in `charts/`), a named
+/// repository of the sidecar's own helm configuration (`@name`, `alias:name`: the operator's),
+/// a `file://` path that stays inside the repository, or a URL the operator listed in
+/// `SEALBRIDGE_HELM_REPOSITORIES` (comma- or whitespace-separated prefixes). Anything else
+/// would make the sidecar fetch a URL, or read a chart from a path, that the repository
+/// chose.
+pub fn dependencies(env: &ArgoEnv, app_dir: &Path, max_output: usize) -> Result<()> {
+    let app = app_dir.canonicalize().map_err(|e| Error::io(app_dir, e))?;
+    let root = env
+        .repo_root(&app)
+        .and_then(|r| r.canonicalize().ok())
+        .unwrap_or_else(|| app.clone());
+    let allowed = std::env::var("SEALBRIDGE_HELM_REPOSITORIES").unwrap_or_default();
+    let allowed: Vec<&str> = allowed
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('/'))
+        .collect();
+    let mut any = false;
+    for file in DEPENDENCY_FILES {
+        let path = app.join(file);
+        if !path.is_file() {
+            continue;
+        }
+        for (i, repo) in dependency_repositories(&path, file)?.iter().enumerate() {
+            any = true;
+            check_repository(file, i, repo, &app, &root, &allowed)?;
+        }
+    }
+    if !any {
+        return Ok(());
+    }
+    let args: Vec<OsString> = vec!["dependency".into(), "build".into(), "--".into(), ".".into()];
+    super::tool::Tool {
+        what: "helm dependency build",
+        env_var: "SEALBRIDGE_HELM",
+        default: "helm",
+    }
+    .run(&args, &app, max_output)
+    .map(drop)
+}
+
+/// The `repository` of each entry of `dependencies` (missing: empty).
+fn dependency_repositories(path: &Path, name: &str) -> Result<Vec<String>> {
+    let bad = |why: String| Error::Refused(format!("{name}: {why}"));
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() > 1024 * 1024 {
+        return Err(bad("is larger than 1 MiB".to_owned()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let docs = crate::yaml::parse_stream(&text).map_err(|e| bad(e.to_string()))?;
+    let Some(doc) = docs.into_iter().find(|d| !d.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let v = crate::yaml::to_json(&doc.root).map_err(|e| bad(e.to_string()))?;
+    let deps = match v.get("dependencies") {
+        None | Some(serde_json::Value::Null) => return Ok(Vec::new()),
+        Some(serde_json::Value::Array(a)) => a,
+        Some(_) => return Err(bad("dependencies is not a list".to_owned())),
+    };
+    deps.iter()
+        .enumerate()
+        .map(|(i, d)| match d.get("repository") {
+            None | Some(serde_json::Value::Null) => Ok(String::new()),
+            Some(serde_json::Value::String(s)) => Ok(s.clone()),
+            Some(_) => Err(bad(format!("dependencies[{i}].repository is not a string"))),
+        })
+        .collect()
+}
+
+fn check_repository(
+    file: &str,
+    i: usize,
+    repo: &str,
+    app: &Path,
+    root: &Path,
+    allowed: &[&str],
+) -> Result<()> {
+    let refuse = |why: &str| {
+        Error::Refused(format!(
+            "{file}: dependencies[{i}].repository {repo:?} {why}"
+        ))
+    };
+    if repo.is_empty() || repo.starts_with('@') || repo.starts_with("alias:") {
+        return Ok(());
+    }
+    if let Some(rel) = repo.strip_prefix("file://") {
+        if Path::new(rel).is_absolute() {
+            return Err(refuse(
+                "is an absolute path; a file:// dependency must be a relative path inside the                  repository",
+            ));
+        }
+        let full = app.join(rel).canonicalize().map_err(|_| {
+            refuse("does not exist; a file:// dependency must be a chart inside the repository")
+        })?;
+        if !full.starts_with(root) {
+            return Err(refuse(
+                "resolves outside the repository; a file:// dependency must be a chart inside                  the repository",
+            ));
+        }
+        return Ok(());
+    }
+    let url = repo.trim_end_matches('/');
+    let listed = allowed.iter().any(|a| {
+        url == *a
+            || url
+                .strip_prefix(a)
+                .is_some_and(|rest| rest.starts_with('/'))
+    });
+    if listed
+        && (url.starts_with("https://") || url.starts_with("http://") || url.starts_with("oci://"))
+    {
+        return Ok(());
+    }
+    Err(refuse(
+        "is not a repository the sidecar may fetch from: the operator lists chart repositories          in SEALBRIDGE_HELM_REPOSITORIES (URL prefixes); otherwise vendor the chart into charts/          or use a file:// path inside the repository",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -309,3 +309,134 @@ fn helm_binary_cannot_be_chosen_by_the_application() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("SEALBRIDGE_HELM"), "{stderr}");
 }
+
+/// Adds a dependency with `repository` to the chart's Chart.yaml.
+fn with_dependency(app: &Path, repository: &str) {
+    let chart = app.join("Chart.yaml");
+    let mut text = std::fs::read_to_string(&chart).unwrap();
+    text.push_str(&format!(
+        "dependencies:\n  - name: sub\n    version: 0.1.0\n    repository: \"{repository}\"\n"
+    ));
+    std::fs::write(&chart, text).unwrap();
+}
+
+/// A loopback server that counts the connections made to it and closes each at once.
+struct Listener {
+    addr: std::net::SocketAddr,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Listener {
+    fn new() -> Listener {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = count.clone();
+        std::thread::spawn(move || {
+            for stream in l.incoming() {
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Listener { addr, count }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/charts", self.addr)
+    }
+
+    /// Connections so far (read after the client process exited: it connected before).
+    fn connections(&self) -> usize {
+        self.count.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn helm_dependency_repository_urls_are_not_fetched_from_the_sidecar() {
+    let a = Attack::new();
+    let listener = Listener::new();
+    let (_work, app) = a.app();
+    with_dependency(&app, &listener.url());
+    let env = a.env("guestbook-helm", Value::Null);
+
+    // The hole: `helm dependency build` (the former init step) fetches the repository's URL.
+    let out = std::process::Command::new(crate::support::tool("helm"))
+        .args(["dependency", "build"])
+        .current_dir(&app)
+        .env_clear()
+        .envs(&env)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        listener.connections() > 0,
+        "helm dependency build should have contacted the chart's URL: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (code, stderr) = a.refused(&app, &env, "dependency URL");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("SEALBRIDGE_HELM_REPOSITORIES") && stderr.contains("dependencies[0]"),
+        "{stderr}"
+    );
+    assert_eq!(listener.connections(), 0, "the sidecar fetched the URL");
+
+    // The operator's list lets it through to helm (which then fails on the silent server).
+    let mut env2 = env.clone();
+    env2.insert("SEALBRIDGE_HELM_REPOSITORIES".to_owned(), listener.url());
+    let _ = a.refused(&app, &env2, "listed URL, no chart there");
+    assert!(listener.connections() > 0, "a listed repository is fetched");
+}
+
+#[test]
+fn helm_file_dependencies_stay_inside_the_repository() {
+    let a = Attack::new();
+    let env = a.env("guestbook-helm", Value::Null);
+    // A chart elsewhere on the sidecar (another checkout, a system directory).
+    let outside = a.sidecar.dir.path().join("other-repo/chart");
+    std::fs::create_dir_all(outside.join("templates")).unwrap();
+    std::fs::write(
+        outside.join("Chart.yaml"),
+        "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        outside.join("templates/cm.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  x: {CANARY}\n"
+        ),
+    )
+    .unwrap();
+    for repo in [
+        format!("file://{}", outside.display()),
+        format!(
+            "file://{}{}",
+            "../".repeat(30),
+            outside.display().to_string().trim_start_matches('/')
+        ),
+    ] {
+        let (_work, app) = a.app();
+        with_dependency(&app, &repo);
+        let (code, stderr) = a.refused(&app, &env, &repo);
+        assert_eq!(code, Some(1), "{repo}: {stderr}");
+        assert!(stderr.contains("repository"), "{repo}: {stderr}");
+    }
+    // A subchart inside the repository is built and rendered.
+    let (work, app) = a.app();
+    let sub = work.path().join("charts-common/sub");
+    crate::cmp::copy_dir(&outside, &sub);
+    std::fs::write(
+        sub.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  x: y\n",
+    )
+    .unwrap();
+    with_dependency(&app, "file://../../../../charts-common/sub");
+    let objects = generate(&load_plugin("sealbridge-helm"), &app, &env).unwrap_or_else(|e| {
+        panic!("{}", e.1);
+    });
+    assert!(
+        objects.iter().any(|o| o["metadata"]["name"] == "shared"),
+        "{objects:#?}"
+    );
+}
