@@ -440,3 +440,60 @@ fn helm_file_dependencies_stay_inside_the_repository() {
         "{objects:#?}"
     );
 }
+
+/// A stand-in helm (operator-configured via SEALBRIDGE_HELM) that starts a grandchild, records
+/// its pid, and never finishes.
+fn slow_tool(dir: &Path) -> (PathBuf, PathBuf) {
+    let pid_file = dir.join("grandchild.pid");
+    let fake = dir.join("slow-tool");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nsleep 600 >/dev/null 2>&1 </dev/null &\necho $! > '{}'\nwhile :; do sleep 1; done\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (fake, pid_file)
+}
+
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[test]
+fn helm_and_its_children_cannot_outlive_the_run_deadline() {
+    let a = Attack::new();
+    let (_work, app) = a.app();
+    let (fake, pid_file) = slow_tool(a.sidecar.dir.path());
+    let mut env = a.env("guestbook-helm", Value::Null);
+    env.insert("SEALBRIDGE_HELM".to_owned(), fake.display().to_string());
+    env.insert("SEALBRIDGE_DEADLINE".to_owned(), "2s".to_owned());
+    let (code, stderr) = a.refused(&app, &env, "slow helm");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("deadline"), "{stderr}");
+    let pid = std::fs::read_to_string(&pid_file).expect("the stand-in started its child");
+    // generate has exited: the whole process group must be gone (a grandchild kept alive
+    // would hold the sidecar's resources after Argo CD gave up).
+    crate::support::poll(
+        std::time::Duration::from_secs(10),
+        "helm's grandchild to be killed",
+        || (!alive(&pid)).then_some(()),
+    );
+}
+
+#[test]
+fn helm_output_over_the_limit_is_refused_and_helm_stopped() {
+    let a = Attack::new();
+    let (_work, app) = a.app();
+    let fake = a.sidecar.dir.path().join("chatty-helm");
+    std::fs::write(&fake, "#!/bin/sh\nexec yes 'kind: ConfigMap'\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut env = a.env("guestbook-helm", Value::Null);
+    env.insert("SEALBRIDGE_HELM".to_owned(), fake.display().to_string());
+    env.insert("SEALBRIDGE_MAX_OUTPUT".to_owned(), "1MiB".to_owned());
+    let (code, stderr) = a.refused(&app, &env, "endless helm output");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("SEALBRIDGE_MAX_OUTPUT"), "{stderr}");
+}
