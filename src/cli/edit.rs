@@ -36,6 +36,9 @@ pub struct EditArgs {
     /// New file: Vault/OpenBao transit key URIs, comma-separated (env `SOPS_VAULT_URIS`).
     #[arg(long, value_name = "URIS", env = "SOPS_VAULT_URIS")]
     pub hc_vault_transit: Option<String>,
+    /// New file: PGP key fingerprints, comma-separated (env `SOPS_PGP_FP`).
+    #[arg(long, value_name = "FINGERPRINTS", env = "SOPS_PGP_FP")]
+    pub pgp: Option<String>,
     /// New file: encrypt only values under keys matching this regex.
     #[arg(long, value_name = "REGEX")]
     pub encrypted_regex: Option<String>,
@@ -265,6 +268,7 @@ pub fn edit(a: EditArgs, flags: &Flags) -> Result<()> {
             &NewFileFlags {
                 age: a.age.as_deref(),
                 hc_vault_transit: a.hc_vault_transit.as_deref(),
+                pgp: a.pgp.as_deref(),
                 rule,
                 mac_only_encrypted: false,
                 shamir_threshold: a.shamir_secret_sharing_threshold,

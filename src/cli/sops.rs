@@ -74,6 +74,10 @@ pub struct EncryptArgs {
     /// (env `SOPS_VAULT_URIS`).
     #[arg(long, value_name = "URIS", env = "SOPS_VAULT_URIS")]
     pub hc_vault_transit: Option<String>,
+    /// PGP key fingerprints, comma-separated (env `SOPS_PGP_FP`); encrypted with GnuPG
+    /// (`SOPS_GPG_EXEC`, else `gpg`).
+    #[arg(long, value_name = "FINGERPRINTS", env = "SOPS_PGP_FP")]
+    pub pgp: Option<String>,
     /// Encrypt only values under keys matching this regex.
     #[arg(long, value_name = "REGEX")]
     pub encrypted_regex: Option<String>,
@@ -271,6 +275,12 @@ pub struct RotateArgs {
     /// Remove Vault transit key URIs (comma-separated).
     #[arg(long, value_name = "URIS")]
     pub rm_hc_vault_transit: Option<String>,
+    /// Add PGP fingerprints (comma-separated) to the first key group.
+    #[arg(long, value_name = "FINGERPRINTS")]
+    pub add_pgp: Option<String>,
+    /// Remove PGP fingerprints (comma-separated).
+    #[arg(long, value_name = "FINGERPRINTS")]
+    pub rm_pgp: Option<String>,
     /// Decrypt even if the MAC does not match.
     #[arg(long)]
     pub ignore_mac: bool,
@@ -517,8 +527,11 @@ fn flag_rule(a: &EncryptArgs) -> Result<Option<sops_lib::Rule>> {
     .map_err(usage)
 }
 
-fn flag_keys(age: Option<&str>, vault: Option<&str>) -> Result<Vec<MasterKey>> {
+fn flag_keys(age: Option<&str>, vault: Option<&str>, pgp: Option<&str>) -> Result<Vec<MasterKey>> {
     let mut keys = Vec::new();
+    for f in pgp.map(split_list).unwrap_or_default() {
+        keys.push(sops_lib::keys::pgp::new_key(&f).map_err(usage)?);
+    }
     for u in vault.map(split_list).unwrap_or_default() {
         keys.push(MasterKey::Vault(VaultKey::from_uri(&u).map_err(usage)?));
     }
@@ -553,6 +566,7 @@ fn creation_rule(f: &FormatArgs, file: &Path, required: bool) -> Result<Option<c
 pub(super) struct NewFileFlags<'a> {
     pub(super) age: Option<&'a str>,
     pub(super) hc_vault_transit: Option<&'a str>,
+    pub(super) pgp: Option<&'a str>,
     pub(super) rule: Option<sops_lib::Rule>,
     pub(super) mac_only_encrypted: bool,
     pub(super) shamir_threshold: Option<usize>,
@@ -568,7 +582,7 @@ pub(super) fn new_file_options(
     file: Option<&Path>,
     flags: &Flags,
 ) -> Result<EncryptOptions> {
-    let keys_from_flags = flag_keys(n.age, n.hc_vault_transit)?;
+    let keys_from_flags = flag_keys(n.age, n.hc_vault_transit, n.pgp)?;
     let rule_cfg = creation_rule(f, target, keys_from_flags.is_empty())?;
     let mut opts = EncryptOptions {
         emit: emit_options(f, file)?,
@@ -625,6 +639,7 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
         &NewFileFlags {
             age: a.age.as_deref(),
             hc_vault_transit: a.hc_vault_transit.as_deref(),
+            pgp: a.pgp.as_deref(),
             rule: flag_rule(&a)?,
             mac_only_encrypted: a.mac_only_encrypted,
             shamir_threshold: a.shamir_secret_sharing_threshold,
@@ -1121,8 +1136,16 @@ pub fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
 pub fn rotate(a: RotateArgs, flags: &Flags) -> Result<()> {
     let keys = key_sources(flags);
     let mut d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac, keys.clone())?;
-    let add = flag_keys(a.add_age.as_deref(), a.add_hc_vault_transit.as_deref())?;
-    let rm = flag_keys(a.rm_age.as_deref(), a.rm_hc_vault_transit.as_deref())?;
+    let add = flag_keys(
+        a.add_age.as_deref(),
+        a.add_hc_vault_transit.as_deref(),
+        a.add_pgp.as_deref(),
+    )?;
+    let rm = flag_keys(
+        a.rm_age.as_deref(),
+        a.rm_hc_vault_transit.as_deref(),
+        a.rm_pgp.as_deref(),
+    )?;
     let ident = |k: &MasterKey| k.describe();
     let rm_ids: Vec<String> = rm.iter().map(ident).collect();
     for g in &mut d.metadata.groups {

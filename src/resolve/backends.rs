@@ -239,6 +239,7 @@ pub fn sops_options(
                 .keys
                 .clone()
                 .with_age(t.age_identities())
+                .without_pgp()
                 .with_transit(Arc::new(crate::policy::guard::TenantTransit::new(
                     base.keys.transit(),
                     t.clone(),

@@ -59,7 +59,7 @@ struct CreationRule {
     path_regex: Option<String>,
     age: Option<StringOrList>,
     hc_vault_transit_uri: Option<StringOrList>,
-    pgp: Option<serde::de::IgnoredAny>,
+    pgp: Option<StringOrList>,
     kms: Option<serde::de::IgnoredAny>,
     gcp_kms: Option<serde::de::IgnoredAny>,
     azure_keyvault: Option<serde::de::IgnoredAny>,
@@ -81,7 +81,8 @@ struct KeyGroupConfig {
     age: Vec<String>,
     #[serde(default)]
     hc_vault: Vec<String>,
-    pgp: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pgp: Vec<String>,
     kms: Option<serde::de::IgnoredAny>,
     gcp_kms: Option<serde::de::IgnoredAny>,
     azure_keyvault: Option<serde::de::IgnoredAny>,
@@ -150,13 +151,12 @@ fn vault_key(uri: &str) -> Result<MasterKey, String> {
 
 fn unsupported(kind: &str) -> String {
     format!(
-        "{kind} keys are not supported by sealbridge; use a key sealbridge supports (age, hc_vault)"
+        "{kind} keys are not supported by sealbridge; use a key sealbridge supports (age, pgp, hc_vault)"
     )
 }
 
 fn group_from_config(g: &KeyGroupConfig, out: &mut Vec<MasterKey>) -> Result<(), String> {
     for (present, kind) in [
-        (g.pgp.is_some(), "pgp"),
         (g.kms.is_some(), "kms"),
         (g.gcp_kms.is_some(), "gcp_kms"),
         (g.azure_keyvault.is_some(), "azure_keyvault"),
@@ -177,6 +177,12 @@ fn group_from_config(g: &KeyGroupConfig, out: &mut Vec<MasterKey>) -> Result<(),
     }
     for r in &g.age {
         let k = age_key(r)?;
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    for f in &g.pgp {
+        let k = crate::sops::keys::pgp::new_key(f)?;
         if !out.contains(&k) {
             out.push(k);
         }
@@ -308,7 +314,6 @@ impl Config {
             }
             _ => {
                 for (present, kind) in [
-                    (r.pgp.is_some(), "pgp"),
                     (r.kms.is_some(), "kms"),
                     (r.gcp_kms.is_some(), "gcp_kms"),
                     (r.azure_keyvault.is_some(), "azure_keyvault"),
@@ -329,6 +334,9 @@ impl Config {
                     .unwrap_or_default()
                 {
                     keys.push(vault_key(&u).map_err(e)?);
+                }
+                for f in r.pgp.as_ref().map(StringOrList::items).unwrap_or_default() {
+                    keys.push(crate::sops::keys::pgp::new_key(&f).map_err(e)?);
                 }
                 if !keys.is_empty() {
                     out.groups.push(KeyGroup { keys });

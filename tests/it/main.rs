@@ -20,6 +20,7 @@ mod sops;
 mod sops_cli;
 mod sops_edit;
 mod sops_parity;
+mod sops_pgp;
 mod sops_ssh;
 mod sops_vault;
 mod tenancy;

@@ -1,9 +1,10 @@
 //! Key sources: recover the data key from a file's key groups, and wrap a data key for new
-//! master keys (spec §7). age and Vault transit are supported; other key types are kept in the
-//! file and reported as unsupported.
+//! master keys (spec §7). age, PGP (through GnuPG) and Vault transit are supported; other key
+//! types are kept in the file and reported as unsupported.
 
 pub mod age_key;
 pub mod hc_vault;
+pub mod pgp;
 
 use std::sync::{Arc, OnceLock};
 
@@ -23,6 +24,7 @@ pub use hc_vault::{Transit, VaultTransit};
 pub struct KeySources {
     age: Arc<OnceLock<AgeIdentities>>,
     transit: Arc<dyn Transit>,
+    no_pgp: bool,
 }
 
 impl std::fmt::Debug for KeySources {
@@ -44,6 +46,7 @@ impl KeySources {
         KeySources {
             age: Arc::new(OnceLock::new()),
             transit: Arc::new(VaultTransit::from_env()),
+            no_pgp: false,
         }
     }
 
@@ -67,6 +70,12 @@ impl KeySources {
         self
     }
 
+    /// No PGP decryption (a tenant: the sidecar's keyring is not the tenant's key material).
+    pub fn without_pgp(mut self) -> KeySources {
+        self.no_pgp = true;
+        self
+    }
+
     /// The transit in use (e.g. to wrap it in a narrower one).
     pub fn transit(&self) -> Arc<dyn Transit> {
         self.transit.clone()
@@ -81,8 +90,16 @@ impl KeySources {
         match key {
             MasterKey::Age { enc, .. } => self.age().decrypt(enc),
             MasterKey::Vault(v) => self.transit.decrypt(v, &v.enc),
+            MasterKey::Other { kind, fields } if kind == "pgp" => {
+                if self.no_pgp {
+                    return Err("PGP keys are not used for this tenant (the tenancy policy \
+                         names its age keys and transit mounts only)"
+                        .to_owned());
+                }
+                pgp::decrypt(fields)
+            }
             MasterKey::Other { kind, .. } => Err(format!(
-                "{kind} keys are not supported by sealbridge; use a key sealbridge supports (age, hc_vault)"
+                "{kind} keys are not supported by sealbridge; use a key sealbridge supports (age, pgp, hc_vault)"
             )),
         }
     }
@@ -99,8 +116,9 @@ impl KeySources {
                 v.created_at = Timestamp::now_utc().rfc3339();
                 Ok(())
             }
+            MasterKey::Other { kind, fields } if kind == "pgp" => pgp::encrypt(fields, secret),
             MasterKey::Other { kind, .. } => Err(format!(
-                "cannot wrap the data key for a {kind} key: {kind} keys are not supported by sealbridge; use a key sealbridge supports (age, hc_vault)"
+                "cannot wrap the data key for a {kind} key: {kind} keys are not supported by sealbridge; use a key sealbridge supports (age, pgp, hc_vault)"
             )),
         }
     }
@@ -189,5 +207,20 @@ impl KeySources {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_never_uses_the_sidecar_pgp_keyring() {
+        let key = pgp::new_key("0123456789ABCDEF0123456789ABCDEF01234567").unwrap();
+        let keys = KeySources::from_env().without_pgp();
+        let e = keys.unwrap_key(&key).unwrap_err();
+        assert!(e.contains("tenant"), "{e}");
+        assert!(pgp::new_key("--homedir=/x").is_err());
+        assert!(pgp::new_key("12345").is_err());
     }
 }
