@@ -154,8 +154,7 @@ fn run(args: &[&str], input: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
         let last = msg
             .lines()
             .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .next_back()
+            .rfind(|l| !l.is_empty())
             .unwrap_or("no message");
         return Err(format!("{shown} failed ({status}): {last}"));
     }
