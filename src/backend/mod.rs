@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::secret::SecretValue;
 
+pub mod aws;
 pub mod sops;
 pub mod vault;
 

@@ -69,7 +69,9 @@ pub fn decrypt_options_with(client: Result<VaultClient, String>) -> DecryptOptio
         Err(why) => VaultTransit::unconfigured(why),
     };
     DecryptOptions {
-        keys: KeySources::from_env().with_transit(Arc::new(transit)),
+        keys: KeySources::from_env()
+            .with_transit(Arc::new(transit))
+            .with_kms(Arc::new(crate::backend::aws::AwsKms::new())),
         ..DecryptOptions::default()
     }
 }
@@ -77,7 +79,8 @@ pub fn decrypt_options_with(client: Result<VaultClient, String>) -> DecryptOptio
 /// [`decrypt_options_with`] a client built from `settings`.
 pub fn decrypt_options(settings: &Settings) -> DecryptOptions {
     DecryptOptions {
-        keys: KeySources::from_settings(settings),
+        keys: KeySources::from_settings(settings)
+            .with_kms(Arc::new(crate::backend::aws::AwsKms::new())),
         ..DecryptOptions::default()
     }
 }

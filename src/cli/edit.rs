@@ -39,6 +39,15 @@ pub struct EditArgs {
     /// New file: PGP key fingerprints, comma-separated (env `SOPS_PGP_FP`).
     #[arg(long, value_name = "FINGERPRINTS", env = "SOPS_PGP_FP")]
     pub pgp: Option<String>,
+    /// New file: AWS KMS key ARNs, comma-separated, `ARN[+ROLE_ARN]` (env `SOPS_KMS_ARN`).
+    #[arg(long, value_name = "ARNS", env = "SOPS_KMS_ARN")]
+    pub kms: Option<String>,
+    /// New file: the KMS encryption context, `key:value,…`.
+    #[arg(long, value_name = "CONTEXT")]
+    pub encryption_context: Option<String>,
+    /// New file: the AWS profile for the KMS keys.
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
     /// New file: encrypt only values under keys matching this regex.
     #[arg(long, value_name = "REGEX")]
     pub encrypted_regex: Option<String>,
@@ -269,6 +278,9 @@ pub fn edit(a: EditArgs, flags: &Flags) -> Result<()> {
                 age: a.age.as_deref(),
                 hc_vault_transit: a.hc_vault_transit.as_deref(),
                 pgp: a.pgp.as_deref(),
+                kms: a.kms.as_deref(),
+                kms_context: a.encryption_context.as_deref(),
+                aws_profile: a.aws_profile.as_deref(),
                 rule,
                 mac_only_encrypted: false,
                 shamir_threshold: a.shamir_secret_sharing_threshold,

@@ -78,6 +78,15 @@ pub struct EncryptArgs {
     /// (`SOPS_GPG_EXEC`, else `gpg`).
     #[arg(long, value_name = "FINGERPRINTS", env = "SOPS_PGP_FP")]
     pub pgp: Option<String>,
+    /// AWS KMS key ARNs, comma-separated, each optionally `+ROLE_ARN` (env `SOPS_KMS_ARN`).
+    #[arg(long, value_name = "ARNS", env = "SOPS_KMS_ARN")]
+    pub kms: Option<String>,
+    /// The KMS encryption context, `key:value,key:value`.
+    #[arg(long, value_name = "CONTEXT")]
+    pub encryption_context: Option<String>,
+    /// The AWS profile for the KMS keys (`aws_profile`).
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
     /// Encrypt only values under keys matching this regex.
     #[arg(long, value_name = "REGEX")]
     pub encrypted_regex: Option<String>,
@@ -281,6 +290,12 @@ pub struct RotateArgs {
     /// Remove PGP fingerprints (comma-separated).
     #[arg(long, value_name = "FINGERPRINTS")]
     pub rm_pgp: Option<String>,
+    /// Add AWS KMS key ARNs (comma-separated, `ARN[+ROLE_ARN]`) to the first key group.
+    #[arg(long, value_name = "ARNS")]
+    pub add_kms: Option<String>,
+    /// Remove AWS KMS key ARNs (comma-separated).
+    #[arg(long, value_name = "ARNS")]
+    pub rm_kms: Option<String>,
     /// Decrypt even if the MAC does not match.
     #[arg(long)]
     pub ignore_mac: bool,
@@ -417,12 +432,13 @@ pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Vault client (only towards the configured address). A settings problem only matters once
 /// an hc_vault key is used, so it is kept as that key's failure.
 pub(super) fn key_sources(flags: &Flags) -> KeySources {
-    match Settings::load(flags) {
+    let keys = match Settings::load(flags) {
         Ok(s) => KeySources::from_settings(&s),
         Err(e) => KeySources::from_env().with_transit(std::sync::Arc::new(
             sops_lib::keys::VaultTransit::unconfigured(e.to_string()),
         )),
-    }
+    };
+    keys.with_kms(std::sync::Arc::new(crate::backend::aws::AwsKms::new()))
 }
 
 fn decrypt_opts(
@@ -527,6 +543,30 @@ fn flag_rule(a: &EncryptArgs) -> Result<Option<sops_lib::Rule>> {
     .map_err(usage)
 }
 
+/// The key flags of a command (`--age`, `--hc-vault-transit`, `--pgp`, `--kms` with its
+/// context and profile).
+#[derive(Default)]
+pub(super) struct KeyFlags<'a> {
+    pub(super) age: Option<&'a str>,
+    pub(super) vault: Option<&'a str>,
+    pub(super) pgp: Option<&'a str>,
+    pub(super) kms: Option<&'a str>,
+    pub(super) kms_context: Option<&'a str>,
+    pub(super) aws_profile: Option<&'a str>,
+}
+
+fn flag_keys_all(f: &KeyFlags<'_>) -> Result<Vec<MasterKey>> {
+    let mut keys = flag_keys(f.age, f.vault, f.pgp)?;
+    let context = sops_lib::keys::kms::parse_context(f.kms_context.unwrap_or("")).map_err(usage)?;
+    for a in f.kms.map(split_list).unwrap_or_default() {
+        keys.push(
+            sops_lib::keys::kms::new_key(&a, &context, f.aws_profile.unwrap_or(""))
+                .map_err(usage)?,
+        );
+    }
+    Ok(keys)
+}
+
 fn flag_keys(age: Option<&str>, vault: Option<&str>, pgp: Option<&str>) -> Result<Vec<MasterKey>> {
     let mut keys = Vec::new();
     for f in pgp.map(split_list).unwrap_or_default() {
@@ -567,6 +607,9 @@ pub(super) struct NewFileFlags<'a> {
     pub(super) age: Option<&'a str>,
     pub(super) hc_vault_transit: Option<&'a str>,
     pub(super) pgp: Option<&'a str>,
+    pub(super) kms: Option<&'a str>,
+    pub(super) kms_context: Option<&'a str>,
+    pub(super) aws_profile: Option<&'a str>,
     pub(super) rule: Option<sops_lib::Rule>,
     pub(super) mac_only_encrypted: bool,
     pub(super) shamir_threshold: Option<usize>,
@@ -582,7 +625,14 @@ pub(super) fn new_file_options(
     file: Option<&Path>,
     flags: &Flags,
 ) -> Result<EncryptOptions> {
-    let keys_from_flags = flag_keys(n.age, n.hc_vault_transit, n.pgp)?;
+    let keys_from_flags = flag_keys_all(&KeyFlags {
+        age: n.age,
+        vault: n.hc_vault_transit,
+        pgp: n.pgp,
+        kms: n.kms,
+        kms_context: n.kms_context,
+        aws_profile: n.aws_profile,
+    })?;
     let rule_cfg = creation_rule(f, target, keys_from_flags.is_empty())?;
     let mut opts = EncryptOptions {
         emit: emit_options(f, file)?,
@@ -640,6 +690,9 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
             age: a.age.as_deref(),
             hc_vault_transit: a.hc_vault_transit.as_deref(),
             pgp: a.pgp.as_deref(),
+            kms: a.kms.as_deref(),
+            kms_context: a.encryption_context.as_deref(),
+            aws_profile: a.aws_profile.as_deref(),
             rule: flag_rule(&a)?,
             mac_only_encrypted: a.mac_only_encrypted,
             shamir_threshold: a.shamir_secret_sharing_threshold,
@@ -1136,16 +1189,20 @@ pub fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
 pub fn rotate(a: RotateArgs, flags: &Flags) -> Result<()> {
     let keys = key_sources(flags);
     let mut d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac, keys.clone())?;
-    let add = flag_keys(
-        a.add_age.as_deref(),
-        a.add_hc_vault_transit.as_deref(),
-        a.add_pgp.as_deref(),
-    )?;
-    let rm = flag_keys(
-        a.rm_age.as_deref(),
-        a.rm_hc_vault_transit.as_deref(),
-        a.rm_pgp.as_deref(),
-    )?;
+    let add = flag_keys_all(&KeyFlags {
+        age: a.add_age.as_deref(),
+        vault: a.add_hc_vault_transit.as_deref(),
+        pgp: a.add_pgp.as_deref(),
+        kms: a.add_kms.as_deref(),
+        ..KeyFlags::default()
+    })?;
+    let rm = flag_keys_all(&KeyFlags {
+        age: a.rm_age.as_deref(),
+        vault: a.rm_hc_vault_transit.as_deref(),
+        pgp: a.rm_pgp.as_deref(),
+        kms: a.rm_kms.as_deref(),
+        ..KeyFlags::default()
+    })?;
     let ident = |k: &MasterKey| k.describe();
     let rm_ids: Vec<String> = rm.iter().map(ident).collect();
     for g in &mut d.metadata.groups {

@@ -240,6 +240,7 @@ pub fn sops_options(
                 .clone()
                 .with_age(t.age_identities())
                 .without_pgp()
+                .with_kms(Arc::new(crate::sops::keys::kms::NoKms))
                 .with_transit(Arc::new(crate::policy::guard::TenantTransit::new(
                     base.keys.transit(),
                     t.clone(),

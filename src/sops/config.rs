@@ -60,7 +60,8 @@ struct CreationRule {
     age: Option<StringOrList>,
     hc_vault_transit_uri: Option<StringOrList>,
     pgp: Option<StringOrList>,
-    kms: Option<serde::de::IgnoredAny>,
+    kms: Option<StringOrList>,
+    aws_profile: Option<String>,
     gcp_kms: Option<serde::de::IgnoredAny>,
     azure_keyvault: Option<serde::de::IgnoredAny>,
     hckms: Option<serde::de::IgnoredAny>,
@@ -83,12 +84,25 @@ struct KeyGroupConfig {
     hc_vault: Vec<String>,
     #[serde(default)]
     pgp: Vec<String>,
-    kms: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    kms: Vec<KmsConfig>,
     gcp_kms: Option<serde::de::IgnoredAny>,
     azure_keyvault: Option<serde::de::IgnoredAny>,
     hckms: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     merge: Vec<KeyGroupConfig>,
+}
+
+/// A `kms` entry of a key group.
+#[derive(Deserialize, Default, Debug, Clone)]
+struct KmsConfig {
+    arn: String,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    context: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    aws_profile: Option<String>,
 }
 
 /// What a creation rule (plus CLI flags) says about a new file.
@@ -157,7 +171,6 @@ fn unsupported(kind: &str) -> String {
 
 fn group_from_config(g: &KeyGroupConfig, out: &mut Vec<MasterKey>) -> Result<(), String> {
     for (present, kind) in [
-        (g.kms.is_some(), "kms"),
         (g.gcp_kms.is_some(), "gcp_kms"),
         (g.azure_keyvault.is_some(), "azure_keyvault"),
         (g.hckms.is_some(), "hckms"),
@@ -183,6 +196,26 @@ fn group_from_config(g: &KeyGroupConfig, out: &mut Vec<MasterKey>) -> Result<(),
     }
     for f in &g.pgp {
         let k = crate::sops::keys::pgp::new_key(f)?;
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    for c in &g.kms {
+        let spec = match c.role.as_deref().filter(|r| !r.is_empty()) {
+            Some(role) => format!("{}+{role}", c.arn),
+            None => c.arn.clone(),
+        };
+        let context: Vec<(String, String)> = c
+            .context
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let k = crate::sops::keys::kms::new_key(
+            &spec,
+            &context,
+            c.aws_profile.as_deref().unwrap_or(""),
+        )?;
         if !out.contains(&k) {
             out.push(k);
         }
@@ -314,7 +347,6 @@ impl Config {
             }
             _ => {
                 for (present, kind) in [
-                    (r.kms.is_some(), "kms"),
                     (r.gcp_kms.is_some(), "gcp_kms"),
                     (r.azure_keyvault.is_some(), "azure_keyvault"),
                     (r.hckms.is_some(), "hckms"),
@@ -337,6 +369,16 @@ impl Config {
                 }
                 for f in r.pgp.as_ref().map(StringOrList::items).unwrap_or_default() {
                     keys.push(crate::sops::keys::pgp::new_key(&f).map_err(e)?);
+                }
+                for a in r.kms.as_ref().map(StringOrList::items).unwrap_or_default() {
+                    keys.push(
+                        crate::sops::keys::kms::new_key(
+                            &a,
+                            &[],
+                            r.aws_profile.as_deref().unwrap_or(""),
+                        )
+                        .map_err(e)?,
+                    );
                 }
                 if !keys.is_empty() {
                     out.groups.push(KeyGroup { keys });

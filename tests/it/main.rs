@@ -19,6 +19,7 @@ mod smoke;
 mod sops;
 mod sops_cli;
 mod sops_edit;
+mod sops_kms;
 mod sops_parity;
 mod sops_pgp;
 mod sops_ssh;

@@ -1,9 +1,10 @@
 //! Key sources: recover the data key from a file's key groups, and wrap a data key for new
-//! master keys (spec §7). age, PGP (through GnuPG) and Vault transit are supported; other key
+//! master keys (spec §7). age, PGP (through GnuPG), AWS KMS (through [`kms::Kms`]) and Vault transit are supported; other key
 //! types are kept in the file and reported as unsupported.
 
 pub mod age_key;
 pub mod hc_vault;
+pub mod kms;
 pub mod pgp;
 
 use std::sync::{Arc, OnceLock};
@@ -24,6 +25,7 @@ pub use hc_vault::{Transit, VaultTransit};
 pub struct KeySources {
     age: Arc<OnceLock<AgeIdentities>>,
     transit: Arc<dyn Transit>,
+    kms: Arc<dyn kms::Kms>,
     no_pgp: bool,
 }
 
@@ -46,6 +48,7 @@ impl KeySources {
         KeySources {
             age: Arc::new(OnceLock::new()),
             transit: Arc::new(VaultTransit::from_env()),
+            kms: Arc::new(kms::NoKms),
             no_pgp: false,
         }
     }
@@ -67,6 +70,12 @@ impl KeySources {
     /// Another transit (e.g. a [`VaultTransit`] sharing the run's Vault client).
     pub fn with_transit(mut self, t: Arc<dyn Transit>) -> KeySources {
         self.transit = t;
+        self
+    }
+
+    /// The AWS KMS client (the application's; none by default).
+    pub fn with_kms(mut self, k: Arc<dyn kms::Kms>) -> KeySources {
+        self.kms = k;
         self
     }
 
@@ -98,8 +107,9 @@ impl KeySources {
                 }
                 pgp::decrypt(fields)
             }
+            MasterKey::Other { kind, fields } if kind == "kms" => kms::decrypt(&*self.kms, fields),
             MasterKey::Other { kind, .. } => Err(format!(
-                "{kind} keys are not supported by sealbridge; use a key sealbridge supports (age, pgp, hc_vault)"
+                "{kind} keys are not supported by sealbridge; use a key sealbridge supports (age, pgp, kms, hc_vault)"
             )),
         }
     }
@@ -117,8 +127,11 @@ impl KeySources {
                 Ok(())
             }
             MasterKey::Other { kind, fields } if kind == "pgp" => pgp::encrypt(fields, secret),
+            MasterKey::Other { kind, fields } if kind == "kms" => {
+                kms::encrypt(&*self.kms, fields, secret)
+            }
             MasterKey::Other { kind, .. } => Err(format!(
-                "cannot wrap the data key for a {kind} key: {kind} keys are not supported by sealbridge; use a key sealbridge supports (age, pgp, hc_vault)"
+                "cannot wrap the data key for a {kind} key: {kind} keys are not supported by sealbridge; use a key sealbridge supports (age, pgp, kms, hc_vault)"
             )),
         }
     }
