@@ -60,6 +60,10 @@ pub struct DecryptArgs {
     /// standard input).
     #[arg(long, value_name = "NAME")]
     pub filename_override: Option<PathBuf>,
+    /// Key types to try first, comma-separated (`age,pgp,kms,hc_vault,…`; env
+    /// `SOPS_DECRYPTION_ORDER`).
+    #[arg(long, value_name = "TYPES")]
+    pub decryption_order: Option<String>,
 }
 
 /// Arguments of `encrypt`.
@@ -488,7 +492,14 @@ pub fn decrypt(mut a: DecryptArgs, flags: &Flags) -> Result<()> {
         Some(e) => sops_lib::parse_extract_path(e)?,
         None => Vec::new(),
     };
-    let d = decrypt_to_tree(file, &a.format, a.ignore_mac, key_sources(flags))?;
+    let mut keys = key_sources(flags);
+    if let Some(o) = a.decryption_order.as_deref() {
+        keys = keys.with_decryption_order(
+            sops_lib::keys::parse_order(o)
+                .map_err(|e| usage(format!("--decryption-order: {e}")))?,
+        );
+    }
+    let d = decrypt_to_tree(file, &a.format, a.ignore_mac, keys)?;
     let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(d.format);
     let emit = emit_options(&a.format, file)?;
     let name = file

@@ -27,6 +27,9 @@ pub struct KeySources {
     transit: Arc<dyn Transit>,
     kms: Arc<dyn kms::Kms>,
     no_pgp: bool,
+    /// `--decryption-order` / `SOPS_DECRYPTION_ORDER`: key types tried first, in this order
+    /// (`Err`: the list named an unknown type, reported when a file is decrypted).
+    order: Result<Vec<String>, String>,
 }
 
 impl std::fmt::Debug for KeySources {
@@ -50,6 +53,12 @@ impl KeySources {
             transit: Arc::new(VaultTransit::from_env()),
             kms: Arc::new(kms::NoKms),
             no_pgp: false,
+            order: std::env::var("SOPS_DECRYPTION_ORDER")
+                .ok()
+                .filter(|o| !o.trim().is_empty())
+                .map_or(Ok(Vec::new()), |o| {
+                    parse_order(&o).map_err(|e| format!("SOPS_DECRYPTION_ORDER: {e}"))
+                }),
         }
     }
 
@@ -76,6 +85,12 @@ impl KeySources {
     /// The AWS KMS client (the application's; none by default).
     pub fn with_kms(mut self, k: Arc<dyn kms::Kms>) -> KeySources {
         self.kms = k;
+        self
+    }
+
+    /// The key types to try first, in order (`--decryption-order`).
+    pub fn with_decryption_order(mut self, order: Vec<String>) -> KeySources {
+        self.order = Ok(order);
         self
     }
 
@@ -136,9 +151,17 @@ impl KeySources {
         }
     }
 
-    /// Tries the keys of one group in sops' order; the first success wins.
+    /// Tries the keys of one group in sops' order (the decryption order's types first); the
+    /// first success wins.
     fn unwrap_group(&self, g: &KeyGroup, tried: &mut Vec<String>) -> Option<Zeroizing<Vec<u8>>> {
-        for kind in DECRYPTION_ORDER {
+        let first: &[String] = self.order.as_deref().unwrap_or(&[]);
+        let kinds = first.iter().map(String::as_str).chain(
+            DECRYPTION_ORDER
+                .iter()
+                .copied()
+                .filter(|k| !first.iter().any(|f| f == k)),
+        );
+        for kind in kinds {
             for k in g.keys.iter().filter(|k| k.kind() == kind) {
                 match self.unwrap_key(k) {
                     Ok(b) => return Some(b),
@@ -151,6 +174,9 @@ impl KeySources {
 
     /// Recovers the data key of a file (one group: any key; several: Shamir threshold).
     pub fn recover(&self, md: &Metadata) -> Result<DataKey, String> {
+        if let Err(e) = &self.order {
+            return Err(e.clone());
+        }
         let mut tried = Vec::new();
         if md.groups.len() <= 1 {
             let g = md.groups.first().ok_or("No keys found in file")?;
@@ -221,6 +247,23 @@ impl KeySources {
         }
         Ok(())
     }
+}
+
+/// Parses a decryption order: comma-separated key type ids, each known, none twice.
+pub fn parse_order(s: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if !DECRYPTION_ORDER.contains(&t) {
+            return Err(format!(
+                "unknown key type {t:?} in the decryption order; use {}",
+                DECRYPTION_ORDER.join(", ")
+            ));
+        }
+        if !out.iter().any(|o| o == t) {
+            out.push(t.to_owned());
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
