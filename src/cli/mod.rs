@@ -13,6 +13,7 @@ use crate::error::{Error, ExitStatus, Result};
 mod argocd;
 mod completions;
 mod edit;
+mod groups;
 pub mod krm;
 mod man;
 mod policy;
@@ -114,6 +115,8 @@ pub enum Command {
     Updatekeys(sops::UpdateKeysArgs),
     /// Re-encrypt a sops file with a new data key.
     Rotate(sops::RotateArgs),
+    /// Add or delete a key group of a sops file (like `sops groups add|delete`).
+    Groups(groups::GroupsArgs),
     /// Set one value or branch of a sops file in place (value as JSON, like `sops set`).
     Set(sops::SetArgs),
     /// Remove one key or list item from a sops file in place (like `sops unset`).
@@ -146,6 +149,7 @@ impl Command {
                 | Command::ExecFile(_)
                 | Command::Updatekeys(_)
                 | Command::Rotate(_)
+                | Command::Groups(_)
                 | Command::Set(_)
                 | Command::Unset(_)
         )
@@ -238,6 +242,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rotate(mut a) => {
             sops::top_config(&mut a.format, sops_config)?;
             sops::rotate(a, &flags)
+        }
+        Command::Groups(mut a) => {
+            sops::top_config(a.step.format_mut(), sops_config)?;
+            groups::run(a, &flags)
         }
         Command::Set(mut a) => {
             sops::top_config(&mut a.format, sops_config)?;

@@ -328,7 +328,7 @@ pub fn top_config(f: &mut FormatArgs, top: Option<PathBuf>) -> Result<()> {
     }
 }
 
-fn usage(m: impl Into<String>) -> Error {
+pub(super) fn usage(m: impl Into<String>) -> Error {
     Error::Usage(m.into())
 }
 
@@ -351,7 +351,7 @@ fn split_list(s: &str) -> Vec<String> {
 }
 
 /// Reads the input file (or stdin for `-` / none).
-fn read_input(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
+pub(super) fn read_input(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
     match file {
         Some(p) if p != Path::new("-") => std::fs::read(p)
             .map(Zeroizing::new)
@@ -566,7 +566,7 @@ pub(super) struct KeyFlags<'a> {
     pub(super) aws_profile: Option<&'a str>,
 }
 
-fn flag_keys_all(f: &KeyFlags<'_>) -> Result<Vec<MasterKey>> {
+pub(super) fn flag_keys_all(f: &KeyFlags<'_>) -> Result<Vec<MasterKey>> {
     let mut keys = flag_keys(f.age, f.vault, f.pgp)?;
     let context = sops_lib::keys::kms::parse_context(f.kms_context.unwrap_or("")).map_err(usage)?;
     for a in f.kms.map(split_list).unwrap_or_default() {
