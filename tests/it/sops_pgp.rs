@@ -284,3 +284,49 @@ fn a_missing_pgp_secret_key_names_the_fingerprint_and_leaks_nothing() {
     assert!(err.contains(&gpg.fp), "{err}");
     assert!(!err.contains("s3cr3t-pgp-value"), "{err}");
 }
+
+#[test]
+fn updatekeys_moves_a_file_to_the_pgp_key_of_its_rule() {
+    let gpg = Gpg::new();
+    let (_d, dir) = workdir();
+    let (identity, recipient) = support::age_keypair();
+    std::fs::write(dir.join("age.txt"), identity).unwrap();
+    let enc = ok(
+        &sb(
+            &dir,
+            gpg.path(),
+            &["encrypt", "--age", &recipient, "plain.yaml"],
+        ),
+        "encrypt",
+    );
+    std::fs::write(dir.join("s.enc.yaml"), enc).unwrap();
+    std::fs::write(
+        dir.join(".sops.yaml"),
+        format!("creation_rules:\n  - pgp: {}\n", gpg.fp),
+    )
+    .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sealbridge"));
+    c.env("SOPS_AGE_KEY_FILE", dir.join("age.txt"));
+    let home = support::tempdir();
+    let o = run(
+        c,
+        &dir,
+        home.path(),
+        gpg.path(),
+        &["updatekeys", "-y", "s.enc.yaml"],
+    );
+    let summary = ok(&o, "updatekeys");
+    assert!(summary.contains(&format!("+++ {}", gpg.fp)), "{summary}");
+    let text = std::fs::read_to_string(dir.join("s.enc.yaml")).unwrap();
+    assert!(
+        text.contains(&format!("fp: {}", gpg.fp)) && !text.contains(&recipient),
+        "{text}"
+    );
+    assert_eq!(
+        ok(
+            &sops(&dir, gpg.path(), &["decrypt", "s.enc.yaml"]),
+            "sops decrypt"
+        ),
+        PLAIN
+    );
+}
