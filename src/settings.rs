@@ -451,6 +451,111 @@ fn check_argocd_env(env: &BTreeMap<String, String>) -> Result<()> {
     )))
 }
 
+/// Credentials: never in a config file (docs/vault.md, "Config file").
+const FILE_CREDENTIALS: &[(&str, &str)] = &[
+    ("VAULT_TOKEN", "SEALBRIDGE_VAULT_TOKEN_FILE"),
+    ("AVP_SECRET_ID", "SEALBRIDGE_VAULT_SECRET_ID_FILE"),
+    ("SEALBRIDGE_VAULT_SECRET_ID", "SEALBRIDGE_VAULT_SECRET_ID_FILE"),
+    ("AVP_GITHUB_TOKEN", "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"),
+    ("SEALBRIDGE_VAULT_GITHUB_TOKEN", "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"),
+    ("AVP_PASSWORD", "SEALBRIDGE_VAULT_PASSWORD_FILE"),
+    ("SEALBRIDGE_VAULT_PASSWORD", "SEALBRIDGE_VAULT_PASSWORD_FILE"),
+    ("SEALBRIDGE_VAULT_JWT", "SEALBRIDGE_VAULT_JWT_FILE"),
+];
+
+/// The environment-style keys a config file may hold (everything the settings read, minus
+/// credentials).
+const FILE_ENV_KEYS: &[&str] = &[
+    "AVP_AUTH_TYPE",
+    "AVP_JWT_ROLE",
+    "AVP_K8S_MOUNT_PATH",
+    "AVP_K8S_ROLE",
+    "AVP_K8S_TOKEN_PATH",
+    "AVP_KV_VERSION",
+    "AVP_MOUNT_PATH",
+    "AVP_PATH_VALIDATION",
+    "AVP_ROLE_ID",
+    "AVP_TYPE",
+    "AVP_USERNAME",
+    "SEALBRIDGE_BACKEND",
+    "SEALBRIDGE_CACHE_DIR",
+    "SEALBRIDGE_CONCURRENCY",
+    "SEALBRIDGE_DEADLINE",
+    "SEALBRIDGE_KV_VERSION",
+    "SEALBRIDGE_MAX_OUTPUT",
+    "SEALBRIDGE_PATH_PREFIX",
+    "SEALBRIDGE_PATH_VALIDATION",
+    "SEALBRIDGE_POLICY",
+    "SEALBRIDGE_VAULT_ADDR",
+    "SEALBRIDGE_VAULT_AUTH",
+    "SEALBRIDGE_VAULT_AUTH_MOUNT",
+    "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE",
+    "SEALBRIDGE_VAULT_JWT_FILE",
+    "SEALBRIDGE_VAULT_MAX_RETRIES",
+    "SEALBRIDGE_VAULT_NAMESPACE",
+    "SEALBRIDGE_VAULT_PASSWORD_FILE",
+    "SEALBRIDGE_VAULT_ROLE",
+    "SEALBRIDGE_VAULT_ROLE_ID",
+    "SEALBRIDGE_VAULT_SECRET_ID_FILE",
+    "SEALBRIDGE_VAULT_TIMEOUT",
+    "SEALBRIDGE_VAULT_TOKEN_CACHE",
+    "SEALBRIDGE_VAULT_TOKEN_FILE",
+    "SEALBRIDGE_VAULT_USERNAME",
+    "SEALBRIDGE_VERBOSE",
+    "VAULT_ADDR",
+    "VAULT_AGENT_ADDR",
+    "VAULT_CACERT",
+    "VAULT_CAPATH",
+    "VAULT_CLIENT_CERT",
+    "VAULT_CLIENT_KEY",
+    "VAULT_CLIENT_TIMEOUT",
+    "VAULT_MAX_RETRIES",
+    "VAULT_NAMESPACE",
+    "VAULT_SKIP_VERIFY",
+];
+
+/// Checks one environment-style key of a config file.
+fn check_file_env_key(path: &Path, key: &str) -> Result<()> {
+    if let Some((_, instead)) = FILE_CREDENTIALS.iter().find(|(k, _)| *k == key) {
+        return Err(usage(format!(
+            "{}: {key} is a credential and cannot be in a config file; give its path with \
+             {instead} (a mounted Secret), or set {key} in the environment",
+            path.display()
+        )));
+    }
+    if FILE_ENV_KEYS.contains(&key) {
+        return Ok(());
+    }
+    let hint = FILE_ENV_KEYS
+        .iter()
+        .chain(FILE_CREDENTIALS.iter().map(|(k, _)| k))
+        .map(|k| (edit_distance(key, k), *k))
+        .min()
+        .filter(|(d, _)| *d <= 3)
+        .map(|(_, k)| format!(" (did you mean {k}?)"))
+        .unwrap_or_default();
+    Err(usage(format!(
+        "{}: unknown setting {key}{hint}; docs/vault.md lists the settings",
+        path.display()
+    )))
+}
+
+/// Levenshtein distance (for "did you mean").
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 fn read_config_file(path: &Path) -> Result<(FileConfig, BTreeMap<String, String>)> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let opts = serde_saphyr::options! { strict_booleans: true };
@@ -465,6 +570,7 @@ fn read_config_file(path: &Path) -> Result<(FileConfig, BTreeMap<String, String>
             && k.chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if env_style {
+            check_file_env_key(path, &k)?;
             let Some(text) = scalar_text(&v) else {
                 return Err(usage(format!(
                     "{}: {k} must be a single value",
@@ -1245,6 +1351,30 @@ mod tests {
                 assert!(matches!(password, SecretSource::File(p) if p == Path::new("/run/pw")));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn config_file_env_style_credentials_and_typos_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.yaml");
+        let flags = Flags {
+            config: Some(f.clone()),
+            ..Flags::default()
+        };
+        for (text, want) in [
+            ("VAULT_TOKEN: hvs.inline-token-value\n", "SEALBRIDGE_VAULT_TOKEN_FILE"),
+            ("AVP_SECRET_ID: inline-secret-id\n", "SEALBRIDGE_VAULT_SECRET_ID_FILE"),
+            ("VAULT_ADRR: http://x:1\n", "did you mean VAULT_ADDR?"),
+            ("AVP_AUTHTYPE: approle\n", "did you mean AVP_AUTH_TYPE?"),
+            ("SOPS_AGE_KEY_FILE: /k\n", "unknown setting SOPS_AGE_KEY_FILE"),
+        ] {
+            std::fs::write(&f, text).unwrap();
+            let e = Settings::load_from(&flags, env(&[])).unwrap_err();
+            assert!(matches!(e, Error::Usage(_)), "{text}");
+            let e = e.to_string();
+            assert!(e.contains(want), "{text}: {e}");
+            assert!(!e.contains("inline"), "a value leaked: {e}");
         }
     }
 
