@@ -455,11 +455,20 @@ fn check_argocd_env(env: &BTreeMap<String, String>) -> Result<()> {
 const FILE_CREDENTIALS: &[(&str, &str)] = &[
     ("VAULT_TOKEN", "SEALBRIDGE_VAULT_TOKEN_FILE"),
     ("AVP_SECRET_ID", "SEALBRIDGE_VAULT_SECRET_ID_FILE"),
-    ("SEALBRIDGE_VAULT_SECRET_ID", "SEALBRIDGE_VAULT_SECRET_ID_FILE"),
+    (
+        "SEALBRIDGE_VAULT_SECRET_ID",
+        "SEALBRIDGE_VAULT_SECRET_ID_FILE",
+    ),
     ("AVP_GITHUB_TOKEN", "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"),
-    ("SEALBRIDGE_VAULT_GITHUB_TOKEN", "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"),
+    (
+        "SEALBRIDGE_VAULT_GITHUB_TOKEN",
+        "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE",
+    ),
     ("AVP_PASSWORD", "SEALBRIDGE_VAULT_PASSWORD_FILE"),
-    ("SEALBRIDGE_VAULT_PASSWORD", "SEALBRIDGE_VAULT_PASSWORD_FILE"),
+    (
+        "SEALBRIDGE_VAULT_PASSWORD",
+        "SEALBRIDGE_VAULT_PASSWORD_FILE",
+    ),
     ("SEALBRIDGE_VAULT_JWT", "SEALBRIDGE_VAULT_JWT_FILE"),
 ];
 
@@ -1363,11 +1372,20 @@ mod tests {
             ..Flags::default()
         };
         for (text, want) in [
-            ("VAULT_TOKEN: hvs.inline-token-value\n", "SEALBRIDGE_VAULT_TOKEN_FILE"),
-            ("AVP_SECRET_ID: inline-secret-id\n", "SEALBRIDGE_VAULT_SECRET_ID_FILE"),
+            (
+                "VAULT_TOKEN: hvs.inline-token-value\n",
+                "SEALBRIDGE_VAULT_TOKEN_FILE",
+            ),
+            (
+                "AVP_SECRET_ID: inline-secret-id\n",
+                "SEALBRIDGE_VAULT_SECRET_ID_FILE",
+            ),
             ("VAULT_ADRR: http://x:1\n", "did you mean VAULT_ADDR?"),
             ("AVP_AUTHTYPE: approle\n", "did you mean AVP_AUTH_TYPE?"),
-            ("SOPS_AGE_KEY_FILE: /k\n", "unknown setting SOPS_AGE_KEY_FILE"),
+            (
+                "SOPS_AGE_KEY_FILE: /k\n",
+                "unknown setting SOPS_AGE_KEY_FILE",
+            ),
         ] {
             std::fs::write(&f, text).unwrap();
             let e = Settings::load_from(&flags, env(&[])).unwrap_err();

@@ -137,6 +137,19 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
         secrets = rendered.fetched,
         "rendered"
     );
+    if rendered.documents == 0
+        && !rendered.output.has_objects()
+        && inputs.iter().all(|i| *i == crate::manifest::Input::Stdin)
+    {
+        // `kustomize build . | sealbridge render` where the first command failed: an empty
+        // success would apply (or prune to) nothing.
+        return Err(Error::Refused(
+            "standard input held no document: nothing to render. If a command feeds the pipe, \
+             check that it succeeded (a shell pipeline without `set -o pipefail` hides its \
+             failure)"
+                .to_owned(),
+        ));
+    }
     super::write_stdout_parts(rendered.output.parts().map(str::as_bytes))
 }
 

@@ -270,3 +270,30 @@ fn render_help_shows_an_example_and_the_environment_it_reads() {
         assert!(help.contains(needle), "{needle} missing from: {help}");
     }
 }
+
+#[test]
+fn render_of_an_empty_stdin_fails_instead_of_printing_nothing() {
+    // `kustomize build . | sealbridge render -` after kustomize failed: empty stdin.
+    for input in ["", "\n", "# only a comment\n---\n"] {
+        let home = crate::support::tempdir();
+        let mut c = crate::support::sealbridge(home.path());
+        let mut child = c
+            .args(["render", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{input:?}");
+        assert!(o.stdout.is_empty());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("standard input held no document"));
+    }
+}
