@@ -183,7 +183,14 @@ pub fn main_entry(mut args: Vec<OsString>) -> ExitCode {
             };
         }
     };
+    // AVP's `--verbose-sensitive-output` sits after the command (`generate --verbose… PATH`):
+    // logging is set up before `run`, so it is read here too.
+    let command_verbose = matches!(
+        &cli.command,
+        Command::Render(a) | Command::Generate(a) if a.verbose_sensitive_output
+    );
     let verbose = cli.verbose
+        || command_verbose
         || std::env::var("SEALBRIDGE_VERBOSE")
             .ok()
             .and_then(|v| crate::settings::parse_bool(&v))

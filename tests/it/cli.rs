@@ -297,3 +297,28 @@ fn render_of_an_empty_stdin_fails_instead_of_printing_nothing() {
         assert!(String::from_utf8_lossy(&o.stderr).contains("standard input held no document"));
     }
 }
+
+#[test]
+fn verbose_sensitive_output_after_the_command_turns_on_debug_logging() {
+    // argocd-vault-plugin's form: `generate --verbose-sensitive-output PATH`.
+    let dir = crate::support::tempdir();
+    let cm = dir.path().join("cm.yaml");
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let home = crate::support::tempdir();
+        let o = crate::support::sealbridge(home.path())
+            .args(args)
+            .arg(&cm)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(run(&["generate", "--verbose-sensitive-output"]).contains("DEBUG"));
+    assert!(run(&["render", "--verbose-sensitive-output"]).contains("DEBUG"));
+    assert!(!run(&["generate"]).contains("DEBUG"));
+}
