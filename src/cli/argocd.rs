@@ -133,7 +133,15 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
             let inputs: Vec<Input> = match kind {
                 Variant::Helm if paths.iter().all(|p| p.as_os_str() == ".") => {
                     let dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-                    let text = crate::cmp::helm::template(&env, &dir, settings.max_output)?;
+                    // sops-encrypted values files are decrypted with this run's keys (the
+                    // tenant's under a tenancy policy).
+                    let opts =
+                        resolve::backends::options_from_settings(&settings, Some(dir.clone()))?;
+                    let sops = resolve::backends::sops_options(
+                        resolve::backends::vault_client(&settings, &opts),
+                        &opts,
+                    );
+                    let text = crate::cmp::helm::template(&env, &dir, settings.max_output, &sops)?;
                     let name = "<helm template>".to_owned();
                     vec![Input::Text { name, text }]
                 }

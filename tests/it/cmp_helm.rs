@@ -497,3 +497,97 @@ fn helm_output_over_the_limit_is_refused_and_helm_stopped() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("SEALBRIDGE_MAX_OUTPUT"), "{stderr}");
 }
+
+/// The demo key's recipient (the sidecar's SOPS_AGE_KEY_FILE).
+fn demo_recipient() -> String {
+    let key = crate::support::project_root().join("examples/argocd/demo-age-key.txt");
+    std::fs::read_to_string(key)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
+        .expect("the demo key file names its public key")
+}
+
+/// Encrypts `plain` into `app/name` for the demo key with sealbridge.
+fn sops_values(app: &Path, name: &str, plain: &str) {
+    let dir = crate::support::tempdir();
+    std::fs::write(dir.path().join("v.yaml"), plain).unwrap();
+    let home = crate::support::tempdir();
+    let o = crate::support::sealbridge(home.path())
+        .current_dir(dir.path())
+        .args(["encrypt", "--age", &demo_recipient(), "v.yaml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(app.join(name), o.stdout).unwrap();
+}
+
+#[test]
+fn helm_sops_values_files_are_decrypted_into_fifos_never_onto_disk() {
+    let a = Attack::new();
+    let plugin = load_plugin("sealbridge-helm");
+    let tmp = crate::support::tempdir();
+    for (entry, file) in [
+        ("secrets://secrets.enc.yaml", "secrets.enc.yaml"),
+        // A plain entry naming a sops file is decrypted too (helm would template ENC[…]).
+        ("values.sops.yaml", "values.sops.yaml"),
+    ] {
+        let (_work, app) = a.app();
+        sops_values(&app, file, "x: helm-sops-value-42\n");
+        let mut env = a.env(
+            "guestbook-helm",
+            json!([{"name": "values-files", "array": [entry]}]),
+        );
+        env.insert("TMPDIR".to_owned(), tmp.path().display().to_string());
+        let objects = generate(&plugin, &app, &env).unwrap_or_else(|e| panic!("{entry}: {}", e.1));
+        let leak = objects
+            .iter()
+            .find(|o| o["metadata"]["name"] == "leak")
+            .unwrap();
+        assert_eq!(leak["data"]["x"], "helm-sops-value-42", "{entry}");
+        // Nothing of it stays in the temporary directory.
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "{entry}: left behind: {left:?}");
+    }
+    // secrets:// naming a file that is not sops-encrypted fails, as helm-secrets does.
+    let (_work, app) = a.app();
+    std::fs::write(app.join("plain.yaml"), "x: plain\n").unwrap();
+    let env = a.env(
+        "guestbook-helm",
+        json!([{"name": "values-files", "array": ["secrets://plain.yaml"]}]),
+    );
+    let (code, stderr) = a.refused(&app, &env, "secrets:// of a plain file");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("plain.yaml"), "{stderr}");
+    // …and secrets:// cannot leave the application directory.
+    let env = a.env(
+        "guestbook-helm",
+        json!([{"name": "values-files", "array": [format!("secrets://{}", a.canary_values.display())]}]),
+    );
+    let (code, _) = a.refused(&app, &env, "secrets:// absolute");
+    assert_eq!(code, Some(2));
+}
+
+#[test]
+fn helm_inline_values_parameter_is_data() {
+    let a = Attack::new();
+    let plugin = load_plugin("sealbridge-helm");
+    let (_work, app) = a.app();
+    let env = a.env(
+        "guestbook-helm",
+        json!([{"name": "values", "string": "x: from-the-values-parameter\n"}]),
+    );
+    let objects = generate(&plugin, &app, &env).unwrap_or_else(|e| panic!("{}", e.1));
+    let leak = objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "leak")
+        .unwrap();
+    assert_eq!(leak["data"]["x"], "from-the-values-parameter");
+    // Not a mapping: refused before helm runs.
+    let env = a.env(
+        "guestbook-helm",
+        json!([{"name": "values", "string": "--set-file=x=/etc/passwd"}]),
+    );
+    let (code, stderr) = a.refused(&app, &env, "values not a mapping");
+    assert_eq!(code, Some(2), "{stderr}");
+}
