@@ -3,6 +3,7 @@
 
 mod support;
 
+mod ci_recipes;
 mod cli;
 #[cfg(feature = "kube")]
 mod cluster;
