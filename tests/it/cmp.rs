@@ -456,7 +456,7 @@ fn dockerfiles_run_as_non_root_and_copy_only_what_exists() {
         let user = text
             .lines()
             .filter_map(|l| l.strip_prefix("USER "))
-            .last()
+            .next_back()
             .unwrap_or_else(|| panic!("{file}: no USER"));
         let uid: u32 = user
             .split(':')
