@@ -591,6 +591,14 @@ fn read_config_file(path: &Path) -> Result<(FileConfig, BTreeMap<String, String>
             structured.insert(k, v);
         }
     }
+    if structured.contains_key("creation_rules") || structured.contains_key("destination_rules") {
+        return Err(usage(format!(
+            "{}: this looks like a .sops.yaml, not a sealbridge settings file: the settings \
+             file is --settings (--config outside the sops verbs); sops rules are found next to \
+             the files, or named with the sops verbs' --config",
+            path.display()
+        )));
+    }
     let cfg: FileConfig = serde_json::from_value(serde_json::Value::Object(structured))
         .map_err(|e| usage(format!("{}: {e}", path.display())))?;
     Ok((cfg, file_env))

@@ -18,6 +18,19 @@ struct ConfigFile {
     stores: Option<StoresConfig>,
 }
 
+/// Top-level keys of sealbridge's settings file (and AVP's flat config) that a .sops.yaml
+/// never has.
+fn looks_like_settings(text: &str) -> bool {
+    text.lines().any(|l| {
+        let key = l.split(':').next().unwrap_or("");
+        matches!(
+            key,
+            "vault" | "backend" | "kv_version" | "path_prefix" | "deadline"
+        ) || key.starts_with("AVP_")
+            || key.starts_with("VAULT_")
+    })
+}
+
 #[derive(Deserialize, Default, Debug)]
 struct StoresConfig {
     yaml: Option<IndentConfig>,
@@ -248,6 +261,14 @@ impl Config {
             serde_saphyr::from_str(&text)
                 .map_err(|e| cfg_err(path, format!("invalid sops config: {e}")))?
         };
+        if file.creation_rules.is_none() && file.stores.is_none() && looks_like_settings(&text) {
+            return Err(cfg_err(
+                path,
+                "this looks like a sealbridge settings file, not a .sops.yaml: for the sops verbs \
+                 --config names the .sops.yaml; give a settings file with --settings"
+                    .to_owned(),
+            ));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             file,

@@ -322,3 +322,40 @@ fn verbose_sensitive_output_after_the_command_turns_on_debug_logging() {
     assert!(run(&["render", "--verbose-sensitive-output"]).contains("DEBUG"));
     assert!(!run(&["generate"]).contains("DEBUG"));
 }
+
+#[test]
+fn a_config_file_of_the_other_kind_gets_a_hint() {
+    let dir = crate::support::tempdir();
+    let d = dir.path();
+    std::fs::write(d.join("rules.yaml"), "creation_rules:\n  - age: age1x\n").unwrap();
+    std::fs::write(
+        d.join("settings.yaml"),
+        "vault:\n  address: http://127.0.0.1:1\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("plain.yaml"), "a: 1\n").unwrap();
+    let run = |args: &[&str]| {
+        let home = crate::support::tempdir();
+        crate::support::sealbridge(home.path())
+            .current_dir(d)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A .sops.yaml given as the settings file.
+    let o = run(&["render", "--config", "rules.yaml", "plain.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("looks like a .sops.yaml"));
+    // A settings file given as a sops verb's --config.
+    let o = run(&[
+        "encrypt",
+        "--config",
+        "settings.yaml",
+        "--age",
+        "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+        "plain.yaml",
+    ]);
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("looks like a sealbridge settings file"));
+}
