@@ -209,7 +209,7 @@ impl Modifier {
                 };
                 match jp.execute_bounded(&data, max) {
                     Ok(text) => SecretValue::String(Sensitive::from_str_copy(&text)),
-                    Err(e) if e.ends_with(" is not found") => {
+                    Err(e) if crate::placeholder::jsonpath::is_not_found(&e) => {
                         return Ok(Flow::Missing(Missing::JsonPath(e)));
                     }
                     Err(e) => return Err(e),
