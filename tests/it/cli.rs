@@ -359,3 +359,37 @@ fn a_config_file_of_the_other_kind_gets_a_hint() {
     assert!(o.stdout.is_empty());
     assert!(String::from_utf8_lossy(&o.stderr).contains("looks like a sealbridge settings file"));
 }
+
+#[test]
+fn typos_in_annotations_and_modifiers_fail_with_did_you_mean() {
+    // `avp.kubernetes.io/paht` would leave `<password>` unresolved without a word.
+    let dir = crate::support::tempdir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("a.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\n  annotations:\n    avp.kubernetes.io/paht: secret/data/x\nstringData:\n  a: <password>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("m.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: y\nstringData:\n  a: <path:secret/data/x#y | base64encod>\n",
+    )
+    .unwrap();
+    for (file, want) in [
+        ("a.yaml", "did you mean avp.kubernetes.io/path?"),
+        ("m.yaml", "did you mean `base64encode`?"),
+    ] {
+        let home = crate::support::tempdir();
+        let o = crate::support::sealbridge(home.path())
+            .current_dir(d)
+            .args(["render", file])
+            .env("VAULT_ADDR", "http://127.0.0.1:1")
+            .env("VAULT_TOKEN", "unused")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{file}");
+        assert!(o.stdout.is_empty());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{file}: {err}");
+    }
+}
