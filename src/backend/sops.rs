@@ -12,10 +12,10 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use super::vault::VaultClient;
+use super::vault::transit::VaultTransit;
 use super::{Backend, BackendError, BackendKind, FetchFuture, SecretId};
 use crate::secret::SecretValue;
 use crate::settings::Settings;
-use crate::sops::keys::VaultTransit;
 use crate::sops::{self, DecryptOptions, KeySources};
 
 /// The sops backend of one run.
@@ -62,7 +62,7 @@ impl SopsBackend {
 /// from the environment, Vault transit through `client` (the run's one Vault client, shared
 /// with the Vault backend), which talks only to its own configured address: a file in an
 /// untrusted repository that names another `vault_address` cannot get the token sent there
-/// (the guard is [`crate::sops::keys::VaultTransit`]). `Err(why)`: Vault is not configured.
+/// (the guard is [`VaultTransit`]). `Err(why)`: Vault is not configured.
 pub fn decrypt_options_with(client: Result<VaultClient, String>) -> DecryptOptions {
     let transit = match client {
         Ok(c) => VaultTransit::new(c),
@@ -76,11 +76,18 @@ pub fn decrypt_options_with(client: Result<VaultClient, String>) -> DecryptOptio
     }
 }
 
+/// The key sources of a process with `settings`: age from the environment, Vault transit
+/// through a client built from `settings` (only towards its address), AWS KMS, PGP.
+pub fn key_sources(settings: &Settings) -> KeySources {
+    KeySources::from_env()
+        .with_transit(Arc::new(VaultTransit::from_settings(settings)))
+        .with_kms(Arc::new(crate::backend::aws::AwsKms::new()))
+}
+
 /// [`decrypt_options_with`] a client built from `settings`.
 pub fn decrypt_options(settings: &Settings) -> DecryptOptions {
     DecryptOptions {
-        keys: KeySources::from_settings(settings)
-            .with_kms(Arc::new(crate::backend::aws::AwsKms::new())),
+        keys: key_sources(settings),
         ..DecryptOptions::default()
     }
 }

@@ -436,13 +436,14 @@ pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Vault client (only towards the configured address). A settings problem only matters once
 /// an hc_vault key is used, so it is kept as that key's failure.
 pub(super) fn key_sources(flags: &Flags) -> KeySources {
-    let keys = match Settings::load(flags) {
-        Ok(s) => KeySources::from_settings(&s),
-        Err(e) => KeySources::from_env().with_transit(std::sync::Arc::new(
-            sops_lib::keys::VaultTransit::unconfigured(e.to_string()),
-        )),
-    };
-    keys.with_kms(std::sync::Arc::new(crate::backend::aws::AwsKms::new()))
+    match Settings::load(flags) {
+        Ok(s) => crate::backend::sops::key_sources(&s),
+        Err(e) => KeySources::from_env()
+            .with_transit(std::sync::Arc::new(sops_lib::keys::Unconfigured(
+                e.to_string(),
+            )))
+            .with_kms(std::sync::Arc::new(crate::backend::aws::AwsKms::new())),
+    }
 }
 
 fn decrypt_opts(

@@ -12,6 +12,7 @@ mod cmp_helm;
 mod helm;
 mod kpt;
 mod kustomize;
+mod layers;
 mod leaks;
 mod render;
 mod render_sops;

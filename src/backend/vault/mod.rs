@@ -30,6 +30,7 @@ mod http;
 mod json;
 mod paths;
 mod tls;
+pub mod transit;
 
 pub use config::{
     AuthConfig, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,

@@ -17,7 +17,7 @@ use crate::sops::metadata::{DECRYPTION_ORDER, KeyGroup, MasterKey, Metadata};
 use crate::sops::shamir;
 
 pub use age_key::AgeIdentities;
-pub use hc_vault::{Transit, VaultTransit};
+pub use hc_vault::{Transit, Unconfigured};
 
 /// The key material available to this process: age identities (loaded on first use) and a
 /// Vault transit client.
@@ -45,12 +45,15 @@ impl Default for KeySources {
 }
 
 impl KeySources {
-    /// Identities and Vault settings from the environment (both read lazily, when a key of
-    /// that kind is first used).
+    /// age identities from the environment (read when an age key is first used); no Vault
+    /// transit (the application adds its client with [`KeySources::with_transit`]) and no AWS
+    /// KMS ([`KeySources::with_kms`]).
     pub fn from_env() -> KeySources {
         KeySources {
             age: Arc::new(OnceLock::new()),
-            transit: Arc::new(VaultTransit::from_env()),
+            transit: Arc::new(Unconfigured(
+                "this key source was given no Vault client".to_owned(),
+            )),
             kms: Arc::new(kms::NoKms),
             no_pgp: false,
             order: std::env::var("SOPS_DECRYPTION_ORDER")
@@ -62,12 +65,6 @@ impl KeySources {
         }
     }
 
-    /// Identities from the environment (read lazily) and Vault transit with the Vault
-    /// configuration of `settings` (only towards its address: see [`VaultTransit`]).
-    pub fn from_settings(settings: &crate::settings::Settings) -> KeySources {
-        KeySources::from_env().with_transit(Arc::new(VaultTransit::from_settings(settings)))
-    }
-
     /// Explicit age identities (instead of the environment).
     pub fn with_age(mut self, ids: AgeIdentities) -> KeySources {
         let cell = OnceLock::new();
@@ -76,7 +73,7 @@ impl KeySources {
         self
     }
 
-    /// Another transit (e.g. a [`VaultTransit`] sharing the run's Vault client).
+    /// Another transit (the application's Vault client: `crate::backend::vault::transit::VaultTransit`).
     pub fn with_transit(mut self, t: Arc<dyn Transit>) -> KeySources {
         self.transit = t;
         self
