@@ -159,6 +159,17 @@ pub trait Backend: Send + Sync {
     }
 }
 
+/// A backend that could not be set up: every fetch fails with the same error (a sops root that
+/// does not exist, …), so runs that never use it still work.
+#[derive(Debug, Clone)]
+pub struct Unavailable(pub BackendError);
+
+impl Backend for Unavailable {
+    fn fetch<'a>(&'a self, _id: &'a SecretId) -> FetchFuture<'a> {
+        Box::pin(async move { Err(self.0.clone()) })
+    }
+}
+
 /// The backends of one run, by kind. A kind without a backend fails every reference to it
 /// with a "not configured" error.
 #[derive(Clone, Default)]

@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 use crate::secret::{SecretValue, Sensitive};
 
 mod auth;
+mod backend;
 mod cache;
 mod config;
 mod error;
@@ -32,6 +33,7 @@ mod paths;
 mod tls;
 pub mod transit;
 
+pub use backend::{VaultBackend, down_for_the_run};
 pub use config::{
     AuthConfig, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RUN_DEADLINE, SecretSource, TlsConfig, TokenCacheConfig, VaultConfig,
