@@ -98,7 +98,7 @@ pub struct Settings {
     /// Backend for references without a scheme (`SEALBRIDGE_BACKEND` / `AVP_TYPE`).
     pub backend: DefaultBackend,
     /// KV version assumed where the mount cannot be looked up (`AVP_KV_VERSION`).
-    pub kv_version: Option<u8>,
+    pub kv_version: Option<crate::backend::KvVersion>,
     /// Prepended to every Vault path (`SEALBRIDGE_PATH_PREFIX`); applied by the Vault client.
     pub path_prefix: Option<String>,
     /// `AVP_PATH_VALIDATION`: a regex every Vault path must match (checked to compile).
@@ -669,8 +669,8 @@ impl Settings {
         ) {
             None => None,
             Some(v) => match v.text.trim() {
-                "1" => Some(1),
-                "2" => Some(2),
+                "1" => Some(crate::backend::KvVersion::V1),
+                "2" => Some(crate::backend::KvVersion::V2),
                 _ => {
                     return Err(usage(format!(
                         "{}: unsupported KV version {:?} (expected 1 or 2)",
@@ -1114,6 +1114,7 @@ fn auth_name(m: Method) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::KvVersion;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -1236,9 +1237,9 @@ mod tests {
             ("AVP_KV_VERSION", "1"),
         ])
         .unwrap();
-        assert_eq!(s.kv_version, Some(1));
+        assert_eq!(s.kv_version, Some(KvVersion::V1));
         let c = s.vault_config().unwrap();
-        assert_eq!(c.default_kv_version, Some(1));
+        assert_eq!(c.default_kv_version, Some(KvVersion::V1));
         match c.auth {
             AuthConfig::AppRole { mount, role_id, .. } => {
                 assert_eq!(mount, "auth/team-approle");
@@ -1313,7 +1314,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.kv_version,
-            Some(1),
+            Some(KvVersion::V1),
             "the Application's value wins for allowed options"
         );
         assert_eq!(s.path_prefix.as_deref(), Some("team-a"));
@@ -1427,7 +1428,7 @@ mod tests {
             env(&[("VAULT_ADDR", "http://env:1"), ("VAULT_TOKEN", "t")]),
         )
         .unwrap();
-        assert_eq!(s.kv_version, Some(1));
+        assert_eq!(s.kv_version, Some(KvVersion::V1));
         assert_eq!(s.vault_config().unwrap().address, "http://env:1");
         std::fs::write(&f, "deadline: soon\n").unwrap();
         let e = Settings::load_from(&flags, env(&[]))
@@ -1478,7 +1479,7 @@ mod tests {
             s.values.remove("VAULT_SKIP_VERIFY");
         }
         let s = Settings::load_from(&flags, env(&[])).unwrap();
-        assert_eq!(s.kv_version, Some(2));
+        assert_eq!(s.kv_version, Some(KvVersion::V2));
         let c = s.vault_config().unwrap();
         assert_eq!(c.address, "http://from-secret:1");
         match c.auth {
@@ -1505,7 +1506,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(s.kv_version, Some(1), "config file over Secret");
+        assert_eq!(s.kv_version, Some(KvVersion::V1), "config file over Secret");
         let c = s.vault_config().unwrap();
         assert_eq!(c.address, "http://from-env:1");
         match c.auth {

@@ -7,7 +7,7 @@ use super::RenderOptions;
 use crate::backend::sops::{SopsBackend, decrypt_options_with};
 pub use crate::backend::vault::VaultBackend;
 use crate::backend::vault::VaultClient;
-use crate::backend::{Backend, BackendKind, Backends, KvVersion};
+use crate::backend::{Backend, BackendKind, Backends};
 use crate::error::{Error, Result};
 use crate::settings::{DefaultBackend, Settings};
 use crate::sops::DecryptOptions;
@@ -132,11 +132,7 @@ pub fn options_from_settings(
         concurrency: settings.concurrency.max(1),
         deadline: settings.deadline,
         sops_root,
-        kv_version: match settings.kv_version {
-            Some(1) => Some(KvVersion::V1),
-            Some(2) => Some(KvVersion::V2),
-            _ => None,
-        },
+        kv_version: settings.kv_version,
         path_validation,
         vault_path_prefix: settings.path_prefix.clone(),
         max_output: settings.max_output,

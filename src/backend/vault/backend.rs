@@ -93,7 +93,7 @@ impl Backend for VaultBackend {
                 return Err(down.clone());
             }
             client
-                .read_kv(None, &id.path, id.version, Self::hint(id))
+                .read_kv(None, &id.path, id.version, id.kv_version)
                 .await
                 .map_err(|e| self.note(e, id))
         })
@@ -102,7 +102,7 @@ impl Backend for VaultBackend {
     fn canonical<'a>(&'a self, id: &'a SecretId) -> CanonicalFuture<'a> {
         Box::pin(async move {
             let client = self.client.as_ref().ok()?;
-            if Self::hint(id) != Some(1) {
+            if id.kv_version != Some(KvVersion::V1) {
                 // The mount lookup `request_key` makes, with its error seen (the answer is
                 // cached per mount by the client: no extra request when it succeeds).
                 let _one = self.probe.lock().await;
@@ -120,22 +120,13 @@ impl Backend for VaultBackend {
             if self.down.get().is_some() {
                 return None;
             }
-            client.request_key(None, &id.path, Self::hint(id)).await
+            client.request_key(None, &id.path, id.kv_version).await
         })
     }
 
     fn location(&self) -> Option<String> {
         let client = self.client.as_ref().ok()?;
         Some(format!("Vault at {}", client.address()))
-    }
-}
-
-impl VaultBackend {
-    fn hint(id: &SecretId) -> Option<u8> {
-        id.kv_version.map(|k| match k {
-            KvVersion::V1 => 1,
-            KvVersion::V2 => 2,
-        })
     }
 }
 

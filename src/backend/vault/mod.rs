@@ -20,6 +20,7 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::backend::KvVersion;
 use crate::secret::{SecretValue, Sensitive};
 
 mod auth;
@@ -111,7 +112,7 @@ struct Inner {
     /// Successful responses since the current token was installed.
     progress: AtomicU64,
     mounts: tokio::sync::Mutex<MountCache>,
-    default_kv_version: Option<u8>,
+    default_kv_version: Option<KvVersion>,
     cache: Option<cache::TokenCache>,
     path_prefix: Option<String>,
 }
@@ -504,7 +505,7 @@ impl VaultClient {
         namespace: Option<&str>,
         path: &str,
         version: Option<u64>,
-        kv_hint: Option<u8>,
+        kv_hint: Option<KvVersion>,
     ) -> Result<SecretValue, VaultError> {
         let full;
         let path = match &self.inner.path_prefix {
@@ -522,7 +523,7 @@ impl VaultClient {
         if let Some(why) = paths::refusal_before_lookup(&segs) {
             return Err(refused(why, &path));
         }
-        if kv_hint == Some(1) {
+        if kv_hint == Some(KvVersion::V1) {
             if let Some(why) = paths::refusal_after_lookup(&segs, false, None) {
                 return Err(refused(why, &path));
             }
@@ -558,12 +559,12 @@ impl VaultClient {
                 };
                 self.read_kv2(namespace, &api, version).await
             }
-            Engine::Unknown(_) if default_kv != Some(1) && path.contains("/data/") => {
+            Engine::Unknown(_) if default_kv != Some(KvVersion::V1) && path.contains("/data/") => {
                 self.read_kv2(namespace, &path, version).await
             }
             Engine::Unknown(status) => {
                 if let Some(v) = version {
-                    let why = if default_kv == Some(1) {
+                    let why = if default_kv == Some(KvVersion::V1) {
                         "the KV version is set to 1"
                     } else {
                         "the path has no /data/ segment (write it with /data/ to read it as KV v2)"
@@ -598,7 +599,7 @@ impl VaultClient {
         &self,
         namespace: Option<&str>,
         path: &str,
-        kv_hint: Option<u8>,
+        kv_hint: Option<KvVersion>,
     ) -> Option<String> {
         let full;
         let path = match &self.inner.path_prefix {
@@ -616,7 +617,7 @@ impl VaultClient {
         let path = segs.join("/");
         let ns = namespace.or(self.namespace()).unwrap_or("");
         // A raw GET and a KV v2 read of the same path answer differently: keep them apart.
-        if kv_hint == Some(1) {
+        if kv_hint == Some(KvVersion::V1) {
             return Some(format!("{ns}|raw|{path}"));
         }
         let mount = self.mount_for(namespace, &path).await.ok()?;
