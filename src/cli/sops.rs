@@ -66,11 +66,10 @@ pub struct DecryptArgs {
     pub decryption_order: Option<String>,
 }
 
-/// Arguments of `encrypt`.
-#[derive(Debug, clap::Args)]
-pub struct EncryptArgs {
-    /// The plaintext file (`-` or nothing: standard input, then `--input-type` is needed).
-    pub file: Option<PathBuf>,
+/// The key flags of the commands that make a new file (`encrypt`, `edit` of a new file): as
+/// sops, each reads its `SOPS_*` variable when the flag is not given.
+#[derive(Debug, Default, clap::Args)]
+pub struct KeyArgs {
     /// age recipients, comma-separated (env `SOPS_AGE_RECIPIENTS`).
     #[arg(long, value_name = "RECIPIENTS", env = "SOPS_AGE_RECIPIENTS")]
     pub age: Option<String>,
@@ -91,6 +90,30 @@ pub struct EncryptArgs {
     /// The AWS profile for the KMS keys (`aws_profile`).
     #[arg(long, value_name = "PROFILE")]
     pub aws_profile: Option<String>,
+}
+
+impl KeyArgs {
+    /// The flags as [`KeyFlags`].
+    pub(super) fn flags(&self) -> KeyFlags<'_> {
+        KeyFlags {
+            age: self.age.as_deref(),
+            vault: self.hc_vault_transit.as_deref(),
+            pgp: self.pgp.as_deref(),
+            kms: self.kms.as_deref(),
+            kms_context: self.encryption_context.as_deref(),
+            aws_profile: self.aws_profile.as_deref(),
+        }
+    }
+}
+
+/// Arguments of `encrypt`.
+#[derive(Debug, clap::Args)]
+pub struct EncryptArgs {
+    /// The plaintext file (`-` or nothing: standard input, then `--input-type` is needed).
+    pub file: Option<PathBuf>,
+    /// The keys of a new file.
+    #[command(flatten)]
+    pub keys: KeyArgs,
     /// Encrypt only values under keys matching this regex.
     #[arg(long, value_name = "REGEX")]
     pub encrypted_regex: Option<String>,
@@ -616,12 +639,7 @@ fn creation_rule(f: &FormatArgs, file: &Path, required: bool) -> Result<Option<c
 
 /// The flags that decide how a new file is encrypted (`encrypt`, `edit` of a new file).
 pub(super) struct NewFileFlags<'a> {
-    pub(super) age: Option<&'a str>,
-    pub(super) hc_vault_transit: Option<&'a str>,
-    pub(super) pgp: Option<&'a str>,
-    pub(super) kms: Option<&'a str>,
-    pub(super) kms_context: Option<&'a str>,
-    pub(super) aws_profile: Option<&'a str>,
+    pub(super) keys: KeyFlags<'a>,
     pub(super) rule: Option<sops_lib::Rule>,
     pub(super) mac_only_encrypted: bool,
     pub(super) shamir_threshold: Option<usize>,
@@ -637,14 +655,7 @@ pub(super) fn new_file_options(
     file: Option<&Path>,
     flags: &Flags,
 ) -> Result<EncryptOptions> {
-    let keys_from_flags = flag_keys_all(&KeyFlags {
-        age: n.age,
-        vault: n.hc_vault_transit,
-        pgp: n.pgp,
-        kms: n.kms,
-        kms_context: n.kms_context,
-        aws_profile: n.aws_profile,
-    })?;
+    let keys_from_flags = flag_keys_all(&n.keys)?;
     let rule_cfg = creation_rule(f, target, keys_from_flags.is_empty())?;
     let mut opts = EncryptOptions {
         emit: emit_options(f, file)?,
@@ -699,12 +710,7 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
     let target = named.unwrap_or(Path::new("stdin"));
     let opts = new_file_options(
         &NewFileFlags {
-            age: a.age.as_deref(),
-            hc_vault_transit: a.hc_vault_transit.as_deref(),
-            pgp: a.pgp.as_deref(),
-            kms: a.kms.as_deref(),
-            kms_context: a.encryption_context.as_deref(),
-            aws_profile: a.aws_profile.as_deref(),
+            keys: a.keys.flags(),
             rule: flag_rule(&a)?,
             mac_only_encrypted: a.mac_only_encrypted,
             shamir_threshold: a.shamir_secret_sharing_threshold,
