@@ -535,34 +535,19 @@ fn check_file_env_key(path: &Path, key: &str) -> Result<()> {
     if FILE_ENV_KEYS.contains(&key) {
         return Ok(());
     }
-    let hint = FILE_ENV_KEYS
-        .iter()
-        .chain(FILE_CREDENTIALS.iter().map(|(k, _)| k))
-        .map(|k| (edit_distance(key, k), *k))
-        .min()
-        .filter(|(d, _)| *d <= 3)
-        .map(|(_, k)| format!(" (did you mean {k}?)"))
-        .unwrap_or_default();
+    let hint = crate::suggest::nearest(
+        key,
+        FILE_ENV_KEYS
+            .iter()
+            .copied()
+            .chain(FILE_CREDENTIALS.iter().map(|(k, _)| *k)),
+    )
+    .map(|k| format!(" (did you mean {k}?)"))
+    .unwrap_or_default();
     Err(usage(format!(
         "{}: unknown setting {key}{hint}; docs/vault.md lists the settings",
         path.display()
     )))
-}
-
-/// Levenshtein distance (for "did you mean").
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 fn read_config_file(path: &Path) -> Result<(FileConfig, BTreeMap<String, String>)> {

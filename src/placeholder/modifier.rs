@@ -114,12 +114,8 @@ impl Modifier {
             "default" => parse_default(args).map(Modifier::Default),
             "" => Err("empty modifier (two `|` in a row, or a trailing `|`)".to_owned()),
             other => {
-                let hint = MODIFIER_NAMES
-                    .iter()
-                    .map(|n| (crate::settings::edit_distance(other, n), *n))
-                    .min()
-                    .filter(|(d, _)| *d <= 3)
-                    .map(|(_, n)| format!("did you mean `{n}`? "))
+                let hint = crate::suggest::nearest(other, MODIFIER_NAMES.iter().copied())
+                    .map(|n| format!("did you mean `{n}`? "))
                     .unwrap_or_default();
                 Err(format!(
                     "unknown modifier `{other}` ({hint}known: {})",

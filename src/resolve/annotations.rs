@@ -94,12 +94,8 @@ fn unknown(ann: Option<&Node>, problems: &mut Vec<AnnotationProblem>) {
         if ANNOTATION_NAMES.contains(&name) {
             continue;
         }
-        let hint = ANNOTATION_NAMES
-            .iter()
-            .map(|n| (crate::settings::edit_distance(name, n), *n))
-            .min()
-            .filter(|(d, _)| *d <= 3)
-            .map(|(_, n)| format!(" (did you mean {prefix}{n}?)"))
+        let hint = crate::suggest::nearest(name, ANNOTATION_NAMES)
+            .map(|n| format!(" (did you mean {prefix}{n}?)"))
             .unwrap_or_default();
         problems.push((
             field(key),

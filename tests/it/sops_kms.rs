@@ -153,16 +153,7 @@ fn sb(dir: &Path, args: &[&str]) -> Output {
     )
 }
 
-#[track_caller]
-fn ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what}: exit {:?}, stderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
+use crate::support::ok_stdout as ok;
 
 fn workdir() -> (tempfile::TempDir, PathBuf) {
     let dir = support::tempdir();

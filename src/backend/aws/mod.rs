@@ -303,15 +303,7 @@ impl AsRef<[u8]> for ZeroBody {
 }
 
 fn describe(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut msg = e.to_string();
-    let mut s = e.source();
-    while let Some(inner) = s {
-        msg.push_str(": ");
-        msg.push_str(&inner.to_string());
-        s = inner.source();
-    }
-    msg
+    crate::error::chain(e)
 }
 
 async fn read_body(mut resp: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, String> {
