@@ -33,7 +33,8 @@ mod tests {
 
     #[test]
     fn nearest_names() {
-        assert_eq!(edit_distance("VAULT_ADRR", "VAULT_ADDR"), 2);
+        assert_eq!(edit_distance("VAULT_ADRR", "VAULT_ADDR"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(nearest("paht", ["path", "ignore"]), Some("path"));
         assert_eq!(nearest("zzzzzzzz", ["path", "ignore"]), None);
     }
