@@ -71,11 +71,17 @@ pub struct SecretId {
     pub version: Option<u64>,
     /// A KV version forced by annotation; `None` means detect it.
     pub kv_version: Option<KvVersion>,
+    /// Fetch the secret's version metadata instead of its value (the `version` modifier):
+    /// Vault KV v2 `version`/`updated`, a sops file's MAC fingerprint. The value is not read.
+    pub metadata: bool,
 }
 
 impl fmt::Display for SecretId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://{}", self.backend, self.path)?;
+        if self.metadata {
+            write!(f, " (metadata)")?;
+        }
         if let Some(v) = self.version {
             write!(f, " (version {v})")?;
         }

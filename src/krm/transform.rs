@@ -228,6 +228,7 @@ mod tests {
             path: "kv/app".into(),
             version: None,
             kv_version: None,
+            metadata: false,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

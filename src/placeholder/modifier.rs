@@ -33,6 +33,9 @@ pub enum Modifier {
     Sha256Sum,
     /// Replaces a missing value (no such key, path or JSONPath field; or null) with this text.
     Default(String),
+    /// The secret's version instead of its value (first in the chain only): Vault KV v2's
+    /// current version, a sops file's MAC fingerprint. The value is never read.
+    Version,
 }
 
 /// A value flowing through a modifier chain: present, or missing (and why).
@@ -76,6 +79,7 @@ pub const MODIFIER_NAMES: &[&str] = &[
     "indent",
     "sha256sum",
     "default",
+    "version",
 ];
 
 impl Modifier {
@@ -94,6 +98,7 @@ impl Modifier {
             "jsonParse" => no_args(Modifier::JsonParse),
             "yamlParse" => no_args(Modifier::YamlParse),
             "sha256sum" => no_args(Modifier::Sha256Sum),
+            "version" => no_args(Modifier::Version),
             "jsonPath" => {
                 if args.is_empty() {
                     return Err("jsonPath needs a template, e.g. jsonPath {.key}".to_owned());
@@ -136,6 +141,7 @@ impl Modifier {
             Modifier::Indent(_) => "indent",
             Modifier::Sha256Sum => "sha256sum",
             Modifier::Default(_) => "default",
+            Modifier::Version => "version",
         }
     }
 
@@ -156,6 +162,20 @@ impl Modifier {
         };
         let out = match self {
             Modifier::Default(_) => value,
+            Modifier::Version => match &value {
+                // The engine fetched the metadata for this reference (`SecretId::metadata`).
+                SecretValue::Map(m) => match m.get("version") {
+                    Some(v @ SecretValue::String(_)) => v.clone(),
+                    _ => return Err("no version in the secret's metadata".to_owned()),
+                },
+                _ => {
+                    return Err(
+                        "version must come first in the modifier chain (it replaces the value \
+                         with the secret's version)"
+                            .to_owned(),
+                    );
+                }
+            },
             Modifier::Base64Encode => {
                 let t = self.text(&value)?;
                 fits(base64::encoded_len(t.expose().len(), true), max)?;

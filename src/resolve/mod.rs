@@ -448,11 +448,26 @@ fn plan_one(
         BackendKind::Vault => doc.kv_version.or(opts.kv_version),
         BackendKind::Sops => None,
     };
+    let metadata = matches!(
+        r.modifiers.first(),
+        Some(crate::placeholder::Modifier::Version)
+    );
+    if r.modifiers
+        .iter()
+        .skip(1)
+        .any(|m| matches!(m, crate::placeholder::Modifier::Version))
+    {
+        return Err("version must be the first modifier".to_owned());
+    }
+    if metadata && version.is_some() {
+        return Err("version reads the current version; remove the pinned version".to_owned());
+    }
     Ok(SecretId {
         backend,
         path,
         version,
         kv_version,
+        metadata,
     })
 }
 

@@ -157,6 +157,8 @@ fn resolve_ref(
             Flow::Missing(Missing::Path)
         }
         Some(Err(e)) => return Err(Problem::Other(e.to_string())),
+        // Version metadata stands for the whole secret: no key of it is selected.
+        Some(Ok(secret)) if id.metadata => Flow::Value(secret.clone()),
         Some(Ok(secret)) => placeholder::select(secret, &r.selector),
     };
     match placeholder::apply_modifiers(flow, &r.modifiers, max_value) {

@@ -17,6 +17,7 @@ mod leaks;
 mod render;
 mod render_sops;
 mod render_stream;
+mod rotation;
 mod smoke;
 mod sops;
 mod sops_cli;

@@ -92,6 +92,12 @@ impl Backend for VaultBackend {
             if let Some(down) = self.down.get() {
                 return Err(down.clone());
             }
+            if id.metadata {
+                return client
+                    .kv_metadata(&id.path, id.kv_version)
+                    .await
+                    .map_err(|e| self.note(e, id));
+            }
             client
                 .read_kv(None, &id.path, id.version, id.kv_version)
                 .await

@@ -161,6 +161,15 @@ struct Kv2Meta {
     version: Option<u64>,
 }
 
+/// `GET {mount}/metadata/{path}` of KV v2 (only the fields used).
+#[derive(Deserialize, Default)]
+struct Kv2Metadata {
+    #[serde(default)]
+    current_version: Option<u64>,
+    #[serde(default)]
+    updated_time: String,
+}
+
 #[derive(Deserialize)]
 struct TransitCipher {
     ciphertext: String,
@@ -636,6 +645,82 @@ impl VaultClient {
             Engine::Kv1 | Engine::Other(_) => Some(format!("{ns}|raw|{path}")),
             Engine::Unknown(_) => None,
         }
+    }
+
+    /// The version metadata of a KV v2 secret, without reading its value: a map with
+    /// `version` (the current version) and `updated` (its time). `path` is the reference's
+    /// path (with or without `data/`). A KV v1 mount or another engine keeps no versions.
+    pub async fn kv_metadata(
+        &self,
+        path: &str,
+        kv_hint: Option<KvVersion>,
+    ) -> Result<SecretValue, VaultError> {
+        let full;
+        let path = match &self.inner.path_prefix {
+            Some(prefix) => {
+                full = format!("{prefix}/{path}");
+                full.as_str()
+            }
+            None => path,
+        };
+        let segs = http::path_segments(path).map_err(|e| e.with_addr(self.addr()))?;
+        let path = segs.join("/");
+        let refused =
+            |why: String| VaultError::new(VaultErrorKind::Refused, why).at(self.addr(), &path);
+        if let Some(why) = paths::refusal_before_lookup(&segs) {
+            return Err(refused(why));
+        }
+        let no_versions = |what: &str| {
+            VaultError::new(
+                VaultErrorKind::InvalidPath,
+                format!("{what} keeps no versions; `version` needs a secret in a KV v2 mount"),
+            )
+            .at(self.addr(), &path)
+        };
+        if kv_hint == Some(KvVersion::V1) {
+            return Err(no_versions("a KV v1 read (kv-version 1)"));
+        }
+        let mount = self.mount_for(None, &path).await?;
+        if !matches!(mount.engine, Engine::Kv2) {
+            return Err(no_versions(&format!("the mount {}", mount.path)));
+        }
+        let rest = path
+            .strip_prefix(mount.path.as_str())
+            .unwrap_or_default()
+            .trim_start_matches('/');
+        let rest = rest.strip_prefix("data/").unwrap_or(rest);
+        if rest.is_empty() {
+            return Err(no_versions("a KV mount itself"));
+        }
+        let api = format!("{}metadata/{rest}", mount.path);
+        let resp = self.call(&Request::get(&api)).await?;
+        if resp.status == StatusCode::NOT_FOUND {
+            return Err(
+                VaultError::new(VaultErrorKind::NotFound, "no secret at this path")
+                    .at(self.addr(), &api),
+            );
+        }
+        if resp.status != StatusCode::OK {
+            return Err(self.status_error(&api, &resp));
+        }
+        let env: Envelope<Kv2Metadata> = parse(self.addr(), &api, &resp.body)?;
+        let meta = env.data.unwrap_or_default();
+        let Some(version) = meta.current_version.filter(|v| *v > 0) else {
+            return Err(
+                VaultError::new(VaultErrorKind::NotFound, "no secret at this path")
+                    .at(self.addr(), &api),
+            );
+        };
+        let mut m = indexmap::IndexMap::new();
+        m.insert(
+            "version".to_owned(),
+            SecretValue::String(Sensitive::from_str_copy(&version.to_string())),
+        );
+        m.insert(
+            "updated".to_owned(),
+            SecretValue::String(Sensitive::from_str_copy(&meta.updated_time)),
+        );
+        Ok(SecretValue::Map(m))
     }
 
     async fn read_kv2(
