@@ -21,6 +21,7 @@ mod render;
 mod sops;
 mod sops_codes;
 mod version;
+mod versions;
 
 /// Resolve secret references in Kubernetes manifests from Vault/OpenBao and sops files.
 ///
@@ -134,6 +135,9 @@ pub enum Command {
     /// The tenancy policy (docs/policy.md): `check` explains which tenant an Application gets
     /// and which references it may use, without fetching anything.
     Policy(policy::PolicyArgs),
+    /// The current version of every secret the manifests reference (Vault KV v2 metadata, a
+    /// sops file's MAC fingerprint), never a value.
+    Versions(versions::VersionsArgs),
 }
 
 impl Command {
@@ -268,6 +272,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Krm(a) => krm::run(a, &flags),
         Command::Argocd(a) => argocd::run(a, flags),
         Command::Policy(a) => policy::run(a, &flags),
+        Command::Versions(a) => versions::run(a, &flags),
     }
 }
 

@@ -31,9 +31,11 @@ mod report;
 mod scan;
 mod substitute;
 pub mod triage;
+mod versions;
 
 pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
 pub use explain::explain_inputs;
+pub use versions::{SecretVersion, versions_inputs};
 
 /// How a run resolves references.
 #[derive(Debug, Clone)]

@@ -122,3 +122,49 @@ fn version_modifier_fingerprints_a_sops_file_without_its_key() {
     let second = annotation(&run(None, d, &["render", "app.yaml"], None, &[]));
     assert_ne!(first, second, "a changed file has a new fingerprint");
 }
+
+#[test]
+fn versions_lists_each_secret_once_with_its_version_and_users_never_a_value() {
+    let bao = support::openbao();
+    let kv = bao.new_kv2();
+    bao.kv2_put(&kv, "api", json!({"token": "versions-secret-a"}));
+    bao.kv2_put(&kv, "api", json!({"token": "versions-secret-b"}));
+    let dir = support::tempdir();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("k8s")).unwrap();
+    // Two references to one secret (two spellings of its path), one to a missing secret.
+    std::fs::write(
+        d.join("k8s/a.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  t: <path:{kv}/data/api#token>\n  u: <path:{kv}/api#token>\n"
+        ),
+    )
+    .unwrap();
+    let o = run(
+        Some(bao),
+        d,
+        &["versions", "--format", "json", "k8s"],
+        None,
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(!text.contains("versions-secret"), "a value leaked: {text}");
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "one secret: {text}");
+    assert_eq!(rows[0]["version"], "2");
+    assert_eq!(rows[0]["used_by"].as_array().unwrap().len(), 2);
+    std::fs::write(
+        d.join("k8s/b.yaml"),
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: b\nstringData:\n  t: <path:{kv}/data/gone#token>\n"),
+    )
+    .unwrap();
+    let o = run(Some(bao), d, &["versions", "k8s"], None, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert!(
+        text.contains("version 2") && text.contains("NO VERSION"),
+        "{text}"
+    );
+}
