@@ -312,12 +312,7 @@ async fn read_body(mut resp: reqwest::Response) -> Result<Zeroizing<Vec<u8>>, St
         if buf.len() + chunk.len() > MAX_BODY {
             return Err(format!("the answer is larger than {MAX_BODY} bytes"));
         }
-        if buf.len() + chunk.len() > buf.capacity() {
-            let mut bigger = Zeroizing::new(Vec::with_capacity((buf.len() + chunk.len()) * 2));
-            bigger.extend_from_slice(&buf);
-            buf = bigger;
-        }
-        buf.extend_from_slice(&chunk);
+        crate::secret::extend_wiping(&mut buf, &chunk);
     }
     Ok(buf)
 }

@@ -450,13 +450,7 @@ async fn read_body(
         if buf.len() + chunk.len() > limit {
             return Ok(None);
         }
-        if buf.len() + chunk.len() > buf.capacity() {
-            // Grow by copying into a new zeroizing buffer so the old one is wiped.
-            let mut bigger = Zeroizing::new(Vec::with_capacity((buf.len() + chunk.len()) * 2));
-            bigger.extend_from_slice(&buf);
-            buf = bigger;
-        }
-        buf.extend_from_slice(&chunk);
+        crate::secret::extend_wiping(&mut buf, &chunk);
     }
     Ok(Some(buf))
 }
