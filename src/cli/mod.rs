@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::error::{Error, ExitStatus, Result};
 
 mod argocd;
+mod check;
 mod completions;
 mod edit;
 mod groups;
@@ -138,6 +139,9 @@ pub enum Command {
     /// The current version of every secret the manifests reference (Vault KV v2 metadata, a
     /// sops file's MAC fingerprint), never a value.
     Versions(versions::VersionsArgs),
+    /// Static, offline checks for references, literal Secret values, key material, sops files
+    /// and kustomization trees (docs/check.md); nothing fetched or decrypted.
+    Check(check::CheckArgs),
 }
 
 impl Command {
@@ -273,6 +277,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Argocd(a) => argocd::run(a, flags),
         Command::Policy(a) => policy::run(a, &flags),
         Command::Versions(a) => versions::run(a, &flags),
+        Command::Check(a) => check::run(a, &flags),
     }
 }
 

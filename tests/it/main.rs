@@ -3,6 +3,7 @@
 
 mod support;
 
+mod check;
 mod ci_recipes;
 mod cli;
 #[cfg(feature = "kube")]

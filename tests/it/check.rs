@@ -1,0 +1,197 @@
+//! `sealbridge check`: each finding produced by a real-looking mistake, a near miss that is
+//! clean, the three output formats, and no value in any output.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::support;
+
+const PLANTED: &[&str] = &[
+    "hunter2-literal",
+    "AGE-SECRET-KEY-1QQQQ",
+    "hvs.CAESIPlantedTokenValue0123456789",
+    "sops-clear-value",
+];
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn check(dir: &Path, args: &[&str]) -> Output {
+    let home = support::tempdir();
+    support::sealbridge(home.path())
+        .current_dir(dir)
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A sops file made by sealbridge, then a clear value added by hand (as happens when someone
+/// edits an encrypted file without sops).
+fn sops_file_with_a_clear_value(dir: &Path) {
+    let (_, recipient) = support::age_keypair();
+    write(dir, "plain.yaml", "password: secret-value\n");
+    let home = support::tempdir();
+    let o = support::sealbridge(home.path())
+        .current_dir(dir)
+        .args(["encrypt", "--age", &recipient, "plain.yaml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::fs::remove_file(dir.join("plain.yaml")).unwrap();
+    let enc = String::from_utf8(o.stdout).unwrap();
+    write(
+        dir,
+        "bad/db.enc.yaml",
+        &format!("added: sops-clear-value\n{enc}"),
+    );
+    write(dir, "good/db.enc.yaml", &enc);
+}
+
+#[test]
+fn check_finds_each_mistake_and_passes_the_near_misses() {
+    let t = support::tempdir();
+    let d = t.path();
+    // Mistakes.
+    write(
+        d,
+        "bad/ref.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  p: <path:kv/data/x#y | base64encod>\n",
+    );
+    write(
+        d,
+        "bad/typo.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: b\n  annotations:\n    avp.kubernetes.io/paht: kv/data/x\nstringData:\n  p: <password>\n",
+    );
+    write(
+        d,
+        "bad/literal.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: c\nstringData:\n  password: hunter2-literal\n  token: <path:kv/data/x#t>\n",
+    );
+    write(
+        d,
+        "bad/key.txt",
+        "# notes\nAGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n",
+    );
+    write(
+        d,
+        "bad/env.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: e\ndata:\n  t: hvs.CAESIPlantedTokenValue0123456789\n",
+    );
+    write(
+        d,
+        "bad/kust/kustomization.yaml",
+        "resources: []\ngenerators: [gen.yaml]\n",
+    );
+    write(
+        d,
+        "bad/kust/gen.yaml",
+        "apiVersion: x/v1\nkind: ../../bin/sh\nmetadata:\n  name: g\n",
+    );
+    sops_file_with_a_clear_value(d);
+    // Near misses.
+    write(
+        d,
+        "good/refs.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ok\ndata:\n  b: PHBhdGg6a3YvZGF0YS94I3k+\nstringData:\n  p: <path:kv/data/x#y | base64encode>\n  q: ref+vault://kv/data/x#/q\n",
+    );
+    write(d, "good/notes.txt", "a token looks like hvs.short\n");
+    write(
+        d,
+        "good/kust/kustomization.yaml",
+        "resources: []\ngenerators: [gen.yaml]\n",
+    );
+    write(
+        d,
+        "good/kust/gen.yaml",
+        "apiVersion: sealbridge.io/v1alpha1\nkind: SecretGenerator\nmetadata:\n  name: g\nenvs: []\n",
+    );
+
+    let o = check(d, &["good"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(o.stdout.is_empty());
+
+    let o = check(d, &["--format", "json", "bad"]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8(o.stdout.clone()).unwrap();
+    let findings: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let ids = |file: &str| -> Vec<String> {
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["file"].as_str().unwrap().ends_with(file))
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids("ref.yaml"), ["SB001"], "{text}");
+    assert_eq!(ids("typo.yaml"), ["SB001"], "{text}");
+    assert_eq!(ids("literal.yaml"), ["SB002"], "{text}");
+    assert_eq!(ids("key.txt"), ["SB003"], "{text}");
+    assert_eq!(ids("env.yaml"), ["SB003"], "{text}");
+    assert_eq!(ids("db.enc.yaml"), ["SB004"], "{text}");
+    assert_eq!(ids("kustomization.yaml"), ["SB005"], "{text}");
+    assert!(
+        text.contains("password") && text.contains("did you mean"),
+        "{text}"
+    );
+    let key = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["file"].as_str().unwrap().ends_with("key.txt"))
+        .unwrap();
+    assert_eq!(key["line"], 2);
+
+    // Text and SARIF say the same; no output holds a planted value.
+    let text_out = check(d, &["bad"]);
+    assert_eq!(text_out.status.code(), Some(1));
+    let sarif = check(d, &["--format", "sarif", "bad"]);
+    let log: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), findings.as_array().unwrap().len());
+    assert!(
+        results
+            .iter()
+            .all(|r| r["ruleId"].as_str().unwrap().starts_with("SB")
+                && r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].is_string())
+    );
+    for o in [&o, &text_out, &sarif] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        for v in PLANTED {
+            assert!(!all.contains(v), "{v} leaked");
+        }
+    }
+    // --allow takes a demo key file out; a missing path is a usage error.
+    let o = check(
+        d,
+        &[
+            "--allow",
+            "bad/key.txt",
+            "--allow",
+            "bad/env.yaml",
+            "bad/key.txt",
+            "bad/env.yaml",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert_eq!(check(d, &["nowhere"]).status.code(), Some(2));
+}
