@@ -60,6 +60,12 @@ pub struct RenderArgs {
     /// prints secret values.
     #[arg(long, hide = true)]
     pub verbose_sensitive_output: bool,
+
+    /// Print each reference (file, document, object, field) and the secret it would read
+    /// (backend, canonical path, version; or why it is refused) instead of manifests. Nothing
+    /// is fetched or decrypted.
+    #[arg(long)]
+    pub list: bool,
 }
 
 /// Reads the `-s/--secret-name` Secret (the only source of its name is the command line, i.e.
@@ -130,6 +136,9 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
     let settings = Settings::load(&flags)?;
     super::arm_deadline(settings.deadline);
     let opts = resolve::backends::options_from_settings(&settings, args.sops_root)?;
+    if args.list {
+        return list(&inputs, &opts);
+    }
     let backends = resolve::backends::from_settings(&settings, &opts);
     let rendered = resolve::render_inputs(&inputs, &backends, &opts)?;
     tracing::debug!(
@@ -179,4 +188,27 @@ fn inputs(paths: &[PathBuf], generate: bool) -> Result<Vec<Input>> {
         ));
     }
     Ok(paths.iter().map(|p| Input::from_arg(p)).collect())
+}
+
+/// `render --list`: every reference with the secret it would read, or why not; exit 1 when
+/// any would be refused. Nothing is fetched.
+fn list(inputs: &[crate::manifest::Input], opts: &resolve::RenderOptions) -> Result<()> {
+    use std::fmt::Write as _;
+    let rows = resolve::explain_inputs(inputs, opts)?;
+    let mut out = String::new();
+    let mut refused = 0;
+    for (f, ok) in &rows {
+        if !ok {
+            refused += 1;
+        }
+        let _ = writeln!(out, "{} {f}", if *ok { "ok     " } else { "REFUSED" });
+    }
+    super::write_stdout(out.as_bytes())?;
+    if refused > 0 {
+        return Err(Error::Refused(format!(
+            "{refused} of {} reference(s) would be refused",
+            rows.len()
+        )));
+    }
+    Ok(())
 }

@@ -393,3 +393,33 @@ fn typos_in_annotations_and_modifiers_fail_with_did_you_mean() {
         assert!(err.contains(want), "{file}: {err}");
     }
 }
+
+#[test]
+fn render_list_shows_what_each_reference_would_read_without_fetching() {
+    // No Vault address, no key: nothing is contacted or decrypted.
+    let dir = crate::support::tempdir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("l.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  a: <path:kv/data/app#password>\n  b: ref+sops://s.enc.yaml#/a\n  c: <path:sys/config/state#x>\n",
+    )
+    .unwrap();
+    let home = crate::support::tempdir();
+    let o = crate::support::sealbridge(home.path())
+        .current_dir(d)
+        .args(["render", "--list", "l.yaml"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(".stringData.a") && out.contains("vault://kv/data/app"),
+        "{out}"
+    );
+    assert!(out.contains("sops://s.enc.yaml"), "{out}");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
