@@ -193,3 +193,51 @@ fn ci_deploy_script_applies_resolved_manifests_and_fails_closed() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// helm-secrets' `helm secrets template -f secrets.enc.yaml` without a plugin: bash process
+/// substitution hands helm the decrypted values through a pipe (nothing on disk), as
+/// docs/helm.md shows.
+#[test]
+fn sops_values_reach_helm_through_process_substitution() {
+    let tmp = support::tempdir();
+    let chart = tmp.path().join("chart");
+    crate::cmp::copy_dir(
+        &support::project_root().join("examples/argocd/apps/helm"),
+        &chart,
+    );
+    std::fs::write(
+        chart.join("templates/extra.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  x: {{ .Values.extra | quote }}\n",
+    )
+    .unwrap();
+    let (identity, recipient) = support::age_keypair();
+    let key = tmp.path().join("age.txt");
+    std::fs::write(&key, identity).unwrap();
+    std::fs::write(
+        tmp.path().join("v.yaml"),
+        "extra: from-a-sops-values-file\n",
+    )
+    .unwrap();
+    let o = support::sealbridge(tmp.path())
+        .current_dir(tmp.path())
+        .args(["encrypt", "--age", &recipient, "v.yaml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::fs::write(chart.join("secrets.enc.yaml"), o.stdout).unwrap();
+    let script = format!(
+        "set -euo pipefail; '{}' template guestbook . -f <('{}' decrypt secrets.enc.yaml) --show-only templates/extra.yaml",
+        support::tool("helm").display(),
+        env!("CARGO_BIN_EXE_sealbridge")
+    );
+    let mut cmd = Command::new("bash");
+    support::clean_env(&mut cmd, tmp.path());
+    let o = cmd
+        .args(["-c", &script])
+        .current_dir(&chart)
+        .env("SOPS_AGE_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("from-a-sops-values-file"));
+}
