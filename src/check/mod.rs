@@ -171,7 +171,7 @@ fn looks_sops(text: &str) -> bool {
 /// `SB003`: private key material, by line (the material itself is never printed).
 fn key_material(file: &str, text: &str, out: &mut Vec<Finding>) {
     for (n, line) in text.lines().enumerate() {
-        let kind = if line.contains("AGE-SECRET-KEY-1") {
+        let kind = if age_identity(line) {
             Some("an age identity (AGE-SECRET-KEY-1…)")
         } else if line.contains("-----BEGIN") && line.contains("PRIVATE KEY-----") {
             Some("a PEM private key")
@@ -194,6 +194,18 @@ fn key_material(file: &str, text: &str, out: &mut Vec<Finding>) {
             });
         }
     }
+}
+
+/// `AGE-SECRET-KEY-1` followed by the 58 bech32 characters of an identity (prose that names
+/// the prefix is not a key).
+fn age_identity(line: &str) -> bool {
+    line.match_indices("AGE-SECRET-KEY-1").any(|(i, m)| {
+        line[i + m.len()..]
+            .bytes()
+            .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            .count()
+            >= 50
+    })
 }
 
 /// `hvs.` followed by at least 24 token characters.
@@ -400,6 +412,12 @@ fn kustomizations(root: &Path, files: &[PathBuf], out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn age_identity_shapes() {
+        assert!(age_identity(&format!("AGE-SECRET-KEY-1{}", "Q".repeat(58))));
+        assert!(!age_identity("an age identity (AGE-SECRET-KEY-1…)"));
+    }
 
     #[test]
     fn token_shapes() {
