@@ -9,6 +9,8 @@
 //! | `SB004` | a sops file with unencrypted values, or without a MAC |
 //! | `SB005` | a kustomization tree the kustomize variant refuses (foreign plugin kinds, KRM-function generators kustomize would skip, entries outside the repository) |
 //! | `SB006` | a file that cannot be read or parsed |
+//! | `SB007` | a sops file whose recipients differ from its `.sops.yaml` rule |
+//! | `SB008` | a sops generator (`SecretGenerator`, ksops) entry that does not exist or is not sops-encrypted |
 
 use std::path::{Path, PathBuf};
 
@@ -308,6 +310,7 @@ fn sops_file(path: &Path, file: &str, bytes: &[u8], out: &mut Vec<Finding>) {
             message: format!("looks like a sops file but is not a valid one: {e}"),
         }),
         Ok((docs, md)) => {
+            drift(path, file, &md, out);
             if !md.mac.starts_with("ENC[") {
                 out.push(Finding {
                     id: "SB004",
@@ -349,6 +352,81 @@ fn sops_file(path: &Path, file: &str, bytes: &[u8], out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// `SB007`: the file's recipients differ from what the `.sops.yaml` rule for its path names
+/// (a key added to the rule but never applied with `updatekeys`, or one removed from it that
+/// can still decrypt the file). Nothing is decrypted.
+fn drift(path: &Path, file: &str, md: &crate::sops::Metadata, out: &mut Vec<Finding>) {
+    let start = path.parent().unwrap_or(Path::new("."));
+    let Some(cfg_path) = crate::sops::config::find(None, start) else {
+        return;
+    };
+    let Ok(cfg) = crate::sops::config::Config::load(&cfg_path) else {
+        return;
+    };
+    if !cfg.has_creation_rules() {
+        return;
+    }
+    let Ok(rule) = cfg.rule_for(path) else {
+        return;
+    };
+    if rule.groups.is_empty() {
+        return;
+    }
+    let ids = |groups: &[crate::sops::KeyGroup]| -> Vec<Vec<String>> {
+        groups
+            .iter()
+            .map(|g| {
+                let mut v: Vec<String> = g.keys.iter().map(|k| k.sops_id()).collect();
+                v.sort();
+                v
+            })
+            .collect()
+    };
+    let (file_ids, rule_ids) = (ids(&md.groups), ids(&rule.groups));
+    if file_ids == rule_ids {
+        return;
+    }
+    let flat = |v: &[Vec<String>]| -> Vec<String> { v.iter().flatten().cloned().collect() };
+    let (have, want) = (flat(&file_ids), flat(&rule_ids));
+    let missing: Vec<&String> = want.iter().filter(|k| !have.contains(k)).collect();
+    let extra: Vec<&String> = have.iter().filter(|k| !want.contains(k)).collect();
+    let mut what = Vec::new();
+    if !missing.is_empty() {
+        what.push(format!(
+            "missing {}",
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !extra.is_empty() {
+        what.push(format!(
+            "not in the rule {}",
+            extra
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if what.is_empty() {
+        what.push("the key groups are arranged differently".to_owned());
+    }
+    out.push(Finding {
+        id: "SB007",
+        file: file.to_owned(),
+        line: None,
+        location: String::new(),
+        message: format!(
+            "its recipients differ from the rule in {} ({}): run `sealbridge updatekeys {file}`",
+            cfg_path.display(),
+            what.join("; ")
+        ),
+    });
 }
 
 /// Field paths of leaves that are not `ENC[…]` (keys ending with the rule's unencrypted
@@ -394,16 +472,72 @@ fn kustomizations(root: &Path, files: &[PathBuf], out: &mut Vec<Finding>) {
         let Some(dir) = f.parent().filter(|_| is_k) else {
             continue;
         };
-        if let Err(e) = crate::kustomize::walk(dir, &rules) {
-            let finding = Finding {
-                id: "SB005",
-                file: f.display().to_string(),
-                line: None,
-                location: String::new(),
-                message: e.to_string(),
+        match crate::kustomize::walk(dir, &rules) {
+            Ok(graph) => {
+                for u in &graph.plugins {
+                    generator_files(&rules.root, u, out);
+                }
+            }
+            Err(e) => {
+                let finding = Finding {
+                    id: "SB005",
+                    file: f.display().to_string(),
+                    line: None,
+                    location: String::new(),
+                    message: e.to_string(),
+                };
+                if !out.contains(&finding) {
+                    out.push(finding);
+                }
+            }
+        }
+    }
+}
+
+/// `SB008`: a sops generator's `files:`/`envs:` entry that does not exist or is not
+/// sops-encrypted (the generator would fail, or put plaintext from Git into the Secret).
+fn generator_files(root: &Path, u: &crate::kustomize::PluginUse, out: &mut Vec<Finding>) {
+    let config = root.join(&u.at);
+    let Some(dir) = config.parent() else { return };
+    let Ok(text) = std::fs::read_to_string(&config) else {
+        return;
+    };
+    let Ok(docs) = crate::yaml::parse_stream(&text) else {
+        return;
+    };
+    let Some(doc) = docs.get(u.doc.saturating_sub(1)) else {
+        return;
+    };
+    for field in ["files", "envs"] {
+        let Some(items) = doc.root.get(field).and_then(crate::yaml::Node::as_sequence) else {
+            continue;
+        };
+        for item in items {
+            let Some(entry) = item.as_str() else { continue };
+            // SecretGenerator's `key=path` form.
+            let rel = entry.split_once('=').map_or(entry, |(_, p)| p);
+            let path = dir.join(rel);
+            let problem = match std::fs::read(&path) {
+                Err(_) => Some("does not exist"),
+                Ok(b) => {
+                    let t = String::from_utf8_lossy(&b);
+                    (!(t.contains("ENC[AES256_GCM") && (t.contains("sops") || t.contains("mac"))))
+                        .then_some("is not sops-encrypted (its plaintext would go into the Secret from Git)")
+                }
             };
-            if !out.contains(&finding) {
-                out.push(finding);
+            if let Some(problem) = problem {
+                let finding = Finding {
+                    id: "SB008",
+                    file: u.at.clone(),
+                    line: None,
+                    location: format!("document {} ({} {}): {field}", u.doc, u.api_version, u.kind),
+                    message: format!(
+                        "{rel} {problem}: encrypt it with `sealbridge encrypt -i` (or sops), or fix the path"
+                    ),
+                };
+                if !out.contains(&finding) {
+                    out.push(finding);
+                }
             }
         }
     }

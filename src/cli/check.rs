@@ -16,7 +16,8 @@ use crate::settings::{Flags, Settings};
 Offline: no credentials, nothing fetched or decrypted, no value printed. Findings: SB001 \
 reference/annotation problems, SB002 literal Secret values, SB003 private key material, SB004 \
 sops files with clear values or no MAC, SB005 kustomization trees the kustomize variant \
-refuses, SB006 unreadable files (docs/check.md). Exit 0: clean; 1: findings; 2: usage."
+refuses, SB006 unreadable files, SB007 sops recipients that drifted from .sops.yaml, SB008 \
+generator files missing or in clear (docs/check.md). Exit 0: clean; 1: findings; 2: usage."
 )]
 pub struct CheckArgs {
     /// Files or directories (default: the current directory).
@@ -93,6 +94,8 @@ fn sarif(findings: &[Finding]) -> String {
         ("SB004", "sops file with clear values or no MAC"),
         ("SB005", "kustomization tree the kustomize variant refuses"),
         ("SB006", "file that cannot be read or parsed"),
+        ("SB007", "sops recipients differ from the .sops.yaml rule"),
+        ("SB008", "sops generator file missing or not encrypted"),
     ]
     .iter()
     .map(|(id, d)| serde_json::json!({"id": id, "shortDescription": {"text": d}}))

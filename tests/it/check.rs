@@ -195,3 +195,87 @@ fn check_finds_each_mistake_and_passes_the_near_misses() {
     );
     assert_eq!(check(d, &["nowhere"]).status.code(), Some(2));
 }
+
+#[test]
+fn check_reports_sops_recipient_drift_without_decrypting() {
+    let t = support::tempdir();
+    let d = t.path();
+    let (_, old) = support::age_keypair();
+    let (_, new) = support::age_keypair();
+    write(d, "p/plain.yaml", "password: drift-value\n");
+    let home = support::tempdir();
+    let o = support::sealbridge(home.path())
+        .current_dir(d.join("p"))
+        .args(["encrypt", "--age", &old, "plain.yaml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    write(d, "p/db.enc.yaml", &String::from_utf8(o.stdout).unwrap());
+    std::fs::remove_file(d.join("p/plain.yaml")).unwrap();
+    // The rule names the same key: clean.
+    write(
+        d,
+        "p/.sops.yaml",
+        &format!("creation_rules:\n  - age: {old}\n"),
+    );
+    assert_eq!(check(d, &["p"]).status.code(), Some(0));
+    // The rule moved on to a new key that the file was never updated for.
+    write(
+        d,
+        "p/.sops.yaml",
+        &format!("creation_rules:\n  - age: {new}\n"),
+    );
+    let o = check(d, &["p"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("SB007") && out.contains(&new) && out.contains("updatekeys"),
+        "{out}"
+    );
+    assert!(!out.contains("drift-value"));
+}
+
+#[test]
+fn check_reports_generator_files_that_are_missing_or_in_clear() {
+    let t = support::tempdir();
+    let d = t.path();
+    write(
+        d,
+        "k/kustomization.yaml",
+        "generators: [gen.yaml, ksops.yaml]\n",
+    );
+    write(
+        d,
+        "k/gen.yaml",
+        "apiVersion: sealbridge.io/v1alpha1\nkind: SecretGenerator\nmetadata:\n  name: g\nenvs: [db.env]\n",
+    );
+    write(d, "k/db.env", "PASSWORD=generator-plain-value\n");
+    write(
+        d,
+        "k/ksops.yaml",
+        "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: k\nfiles: [missing.enc.yaml]\n",
+    );
+    let o = check(d, &["--format", "json", "k"]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let findings: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let msgs: Vec<String> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "SB008")
+        .map(|f| f["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(msgs.len(), 2, "{text}");
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("db.env is not sops-encrypted")),
+        "{text}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("missing.enc.yaml does not exist")),
+        "{text}"
+    );
+    assert!(!text.contains("generator-plain-value"));
+}
