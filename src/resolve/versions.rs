@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use super::{RenderError, RenderOptions, fetch, plan, scan};
 use crate::backend::{Backends, SecretId};
-use crate::manifest::{self, Input, Origin};
+use crate::manifest::Input;
 use crate::secret::SecretValue;
-use crate::yaml::Document;
 
 /// One secret's version.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -33,12 +32,7 @@ pub fn versions_inputs(
     backends: &Backends,
     opts: &RenderOptions,
 ) -> Result<Vec<SecretVersion>, RenderError> {
-    let loaded = manifest::load(inputs).map_err(RenderError::Read)?;
-    let (docs, origins): (Vec<Document>, Vec<Origin>) = loaded
-        .documents
-        .into_iter()
-        .map(|d| (d.doc, d.origin))
-        .unzip();
+    let (docs, origins) = super::explain::load_documents(inputs)?;
     let mut found = Vec::new();
     let scanned = scan::scan(&docs, &origins, &mut found);
     let planned = plan(&scanned, opts);

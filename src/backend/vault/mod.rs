@@ -516,22 +516,11 @@ impl VaultClient {
         version: Option<u64>,
         kv_hint: Option<KvVersion>,
     ) -> Result<SecretValue, VaultError> {
-        let full;
-        let path = match &self.inner.path_prefix {
-            Some(prefix) => {
-                full = format!("{prefix}/{path}");
-                full.as_str()
-            }
-            None => path,
-        };
-        let segs = http::path_segments(path).map_err(|e| e.with_addr(self.addr()))?;
+        let (path, owned) = self.checked_segments(path)?;
+        let segs: Vec<&str> = owned.iter().map(String::as_str).collect();
         let refused = |why: String, path: &str| {
             VaultError::new(VaultErrorKind::Refused, why).at(self.addr(), path)
         };
-        let path = segs.join("/");
-        if let Some(why) = paths::refusal_before_lookup(&segs) {
-            return Err(refused(why, &path));
-        }
         if kv_hint == Some(KvVersion::V1) {
             if let Some(why) = paths::refusal_after_lookup(&segs, false, None) {
                 return Err(refused(why, &path));
@@ -647,6 +636,21 @@ impl VaultClient {
         }
     }
 
+    /// A reference's path with the client's prefix, as checked segments (no `.`/`..`, no
+    /// empty segment) and joined; refused before any request when it names a system area.
+    fn checked_segments(&self, path: &str) -> Result<(String, Vec<String>), VaultError> {
+        let full = match &self.inner.path_prefix {
+            Some(prefix) => format!("{prefix}/{path}"),
+            None => path.to_owned(),
+        };
+        let segs = http::path_segments(&full).map_err(|e| e.with_addr(self.addr()))?;
+        let joined = segs.join("/");
+        if let Some(why) = paths::refusal_before_lookup(&segs) {
+            return Err(VaultError::new(VaultErrorKind::Refused, why).at(self.addr(), &joined));
+        }
+        Ok((joined, segs.iter().map(|s| (*s).to_owned()).collect()))
+    }
+
     /// The version metadata of a KV v2 secret, without reading its value: a map with
     /// `version` (the current version) and `updated` (its time). `path` is the reference's
     /// path (with or without `data/`). A KV v1 mount or another engine keeps no versions.
@@ -655,21 +659,7 @@ impl VaultClient {
         path: &str,
         kv_hint: Option<KvVersion>,
     ) -> Result<SecretValue, VaultError> {
-        let full;
-        let path = match &self.inner.path_prefix {
-            Some(prefix) => {
-                full = format!("{prefix}/{path}");
-                full.as_str()
-            }
-            None => path,
-        };
-        let segs = http::path_segments(path).map_err(|e| e.with_addr(self.addr()))?;
-        let path = segs.join("/");
-        let refused =
-            |why: String| VaultError::new(VaultErrorKind::Refused, why).at(self.addr(), &path);
-        if let Some(why) = paths::refusal_before_lookup(&segs) {
-            return Err(refused(why));
-        }
+        let (path, _) = self.checked_segments(path)?;
         let no_versions = |what: &str| {
             VaultError::new(
                 VaultErrorKind::InvalidPath,
