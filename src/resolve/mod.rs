@@ -438,6 +438,14 @@ fn plan_one(
     if let Some(tenant) = &opts.tenant {
         tenant.check_reference(backend, &path, opts.vault_path_prefix.as_deref())?;
     }
+    // The Vault client's floor (system areas, `.`/`..`), seen here too so `render --list` and
+    // `check` report it; the client still enforces it on every request.
+    if backend == BackendKind::Vault
+        && let Some(why) =
+            crate::backend::vault::refused_path(&path, opts.vault_path_prefix.as_deref())
+    {
+        return Err(format!("refused before any request: {why}"));
+    }
     let version = if generic {
         doc.secret_version
     } else {

@@ -35,6 +35,23 @@ mod tls;
 pub mod transit;
 
 pub use backend::{VaultBackend, down_for_the_run};
+
+/// Why a reference's Vault path (with the run's path prefix) is refused before any request
+/// (system areas: `auth/`, `sys/`, `identity/`, `cubbyhole/`, … in any spelling), for the plan
+/// step (`render --list`, `check`); `None` when the client would send it.
+pub fn refused_path(path: &str, prefix: Option<&str>) -> Option<String> {
+    let full = match prefix
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => format!("{p}/{path}"),
+        None => path.to_owned(),
+    };
+    match http::path_segments(&full) {
+        Ok(segs) => paths::refusal_before_lookup(&segs),
+        Err(e) => Some(e.detail().to_owned()),
+    }
+}
 pub use config::{
     AuthConfig, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RUN_DEADLINE, SecretSource, TlsConfig, TokenCacheConfig, VaultConfig,
