@@ -11,6 +11,7 @@
 //! | `SB006` | a file that cannot be read or parsed |
 //! | `SB007` | a sops file whose recipients differ from its `.sops.yaml` rule |
 //! | `SB008` | a sops generator (`SecretGenerator`, ksops) entry that does not exist or is not sops-encrypted |
+//! | `SB009` | (`--resolve`, with credentials) a reference that does not resolve: no such secret, key or version, permission denied, a sops file the keys cannot open |
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,63 @@ pub fn check(paths: &[PathBuf], opts: &RenderOptions) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// `--resolve`: renders every manifest under `paths` with the run's backends (values are
+/// fetched into wiped memory and dropped; nothing is printed) and reports each reference that
+/// does not resolve (`SB009`).
+pub fn resolve(
+    paths: &[PathBuf],
+    backends: &crate::backend::Backends,
+    opts: &RenderOptions,
+) -> Vec<Finding> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut files);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    files.sort();
+    files.dedup();
+    let inputs: Vec<Input> = files
+        .into_iter()
+        .filter(|f| is_manifest(f) && !helm_template(f))
+        .filter(|f| std::fs::read(f).is_ok_and(|b| !looks_sops(&String::from_utf8_lossy(&b))))
+        .map(Input::Path)
+        .collect();
+    if inputs.is_empty() {
+        return Vec::new();
+    }
+    let finding = |file: String, location: String, message: String| Finding {
+        id: "SB009",
+        file,
+        line: None,
+        location,
+        message,
+    };
+    match resolve::render_inputs(&inputs, backends, opts) {
+        Ok(_) => Vec::new(),
+        Err(resolve::RenderError::Resolve(f)) => f
+            .failures
+            .iter()
+            .map(|f| {
+                finding(
+                    f.origin.file.clone(),
+                    location(f),
+                    if f.reference.is_empty() {
+                        f.problem.clone()
+                    } else {
+                        format!("{}: {}", f.reference, f.problem)
+                    },
+                )
+            })
+            .collect(),
+        // Read errors are SB006 already.
+        Err(resolve::RenderError::Read(_)) => Vec::new(),
+        Err(e) => vec![finding("-".to_owned(), String::new(), e.to_string())],
+    }
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

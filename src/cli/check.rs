@@ -29,6 +29,11 @@ pub struct CheckArgs {
     /// Files that may hold key material (throwaway demo keys), by path as printed; repeat.
     #[arg(long, value_name = "PATH")]
     pub allow: Vec<String>,
+    /// Also resolve every reference with the credentials present (the same settings as
+    /// `render`): each that does not resolve is a finding (SB009). Values are fetched into
+    /// wiped memory and never printed.
+    #[arg(long)]
+    pub resolve: bool,
 }
 
 /// Runs `check`.
@@ -50,6 +55,11 @@ pub fn run(args: CheckArgs, flags: &Flags) -> Result<()> {
     let settings = Settings::load(flags)?;
     let opts = resolve::backends::options_from_settings(&settings, None)?;
     let mut findings = crate::check::check(&args.paths, &opts);
+    if args.resolve {
+        super::arm_deadline(settings.deadline);
+        let backends = resolve::backends::from_settings(&settings, &opts);
+        findings.extend(crate::check::resolve(&args.paths, &backends, &opts));
+    }
     findings.retain(|f| !(f.id == "SB003" && args.allow.contains(&f.file)));
     let out = match args.format.as_str() {
         "json" => {
@@ -96,6 +106,7 @@ fn sarif(findings: &[Finding]) -> String {
         ("SB006", "file that cannot be read or parsed"),
         ("SB007", "sops recipients differ from the .sops.yaml rule"),
         ("SB008", "sops generator file missing or not encrypted"),
+        ("SB009", "reference that does not resolve (--resolve)"),
     ]
     .iter()
     .map(|(id, d)| serde_json::json!({"id": id, "shortDescription": {"text": d}}))

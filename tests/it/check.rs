@@ -279,3 +279,56 @@ fn check_reports_generator_files_that_are_missing_or_in_clear() {
     );
     assert!(!text.contains("generator-plain-value"));
 }
+
+#[test]
+fn check_resolve_reports_references_that_do_not_resolve_and_prints_no_value() {
+    let bao = support::openbao();
+    let kv = bao.new_kv2();
+    bao.kv2_put(
+        &kv,
+        "app",
+        serde_json::json!({"user": "check-resolve-secret"}),
+    );
+    let t = support::tempdir();
+    let d = t.path();
+    write(
+        d,
+        "m/s.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  ok: <path:{kv}/data/app#user>\n  nokey: <path:{kv}/data/app#password>\n  nosecret: <path:{kv}/data/gone#user>\n"
+        ),
+    );
+    let run = |args: &[&str]| {
+        let home = support::tempdir();
+        let mut c = support::sealbridge(home.path());
+        c.current_dir(d).arg("check").args(args);
+        for (k, v) in bao.env() {
+            c.env(k, v);
+        }
+        c.env("SEALBRIDGE_VAULT_TOKEN_CACHE", "false")
+            .output()
+            .unwrap()
+    };
+    // Offline: the references are well-formed.
+    assert_eq!(run(&["m"]).status.code(), Some(0));
+    let o = run(&["--resolve", "--format", "json", "m"]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let findings: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let sb009: Vec<&serde_json::Value> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "SB009")
+        .collect();
+    assert_eq!(sb009.len(), 2, "{text}");
+    assert!(
+        text.contains(".stringData.nokey") && text.contains(".stringData.nosecret"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("check-resolve-secret"),
+        "a value leaked: {text}"
+    );
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("check-resolve-secret"));
+}
