@@ -174,17 +174,9 @@ pub struct ExecEnvArgs {
     pub ignore_mac: bool,
     #[command(flatten)]
     pub format: FormatArgs,
-    /// The command as one string, run with `/bin/sh -c` (sops' form: `exec-env FILE 'CMD'`).
-    #[arg(value_name = "COMMAND", required_unless_present = "command")]
-    pub shell_command: Option<OsString>,
-    /// Or, after `--`, the program and its arguments, run directly (a single argument runs
-    /// through `/bin/sh -c`).
-    #[arg(
-        last = true,
-        value_name = "PROGRAM [ARGS]",
-        conflicts_with = "shell_command"
-    )]
-    pub command: Vec<OsString>,
+    /// The command to run.
+    #[command(flatten)]
+    pub run: CommandArgs,
 }
 
 /// Arguments of `exec-file`.
@@ -210,18 +202,37 @@ pub struct ExecFileArgs {
     pub ignore_mac: bool,
     #[command(flatten)]
     pub format: FormatArgs,
-    /// The command as one string, run with `/bin/sh -c` (sops' form: `exec-file FILE 'CMD {}'`);
-    /// `{}` is replaced by the plaintext file's path.
+    /// The command to run.
+    #[command(flatten)]
+    pub run: CommandArgs,
+}
+
+/// The command of `exec-env` and `exec-file`, in sops' two forms.
+#[derive(Debug, clap::Args)]
+pub struct CommandArgs {
+    /// The command as one string, run with `/bin/sh -c` (sops' form: `exec-env FILE 'CMD'`,
+    /// `exec-file FILE 'CMD {}'`; for exec-file `{}` is the plaintext file's path).
     #[arg(value_name = "COMMAND", required_unless_present = "command")]
     pub shell_command: Option<OsString>,
     /// Or, after `--`, the program and its arguments, run directly (a single argument runs
-    /// through `/bin/sh -c`); `{}` in any argument is replaced by the file's path.
+    /// through `/bin/sh -c`; for exec-file `{}` in any argument is the file's path).
     #[arg(
         last = true,
         value_name = "PROGRAM [ARGS]",
         conflicts_with = "shell_command"
     )]
     pub command: Vec<OsString>,
+}
+
+impl CommandArgs {
+    /// The argv: the shell form as one argument (run through `/bin/sh -c`), or the program
+    /// and its arguments.
+    pub fn argv(self) -> Vec<OsString> {
+        match self.shell_command {
+            Some(c) => vec![c],
+            None => self.command,
+        }
+    }
 }
 
 /// Arguments of `filestatus`.
@@ -736,10 +747,8 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
 }
 
 /// Runs `exec-env`.
-pub fn exec_env(mut a: ExecEnvArgs, flags: &Flags) -> Result<()> {
-    if let Some(c) = a.shell_command.take() {
-        a.command = vec![c];
-    }
+pub fn exec_env(a: ExecEnvArgs, flags: &Flags) -> Result<()> {
+    let command = a.run.argv();
     if a.same_process && a.background {
         return Err(usage(
             "--same-process cannot be used with --background (as in sops)",
@@ -775,7 +784,7 @@ pub fn exec_env(mut a: ExecEnvArgs, flags: &Flags) -> Result<()> {
         envs.push((k.clone(), buf));
     }
     drop(d);
-    let mut cmd = child_command(&a.command)?;
+    let mut cmd = child_command(&command)?;
     if a.pristine {
         cmd.env_clear();
     }
@@ -795,31 +804,25 @@ pub fn exec_env(mut a: ExecEnvArgs, flags: &Flags) -> Result<()> {
         let e = cmd.exec();
         return Err(usage(format!(
             "cannot run {}: {e}",
-            a.command[0].to_string_lossy()
+            command[0].to_string_lossy()
         )));
     }
     if a.background {
         tracing::warn!(
             "exec-env's --background is deprecated in sops; the command is not waited for"
         );
-        cmd.spawn().map_err(|e| {
-            usage(format!(
-                "cannot run {}: {e}",
-                a.command[0].to_string_lossy()
-            ))
-        })?;
+        cmd.spawn()
+            .map_err(|e| usage(format!("cannot run {}: {e}", command[0].to_string_lossy())))?;
         return Ok(());
     }
     let mut signals = Signals::catch()?;
-    let code = signals.wait_child(cmd, &a.command[0])?;
+    let code = signals.wait_child(cmd, &command[0])?;
     exit_with(code)
 }
 
 /// Runs `exec-file`.
-pub fn exec_file(mut a: ExecFileArgs, flags: &Flags) -> Result<()> {
-    if let Some(c) = a.shell_command.take() {
-        a.command = vec![c];
-    }
+pub fn exec_file(a: ExecFileArgs, flags: &Flags) -> Result<()> {
+    let command = a.run.argv();
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if a.background {
@@ -885,8 +888,7 @@ pub fn exec_file(mut a: ExecFileArgs, flags: &Flags) -> Result<()> {
         u.chown(&path)?;
     }
     let p = path.to_string_lossy().into_owned();
-    let command: Vec<OsString> = a
-        .command
+    let command: Vec<OsString> = command
         .iter()
         .map(|arg| {
             let s = arg.to_string_lossy();
