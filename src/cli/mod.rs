@@ -164,6 +164,34 @@ impl Command {
     }
 }
 
+/// Commands for which the settings, the token cache and the tenancy policy mean nothing: their
+/// help does not show those global options.
+const NO_SETTINGS: &[&str] = &["version", "completions", "man", "filestatus"];
+
+/// The command line: [`Cli`] with the global options that do nothing for a command hidden
+/// from that command's help (`--disable-token-cache` on `version`). Parsing, completions and
+/// the man page use it.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    const HIDDEN: &[&str] = &["settings", "disable_token_cache", "policy"];
+    let mut cmd = Cli::command();
+    // Copies the global options into every subcommand, where they can then be hidden; the
+    // arguments are changed in place (`mut_args`), keeping clap's built lookup table valid.
+    cmd.build();
+    for sub in NO_SETTINGS {
+        cmd = cmd.mut_subcommand(*sub, |c| {
+            c.mut_args(|a| {
+                if HIDDEN.contains(&a.get_id().as_str()) {
+                    a.hide(true)
+                } else {
+                    a
+                }
+            })
+        });
+    }
+    cmd
+}
+
 /// Runs the CLI with `args` (argv including the program name) and returns the exit code.
 pub fn main_entry(mut args: Vec<OsString>) -> ExitCode {
     // `sealbridge FILE` for an existing sops file is `sealbridge edit FILE` (as `sops FILE`).
@@ -179,7 +207,10 @@ pub fn main_entry(mut args: Vec<OsString>) -> ExitCode {
     if let Some(mode) = plugin_mode(&args) {
         return krm::run_mode(mode);
     }
-    let cli = match Cli::try_parse_from(&args) {
+    let parsed = command()
+        .try_get_matches_from(&args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version to stdout and usage errors to stderr.

@@ -424,3 +424,34 @@ fn render_list_shows_what_each_reference_would_read_without_fetching() {
     );
     assert_eq!(o.status.code(), Some(1), "{out}");
 }
+
+#[test]
+fn global_options_that_do_nothing_for_a_command_are_not_in_its_help() {
+    let help = |args: &[&str]| {
+        let home = crate::support::tempdir();
+        let o = crate::support::sealbridge(home.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    for cmd in ["version", "filestatus", "completions", "man"] {
+        let h = help(&[cmd, "--help"]);
+        assert!(h.starts_with("Print") || h.contains("Usage:"), "{cmd}: {h}");
+        for hidden in ["--disable-token-cache", "--settings", "--policy"] {
+            assert!(!h.contains(hidden), "{cmd} --help shows {hidden}:\n{h}");
+        }
+    }
+    let h = help(&["render", "--help"]);
+    assert!(
+        h.contains("--disable-token-cache") && h.contains("--policy"),
+        "{h}"
+    );
+    // Still accepted (hidden, not removed): scripts that pass them everywhere keep working.
+    help(&["--disable-token-cache", "version"]);
+}
