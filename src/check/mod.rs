@@ -11,6 +11,7 @@
 //! | `SB006` | a file that cannot be read or parsed |
 //! | `SB007` | a sops file whose recipients differ from its `.sops.yaml` rule |
 //! | `SB008` | a sops generator (`SecretGenerator`, ksops) entry that does not exist or is not sops-encrypted |
+//! | `SB010` | a `.sops.yaml` creation rule that matches no file under its directory (a typo, or shadowed by an earlier rule) |
 //! | `SB009` | (`--resolve`, with credentials) a reference that does not resolve: no such secret, key or version, permission denied, a sops file the keys cannot open |
 
 use std::path::{Path, PathBuf};
@@ -58,7 +59,57 @@ pub fn check(paths: &[PathBuf], opts: &RenderOptions) -> Vec<Finding> {
             kustomizations(p, &files, &mut out);
         }
     }
+    unused_rules(&files, &mut out);
     out
+}
+
+/// `SB010`: creation rules of each `.sops.yaml` among `files` that no file below its directory
+/// selects (sops takes the first matching rule, so a later one can be shadowed).
+fn unused_rules(files: &[PathBuf], out: &mut Vec<Finding>) {
+    for cfg_path in files
+        .iter()
+        .filter(|f| f.file_name().is_some_and(|n| n == ".sops.yaml"))
+    {
+        let Ok(cfg) = crate::sops::config::Config::load(cfg_path) else {
+            continue;
+        };
+        let regexes = cfg.rule_regexes();
+        if regexes.is_empty() {
+            continue;
+        }
+        let Some(dir) = cfg_path.parent() else {
+            continue;
+        };
+        let mut used = vec![false; regexes.len()];
+        for f in files
+            .iter()
+            .filter(|f| f.starts_with(dir) && *f != cfg_path)
+        {
+            if let Some(i) = cfg.rule_index_for(f) {
+                used[i] = true;
+            }
+        }
+        for (i, re) in regexes.iter().enumerate() {
+            if used[i] {
+                continue;
+            }
+            let which = match re {
+                Some(re) => format!("path_regex {re:?}"),
+                None => "without path_regex".to_owned(),
+            };
+            out.push(Finding {
+                id: "SB010",
+                file: cfg_path.display().to_string(),
+                line: None,
+                location: format!("creation_rules[{i}]"),
+                message: format!(
+                    "the rule ({which}) selects no file under {}: a typo in the regex, or an \
+                     earlier rule matches first (sops uses the first match)",
+                    dir.display()
+                ),
+            });
+        }
+    }
 }
 
 /// `--resolve`: renders every manifest under `paths` with the run's backends (values are

@@ -316,19 +316,45 @@ impl Config {
 
     /// The first creation rule whose `path_regex` matches `file` (relative to the config's
     /// directory when the file is inside it).
-    pub fn rule_for(&self, file: &Path) -> Result<Resolved, Error> {
-        let rules = self.file.creation_rules.as_deref().unwrap_or(&[]);
+    /// The creation rules' `path_regex`es, in order (`None`: a rule without one, which matches
+    /// every file).
+    pub fn rule_regexes(&self) -> Vec<Option<String>> {
+        self.file
+            .creation_rules
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .map(|r| r.path_regex.clone().filter(|p| !p.is_empty()))
+            .collect()
+    }
+
+    /// The index of the first creation rule that matches `file` (sops' choice), if any.
+    pub fn rule_index_for(&self, file: &Path) -> Option<usize> {
+        let target = self.relative(file);
+        self.rule_regexes().iter().position(|re| match re {
+            None => true,
+            Some(re) => Regex::new(re).is_ok_and(|re| re.is_match(&target)),
+        })
+    }
+
+    /// `file` relative to the config's directory, as sops matches it.
+    fn relative(&self, file: &Path) -> String {
         let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
         let dir = self
             .path
             .parent()
             .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()))
             .unwrap_or_default();
-        let rel = abs
-            .strip_prefix(&dir)
+        abs.strip_prefix(&dir)
             .map(Path::to_path_buf)
-            .unwrap_or(abs.clone());
-        let target = rel.to_string_lossy();
+            .unwrap_or(abs.clone())
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    pub fn rule_for(&self, file: &Path) -> Result<Resolved, Error> {
+        let rules = self.file.creation_rules.as_deref().unwrap_or(&[]);
+        let target = self.relative(file);
         let mut chosen = None;
         for r in rules {
             match r.path_regex.as_deref() {

@@ -332,3 +332,30 @@ fn check_resolve_reports_references_that_do_not_resolve_and_prints_no_value() {
     );
     assert!(!String::from_utf8_lossy(&o.stderr).contains("check-resolve-secret"));
 }
+
+#[test]
+fn check_reports_sops_rules_that_select_no_file() {
+    let t = support::tempdir();
+    let d = t.path();
+    let (_, r) = support::age_keypair();
+    write(d, "s/app.enc.yaml", "a: 1\n");
+    write(
+        d,
+        "s/.sops.yaml",
+        &format!(
+            "creation_rules:\n  - path_regex: \\.enc\\.yaml$\n    age: {r}\n  - path_regex: \\.secrets\\.yaml$\n    age: {r}\n  - path_regex: app\\.enc\\.yaml$\n    age: {r}\n"
+        ),
+    );
+    let o = check(d, &["--format", "json", "s"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let findings: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rules: Vec<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "SB010")
+        .map(|f| f["location"].as_str().unwrap())
+        .collect();
+    // The second matches nothing; the third is shadowed by the first.
+    assert_eq!(rules, ["creation_rules[1]", "creation_rules[2]"], "{text}");
+}
