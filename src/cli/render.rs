@@ -66,6 +66,11 @@ pub struct RenderArgs {
     /// is fetched or decrypted.
     #[arg(long)]
     pub list: bool,
+
+    /// `--list`, headed by who would fetch: the Vault address, auth method, mount and role, and
+    /// the tenant of the tenancy policy. Nothing is fetched.
+    #[arg(long, conflicts_with = "list")]
+    pub explain: bool,
 }
 
 /// Reads the `-s/--secret-name` Secret (the only source of its name is the command line, i.e.
@@ -136,8 +141,13 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
     let settings = Settings::load(&flags)?;
     super::arm_deadline(settings.deadline);
     let opts = resolve::backends::options_from_settings(&settings, args.sops_root)?;
+    if args.explain {
+        let mut head = String::new();
+        explain_head(&settings, &opts, &mut head);
+        return list(&inputs, &opts, head);
+    }
     if args.list {
-        return list(&inputs, &opts);
+        return list(&inputs, &opts, String::new());
     }
     let backends = resolve::backends::from_settings(&settings, &opts);
     let rendered = resolve::render_inputs(&inputs, &backends, &opts)?;
@@ -192,10 +202,14 @@ fn inputs(paths: &[PathBuf], generate: bool) -> Result<Vec<Input>> {
 
 /// `render --list`: every reference with the secret it would read, or why not; exit 1 when
 /// any would be refused. Nothing is fetched.
-fn list(inputs: &[crate::manifest::Input], opts: &resolve::RenderOptions) -> Result<()> {
+fn list(
+    inputs: &[crate::manifest::Input],
+    opts: &resolve::RenderOptions,
+    head: String,
+) -> Result<()> {
     use std::fmt::Write as _;
     let rows = resolve::explain_inputs(inputs, opts)?;
-    let mut out = String::new();
+    let mut out = head;
     let mut refused = 0;
     for (f, ok) in &rows {
         if !ok {
@@ -211,4 +225,49 @@ fn list(inputs: &[crate::manifest::Input], opts: &resolve::RenderOptions) -> Res
         )));
     }
     Ok(())
+}
+
+/// `render --explain`'s head: who would fetch (names, never credentials).
+fn explain_head(settings: &Settings, opts: &resolve::RenderOptions, out: &mut String) {
+    use std::fmt::Write as _;
+    let auth_of = |cfg: &crate::backend::vault::VaultConfig| {
+        let a = &cfg.auth;
+        let mut s = format!("vault: {} auth {}", cfg.address, a.method());
+        if !a.mount().is_empty() {
+            let _ = write!(s, " at auth/{}", a.mount());
+        }
+        // Role names (not the AppRole role id, which is a credential's half).
+        if matches!(
+            a,
+            crate::backend::vault::AuthConfig::Kubernetes { .. }
+                | crate::backend::vault::AuthConfig::Jwt { .. }
+        ) && !a.principal().is_empty()
+        {
+            let _ = write!(s, " role {}", a.principal());
+        }
+        if let Some(ns) = &cfg.namespace {
+            let _ = write!(s, " namespace {ns}");
+        }
+        s
+    };
+    match settings.vault_config() {
+        Ok(cfg) => {
+            let _ = writeln!(out, "# {}", auth_of(&cfg));
+        }
+        Err(e) => {
+            let _ = writeln!(out, "# vault: not configured ({e})");
+        }
+    }
+    match &opts.tenant {
+        Some(t) => {
+            let _ = writeln!(
+                out,
+                "# tenant: {} (its own Vault login, paths and sops keys)",
+                t.name
+            );
+        }
+        None => {
+            let _ = writeln!(out, "# tenant: none (no tenancy policy)");
+        }
+    }
 }

@@ -455,3 +455,37 @@ fn global_options_that_do_nothing_for_a_command_are_not_in_its_help() {
     // Still accepted (hidden, not removed): scripts that pass them everywhere keep working.
     help(&["--disable-token-cache", "version"]);
 }
+
+#[test]
+fn render_explain_names_who_would_fetch_and_no_credential() {
+    let dir = crate::support::tempdir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("l.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  a: <path:kv/data/app#password>\n",
+    )
+    .unwrap();
+    let home = crate::support::tempdir();
+    let o = crate::support::sealbridge(home.path())
+        .current_dir(d)
+        .args(["render", "--explain", "l.yaml"])
+        .env("VAULT_ADDR", "http://127.0.0.1:8200")
+        .env("AVP_AUTH_TYPE", "approle")
+        .env("AVP_ROLE_ID", "role-id-not-to-print")
+        .env("AVP_SECRET_ID", "secret-id-not-to-print")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("# vault: http://127.0.0.1:8200 auth approle at auth/approle"),
+        "{out}"
+    );
+    assert!(out.contains("# tenant: none"), "{out}");
+    assert!(out.contains("vault://kv/data/app"), "{out}");
+    assert!(!out.contains("not-to-print"), "{out}");
+}
