@@ -137,5 +137,6 @@ pub fn options_from_settings(
         vault_path_prefix: settings.path_prefix.clone(),
         max_output: settings.max_output,
         tenant: crate::policy::for_run(settings)?,
+        redact: None,
     })
 }

@@ -63,6 +63,10 @@ pub struct RenderOptions {
     pub max_output: usize,
     /// The run's tenant under a tenancy policy (`crate::policy`); `None`: single-tenant.
     pub tenant: Option<std::sync::Arc<crate::policy::Tenant>>,
+    /// `render --redact`: every resolved value is replaced by a keyed fingerprint (HMAC-SHA256
+    /// with this key, the operator's `SEALBRIDGE_REDACT_KEY_FILE`), so diffs show which values
+    /// changed without showing them.
+    pub redact: Option<std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>>,
 }
 
 impl Default for RenderOptions {
@@ -77,6 +81,7 @@ impl Default for RenderOptions {
             vault_path_prefix: None,
             max_output: crate::settings::DEFAULT_MAX_OUTPUT,
             tenant: None,
+            redact: None,
         }
     }
 }
@@ -245,6 +250,7 @@ pub async fn render_documents(
         &fetched,
         &mut failures,
         opts.max_output,
+        opts.redact.as_ref().map(|k| k.as_slice()),
     );
     if !failures.is_empty() {
         // Document order, then field order (stable: several failures of one field keep theirs).

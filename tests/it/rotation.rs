@@ -168,3 +168,61 @@ fn versions_lists_each_secret_once_with_its_version_and_users_never_a_value() {
         "{text}"
     );
 }
+
+#[test]
+fn render_redact_shows_which_values_changed_without_the_values() {
+    let bao = support::openbao();
+    let kv = bao.new_kv2();
+    bao.kv2_put(
+        &kv,
+        "app",
+        json!({"a": "redact-value-one", "b": "redact-value-two"}),
+    );
+    let dir = support::tempdir();
+    let d = dir.path();
+    std::fs::write(d.join("key"), b"0123456789abcdef-operator-key").unwrap();
+    std::fs::write(
+        d.join("s.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: <path:{kv}/data/app#a>\n  b: <path:{kv}/data/app#b>\n"
+        ),
+    )
+    .unwrap();
+    let key = d.join("key");
+    let env = [("SEALBRIDGE_REDACT_KEY_FILE", key.to_str().unwrap())];
+    let render = || {
+        let o = run(Some(bao), d, &["render", "--redact", "s.yaml"], None, &env);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o)
+    };
+    let first = render();
+    assert!(!first.contains("redact-value"), "{first}");
+    let fp = |text: &str, k: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{k}: ")))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(fp(&first, "a").contains("redacted:"), "{first}");
+    assert_ne!(fp(&first, "a"), fp(&first, "b"));
+    bao.kv2_put(
+        &kv,
+        "app",
+        json!({"a": "redact-value-one", "b": "redact-value-changed"}),
+    );
+    let second = render();
+    assert_eq!(
+        fp(&first, "a"),
+        fp(&second, "a"),
+        "unchanged value, same fingerprint"
+    );
+    assert_ne!(
+        fp(&first, "b"),
+        fp(&second, "b"),
+        "changed value, new fingerprint"
+    );
+    // Without the operator's key it refuses (an unkeyed hash would be a guessing oracle).
+    let o = run(Some(bao), d, &["render", "--redact", "s.yaml"], None, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+}
