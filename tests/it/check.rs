@@ -359,3 +359,23 @@ fn check_reports_sops_rules_that_select_no_file() {
     // The second matches nothing; the third is shadowed by the first.
     assert_eq!(rules, ["creation_rules[1]", "creation_rules[2]"], "{text}");
 }
+
+#[test]
+fn the_shipped_check_recipes_call_check_and_parse() {
+    let root = support::project_root();
+    let hook: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root.join("examples/ci/pre-commit-config.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(hook["repos"][0]["hooks"][0]["entry"], "sealbridge check");
+    let job: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root.join("examples/ci/github-check.yaml")).unwrap(),
+    )
+    .unwrap();
+    let steps = job["jobs"]["check"]["steps"].as_array().unwrap();
+    assert!(steps.iter().any(|s| {
+        s["run"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("sealbridge check --format sarif"))
+    }));
+}
