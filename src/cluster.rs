@@ -504,6 +504,17 @@ fn decode_secret(body: &[u8]) -> Result<BTreeMap<String, Sensitive>, String> {
         .collect())
 }
 
+impl From<ClusterError> for crate::error::Error {
+    fn from(e: ClusterError) -> Self {
+        let status = if e.is_usage() {
+            crate::exit::ExitStatus::Usage
+        } else {
+            crate::exit::ExitStatus::Failure
+        };
+        crate::error::Error::component(e, status)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,16 +4,7 @@
 
 use std::path::PathBuf;
 
-/// The process exit codes (documented in `docs/cli.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
-    /// Everything resolved or decrypted.
-    Success = 0,
-    /// A reference could not be resolved, a file could not be decrypted, a backend failed.
-    Failure = 1,
-    /// The command line, the configuration or the environment is wrong.
-    Usage = 2,
-}
+pub use crate::exit::ExitStatus;
 
 /// Everything that can go wrong in sealbridge.
 #[derive(Debug, thiserror::Error)]
@@ -34,25 +25,24 @@ pub enum Error {
     /// A sops file could not be decrypted, encrypted or configured.
     #[error(transparent)]
     Sops(#[from] crate::sops::Error),
-    /// The kustomize/kpt KRM function or exec plugin failed.
-    #[error(transparent)]
-    Krm(#[from] crate::krm::KrmError),
-    /// The Argo CD plugin front-end failed.
-    #[error(transparent)]
-    Cmp(#[from] crate::cmp::CmpError),
-    /// A kustomization tree was refused before kustomize ran (exit 1).
-    #[error(transparent)]
-    Tree(#[from] crate::kustomize::TreeError),
+    /// A front-end component failed: the KRM function or exec plugin (`krm::KrmError`), the
+    /// Argo CD plugin (`cmp::CmpError`), the kustomization walk (`kustomize::TreeError`), the
+    /// cluster client (`cluster::ClusterError`). Each module converts its own error (with its
+    /// exit status) so that this module imports none of them.
+    #[error("{error}")]
+    Component {
+        /// The component's error.
+        #[source]
+        error: Box<dyn std::error::Error + Send + Sync>,
+        /// Its exit status.
+        status: ExitStatus,
+    },
     /// The Vault/OpenBao client failed (configuration errors exit 2, the rest 1).
     #[error(transparent)]
     Vault(#[from] crate::backend::vault::VaultError),
     /// Rendering manifests failed (unreadable input or unresolved references; exit 1).
     #[error(transparent)]
     Render(#[from] crate::resolve::RenderError),
-    /// Reading the settings Secret from Kubernetes failed (`-s/--secret-name`).
-    #[cfg(feature = "kube")]
-    #[error(transparent)]
-    Cluster(#[from] crate::cluster::ClusterError),
     /// A check refused something it explains on stdout (`policy check`; exit 1).
     #[error("{0}")]
     Refused(String),
@@ -66,19 +56,25 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Usage(_) | Error::NotImplemented(_) => ExitStatus::Usage,
-            Error::Io { .. } | Error::Refused(_) | Error::Tree(_) => ExitStatus::Failure,
+            Error::Io { .. } | Error::Refused(_) => ExitStatus::Failure,
+            Error::Component { status, .. } => *status,
             Error::Sops(e) if e.is_usage() => ExitStatus::Usage,
             Error::Sops(_) => ExitStatus::Failure,
-            Error::Krm(e) => e.exit_status(),
-            Error::Cmp(e) => e.exit_status(),
             Error::Vault(e) if e.is_config() => ExitStatus::Usage,
             Error::Vault(_) => ExitStatus::Failure,
             Error::Render(crate::resolve::RenderError::Config(_)) => ExitStatus::Usage,
             Error::Render(_) => ExitStatus::Failure,
-            #[cfg(feature = "kube")]
-            Error::Cluster(e) if e.is_usage() => ExitStatus::Usage,
-            #[cfg(feature = "kube")]
-            Error::Cluster(_) => ExitStatus::Failure,
+        }
+    }
+
+    /// A component's error with its exit status (see [`Error::Component`]).
+    pub fn component(
+        error: impl std::error::Error + Send + Sync + 'static,
+        status: ExitStatus,
+    ) -> Self {
+        Error::Component {
+            error: Box::new(error),
+            status,
         }
     }
 

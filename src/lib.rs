@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod cmp;
 pub mod deadline;
 pub mod error;
+pub mod exit;
 pub mod krm;
 pub mod kustomize;
 pub mod manifest;

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use crate::error::ExitStatus;
+use crate::exit::ExitStatus;
 
 pub mod discover;
 pub mod helm;
@@ -308,6 +308,13 @@ pub fn has_objects(stream: &str) -> bool {
             || t == "~"
             || t == "{}")
     })
+}
+
+impl From<CmpError> for crate::error::Error {
+    fn from(e: CmpError) -> Self {
+        let status = e.exit_status();
+        crate::error::Error::component(e, status)
+    }
 }
 
 #[cfg(test)]

@@ -319,7 +319,7 @@ fn failure_message(f: &crate::resolve::Failure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ExitStatus;
+    use crate::exit::ExitStatus;
     use crate::krm::Plaintext;
     use crate::secret::{SecretValue, Sensitive};
 

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::error::ExitStatus;
+use crate::exit::ExitStatus;
 use crate::secret::{SecretValue, Sensitive};
 
 pub mod config;
@@ -81,4 +81,10 @@ pub struct Plaintext {
 pub trait SopsSource {
     /// Decrypts the file at `path` (already confined to the root by the caller).
     fn decrypt(&self, path: &Path) -> Result<Plaintext, KrmError>;
+}
+impl From<KrmError> for crate::error::Error {
+    fn from(e: KrmError) -> Self {
+        let status = e.exit_status();
+        crate::error::Error::component(e, status)
+    }
 }

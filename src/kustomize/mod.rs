@@ -609,5 +609,11 @@ fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
+impl From<TreeError> for crate::error::Error {
+    fn from(e: TreeError) -> Self {
+        crate::error::Error::component(e, crate::exit::ExitStatus::Failure)
+    }
+}
+
 #[cfg(test)]
 mod tests;
