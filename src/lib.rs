@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod backend;
+pub mod check;
 pub mod cli;
 #[cfg(feature = "kube")]
 pub mod cluster;

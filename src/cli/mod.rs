@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::error::{Error, ExitStatus, Result};
 
 mod argocd;
+mod check;
 mod completions;
 mod edit;
 pub mod krm;
@@ -93,6 +94,9 @@ impl Cli {
 pub enum Command {
     /// Resolve every secret reference in manifests and print them (or nothing, on failure).
     Render(render::RenderArgs),
+    /// Find mistakes statically (offline, no credentials, nothing decrypted): broken references,
+    /// annotation typos, plaintext and key material in Git, bad sops files and kustomize trees.
+    Check(check::CheckArgs),
     /// Alias of `render` with argocd-vault-plugin's argument form (`generate PATH`).
     Generate(render::RenderArgs),
     /// Decrypt a sops file and print the plaintext (like `sops decrypt`).
@@ -207,6 +211,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Render(a) => render::run(a, flags, false),
         Command::Generate(a) => render::run(a, flags, true),
+        Command::Check(a) => check::run(a),
         Command::Decrypt(mut a) => {
             sops::top_config(&mut a.format, sops_config)?;
             if let Ok(s) = crate::settings::Settings::load(&flags) {

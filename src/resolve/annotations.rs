@@ -7,6 +7,15 @@ use crate::yaml::Node;
 /// The annotation prefixes read, in order.
 pub const ANNOTATION_PREFIXES: [&str; 2] = ["avp.kubernetes.io/", "sealbridge.io/"];
 
+/// Every annotation name read under both prefixes (`sealbridge check` suggests from these).
+pub const ANNOTATION_NAMES: [&str; 5] = [
+    "ignore",
+    "path",
+    "kv-version",
+    "secret-version",
+    "remove-missing",
+];
+
 /// Go's `strconv.ParseBool` (what AVP uses): `1 t T TRUE true True`, `0 f F FALSE false False`.
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s {

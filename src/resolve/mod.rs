@@ -32,7 +32,7 @@ mod scan;
 mod substitute;
 pub mod triage;
 
-pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
+pub use annotations::{ANNOTATION_NAMES, ANNOTATION_PREFIXES, parse_bool};
 pub use explain::explain_inputs;
 
 /// How a run resolves references.
@@ -454,6 +454,35 @@ fn plan_one(
         version,
         kv_version,
     })
+}
+
+/// What `render` would refuse before fetching anything, in document order: references that do
+/// not parse (syntax, modifiers, arguments), annotation values it rejects, and references that
+/// cannot be planned (a bad path annotation, a version on a sops path). The same scan and plan
+/// as [`render_documents`], so `sealbridge check` and `render` agree; nothing is fetched.
+pub(crate) fn static_failures(docs: &[Document], origins: &[Origin]) -> Found {
+    let mut failures = Found::new();
+    let scanned = scan::scan(docs, origins, &mut failures);
+    let planned = plan(&scanned, &RenderOptions::default());
+    for (si, site) in scanned.sites.iter().enumerate() {
+        for (ri, r) in site.refs.iter().enumerate() {
+            if let Some(Err(problem)) = planned.get(&(si, ri)) {
+                let doc = &scanned.docs[site.doc];
+                failures.push((
+                    (site.doc, site.path.clone()),
+                    Failure {
+                        origin: doc.origin.clone(),
+                        object: doc.object.clone(),
+                        field: site.field.clone(),
+                        reference: r.raw.clone(),
+                        problem: problem.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    failures.sort_by(|a, b| a.0.cmp(&b.0));
+    failures
 }
 
 /// Failures found so far, each with its sort key (document index, node index path).
