@@ -28,7 +28,7 @@ pub(super) fn check_docs(file: &str, docs: Vec<Document>, findings: &mut Vec<Fin
             (
                 "SB002",
                 format!(
-                    "{}; fix the annotation value (docs/annotations in docs/cli.md)",
+                    "{}; fix the annotation value (docs/placeholders.md lists the annotations)",
                     f.problem
                 ),
             )
@@ -41,7 +41,7 @@ pub(super) fn check_docs(file: &str, docs: Vec<Document>, findings: &mut Vec<Fin
                 ),
             )
         };
-        let (line, column) = if pos.line == 0 {
+        let (line, column) = if path.is_empty() || pos.line == 0 {
             annotation_pos(root, &f.field)
         } else {
             (pos.line, pos.col)
@@ -242,7 +242,8 @@ fn literal_secret(file: &str, root: &Node, origin: &Origin, findings: &mut Vec<F
     if crate::manifest::kind_of(root) != Some("Secret") {
         return;
     }
-    let generic = has_path_annotation(root);
+    // A `<key>` without a path annotation is SB004's finding, not a literal.
+    let generic = true;
     for section in ["data", "stringData"] {
         let Some(entries) = root.get(section).and_then(Node::as_mapping) else {
             continue;

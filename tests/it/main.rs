@@ -3,6 +3,7 @@
 
 mod support;
 
+mod check;
 mod cli;
 #[cfg(feature = "kube")]
 mod cluster;
