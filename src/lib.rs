@@ -24,6 +24,7 @@ pub mod resolve;
 pub mod secret;
 pub mod settings;
 pub mod sops;
+pub mod suggest;
 pub mod supervise;
 pub mod yaml;
 

@@ -227,7 +227,6 @@ fn files_of(path: &Path) -> Result<Vec<PathBuf>, String> {
         &Walk {
             shown: path,
             root: &root,
-            any_extension: false,
         },
         Path::new(""),
         &mut out,
@@ -252,37 +251,6 @@ fn files_of(path: &Path) -> Result<Vec<PathBuf>, String> {
 struct Walk<'a> {
     shown: &'a Path,
     root: &'a Path,
-    /// Take every file, not only manifests (`sealbridge check` looks for key material).
-    any_extension: bool,
-}
-
-/// Every non-hidden file under `path` (or `path` itself), with the same confinement as the
-/// manifest walk (symbolic links must stay inside; FIFOs and devices are errors), and the
-/// problems met: for `sealbridge check`, which also reads files that are not manifests.
-pub(crate) fn all_files_of(path: &Path) -> Result<(Vec<PathBuf>, Vec<String>), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if meta.is_file() {
-        return Ok((vec![path.to_path_buf()], Vec::new()));
-    }
-    if !meta.is_dir() {
-        return Err("not a file or directory".to_owned());
-    }
-    let root = path
-        .canonicalize()
-        .map_err(|e| format!("cannot resolve the directory: {e}"))?;
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    walk(
-        &Walk {
-            shown: path,
-            root: &root,
-            any_extension: true,
-        },
-        Path::new(""),
-        &mut out,
-        &mut errors,
-    );
-    Ok((out, errors))
 }
 
 fn walk(w: &Walk<'_>, rel_dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
@@ -310,11 +278,10 @@ fn walk(w: &Walk<'_>, rel_dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<S
         }
         let rel = rel_dir.join(&name);
         let shown = w.shown.join(&rel);
-        let matches = w.any_extension
-            || rel
-                .extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| EXTENSIONS.contains(&x));
+        let matches = rel
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| EXTENSIONS.contains(&x));
         // `file_type` does not follow symbolic links.
         let ft = match e.file_type() {
             Ok(ft) => ft,

@@ -31,9 +31,11 @@ mod report;
 mod scan;
 mod substitute;
 pub mod triage;
+mod versions;
 
-pub use annotations::{ANNOTATION_NAMES, ANNOTATION_PREFIXES, parse_bool};
+pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
 pub use explain::explain_inputs;
+pub use versions::{SecretVersion, versions_inputs};
 
 /// How a run resolves references.
 #[derive(Debug, Clone)]
@@ -61,6 +63,10 @@ pub struct RenderOptions {
     pub max_output: usize,
     /// The run's tenant under a tenancy policy (`crate::policy`); `None`: single-tenant.
     pub tenant: Option<std::sync::Arc<crate::policy::Tenant>>,
+    /// `render --redact`: every resolved value is replaced by a keyed fingerprint (HMAC-SHA256
+    /// with this key, the operator's `SEALBRIDGE_REDACT_KEY_FILE`), so diffs show which values
+    /// changed without showing them.
+    pub redact: Option<std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>>,
 }
 
 impl Default for RenderOptions {
@@ -75,6 +81,7 @@ impl Default for RenderOptions {
             vault_path_prefix: None,
             max_output: crate::settings::DEFAULT_MAX_OUTPUT,
             tenant: None,
+            redact: None,
         }
     }
 }
@@ -243,6 +250,7 @@ pub async fn render_documents(
         &fetched,
         &mut failures,
         opts.max_output,
+        opts.redact.as_ref().map(|k| k.as_slice()),
     );
     if !failures.is_empty() {
         // Document order, then field order (stable: several failures of one field keep theirs).
@@ -436,6 +444,14 @@ fn plan_one(
     if let Some(tenant) = &opts.tenant {
         tenant.check_reference(backend, &path, opts.vault_path_prefix.as_deref())?;
     }
+    // The Vault client's floor (system areas, `.`/`..`), seen here too so `render --list` and
+    // `check` report it; the client still enforces it on every request.
+    if backend == BackendKind::Vault
+        && let Some(why) =
+            crate::backend::vault::refused_path(&path, opts.vault_path_prefix.as_deref())
+    {
+        return Err(format!("refused before any request: {why}"));
+    }
     let version = if generic {
         doc.secret_version
     } else {
@@ -448,41 +464,27 @@ fn plan_one(
         BackendKind::Vault => doc.kv_version.or(opts.kv_version),
         BackendKind::Sops => None,
     };
+    let metadata = matches!(
+        r.modifiers.first(),
+        Some(crate::placeholder::Modifier::Version)
+    );
+    if r.modifiers
+        .iter()
+        .skip(1)
+        .any(|m| matches!(m, crate::placeholder::Modifier::Version))
+    {
+        return Err("version must be the first modifier".to_owned());
+    }
+    if metadata && version.is_some() {
+        return Err("version reads the current version; remove the pinned version".to_owned());
+    }
     Ok(SecretId {
         backend,
         path,
         version,
         kv_version,
+        metadata,
     })
-}
-
-/// What `render` would refuse before fetching anything, in document order: references that do
-/// not parse (syntax, modifiers, arguments), annotation values it rejects, and references that
-/// cannot be planned (a bad path annotation, a version on a sops path). The same scan and plan
-/// as [`render_documents`], so `sealbridge check` and `render` agree; nothing is fetched.
-pub(crate) fn static_failures(docs: &[Document], origins: &[Origin]) -> Found {
-    let mut failures = Found::new();
-    let scanned = scan::scan(docs, origins, &mut failures);
-    let planned = plan(&scanned, &RenderOptions::default());
-    for (si, site) in scanned.sites.iter().enumerate() {
-        for (ri, r) in site.refs.iter().enumerate() {
-            if let Some(Err(problem)) = planned.get(&(si, ri)) {
-                let doc = &scanned.docs[site.doc];
-                failures.push((
-                    (site.doc, site.path.clone()),
-                    Failure {
-                        origin: doc.origin.clone(),
-                        object: doc.object.clone(),
-                        field: site.field.clone(),
-                        reference: r.raw.clone(),
-                        problem: problem.clone(),
-                    },
-                ));
-            }
-        }
-    }
-    failures.sort_by(|a, b| a.0.cmp(&b.0));
-    failures
 }
 
 /// Failures found so far, each with its sort key (document index, node index path).
