@@ -6,7 +6,7 @@
 //! | `SB001` | a reference or annotation the render engine would refuse (syntax, modifier, unknown annotation name, a generic `<key>` without a path annotation, …) |
 //! | `SB002` | a `Secret` with literal values in `data`/`stringData` (plaintext in Git) |
 //! | `SB003` | private key material in a file (age identity, PEM private key, Vault token) |
-//! | `SB004` | a sops file with unencrypted values, or without a MAC |
+//! | `SB004` | a sops file with values in clear that its rule encrypts, or without a MAC |
 //! | `SB005` | a kustomization tree the kustomize variant refuses (foreign plugin kinds, KRM-function generators kustomize would skip, entries outside the repository) |
 //! | `SB006` | a file that cannot be read or parsed |
 //! | `SB007` | a sops file whose recipients differ from its `.sops.yaml` rule |
@@ -406,8 +406,8 @@ fn holds_reference(field: &str, s: &str) -> bool {
     false
 }
 
-/// `SB004`: a sops file that does not parse as one, has no MAC, or has unencrypted values
-/// under the default rule.
+/// `SB004`: a sops file that does not parse as one, has no MAC, or has values in clear that
+/// its encryption rule (suffix or regex; `_unencrypted` when none) says are encrypted.
 fn sops_file(path: &Path, file: &str, bytes: &[u8], out: &mut Vec<Finding>) {
     let format = crate::sops::Format::from_path(path);
     match crate::sops::load_encrypted(bytes, format) {
@@ -431,17 +431,16 @@ fn sops_file(path: &Path, file: &str, bytes: &[u8], out: &mut Vec<Finding>) {
                         .to_owned(),
                 });
             }
-            // Under the default rule (everything but `*_unencrypted` keys is encrypted) a
-            // clear value was added by hand; other rules leave values in clear by design.
-            let suffix = match &md.rule {
-                None | Some(crate::sops::Rule::None) => Some("_unencrypted".to_owned()),
-                Some(crate::sops::Rule::UnencryptedSuffix(s)) => Some(s.clone()),
-                Some(_) => None,
-            };
-            if let Some(suffix) = suffix.filter(|_| !md.mac_only_encrypted) {
+            // The leaves the file's rule says are encrypted must be `ENC[…]`: a clear one was
+            // added by hand. Comment rules and `mac_only_encrypted` are not judged.
+            let rule = md
+                .rule
+                .clone()
+                .unwrap_or_else(crate::sops::Rule::default_for_reading);
+            if !rule.is_comment_rule() && !md.mac_only_encrypted {
                 let mut plain = Vec::new();
                 for d in &docs {
-                    plain_leaves(d, "", &suffix, &mut plain);
+                    plain_leaves(d, "", &[], &rule, &mut plain);
                 }
                 if !plain.is_empty() {
                     plain.truncate(10);
@@ -538,28 +537,56 @@ fn drift(path: &Path, file: &str, md: &crate::sops::Metadata, out: &mut Vec<Find
     });
 }
 
-/// Field paths of leaves that are not `ENC[…]` (keys ending with the rule's unencrypted
-/// suffix are allowed).
-fn plain_leaves(map: &crate::sops::Map, prefix: &str, suffix: &str, out: &mut Vec<String>) {
-    use crate::sops::{Entry, Value};
+/// Field paths of leaves that the rule encrypts but that are not `ENC[…]`. As sops: a path
+/// rule looks at every key on the way down; null values and empty strings are never encrypted.
+fn plain_leaves(
+    map: &crate::sops::Map,
+    prefix: &str,
+    keys: &[&str],
+    rule: &crate::sops::Rule,
+    out: &mut Vec<String>,
+) {
+    use crate::sops::Entry;
     for e in map {
         let Entry::Pair(k, v) = e else { continue };
         if k == "sops" && prefix.is_empty() {
             continue;
         }
-        let path = format!("{prefix}.{k}");
-        if k.ends_with(suffix) {
-            continue;
-        }
-        match v {
-            Value::Map(m) => plain_leaves(m, &path, suffix, out),
-            Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
-                let encrypted = v.as_str().is_some_and(|s| s.starts_with("ENC["));
-                if !encrypted {
-                    out.push(path);
-                }
+        let mut keys = keys.to_vec();
+        keys.push(k);
+        plain_value(v, &format!("{prefix}.{k}"), &keys, rule, out);
+    }
+}
+
+fn plain_value(
+    v: &crate::sops::Value,
+    path: &str,
+    keys: &[&str],
+    rule: &crate::sops::Rule,
+    out: &mut Vec<String>,
+) {
+    use crate::sops::{Rule, Value};
+    match v {
+        Value::Map(m) => plain_leaves(m, path, keys, rule, out),
+        Value::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                plain_value(item, &format!("{path}[{i}]"), keys, rule, out);
             }
-            _ => {}
+        }
+        Value::Null | Value::Comment(_) => {}
+        Value::Str(s) if s.is_empty() => {}
+        _ => {
+            let matched = keys.iter().any(|k| rule.key_matches(k));
+            let encrypts = match rule {
+                Rule::UnencryptedSuffix(_) | Rule::UnencryptedRegex(_) => !matched,
+                Rule::EncryptedSuffix(_) | Rule::EncryptedRegex(_) => matched,
+                Rule::None => true,
+                Rule::UnencryptedCommentRegex(_) | Rule::EncryptedCommentRegex(_) => false,
+            };
+            let encrypted = v.as_str().is_some_and(|s| s.starts_with("ENC["));
+            if encrypts && !encrypted {
+                out.push(path.to_owned());
+            }
         }
     }
 }
