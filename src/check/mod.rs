@@ -288,6 +288,8 @@ fn key_material(file: &str, text: &str, out: &mut Vec<Finding>) {
             Some("a PEM private key")
         } else if vault_token(line) {
             Some("a Vault service token (hvs.…)")
+        } else if legacy_vault_token(line) {
+            Some("a legacy Vault token (s.…)")
         } else {
             None
         };
@@ -330,6 +332,20 @@ fn vault_token(line: &str) -> bool {
             .count();
         before_ok && n >= 24
     })
+}
+
+/// A legacy Vault service token (`s.` and exactly 24 letters and digits) as a whole value: the
+/// line is `TOKEN`, `- TOKEN`, `key: TOKEN` or `NAME=TOKEN`, optionally quoted, optionally
+/// followed by a `# comment`. `s.` inside text (`registry/s.abc…`, sentences) is too common to
+/// be reported anywhere else.
+fn legacy_vault_token(line: &str) -> bool {
+    static RE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"^\s*(?:-\s+)?(?:[^\s:#][^:#]*:\s+|[A-Za-z_][A-Za-z0-9_]*=)?["']?s\.[A-Za-z0-9]{24}["']?\s*(?:#.*)?$"#,
+        )
+        .ok()
+    });
+    RE.as_ref().is_some_and(|re| re.is_match(line))
 }
 
 /// `SB002`: a Secret whose `data`/`stringData` holds a literal value (no reference).
@@ -696,6 +712,23 @@ mod tests {
         ));
         assert!(!vault_token("see hvs.short"));
         assert!(!vault_token("xhvs.CAESIJ1234567890abcdefghijklmnopqrstuv"));
+        let legacy = "s.AbCdEfGhIjKlMnOpQrStUvWx";
+        for line in [
+            format!("token: {legacy}"),
+            format!("VAULT_TOKEN=\"{legacy}\""),
+            format!("  - '{legacy}' # ci"),
+            legacy.to_owned(),
+        ] {
+            assert!(legacy_vault_token(&line), "{line}");
+        }
+        for line in [
+            format!("token: {legacy}x"),
+            format!("see {legacy} in the log"),
+            "image: registry.example.com/s.abcdefghijklmnopqrstuvwx".to_owned(),
+            "token: s.short".to_owned(),
+        ] {
+            assert!(!legacy_vault_token(&line), "{line}");
+        }
     }
 
     #[test]

@@ -462,3 +462,36 @@ fn sops_clear_value_detection_follows_the_file_rule_without_false_findings() {
     );
     assert!(!all.contains("sops-clear-value") && !all.contains("db.internal"));
 }
+
+#[test]
+fn legacy_vault_token_committed_as_a_value_is_reported_without_the_token() {
+    let t = support::tempdir();
+    let d = t.path();
+    let token = "s.PlantedLegacyTok01234567";
+    write(
+        d,
+        "bad/ci.env",
+        &format!("VAULT_ADDR=https://vault\nVAULT_TOKEN={token}\n"),
+    );
+    // Near miss: `s.` inside an image name or a sentence is not a token.
+    write(
+        d,
+        "good/deploy.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  image: registry.example.com/s.PlantedLegacyTok01234567\n",
+    );
+    let o = check(d, &["good"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = check(d, &["bad"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("bad/ci.env:2: SB003") && out.contains("a legacy Vault token"),
+        "{out}"
+    );
+    assert!(!out.contains(token) && !String::from_utf8_lossy(&o.stderr).contains(token));
+}
