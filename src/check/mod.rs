@@ -284,7 +284,7 @@ fn key_material(file: &str, text: &str, out: &mut Vec<Finding>) {
     for (n, line) in text.lines().enumerate() {
         let kind = if age_identity(line) {
             Some("an age identity (AGE-SECRET-KEY-1…)")
-        } else if line.contains("-----BEGIN") && line.contains("PRIVATE KEY-----") {
+        } else if pem_private_key(line) {
             Some("a PEM private key")
         } else if vault_token(line) {
             Some("a Vault service token (hvs.…)")
@@ -332,6 +332,17 @@ fn vault_token(line: &str) -> bool {
             .count();
         before_ok && n >= 24
     })
+}
+
+/// The `-----BEGIN … PRIVATE KEY-----` marker at the start of a line (after indentation, as in
+/// a YAML block scalar or a `.pem` file) or right after a quote, `:`, `=` or a space (a JSON or
+/// YAML string, an assignment). Prose that quotes it in backticks and code that looks for the
+/// two halves separately are not key material.
+fn pem_private_key(line: &str) -> bool {
+    static RE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?:^|[\s"':=])-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"#).ok()
+    });
+    RE.as_ref().is_some_and(|re| re.is_match(line))
 }
 
 /// A legacy Vault service token (`s.` and exactly 24 letters and digits) as a whole value: the
@@ -703,6 +714,26 @@ mod tests {
     fn age_identity_shapes() {
         assert!(age_identity(&format!("AGE-SECRET-KEY-1{}", "Q".repeat(58))));
         assert!(!age_identity("an age identity (AGE-SECRET-KEY-1…)"));
+    }
+
+    #[test]
+    fn pem_shapes() {
+        for line in [
+            "-----BEGIN PRIVATE KEY-----",
+            "    -----BEGIN RSA PRIVATE KEY-----",
+            "{\"key\": \"-----BEGIN EC PRIVATE KEY-----\\nMHc\"}",
+            "key: '-----BEGIN OPENSSH PRIVATE KEY-----'",
+        ] {
+            assert!(pem_private_key(line), "{line}");
+        }
+        for line in [
+            "put the `-----BEGIN PRIVATE KEY-----` block in a secret store",
+            "-----BEGIN PUBLIC KEY-----",
+            "-----BEGIN CERTIFICATE-----",
+            "if l.contains(\"-----BEGIN\") && l.contains(\"PRIVATE KEY-----\")",
+        ] {
+            assert!(!pem_private_key(line), "{line}");
+        }
     }
 
     #[test]

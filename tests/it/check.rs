@@ -495,3 +495,31 @@ fn legacy_vault_token_committed_as_a_value_is_reported_without_the_token() {
     );
     assert!(!out.contains(token) && !String::from_utf8_lossy(&o.stderr).contains(token));
 }
+
+#[test]
+fn pem_marker_in_prose_is_not_key_material_but_a_block_scalar_key_is() {
+    let t = support::tempdir();
+    let d = t.path();
+    write(
+        d,
+        "good/README.md",
+        "Keep the `-----BEGIN PRIVATE KEY-----` block of `tls.key` in Vault, never in Git.\n",
+    );
+    write(
+        d,
+        "bad/tls.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tls\ndata:\n  tls.key: |\n    -----BEGIN EC PRIVATE KEY-----\n    MHcCAQEEIPlantedPemBody\n    -----END EC PRIVATE KEY-----\n",
+    );
+    let o = check(d, &["good"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = check(d, &["bad"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("bad/tls.yaml:7: SB003"), "{out}");
+    assert!(!out.contains("PlantedPemBody"));
+}
