@@ -68,7 +68,7 @@ pub struct RenderArgs {
     pub list: bool,
 
     /// Render with every resolved value replaced by a keyed fingerprint (`redacted:` + HMAC-
-    /// SHA256 with the operator's key in `SEALBRIDGE_REDACT_KEY_FILE`), for diffs that show
+    /// SHA256 with the operator's key in `SEALBRIDGE_FINGERPRINT_KEY_FILE`), for diffs that show
     /// which secrets changed without showing them.
     #[arg(long)]
     pub redact: bool,
@@ -148,7 +148,7 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
     super::arm_deadline(settings.deadline);
     let mut opts = resolve::backends::options_from_settings(&settings, args.sops_root)?;
     if args.redact {
-        opts.redact = Some(std::sync::Arc::new(redact_key()?));
+        opts.redact = resolve::backends::fingerprint_key(true)?;
     }
     if args.explain {
         let mut head = String::new();
@@ -279,28 +279,4 @@ fn explain_head(settings: &Settings, opts: &resolve::RenderOptions, out: &mut St
             let _ = writeln!(out, "# tenant: none (no tenancy policy)");
         }
     }
-}
-
-/// The operator's fingerprint key for `--redact` (a file, at least 16 bytes; never an
-/// Application's setting: `ARGOCD_ENV_*` cannot name it).
-fn redact_key() -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    let Some(path) = std::env::var_os("SEALBRIDGE_REDACT_KEY_FILE").filter(|p| !p.is_empty())
-    else {
-        return Err(Error::Usage(
-            "--redact needs a fingerprint key: set SEALBRIDGE_REDACT_KEY_FILE to a file with at \
-             least 16 random bytes (without a key the fingerprints would be an offline guessing \
-             oracle for weak values)"
-                .to_owned(),
-        ));
-    };
-    let key = zeroize::Zeroizing::new(
-        std::fs::read(&path).map_err(|e| Error::io(std::path::PathBuf::from(&path), e))?,
-    );
-    if key.len() < 16 {
-        return Err(Error::Usage(
-            "SEALBRIDGE_REDACT_KEY_FILE holds fewer than 16 bytes; use at least 16 random bytes"
-                .to_owned(),
-        ));
-    }
-    Ok(key)
 }

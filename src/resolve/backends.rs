@@ -23,7 +23,9 @@ pub fn from_settings(settings: &Settings, opts: &RenderOptions) -> Backends {
     let client = vault_client(settings, opts);
     let vault: Arc<dyn Backend> = match &client {
         Ok(client) => Arc::new(
-            VaultBackend::new(client.clone()).with_path_prefix(opts.vault_path_prefix.clone()),
+            VaultBackend::new(client.clone())
+                .with_path_prefix(opts.vault_path_prefix.clone())
+                .with_fingerprint_key(opts.fingerprint_key.clone()),
         ),
         Err(e) => Arc::new(VaultBackend::unconfigured(e.clone())),
     };
@@ -138,5 +140,34 @@ pub fn options_from_settings(
         max_output: settings.max_output,
         tenant: crate::policy::for_run(settings)?,
         redact: None,
+        fingerprint_key: fingerprint_key(false)?,
     })
+}
+
+/// The operator's fingerprint key (`SEALBRIDGE_FINGERPRINT_KEY_FILE`, at least 16 bytes), for
+/// `render --redact` and the `version` of KV v1 secrets. `required`: an error when unset.
+pub fn fingerprint_key(required: bool) -> Result<Option<Arc<zeroize::Zeroizing<Vec<u8>>>>> {
+    let Some(path) = std::env::var_os("SEALBRIDGE_FINGERPRINT_KEY_FILE").filter(|p| !p.is_empty())
+    else {
+        if required {
+            return Err(Error::Usage(
+                "--redact needs a fingerprint key: set SEALBRIDGE_FINGERPRINT_KEY_FILE to a file \
+                 with at least 16 random bytes (without a key the fingerprints would be an \
+                 offline guessing oracle for weak values)"
+                    .to_owned(),
+            ));
+        }
+        return Ok(None);
+    };
+    let key = zeroize::Zeroizing::new(
+        std::fs::read(&path).map_err(|e| Error::io(PathBuf::from(&path), e))?,
+    );
+    if key.len() < 16 {
+        return Err(Error::Usage(
+            "SEALBRIDGE_FINGERPRINT_KEY_FILE holds fewer than 16 bytes; use at least 16 random \
+             bytes"
+                .to_owned(),
+        ));
+    }
+    Ok(Some(Arc::new(key)))
 }

@@ -64,9 +64,12 @@ pub struct RenderOptions {
     /// The run's tenant under a tenancy policy (`crate::policy`); `None`: single-tenant.
     pub tenant: Option<std::sync::Arc<crate::policy::Tenant>>,
     /// `render --redact`: every resolved value is replaced by a keyed fingerprint (HMAC-SHA256
-    /// with this key, the operator's `SEALBRIDGE_REDACT_KEY_FILE`), so diffs show which values
-    /// changed without showing them.
+    /// with this key, the operator's `SEALBRIDGE_FINGERPRINT_KEY_FILE`), so diffs show which
+    /// values changed without showing them.
     pub redact: Option<std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>>,
+    /// The operator's fingerprint key (`SEALBRIDGE_FINGERPRINT_KEY_FILE`), for the `version` of
+    /// KV v1 secrets; `redact` uses the same key.
+    pub fingerprint_key: Option<std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>>,
 }
 
 impl Default for RenderOptions {
@@ -82,6 +85,7 @@ impl Default for RenderOptions {
             max_output: crate::settings::DEFAULT_MAX_OUTPUT,
             tenant: None,
             redact: None,
+            fingerprint_key: None,
         }
     }
 }

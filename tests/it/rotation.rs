@@ -189,7 +189,7 @@ fn render_redact_shows_which_values_changed_without_the_values() {
     )
     .unwrap();
     let key = d.join("key");
-    let env = [("SEALBRIDGE_REDACT_KEY_FILE", key.to_str().unwrap())];
+    let env = [("SEALBRIDGE_FINGERPRINT_KEY_FILE", key.to_str().unwrap())];
     let render = || {
         let o = run(Some(bao), d, &["render", "--redact", "s.yaml"], None, &env);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -225,4 +225,31 @@ fn render_redact_shows_which_values_changed_without_the_values() {
     let o = run(Some(bao), d, &["render", "--redact", "s.yaml"], None, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn version_of_a_kv1_secret_is_a_keyed_fingerprint_with_the_operators_key() {
+    let bao = support::openbao();
+    let kv1 = bao.new_kv1();
+    bao.kv1_put(&kv1, "db", json!({"password": "kv1-value-1"}));
+    let dir = support::tempdir();
+    let d = dir.path();
+    std::fs::write(d.join("key"), b"0123456789abcdef-fingerprints").unwrap();
+    std::fs::write(
+        d.join("app.yaml"),
+        deployment(&format!("<path:{kv1}/db#password | version>")),
+    )
+    .unwrap();
+    let key = d.join("key");
+    let env = [("SEALBRIDGE_FINGERPRINT_KEY_FILE", key.to_str().unwrap())];
+    let first = annotation(&run(Some(bao), d, &["render", "app.yaml"], None, &env));
+    assert!(first.starts_with("kv1-") && first.len() == 28, "{first}");
+    assert_eq!(
+        first,
+        annotation(&run(Some(bao), d, &["render", "app.yaml"], None, &env)),
+        "stable"
+    );
+    bao.kv1_put(&kv1, "db", json!({"password": "kv1-value-2"}));
+    let second = annotation(&run(Some(bao), d, &["render", "app.yaml"], None, &env));
+    assert_ne!(first, second);
 }

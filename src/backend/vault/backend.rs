@@ -18,6 +18,9 @@ pub struct VaultBackend {
     /// looks up the mount the client will).
     path_prefix: Option<String>,
     down: std::sync::OnceLock<BackendError>,
+    /// The operator's fingerprint key (`SEALBRIDGE_FINGERPRINT_KEY_FILE`): the `version` of a
+    /// KV v1 secret (which keeps no versions) is then a keyed fingerprint of its value.
+    fingerprint_key: Option<std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>>,
     /// One mount probe at a time (the client serialises mount lookups anyway): after a
     /// failure, the waiting probes see it instead of trying again.
     probe: tokio::sync::Mutex<()>,
@@ -29,6 +32,7 @@ impl VaultBackend {
         VaultBackend {
             client: Ok(client),
             path_prefix: None,
+            fingerprint_key: None,
             down: std::sync::OnceLock::new(),
             probe: tokio::sync::Mutex::new(()),
         }
@@ -40,9 +44,19 @@ impl VaultBackend {
         VaultBackend {
             client: Err(why),
             path_prefix: None,
+            fingerprint_key: None,
             down: std::sync::OnceLock::new(),
             probe: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The operator's fingerprint key, for the `version` of KV v1 secrets.
+    pub fn with_fingerprint_key(
+        mut self,
+        key: Option<std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>>,
+    ) -> Self {
+        self.fingerprint_key = key;
+        self
     }
 
     /// The client's path prefix (`SEALBRIDGE_PATH_PREFIX`), for its mount probe.
@@ -93,10 +107,23 @@ impl Backend for VaultBackend {
                 return Err(down.clone());
             }
             if id.metadata {
-                return client
-                    .kv_metadata(&id.path, id.kv_version)
-                    .await
-                    .map_err(|e| self.note(e, id));
+                return match client.kv_metadata(&id.path, id.kv_version).await {
+                    Err(e)
+                        if e.kind() == VaultErrorKind::InvalidPath
+                            && e.detail().contains("keeps no versions") =>
+                    {
+                        let Some(key) = &self.fingerprint_key else {
+                            return Err(self.note(e, id));
+                        };
+                        // KV v1: a keyed fingerprint of the value stands in for a version.
+                        let value = client
+                            .read_kv(None, &id.path, None, id.kv_version)
+                            .await
+                            .map_err(|e| self.note(e, id))?;
+                        Ok(fingerprint(key, &value))
+                    }
+                    r => r.map_err(|e| self.note(e, id)),
+                };
             }
             client
                 .read_kv(None, &id.path, id.version, id.kv_version)
@@ -153,4 +180,26 @@ fn vault_error(e: VaultError, id: &SecretId) -> BackendError {
         VaultErrorKind::Refused => BackendError::Refused(e.detail().to_owned()),
         _ => BackendError::Other(e.to_string()),
     }
+}
+
+/// `{version: "kv1-<24 hex of HMAC-SHA256(key, canonical JSON of the secret)>", updated: ""}`.
+fn fingerprint(key: &[u8], value: &crate::secret::SecretValue) -> crate::secret::SecretValue {
+    use crate::secret::{SecretValue, Sensitive};
+    let text = crate::placeholder::value::to_go_json(value)
+        .map(|j| zeroize::Zeroizing::new(j.as_bytes().to_vec()))
+        .unwrap_or_default();
+    let mac = crate::backend::aws::sigv4::hmac(key, &text);
+    let mut m = indexmap::IndexMap::new();
+    m.insert(
+        "version".to_owned(),
+        SecretValue::String(Sensitive::from_str_copy(&format!(
+            "kv1-{}",
+            &hex::encode(mac)[..24]
+        ))),
+    );
+    m.insert(
+        "updated".to_owned(),
+        SecretValue::String(Sensitive::from_str_copy("")),
+    );
+    SecretValue::Map(m)
 }
