@@ -6,7 +6,7 @@
 //! | `SB001` | a reference or annotation the render engine would refuse (syntax, modifier, unknown annotation name, a generic `<key>` without a path annotation, …) |
 //! | `SB002` | a `Secret` with literal values in `data`/`stringData` (plaintext in Git) |
 //! | `SB003` | private key material in a file (age identity, PEM private key, Vault token) |
-//! | `SB004` | a sops file with unencrypted values, or without a MAC |
+//! | `SB004` | a sops file with values in clear that its rule encrypts, or without a MAC |
 //! | `SB005` | a kustomization tree the kustomize variant refuses (foreign plugin kinds, KRM-function generators kustomize would skip, entries outside the repository) |
 //! | `SB006` | a file that cannot be read or parsed |
 //! | `SB007` | a sops file whose recipients differ from its `.sops.yaml` rule |
@@ -284,10 +284,12 @@ fn key_material(file: &str, text: &str, out: &mut Vec<Finding>) {
     for (n, line) in text.lines().enumerate() {
         let kind = if age_identity(line) {
             Some("an age identity (AGE-SECRET-KEY-1…)")
-        } else if line.contains("-----BEGIN") && line.contains("PRIVATE KEY-----") {
+        } else if pem_private_key(line) {
             Some("a PEM private key")
         } else if vault_token(line) {
             Some("a Vault service token (hvs.…)")
+        } else if legacy_vault_token(line) {
+            Some("a legacy Vault token (s.…)")
         } else {
             None
         };
@@ -330,6 +332,31 @@ fn vault_token(line: &str) -> bool {
             .count();
         before_ok && n >= 24
     })
+}
+
+/// The `-----BEGIN … PRIVATE KEY-----` marker at the start of a line (after indentation, as in
+/// a YAML block scalar or a `.pem` file) or right after a quote, `:`, `=` or a space (a JSON or
+/// YAML string, an assignment). Prose that quotes it in backticks and code that looks for the
+/// two halves separately are not key material.
+fn pem_private_key(line: &str) -> bool {
+    static RE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?:^|[\s"':=])-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"#).ok()
+    });
+    RE.as_ref().is_some_and(|re| re.is_match(line))
+}
+
+/// A legacy Vault service token (`s.` and exactly 24 letters and digits) as a whole value: the
+/// line is `TOKEN`, `- TOKEN`, `key: TOKEN` or `NAME=TOKEN`, optionally quoted, optionally
+/// followed by a `# comment`. `s.` inside text (`registry/s.abc…`, sentences) is too common to
+/// be reported anywhere else.
+fn legacy_vault_token(line: &str) -> bool {
+    static RE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r#"^\s*(?:-\s+)?(?:[^\s:#][^:#]*:\s+|[A-Za-z_][A-Za-z0-9_]*=)?["']?s\.[A-Za-z0-9]{24}["']?\s*(?:#.*)?$"#,
+        )
+        .ok()
+    });
+    RE.as_ref().is_some_and(|re| re.is_match(line))
 }
 
 /// `SB002`: a Secret whose `data`/`stringData` holds a literal value (no reference).
@@ -406,8 +433,8 @@ fn holds_reference(field: &str, s: &str) -> bool {
     false
 }
 
-/// `SB004`: a sops file that does not parse as one, has no MAC, or has unencrypted values
-/// under the default rule.
+/// `SB004`: a sops file that does not parse as one, has no MAC, or has values in clear that
+/// its encryption rule (suffix or regex; `_unencrypted` when none) says are encrypted.
 fn sops_file(path: &Path, file: &str, bytes: &[u8], out: &mut Vec<Finding>) {
     let format = crate::sops::Format::from_path(path);
     match crate::sops::load_encrypted(bytes, format) {
@@ -431,17 +458,16 @@ fn sops_file(path: &Path, file: &str, bytes: &[u8], out: &mut Vec<Finding>) {
                         .to_owned(),
                 });
             }
-            // Under the default rule (everything but `*_unencrypted` keys is encrypted) a
-            // clear value was added by hand; other rules leave values in clear by design.
-            let suffix = match &md.rule {
-                None | Some(crate::sops::Rule::None) => Some("_unencrypted".to_owned()),
-                Some(crate::sops::Rule::UnencryptedSuffix(s)) => Some(s.clone()),
-                Some(_) => None,
-            };
-            if let Some(suffix) = suffix.filter(|_| !md.mac_only_encrypted) {
+            // The leaves the file's rule says are encrypted must be `ENC[…]`: a clear one was
+            // added by hand. Comment rules and `mac_only_encrypted` are not judged.
+            let rule = md
+                .rule
+                .clone()
+                .unwrap_or_else(crate::sops::Rule::default_for_reading);
+            if !rule.is_comment_rule() && !md.mac_only_encrypted {
                 let mut plain = Vec::new();
                 for d in &docs {
-                    plain_leaves(d, "", &suffix, &mut plain);
+                    plain_leaves(d, "", &[], &rule, &mut plain);
                 }
                 if !plain.is_empty() {
                     plain.truncate(10);
@@ -538,28 +564,56 @@ fn drift(path: &Path, file: &str, md: &crate::sops::Metadata, out: &mut Vec<Find
     });
 }
 
-/// Field paths of leaves that are not `ENC[…]` (keys ending with the rule's unencrypted
-/// suffix are allowed).
-fn plain_leaves(map: &crate::sops::Map, prefix: &str, suffix: &str, out: &mut Vec<String>) {
-    use crate::sops::{Entry, Value};
+/// Field paths of leaves that the rule encrypts but that are not `ENC[…]`. As sops: a path
+/// rule looks at every key on the way down; null values and empty strings are never encrypted.
+fn plain_leaves(
+    map: &crate::sops::Map,
+    prefix: &str,
+    keys: &[&str],
+    rule: &crate::sops::Rule,
+    out: &mut Vec<String>,
+) {
+    use crate::sops::Entry;
     for e in map {
         let Entry::Pair(k, v) = e else { continue };
         if k == "sops" && prefix.is_empty() {
             continue;
         }
-        let path = format!("{prefix}.{k}");
-        if k.ends_with(suffix) {
-            continue;
-        }
-        match v {
-            Value::Map(m) => plain_leaves(m, &path, suffix, out),
-            Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
-                let encrypted = v.as_str().is_some_and(|s| s.starts_with("ENC["));
-                if !encrypted {
-                    out.push(path);
-                }
+        let mut keys = keys.to_vec();
+        keys.push(k);
+        plain_value(v, &format!("{prefix}.{k}"), &keys, rule, out);
+    }
+}
+
+fn plain_value(
+    v: &crate::sops::Value,
+    path: &str,
+    keys: &[&str],
+    rule: &crate::sops::Rule,
+    out: &mut Vec<String>,
+) {
+    use crate::sops::{Rule, Value};
+    match v {
+        Value::Map(m) => plain_leaves(m, path, keys, rule, out),
+        Value::List(items) => {
+            for (i, item) in items.iter().enumerate() {
+                plain_value(item, &format!("{path}[{i}]"), keys, rule, out);
             }
-            _ => {}
+        }
+        Value::Null | Value::Comment(_) => {}
+        Value::Str(s) if s.is_empty() => {}
+        _ => {
+            let matched = keys.iter().any(|k| rule.key_matches(k));
+            let encrypts = match rule {
+                Rule::UnencryptedSuffix(_) | Rule::UnencryptedRegex(_) => !matched,
+                Rule::EncryptedSuffix(_) | Rule::EncryptedRegex(_) => matched,
+                Rule::None => true,
+                Rule::UnencryptedCommentRegex(_) | Rule::EncryptedCommentRegex(_) => false,
+            };
+            let encrypted = v.as_str().is_some_and(|s| s.starts_with("ENC["));
+            if encrypts && !encrypted {
+                out.push(path.to_owned());
+            }
         }
     }
 }
@@ -663,12 +717,49 @@ mod tests {
     }
 
     #[test]
+    fn pem_shapes() {
+        for line in [
+            "-----BEGIN PRIVATE KEY-----",
+            "    -----BEGIN RSA PRIVATE KEY-----",
+            "{\"key\": \"-----BEGIN EC PRIVATE KEY-----\\nMHc\"}",
+            "key: '-----BEGIN OPENSSH PRIVATE KEY-----'",
+        ] {
+            assert!(pem_private_key(line), "{line}");
+        }
+        for line in [
+            "put the `-----BEGIN PRIVATE KEY-----` block in a secret store",
+            "-----BEGIN PUBLIC KEY-----",
+            "-----BEGIN CERTIFICATE-----",
+            "if l.contains(\"-----BEGIN\") && l.contains(\"PRIVATE KEY-----\")",
+        ] {
+            assert!(!pem_private_key(line), "{line}");
+        }
+    }
+
+    #[test]
     fn token_shapes() {
         assert!(vault_token(
             "token: hvs.CAESIJ1234567890abcdefghijklmnopqrstuv"
         ));
         assert!(!vault_token("see hvs.short"));
         assert!(!vault_token("xhvs.CAESIJ1234567890abcdefghijklmnopqrstuv"));
+        let legacy = "s.AbCdEfGhIjKlMnOpQrStUvWx";
+        for line in [
+            format!("token: {legacy}"),
+            format!("VAULT_TOKEN=\"{legacy}\""),
+            format!("  - '{legacy}' # ci"),
+            legacy.to_owned(),
+        ] {
+            assert!(legacy_vault_token(&line), "{line}");
+        }
+        for line in [
+            format!("token: {legacy}x"),
+            format!("see {legacy} in the log"),
+            "image: registry.example.com/s.abcdefghijklmnopqrstuvwx".to_owned(),
+            "token: s.short".to_owned(),
+        ] {
+            assert!(!legacy_vault_token(&line), "{line}");
+        }
     }
 
     #[test]

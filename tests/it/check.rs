@@ -379,3 +379,147 @@ fn the_shipped_check_recipes_call_check_and_parse() {
             .is_some_and(|r| r.starts_with("sealbridge check --format sarif"))
     }));
 }
+
+/// Encrypts `plain` with the real Go sops (`extra` flags), in `dir`.
+fn go_sops_encrypt(dir: &Path, recipient: &str, name: &str, plain: &str, extra: &[&str]) -> String {
+    write(dir, name, plain);
+    let out = std::process::Command::new(support::sops())
+        .current_dir(dir)
+        .env("SOPS_DISABLE_VERSION_CHECK", "1")
+        .args(["encrypt", "--age", recipient])
+        .args(extra)
+        .arg(name)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sops: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(dir.join(name)).unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn sops_clear_value_detection_follows_the_file_rule_without_false_findings() {
+    let t = support::tempdir();
+    let d = t.path();
+    let (_, recipient) = support::age_keypair();
+    // Go sops leaves empty strings and nulls in clear: a file straight from sops is clean.
+    let default_rule = go_sops_encrypt(
+        d,
+        &recipient,
+        "a.yaml",
+        "password: pw-one\nempty: \"\"\nnothing: null\nlist:\n  - item-one\n",
+        &[],
+    );
+    write(d, "good/default.enc.yaml", &default_rule);
+    // With an encrypted_regex only the matching keys are encrypted; the rest is clear by design.
+    let regex_rule = go_sops_encrypt(
+        d,
+        &recipient,
+        "b.yaml",
+        "password: pw-two\nhost: db.internal\ntokens:\n  - tok-one\n  - tok-two\n",
+        &["--encrypted-regex", "^(password|tokens)$"],
+    );
+    write(d, "good/regex.enc.yaml", &regex_rule);
+    let o = check(d, &["good"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // Values put in clear by hand where the rule encrypts: under the regex rule, and inside
+    // a list (sequences are leaves too).
+    let mut tampered = String::new();
+    let mut in_tokens = false;
+    for line in regex_rule.lines() {
+        let line = if line.starts_with("password: ENC[") {
+            "password: sops-clear-value".to_owned()
+        } else if in_tokens && line.starts_with("    - ENC[") {
+            in_tokens = false;
+            "    - sops-clear-value".to_owned()
+        } else {
+            in_tokens |= line == "tokens:";
+            line.to_owned()
+        };
+        tampered.push_str(&line);
+        tampered.push('\n');
+    }
+    write(d, "bad/regex.enc.yaml", &tampered);
+    let o = check(d, &["bad", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let msg = v[0]["message"].as_str().unwrap();
+    assert_eq!(v[0]["id"], "SB004");
+    assert!(msg.contains("(.password, .tokens[0])"), "{msg}");
+    assert!(!msg.contains(".host"), "{msg}");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!all.contains("sops-clear-value") && !all.contains("db.internal"));
+}
+
+#[test]
+fn legacy_vault_token_committed_as_a_value_is_reported_without_the_token() {
+    let t = support::tempdir();
+    let d = t.path();
+    let token = "s.PlantedLegacyTok01234567";
+    write(
+        d,
+        "bad/ci.env",
+        &format!("VAULT_ADDR=https://vault\nVAULT_TOKEN={token}\n"),
+    );
+    // Near miss: `s.` inside an image name or a sentence is not a token.
+    write(
+        d,
+        "good/deploy.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  image: registry.example.com/s.PlantedLegacyTok01234567\n",
+    );
+    let o = check(d, &["good"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = check(d, &["bad"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("bad/ci.env:2: SB003") && out.contains("a legacy Vault token"),
+        "{out}"
+    );
+    assert!(!out.contains(token) && !String::from_utf8_lossy(&o.stderr).contains(token));
+}
+
+#[test]
+fn pem_marker_in_prose_is_not_key_material_but_a_block_scalar_key_is() {
+    let t = support::tempdir();
+    let d = t.path();
+    write(
+        d,
+        "good/README.md",
+        "Keep the `-----BEGIN PRIVATE KEY-----` block of `tls.key` in Vault, never in Git.\n",
+    );
+    write(
+        d,
+        "bad/tls.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tls\ndata:\n  tls.key: |\n    -----BEGIN EC PRIVATE KEY-----\n    MHcCAQEEIPlantedPemBody\n    -----END EC PRIVATE KEY-----\n",
+    );
+    let o = check(d, &["good"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = check(d, &["bad"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("bad/tls.yaml:7: SB003"), "{out}");
+    assert!(!out.contains("PlantedPemBody"));
+}
