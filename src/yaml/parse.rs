@@ -69,6 +69,15 @@ fn pos(span: &Span) -> Pos {
     }
 }
 
+fn byte_span(span: &Span, style: ScalarStyle) -> Option<super::node::Span> {
+    let r = span.byte_range()?;
+    Some(super::node::Span {
+        start: u32::try_from(r.start).ok()?,
+        end: u32::try_from(r.end).ok()?,
+        style,
+    })
+}
+
 fn short_tag(tag: &granit_parser::Tag) -> String {
     if tag.handle() == "!" {
         return format!("!{}", tag.suffix());
@@ -149,6 +158,7 @@ impl Builder<'_> {
                     .to_owned();
                 let mut n = Node::new(NodeKind::Alias(name));
                 n.pos = pos(&span);
+                n.set_span(byte_span(&span, ScalarStyle::Plain));
                 self.attach(n);
             }
             Event::UnresolvedAlias(_) => {
@@ -199,6 +209,7 @@ impl Builder<'_> {
                 let mut n = Node::scalar(Scalar::parsed(Text::new(value.into_owned()), style, raw));
                 n.tag = tag.as_deref().map(short_tag);
                 n.pos = pos(&span);
+                n.set_span(byte_span(&span, style));
                 self.attach(n);
             }
             Event::SequenceStart(style, _, tag) | Event::MappingStart(style, _, tag) => {
@@ -215,6 +226,7 @@ impl Builder<'_> {
                 }
                 node.tag = tag.as_deref().map(short_tag);
                 node.pos = pos(&span);
+                node.set_span(byte_span(&span, ScalarStyle::Plain));
                 let indent = span.start.col();
                 let indentless = !is_map
                     && !node.flow
