@@ -163,3 +163,84 @@ fn what_cannot_be_spliced_is_re_emitted() {
         Spliced::Reemit(_)
     ));
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Documents with a reference in many syntactic positions, and the path to it.
+    const POSITIONS: &[(&str, &[&str])] = &[
+        ("a: <r>\n", &["a"]),
+        ("a: \"<r>\" # c\nb: 1\n", &["a"]),
+        ("a: '<r>'\n", &["a"]),
+        ("a:   <r>\n", &["a"]),
+        ("a: <r>", &["a"]),
+        ("- <r>\n- x\n", &["0"]),
+        ("a:\n- <r>   # c\n- y\n", &["a", "0"]),
+        ("a:\n  - <r>\n  # c\nb: 1\n", &["a", "0"]),
+        ("a: {k: <r>, j: 1}\n", &["a", "k"]),
+        ("a: [x, <r>]\n", &["a", "1"]),
+        ("a: [\n  x,\n  <r>\n  ]\n", &["a", "1"]),
+        ("a:\n    b:     <r>\n  # c\nd: 1\n", &["a", "b"]),
+        ("- k: <r>\n  j: 2\n", &["0", "k"]),
+        ("a: &x <r>\nb: *x\n", &["a"]),
+        ("a:\n  <r>\nb: 1\n", &["a"]),
+        ("a: <r>\n\n\n  # deep comment\nb: 1\n", &["a"]),
+        ("a: \"multi\n  <r>\" # c\n", &["a"]),
+        ("a: plain\n  <r>\n", &["a"]),
+        ("é: <r>\nb: x\n", &["é"]),
+        ("? x\n: <r>\n", &["x"]),
+    ];
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(&[
+                "yes", "no", "on", "~", "null", "1", "0x1f", "1e3", "2024-01-02", "- a", ": x",
+                "a: b", "#x", "x #y", " lead", "trail ", "", "=", "<<", "---", "...", "'", "\"",
+                "a\nb", "a\nb\n", "a\n\n", "\n", "x\n  y\n", "|", ">", "[a]", "{a}", "a,b",
+                "\t", "a\u{85}b", "é\u{2028}", "\u{feff}x", "\u{7f}", "\u{1}"
+            ][..])
+            .prop_map(str::to_owned),
+            "[ -~\n\t#:'\"é\u{85}]{0,16}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Every string, in every position, is spliced (never re-emitted) and reads back as
+        /// exactly that string; the text before the scalar is untouched.
+        #[test]
+        fn spliced_text_reads_back_as_the_value(
+            pos in prop::sample::select(POSITIONS),
+            v in value(),
+        ) {
+            let (src, path) = pos;
+            let out = match splice_with(src, &[(path, Node::str(v.as_str()))]) {
+                Spliced::Text(t) => t.to_string(),
+                other => return Err(TestCaseError::fail(format!("{other:?} for {src:?} / {v:?}"))),
+            };
+            let back = parse_stream(&out).unwrap();
+            let mut cur = &back[0].root;
+            for k in path {
+                cur = match k.parse::<usize>() {
+                    Ok(i) if cur.is_sequence() => &cur.as_sequence().unwrap()[i],
+                    _ => cur.get(k).unwrap(),
+                };
+            }
+            prop_assert_eq!(cur.as_str(), Some(v.as_str()), "{:?} → {:?}", src, out);
+            prop_assert_eq!(cur.resolve(), crate::yaml::Resolved::Str);
+            // The text before the scalar is untouched.
+            let docs = parse_stream(src).unwrap();
+            let mut orig = &docs[0].root;
+            for k in path {
+                orig = match k.parse::<usize>() {
+                    Ok(i) if orig.is_sequence() => &orig.as_sequence().unwrap()[i],
+                    _ => orig.get(k).unwrap(),
+                };
+            }
+            let at = orig.span().unwrap().start as usize;
+            prop_assert_eq!(&out[..at], &src[..at]);
+        }
+    }
+}
