@@ -15,6 +15,10 @@
 //!   literal block (`|`, `|-`) for a multi-line value in block context when the block can
 //!   hold it exactly and the lines after it cannot continue it, else double-quoted with
 //!   escapes on one line. Inside a flow collection (`{…}`, `[…]`) never a block scalar.
+//! * A value that was a block scalar (`|`, `>`) in the source is replaced from its header to
+//!   the end of its lines (the parser finds the header, [`super::parse`]): a literal block when
+//!   it can hold the value, else the one-line form; the header's comment and the blank lines
+//!   at the block's end are kept.
 //!
 //! Everything else of the text — comments, flow style, indentation, other scalars' spelling,
 //! anchors and tags — is kept byte for byte.
@@ -23,8 +27,7 @@
 //! * a node without a span: a collection created from a secret (a whole-value reference
 //!   that yields a map or a list), a mapping whose entries were removed (`remove-missing`
 //!   clears its span), anything else created;
-//! * a replaced scalar that was a block scalar (`|`, `>`) in the source (the parser's span of
-//!   a block scalar does not cover its header), or a replaced mapping key;
+//! * a replaced block scalar whose header the parser did not find, or a replaced mapping key;
 //! * overlapping spans, or spans outside the text;
 //! * the read-back check fails: the spliced text is parsed again and must hold exactly the
 //!   data of the changed tree ([`super::verify`]'s comparison: structure, keys, values with
@@ -164,6 +167,8 @@ enum Form {
     /// A literal block: header (`|` or `|-`), content lines (each with its line feed), and
     /// where the replaced scalar's text ended (the rest of its line follows the header).
     Literal(&'static str, Zeroizing<String>, usize),
+    /// The whole replacement text of a block scalar (header line to its last line).
+    Whole(Zeroizing<String>),
 }
 
 fn write(src: &str, changes: &[Change<'_>]) -> Result<Zeroizing<String>, &'static str> {
@@ -177,12 +182,16 @@ fn write(src: &str, changes: &[Change<'_>]) -> Result<Zeroizing<String>, &'stati
         if !src.is_char_boundary(start) || !src.is_char_boundary(end) {
             return Err("span not on a character boundary");
         }
-        if matches!(c.span.style, ScalarStyle::Literal | ScalarStyle::Folded) {
-            return Err("a replaced block scalar");
-        }
         let NodeKind::Scalar(s) = &c.node.kind else {
             return Err("not a scalar");
         };
+        if matches!(c.span.style, ScalarStyle::Literal | ScalarStyle::Folded) {
+            let piece = block_original(src, start, end, s, c.place)
+                .ok_or("a replaced block scalar whose header was not found")?;
+            last_end = end;
+            pieces.push((start, end, piece));
+            continue;
+        }
         let (form, end) = form(src, start, end, s, c.span.style, c.place);
         last_end = end;
         pieces.push((start, end, form));
@@ -191,7 +200,7 @@ fn write(src: &str, changes: &[Change<'_>]) -> Result<Zeroizing<String>, &'stati
     for (start, end, f) in &pieces {
         len = len - (end - start)
             + match f {
-                Form::Inline(t) => t.len(),
+                Form::Inline(t) | Form::Whole(t) => t.len(),
                 Form::Literal(h, body, rest) => {
                     h.len() + body.len() + 1 + end.saturating_sub(*rest)
                 }
@@ -202,7 +211,7 @@ fn write(src: &str, changes: &[Change<'_>]) -> Result<Zeroizing<String>, &'stati
     for (start, end, f) in &pieces {
         out.push_str(src.get(at..*start).unwrap_or(""));
         match f {
-            Form::Inline(t) => out.push_str(t),
+            Form::Inline(t) | Form::Whole(t) => out.push_str(t),
             Form::Literal(header, body, rest) => {
                 // The rest of the line (blanks, a comment) stays after the header.
                 let line_end = src
@@ -265,9 +274,80 @@ fn form(
     (Form::Inline(double_quoted(value)), end)
 }
 
-/// A literal block for `value` replacing the one-line-ending scalar at `src[start..end]` in
-/// block context: (header, content lines, end of the replaced text = past the line's line
-/// feed), or `None` when a literal cannot hold it here.
+/// The replacement of a block scalar (`|`/`>` in the source) at `src[start..end]` (header to
+/// the start of the line after its content): a literal block when it can hold the value, else
+/// the one-line form; the header line's comment and the blank lines at its end are kept.
+fn block_original(
+    src: &str,
+    start: usize,
+    end: usize,
+    s: &super::Scalar,
+    place: Place,
+) -> Option<Form> {
+    if end <= start || place.flow || !matches!(src.as_bytes().get(start), Some(b'|' | b'>')) {
+        return None;
+    }
+    let region = src.get(start..end)?;
+    let header_len = 1 + region
+        .bytes()
+        .skip(1)
+        .take(2)
+        .take_while(|c| matches!(c, b'1'..=b'9' | b'+' | b'-'))
+        .count();
+    let line_end = start + region.find('\n')?;
+    let rest = src.get(start + header_len..line_end)?;
+    // Blank lines at the end of the block stay as empty lines.
+    let body = src.get(line_end + 1..end)?;
+    let blanks = body
+        .split_inclusive('\n')
+        .rev()
+        .take_while(|l| {
+            l.trim_start_matches([' ', '\t'])
+                .trim_end_matches('\n')
+                .is_empty()
+        })
+        .count();
+    let value = s.value();
+    let typed = matches!(s.origin, Origin::Typed | Origin::Float(_));
+    let mut out = Zeroizing::new(String::new());
+    let lit = if typed {
+        None
+    } else {
+        literal_at(src, start, end, value, place)
+    };
+    let (head, text): (Zeroizing<String>, Option<Zeroizing<String>>) = match lit {
+        Some((h, b)) => (Zeroizing::new(h.to_owned()), Some(b)),
+        None => match form(
+            src,
+            start,
+            start,
+            s,
+            ScalarStyle::Plain,
+            Place {
+                flow: true,
+                ..place
+            },
+        )
+        .0
+        {
+            Form::Inline(t) => (t, None),
+            _ => return None,
+        },
+    };
+    out.reserve(head.len() + rest.len() + 1 + text.as_ref().map_or(0, |t| t.len()) + blanks);
+    out.push_str(&head);
+    out.push_str(rest);
+    out.push('\n');
+    if let Some(t) = &text {
+        out.push_str(t);
+    }
+    out.extend(std::iter::repeat_n('\n', blanks));
+    Some(Form::Whole(out))
+}
+
+/// A literal block for `value` replacing the scalar at `src[start..end]` (one-line form: the
+/// rest of its line must be blanks or a comment) in block context: (header, content lines, end
+/// of the replaced text = past the line's line feed), or `None` when a literal cannot hold it.
 fn literal(
     src: &str,
     start: usize,
@@ -275,8 +355,28 @@ fn literal(
     value: &str,
     place: Place,
 ) -> Option<(&'static str, Zeroizing<String>, usize)> {
+    let line_end = src.get(end..)?.find('\n').map_or(src.len(), |i| end + i);
+    let rest = src.get(end..line_end)?;
+    let trimmed = rest.trim_start_matches([' ', '\t']);
+    if !(trimmed.is_empty() || (trimmed.starts_with('#') && trimmed.len() < rest.len())) {
+        return None;
+    }
+    let after = (line_end + 1).min(src.len());
+    let (header, body) = literal_at(src, start, after, value, place)?;
+    Some((header, body, after))
+}
+
+/// A literal block for `value` starting at `start` whose text ends at `after` (a line start):
+/// (header, content lines), or `None`.
+fn literal_at(
+    src: &str,
+    start: usize,
+    after: usize,
+    value: &str,
+    place: Place,
+) -> Option<(&'static str, Zeroizing<String>)> {
     let a = goemit::analyze(value);
-    if !a.multiline || !a.block_allowed {
+    if place.flow || !a.multiline || !a.block_allowed {
         return None;
     }
     // Auto-detected indentation: the first line must start with content; one final line
@@ -286,13 +386,6 @@ fn literal(
         return None;
     }
     if value.contains(['\r', '\u{85}', '\u{2028}', '\u{2029}', '\u{feff}']) {
-        return None;
-    }
-    // The rest of the line after the scalar: blanks and maybe a comment.
-    let line_end = src.get(end..)?.find('\n').map_or(src.len(), |i| end + i);
-    let rest = src.get(end..line_end)?;
-    let trimmed = rest.trim_start_matches([' ', '\t']);
-    if !(trimmed.is_empty() || (trimmed.starts_with('#') && trimmed.len() < rest.len())) {
         return None;
     }
     // Content indentation: more than the parent's (the key's column for a mapping value on
@@ -310,7 +403,6 @@ fn literal(
     }
     // The lines after must not continue the block: blank lines of spaces shorter than the
     // indentation, then a line indented less (or the end).
-    let after = (line_end + 1).min(src.len());
     for line in src.get(after..)?.split('\n') {
         let spaces = line.len() - line.trim_start_matches(' ').len();
         if line.trim_start_matches(' ').is_empty() {
@@ -337,7 +429,7 @@ fn literal(
         }
         body.push('\n');
     }
-    Some((header, body, after))
+    Some((header, body))
 }
 
 fn single_quoted(value: &str) -> Zeroizing<String> {

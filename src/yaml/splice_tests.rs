@@ -117,6 +117,30 @@ fn literal_blocks_take_the_indentation_of_their_key() {
 }
 
 #[test]
+fn block_scalars_are_replaced_from_their_header() {
+    let src = "a: |  # config\n  user: x\n  pass: <r>\n\nb: >-\n    <r> | jsonParse\nc: 1\n";
+    let out = text(splice_with(
+        src,
+        &[
+            (&["a"], Node::str("user: x\npass: s3\n")),
+            (&["b"], Node::scalar(Scalar::new_int(7))),
+        ],
+    ));
+    assert_eq!(out, "a: |  # config\n  user: x\n  pass: s3\n\nb: 7\nc: 1\n");
+    // A value a block cannot hold: one quoted line, the comment kept.
+    let out = text(splice_with(src, &[(&["a"], Node::str(" lead\n"))]));
+    assert_eq!(
+        out,
+        "a: \" lead\\n\"  # config\n\nb: >-\n    <r> | jsonParse\nc: 1\n"
+    );
+    let out = text(splice_with(
+        "- &x |-\n  <r>\n- *x\n",
+        &[(&["0"], Node::str("v"))],
+    ));
+    assert_eq!(out, "- &x v\n- *x\n");
+}
+
+#[test]
 fn anchors_and_aliases_read_the_new_value() {
     let src = "a: &x <r>\nb: *x\nc:\n  <<: {k: *x}\n";
     let out = text(splice_with(src, &[(&["a"], Node::str("v"))]));
@@ -139,11 +163,6 @@ fn what_cannot_be_spliced_is_re_emitted() {
     map.insert("k", Node::str("v"));
     assert!(matches!(
         splice_with("a: <r>\n", &[(&["a"], map)]),
-        Spliced::Reemit(_)
-    ));
-    // A replaced block scalar.
-    assert!(matches!(
-        splice_with("a: |\n  <r>\n", &[(&["a"], Node::str("v"))]),
         Spliced::Reemit(_)
     ));
     // A removed entry.
@@ -190,16 +209,58 @@ mod props {
         ("a: plain\n  <r>\n", &["a"]),
         ("é: <r>\nb: x\n", &["é"]),
         ("? x\n: <r>\n", &["x"]),
+        ("a: |\n  <r>\nb: 1\n", &["a"]),
+        ("a: >- # c\n   x <r>\n\n\n  # c2\nb: 1\n", &["a"]),
+        ("- |2\n   <r>\n- k: |+\n    <r>\n\n", &["1", "k"]),
+        ("a: &t\n  |\n  <r>\n", &["a"]),
+        ("a:\n  - |\n    <r>\n  - x\n", &["a", "0"]),
     ];
 
     fn value() -> impl Strategy<Value = String> {
         prop_oneof![
-            prop::sample::select(&[
-                "yes", "no", "on", "~", "null", "1", "0x1f", "1e3", "2024-01-02", "- a", ": x",
-                "a: b", "#x", "x #y", " lead", "trail ", "", "=", "<<", "---", "...", "'", "\"",
-                "a\nb", "a\nb\n", "a\n\n", "\n", "x\n  y\n", "|", ">", "[a]", "{a}", "a,b",
-                "\t", "a\u{85}b", "é\u{2028}", "\u{feff}x", "\u{7f}", "\u{1}"
-            ][..])
+            prop::sample::select(
+                &[
+                    "yes",
+                    "no",
+                    "on",
+                    "~",
+                    "null",
+                    "1",
+                    "0x1f",
+                    "1e3",
+                    "2024-01-02",
+                    "- a",
+                    ": x",
+                    "a: b",
+                    "#x",
+                    "x #y",
+                    " lead",
+                    "trail ",
+                    "",
+                    "=",
+                    "<<",
+                    "---",
+                    "...",
+                    "'",
+                    "\"",
+                    "a\nb",
+                    "a\nb\n",
+                    "a\n\n",
+                    "\n",
+                    "x\n  y\n",
+                    "|",
+                    ">",
+                    "[a]",
+                    "{a}",
+                    "a,b",
+                    "\t",
+                    "a\u{85}b",
+                    "é\u{2028}",
+                    "\u{feff}x",
+                    "\u{7f}",
+                    "\u{1}"
+                ][..]
+            )
             .prop_map(str::to_owned),
             "[ -~\n\t#:'\"é\u{85}]{0,16}",
         ]

@@ -440,7 +440,8 @@ fn spliced_values_that_need_quotes_read_back_exactly_in_yaml_1_1() {
         .map(|(k, v)| ((*k).to_owned(), serde_json::json!(v)))
         .collect();
     bao.kv2_put(&mount, "tricky", serde_json::Value::Object(data));
-    let mut input = String::from("apiVersion: v1\nkind: Secret\nmetadata: {name: t}\nstringData:\n");
+    let mut input =
+        String::from("apiVersion: v1\nkind: Secret\nmetadata: {name: t}\nstringData:\n");
     for (k, _) in &values {
         input.push_str(&format!("  {k}: <path:{mount}/tricky#{k}>  # c\n"));
     }
@@ -460,7 +461,10 @@ fn spliced_values_that_need_quotes_read_back_exactly_in_yaml_1_1() {
     // Spliced, not re-emitted: the flow collections and comments are still there.
     assert!(out.contains("metadata: {name: t}\n"), "{out}");
     assert!(out.contains("flow: {boolish: \"yes\", "), "{out}");
-    assert!(out.contains("  multi: |  # c\n    line1\n    line2\n"), "{out}");
+    assert!(
+        out.contains("  multi: |  # c\n    line1\n    line2\n"),
+        "{out}"
+    );
     let got = crate::yaml11::pyyaml(&out);
     for (i, (k, v)) in values.iter().enumerate() {
         assert_eq!(got[0]["stringData"][k], serde_json::json!(v), "{k}:\n{out}");
