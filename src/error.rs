@@ -91,5 +91,18 @@ impl Error {
     }
 }
 
+/// An error and its sources, `: `-joined (for messages from library errors that keep the cause
+/// in `source()`, like reqwest's).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut s = e.source();
+    while let Some(inner) = s {
+        msg.push_str(": ");
+        msg.push_str(&inner.to_string());
+        s = inner.source();
+    }
+    msg
+}
+
 /// Result with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

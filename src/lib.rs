@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod backend;
+pub mod check;
 pub mod cli;
 #[cfg(feature = "kube")]
 pub mod cluster;
@@ -23,6 +24,7 @@ pub mod resolve;
 pub mod secret;
 pub mod settings;
 pub mod sops;
+pub mod suggest;
 pub mod supervise;
 pub mod yaml;
 

@@ -77,6 +77,16 @@ mod tests {
         assert_eq!(format!("{s}"), "[REDACTED]");
         assert_eq!(s.expose(), b"hunter2");
     }
+
+    #[test]
+    fn wiping_growth_keeps_the_bytes_and_doubles() {
+        let mut b = Zeroizing::new(Vec::with_capacity(2));
+        for chunk in [&b"ab"[..], b"cdef", b"g"] {
+            extend_wiping(&mut b, chunk);
+        }
+        assert_eq!(b.as_slice(), b"abcdefg");
+        assert!(b.capacity() >= 8, "{}", b.capacity());
+    }
 }
 
 /// A typed secret value as a backend returns it: the leaves of a Vault secret or of a decrypted
@@ -121,4 +131,24 @@ impl SecretValue {
             SecretValue::Map(_) => "map",
         }
     }
+}
+
+/// Makes room for `additional` more bytes in a buffer of secret material. Growing copies into a
+/// new allocation and wipes the old one (a plain `Vec` reallocation would leave the bytes
+/// behind in freed memory); capacity at least doubles, so appends stay amortised O(1).
+pub fn reserve_wiping(buf: &mut Zeroizing<Vec<u8>>, additional: usize) {
+    use zeroize::Zeroize as _;
+    let need = buf.len().saturating_add(additional);
+    if need > buf.capacity() {
+        let mut bigger = Vec::with_capacity(need.max(buf.capacity().saturating_mul(2)));
+        bigger.extend_from_slice(buf);
+        let mut old = std::mem::replace(&mut **buf, bigger);
+        old.zeroize();
+    }
+}
+
+/// Appends `bytes` to a buffer of secret material, growing it with [`reserve_wiping`].
+pub fn extend_wiping(buf: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
+    reserve_wiping(buf, bytes.len());
+    buf.extend_from_slice(bytes);
 }

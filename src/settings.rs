@@ -98,7 +98,7 @@ pub struct Settings {
     /// Backend for references without a scheme (`SEALBRIDGE_BACKEND` / `AVP_TYPE`).
     pub backend: DefaultBackend,
     /// KV version assumed where the mount cannot be looked up (`AVP_KV_VERSION`).
-    pub kv_version: Option<u8>,
+    pub kv_version: Option<crate::backend::KvVersion>,
     /// Prepended to every Vault path (`SEALBRIDGE_PATH_PREFIX`); applied by the Vault client.
     pub path_prefix: Option<String>,
     /// `AVP_PATH_VALIDATION`: a regex every Vault path must match (checked to compile).
@@ -451,6 +451,105 @@ fn check_argocd_env(env: &BTreeMap<String, String>) -> Result<()> {
     )))
 }
 
+/// Credentials: never in a config file (docs/vault.md, "Config file").
+const FILE_CREDENTIALS: &[(&str, &str)] = &[
+    ("VAULT_TOKEN", "SEALBRIDGE_VAULT_TOKEN_FILE"),
+    ("AVP_SECRET_ID", "SEALBRIDGE_VAULT_SECRET_ID_FILE"),
+    (
+        "SEALBRIDGE_VAULT_SECRET_ID",
+        "SEALBRIDGE_VAULT_SECRET_ID_FILE",
+    ),
+    ("AVP_GITHUB_TOKEN", "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"),
+    (
+        "SEALBRIDGE_VAULT_GITHUB_TOKEN",
+        "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE",
+    ),
+    ("AVP_PASSWORD", "SEALBRIDGE_VAULT_PASSWORD_FILE"),
+    (
+        "SEALBRIDGE_VAULT_PASSWORD",
+        "SEALBRIDGE_VAULT_PASSWORD_FILE",
+    ),
+    ("SEALBRIDGE_VAULT_JWT", "SEALBRIDGE_VAULT_JWT_FILE"),
+];
+
+/// The environment-style keys a config file may hold (everything the settings read, minus
+/// credentials).
+const FILE_ENV_KEYS: &[&str] = &[
+    "AVP_AUTH_TYPE",
+    "AVP_JWT_ROLE",
+    "AVP_K8S_MOUNT_PATH",
+    "AVP_K8S_ROLE",
+    "AVP_K8S_TOKEN_PATH",
+    "AVP_KV_VERSION",
+    "AVP_MOUNT_PATH",
+    "AVP_PATH_VALIDATION",
+    "AVP_ROLE_ID",
+    "AVP_TYPE",
+    "AVP_USERNAME",
+    "SEALBRIDGE_BACKEND",
+    "SEALBRIDGE_CACHE_DIR",
+    "SEALBRIDGE_CONCURRENCY",
+    "SEALBRIDGE_DEADLINE",
+    "SEALBRIDGE_KV_VERSION",
+    "SEALBRIDGE_MAX_OUTPUT",
+    "SEALBRIDGE_PATH_PREFIX",
+    "SEALBRIDGE_PATH_VALIDATION",
+    "SEALBRIDGE_POLICY",
+    "SEALBRIDGE_VAULT_ADDR",
+    "SEALBRIDGE_VAULT_AUTH",
+    "SEALBRIDGE_VAULT_AUTH_MOUNT",
+    "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE",
+    "SEALBRIDGE_VAULT_JWT_FILE",
+    "SEALBRIDGE_VAULT_MAX_RETRIES",
+    "SEALBRIDGE_VAULT_NAMESPACE",
+    "SEALBRIDGE_VAULT_PASSWORD_FILE",
+    "SEALBRIDGE_VAULT_ROLE",
+    "SEALBRIDGE_VAULT_ROLE_ID",
+    "SEALBRIDGE_VAULT_SECRET_ID_FILE",
+    "SEALBRIDGE_VAULT_TIMEOUT",
+    "SEALBRIDGE_VAULT_TOKEN_CACHE",
+    "SEALBRIDGE_VAULT_TOKEN_FILE",
+    "SEALBRIDGE_VAULT_USERNAME",
+    "SEALBRIDGE_VERBOSE",
+    "VAULT_ADDR",
+    "VAULT_AGENT_ADDR",
+    "VAULT_CACERT",
+    "VAULT_CAPATH",
+    "VAULT_CLIENT_CERT",
+    "VAULT_CLIENT_KEY",
+    "VAULT_CLIENT_TIMEOUT",
+    "VAULT_MAX_RETRIES",
+    "VAULT_NAMESPACE",
+    "VAULT_SKIP_VERIFY",
+];
+
+/// Checks one environment-style key of a config file.
+fn check_file_env_key(path: &Path, key: &str) -> Result<()> {
+    if let Some((_, instead)) = FILE_CREDENTIALS.iter().find(|(k, _)| *k == key) {
+        return Err(usage(format!(
+            "{}: {key} is a credential and cannot be in a config file; give its path with \
+             {instead} (a mounted Secret), or set {key} in the environment",
+            path.display()
+        )));
+    }
+    if FILE_ENV_KEYS.contains(&key) {
+        return Ok(());
+    }
+    let hint = crate::suggest::nearest(
+        key,
+        FILE_ENV_KEYS
+            .iter()
+            .copied()
+            .chain(FILE_CREDENTIALS.iter().map(|(k, _)| *k)),
+    )
+    .map(|k| format!(" (did you mean {k}?)"))
+    .unwrap_or_default();
+    Err(usage(format!(
+        "{}: unknown setting {key}{hint}; docs/vault.md lists the settings",
+        path.display()
+    )))
+}
+
 fn read_config_file(path: &Path) -> Result<(FileConfig, BTreeMap<String, String>)> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let opts = serde_saphyr::options! { strict_booleans: true };
@@ -465,6 +564,7 @@ fn read_config_file(path: &Path) -> Result<(FileConfig, BTreeMap<String, String>
             && k.chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if env_style {
+            check_file_env_key(path, &k)?;
             let Some(text) = scalar_text(&v) else {
                 return Err(usage(format!(
                     "{}: {k} must be a single value",
@@ -475,6 +575,14 @@ fn read_config_file(path: &Path) -> Result<(FileConfig, BTreeMap<String, String>
         } else {
             structured.insert(k, v);
         }
+    }
+    if structured.contains_key("creation_rules") || structured.contains_key("destination_rules") {
+        return Err(usage(format!(
+            "{}: this looks like a .sops.yaml, not a sealbridge settings file: the settings \
+             file is --settings (--config outside the sops verbs); sops rules are found next to \
+             the files, or named with the sops verbs' --config",
+            path.display()
+        )));
     }
     let cfg: FileConfig = serde_json::from_value(serde_json::Value::Object(structured))
         .map_err(|e| usage(format!("{}: {e}", path.display())))?;
@@ -546,8 +654,8 @@ impl Settings {
         ) {
             None => None,
             Some(v) => match v.text.trim() {
-                "1" => Some(1),
-                "2" => Some(2),
+                "1" => Some(crate::backend::KvVersion::V1),
+                "2" => Some(crate::backend::KvVersion::V2),
                 _ => {
                     return Err(usage(format!(
                         "{}: unsupported KV version {:?} (expected 1 or 2)",
@@ -991,6 +1099,7 @@ fn auth_name(m: Method) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::KvVersion;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -1113,9 +1222,9 @@ mod tests {
             ("AVP_KV_VERSION", "1"),
         ])
         .unwrap();
-        assert_eq!(s.kv_version, Some(1));
+        assert_eq!(s.kv_version, Some(KvVersion::V1));
         let c = s.vault_config().unwrap();
-        assert_eq!(c.default_kv_version, Some(1));
+        assert_eq!(c.default_kv_version, Some(KvVersion::V1));
         match c.auth {
             AuthConfig::AppRole { mount, role_id, .. } => {
                 assert_eq!(mount, "auth/team-approle");
@@ -1190,7 +1299,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.kv_version,
-            Some(1),
+            Some(KvVersion::V1),
             "the Application's value wins for allowed options"
         );
         assert_eq!(s.path_prefix.as_deref(), Some("team-a"));
@@ -1249,6 +1358,39 @@ mod tests {
     }
 
     #[test]
+    fn config_file_env_style_credentials_and_typos_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.yaml");
+        let flags = Flags {
+            config: Some(f.clone()),
+            ..Flags::default()
+        };
+        for (text, want) in [
+            (
+                "VAULT_TOKEN: hvs.inline-token-value\n",
+                "SEALBRIDGE_VAULT_TOKEN_FILE",
+            ),
+            (
+                "AVP_SECRET_ID: inline-secret-id\n",
+                "SEALBRIDGE_VAULT_SECRET_ID_FILE",
+            ),
+            ("VAULT_ADRR: http://x:1\n", "did you mean VAULT_ADDR?"),
+            ("AVP_AUTHTYPE: approle\n", "did you mean AVP_AUTH_TYPE?"),
+            (
+                "SOPS_AGE_KEY_FILE: /k\n",
+                "unknown setting SOPS_AGE_KEY_FILE",
+            ),
+        ] {
+            std::fs::write(&f, text).unwrap();
+            let e = Settings::load_from(&flags, env(&[])).unwrap_err();
+            assert!(matches!(e, Error::Usage(_)), "{text}");
+            let e = e.to_string();
+            assert!(e.contains(want), "{text}: {e}");
+            assert!(!e.contains("inline"), "a value leaked: {e}");
+        }
+    }
+
+    #[test]
     fn config_file_rejects_inline_secrets_and_accepts_avp_style() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.yaml");
@@ -1271,7 +1413,7 @@ mod tests {
             env(&[("VAULT_ADDR", "http://env:1"), ("VAULT_TOKEN", "t")]),
         )
         .unwrap();
-        assert_eq!(s.kv_version, Some(1));
+        assert_eq!(s.kv_version, Some(KvVersion::V1));
         assert_eq!(s.vault_config().unwrap().address, "http://env:1");
         std::fs::write(&f, "deadline: soon\n").unwrap();
         let e = Settings::load_from(&flags, env(&[]))
@@ -1322,7 +1464,7 @@ mod tests {
             s.values.remove("VAULT_SKIP_VERIFY");
         }
         let s = Settings::load_from(&flags, env(&[])).unwrap();
-        assert_eq!(s.kv_version, Some(2));
+        assert_eq!(s.kv_version, Some(KvVersion::V2));
         let c = s.vault_config().unwrap();
         assert_eq!(c.address, "http://from-secret:1");
         match c.auth {
@@ -1349,7 +1491,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(s.kv_version, Some(1), "config file over Secret");
+        assert_eq!(s.kv_version, Some(KvVersion::V1), "config file over Secret");
         let c = s.vault_config().unwrap();
         assert_eq!(c.address, "http://from-env:1");
         match c.auth {

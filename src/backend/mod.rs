@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::secret::SecretValue;
 
+pub mod aws;
 pub mod sops;
 pub mod vault;
 
@@ -70,11 +71,17 @@ pub struct SecretId {
     pub version: Option<u64>,
     /// A KV version forced by annotation; `None` means detect it.
     pub kv_version: Option<KvVersion>,
+    /// Fetch the secret's version metadata instead of its value (the `version` modifier):
+    /// Vault KV v2 `version`/`updated`, a sops file's MAC fingerprint. The value is not read.
+    pub metadata: bool,
 }
 
 impl fmt::Display for SecretId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://{}", self.backend, self.path)?;
+        if self.metadata {
+            write!(f, " (metadata)")?;
+        }
         if let Some(v) = self.version {
             write!(f, " (version {v})")?;
         }
@@ -155,6 +162,17 @@ pub trait Backend: Send + Sync {
     /// nothing worth naming.
     fn location(&self) -> Option<String> {
         None
+    }
+}
+
+/// A backend that could not be set up: every fetch fails with the same error (a sops root that
+/// does not exist, …), so runs that never use it still work.
+#[derive(Debug, Clone)]
+pub struct Unavailable(pub BackendError);
+
+impl Backend for Unavailable {
+    fn fetch<'a>(&'a self, _id: &'a SecretId) -> FetchFuture<'a> {
+        Box::pin(async move { Err(self.0.clone()) })
     }
 }
 

@@ -12,10 +12,10 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use super::vault::VaultClient;
+use super::vault::transit::VaultTransit;
 use super::{Backend, BackendError, BackendKind, FetchFuture, SecretId};
 use crate::secret::SecretValue;
 use crate::settings::Settings;
-use crate::sops::keys::VaultTransit;
 use crate::sops::{self, DecryptOptions, KeySources};
 
 /// The sops backend of one run.
@@ -51,6 +51,30 @@ impl SopsBackend {
         confine(&self.root, path)
     }
 
+    /// The `version` of a sops file without decrypting it: a fingerprint of its MAC (which
+    /// is ciphertext, and changes with every change of the values), and `lastmodified`.
+    fn fingerprint(file: &Path) -> Result<SecretValue, BackendError> {
+        use sha2::Digest as _;
+        let bytes = std::fs::read(file)
+            .map_err(|e| BackendError::Decrypt(format!("cannot read the file: {e}")))?;
+        let (_, md) = sops::load_encrypted(&bytes, sops::Format::from_path(file))
+            .map_err(|e| BackendError::Decrypt(e.to_string()))?;
+        let digest = hex::encode(sha2::Sha256::digest(md.mac.as_bytes()));
+        let mut m = indexmap::IndexMap::new();
+        m.insert(
+            "version".to_owned(),
+            SecretValue::String(crate::secret::Sensitive::from_str_copy(&format!(
+                "sops-{}",
+                &digest[..16]
+            ))),
+        );
+        m.insert(
+            "updated".to_owned(),
+            SecretValue::String(crate::secret::Sensitive::from_str_copy(&md.last_modified)),
+        );
+        Ok(SecretValue::Map(m))
+    }
+
     fn decrypt(&self, file: &Path) -> Result<SecretValue, BackendError> {
         sops::decrypt_file(file, &self.options)
             .map(|d| d.to_secret_value())
@@ -62,22 +86,32 @@ impl SopsBackend {
 /// from the environment, Vault transit through `client` (the run's one Vault client, shared
 /// with the Vault backend), which talks only to its own configured address: a file in an
 /// untrusted repository that names another `vault_address` cannot get the token sent there
-/// (the guard is [`crate::sops::keys::VaultTransit`]). `Err(why)`: Vault is not configured.
+/// (the guard is [`VaultTransit`]). `Err(why)`: Vault is not configured.
 pub fn decrypt_options_with(client: Result<VaultClient, String>) -> DecryptOptions {
     let transit = match client {
         Ok(c) => VaultTransit::new(c),
         Err(why) => VaultTransit::unconfigured(why),
     };
     DecryptOptions {
-        keys: KeySources::from_env().with_transit(Arc::new(transit)),
+        keys: KeySources::from_env()
+            .with_transit(Arc::new(transit))
+            .with_kms(Arc::new(crate::backend::aws::AwsKms::new())),
         ..DecryptOptions::default()
     }
+}
+
+/// The key sources of a process with `settings`: age from the environment, Vault transit
+/// through a client built from `settings` (only towards its address), AWS KMS, PGP.
+pub fn key_sources(settings: &Settings) -> KeySources {
+    KeySources::from_env()
+        .with_transit(Arc::new(VaultTransit::from_settings(settings)))
+        .with_kms(Arc::new(crate::backend::aws::AwsKms::new()))
 }
 
 /// [`decrypt_options_with`] a client built from `settings`.
 pub fn decrypt_options(settings: &Settings) -> DecryptOptions {
     DecryptOptions {
-        keys: KeySources::from_settings(settings),
+        keys: key_sources(settings),
         ..DecryptOptions::default()
     }
 }
@@ -143,6 +177,9 @@ impl Backend for SopsBackend {
                 ));
             }
             let file = self.confine(&id.path)?;
+            if id.metadata {
+                return Self::fingerprint(&file);
+            }
             let this = self.clone();
             // Decryption is CPU work (age, AES-GCM, MAC): keep it off the async thread.
             match tokio::task::spawn_blocking(move || this.decrypt(&file)).await {

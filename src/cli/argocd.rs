@@ -31,6 +31,13 @@ pub enum Step {
         #[arg(default_value = ".")]
         path: PathBuf,
     },
+    /// Prepare the application (`init.command`): for `--kind helm`, check the chart's
+    /// dependency repositories and run `helm dependency build`; nothing for the others.
+    Init {
+        /// The plugin variant.
+        #[arg(long, value_enum)]
+        kind: Variant,
+    },
     /// Resolve every secret reference and print the manifests (`generate.command`). Refuses
     /// to print an empty manifest set.
     Generate {
@@ -77,6 +84,16 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
             }
             Ok(())
         }
+        Step::Init { kind } => {
+            let settings = Settings::load(&flags)?;
+            super::arm_deadline(settings.deadline);
+            let env = ArgoEnv::from_process()?;
+            if kind == Variant::Helm {
+                let dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+                crate::cmp::helm::dependencies(&env, &dir, settings.max_output)?;
+            }
+            Ok(())
+        }
         Step::Generate {
             kind,
             paths,
@@ -116,7 +133,15 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
             let inputs: Vec<Input> = match kind {
                 Variant::Helm if paths.iter().all(|p| p.as_os_str() == ".") => {
                     let dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-                    let text = crate::cmp::helm::template(&env, &dir, settings.max_output)?;
+                    // sops-encrypted values files are decrypted with this run's keys (the
+                    // tenant's under a tenancy policy).
+                    let opts =
+                        resolve::backends::options_from_settings(&settings, Some(dir.clone()))?;
+                    let sops = resolve::backends::sops_options(
+                        resolve::backends::vault_client(&settings, &opts),
+                        &opts,
+                    );
+                    let text = crate::cmp::helm::template(&env, &dir, settings.max_output, &sops)?;
                     let name = "<helm template>".to_owned();
                     vec![Input::Text { name, text }]
                 }

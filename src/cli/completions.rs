@@ -1,6 +1,6 @@
 //! `sealbridge completions SHELL`: a shell completion script generated from the clap definition.
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 use clap_complete::Shell;
 
 use crate::error::Result;
@@ -16,7 +16,7 @@ pub struct CompletionsArgs {
 
 /// Prints the completion script for `args.shell` on stdout.
 pub fn run(args: &CompletionsArgs) -> Result<()> {
-    let mut cmd = super::Cli::command();
+    let mut cmd = super::command();
     let mut buf = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "sealbridge", &mut buf);
     super::write_stdout(&buf)

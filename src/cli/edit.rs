@@ -30,12 +30,9 @@ pub struct EditArgs {
     /// The sops-encrypted file; a new one (from a template, keys from `.sops.yaml` or the
     /// flags) if it does not exist.
     pub file: PathBuf,
-    /// New file: age recipients, comma-separated (env `SOPS_AGE_RECIPIENTS`).
-    #[arg(long, value_name = "RECIPIENTS", env = "SOPS_AGE_RECIPIENTS")]
-    pub age: Option<String>,
-    /// New file: Vault/OpenBao transit key URIs, comma-separated (env `SOPS_VAULT_URIS`).
-    #[arg(long, value_name = "URIS", env = "SOPS_VAULT_URIS")]
-    pub hc_vault_transit: Option<String>,
+    /// New file: its keys (flags, else the `.sops.yaml` rule).
+    #[command(flatten)]
+    pub keys: super::sops::KeyArgs,
     /// New file: encrypt only values under keys matching this regex.
     #[arg(long, value_name = "REGEX")]
     pub encrypted_regex: Option<String>,
@@ -263,8 +260,7 @@ pub fn edit(a: EditArgs, flags: &Flags) -> Result<()> {
         ])?;
         let opts = new_file_options(
             &NewFileFlags {
-                age: a.age.as_deref(),
-                hc_vault_transit: a.hc_vault_transit.as_deref(),
+                keys: a.keys.flags(),
                 rule,
                 mac_only_encrypted: false,
                 shamir_threshold: a.shamir_secret_sharing_threshold,

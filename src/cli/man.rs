@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, CommandFactory};
+use clap::Args;
 
 use crate::error::{Error, Result};
 
@@ -20,7 +20,7 @@ pub struct ManArgs {
 
 /// Prints the main page, or writes every page into `args.dir`.
 pub fn run(args: &ManArgs) -> Result<()> {
-    let cmd = super::Cli::command();
+    let cmd = super::command();
     match &args.dir {
         None => {
             let mut buf = Vec::new();

@@ -11,8 +11,10 @@ use clap::{Parser, Subcommand};
 use crate::error::{Error, ExitStatus, Result};
 
 mod argocd;
+mod check;
 mod completions;
 mod edit;
+mod groups;
 pub mod krm;
 mod man;
 mod policy;
@@ -20,6 +22,7 @@ mod render;
 mod sops;
 mod sops_codes;
 mod version;
+mod versions;
 
 /// Resolve secret references in Kubernetes manifests from Vault/OpenBao and sops files.
 ///
@@ -114,6 +117,8 @@ pub enum Command {
     Updatekeys(sops::UpdateKeysArgs),
     /// Re-encrypt a sops file with a new data key.
     Rotate(sops::RotateArgs),
+    /// Add or delete a key group of a sops file (like `sops groups add|delete`).
+    Groups(groups::GroupsArgs),
     /// Set one value or branch of a sops file in place (value as JSON, like `sops set`).
     Set(sops::SetArgs),
     /// Remove one key or list item from a sops file in place (like `sops unset`).
@@ -131,6 +136,12 @@ pub enum Command {
     /// The tenancy policy (docs/policy.md): `check` explains which tenant an Application gets
     /// and which references it may use, without fetching anything.
     Policy(policy::PolicyArgs),
+    /// The current version of every secret the manifests reference (Vault KV v2 metadata, a
+    /// sops file's MAC fingerprint), never a value.
+    Versions(versions::VersionsArgs),
+    /// Static, offline checks for references, literal Secret values, key material, sops files
+    /// and kustomization trees (docs/check.md); nothing fetched or decrypted.
+    Check(check::CheckArgs),
 }
 
 impl Command {
@@ -146,10 +157,39 @@ impl Command {
                 | Command::ExecFile(_)
                 | Command::Updatekeys(_)
                 | Command::Rotate(_)
+                | Command::Groups(_)
                 | Command::Set(_)
                 | Command::Unset(_)
         )
     }
+}
+
+/// Commands for which the settings, the token cache and the tenancy policy mean nothing: their
+/// help does not show those global options.
+const NO_SETTINGS: &[&str] = &["version", "completions", "man", "filestatus"];
+
+/// The command line: [`Cli`] with the global options that do nothing for a command hidden
+/// from that command's help (`--disable-token-cache` on `version`). Parsing, completions and
+/// the man page use it.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    const HIDDEN: &[&str] = &["settings", "disable_token_cache", "policy"];
+    let mut cmd = Cli::command();
+    // Copies the global options into every subcommand, where they can then be hidden; the
+    // arguments are changed in place (`mut_args`), keeping clap's built lookup table valid.
+    cmd.build();
+    for sub in NO_SETTINGS {
+        cmd = cmd.mut_subcommand(*sub, |c| {
+            c.mut_args(|a| {
+                if HIDDEN.contains(&a.get_id().as_str()) {
+                    a.hide(true)
+                } else {
+                    a
+                }
+            })
+        });
+    }
+    cmd
 }
 
 /// Runs the CLI with `args` (argv including the program name) and returns the exit code.
@@ -167,7 +207,10 @@ pub fn main_entry(mut args: Vec<OsString>) -> ExitCode {
     if let Some(mode) = plugin_mode(&args) {
         return krm::run_mode(mode);
     }
-    let cli = match Cli::try_parse_from(&args) {
+    let parsed = command()
+        .try_get_matches_from(&args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help/version to stdout and usage errors to stderr.
@@ -179,7 +222,14 @@ pub fn main_entry(mut args: Vec<OsString>) -> ExitCode {
             };
         }
     };
+    // AVP's `--verbose-sensitive-output` sits after the command (`generate --verbose… PATH`):
+    // logging is set up before `run`, so it is read here too.
+    let command_verbose = matches!(
+        &cli.command,
+        Command::Render(a) | Command::Generate(a) if a.verbose_sensitive_output
+    );
     let verbose = cli.verbose
+        || command_verbose
         || std::env::var("SEALBRIDGE_VERBOSE")
             .ok()
             .and_then(|v| crate::settings::parse_bool(&v))
@@ -239,6 +289,10 @@ fn run(cli: Cli) -> Result<()> {
             sops::top_config(&mut a.format, sops_config)?;
             sops::rotate(a, &flags)
         }
+        Command::Groups(mut a) => {
+            sops::top_config(a.step.format_mut(), sops_config)?;
+            groups::run(a, &flags)
+        }
         Command::Set(mut a) => {
             sops::top_config(&mut a.format, sops_config)?;
             sops::set(a, &flags)
@@ -253,6 +307,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Krm(a) => krm::run(a, &flags),
         Command::Argocd(a) => argocd::run(a, flags),
         Command::Policy(a) => policy::run(a, &flags),
+        Command::Versions(a) => versions::run(a, &flags),
+        Command::Check(a) => check::run(a, &flags),
     }
 }
 

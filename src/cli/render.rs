@@ -60,6 +60,23 @@ pub struct RenderArgs {
     /// prints secret values.
     #[arg(long, hide = true)]
     pub verbose_sensitive_output: bool,
+
+    /// Print each reference (file, document, object, field) and the secret it would read
+    /// (backend, canonical path, version; or why it is refused) instead of manifests. Nothing
+    /// is fetched or decrypted.
+    #[arg(long)]
+    pub list: bool,
+
+    /// Render with every resolved value replaced by a keyed fingerprint (`redacted:` + HMAC-
+    /// SHA256 with the operator's key in `SEALBRIDGE_FINGERPRINT_KEY_FILE`), for diffs that show
+    /// which secrets changed without showing them.
+    #[arg(long)]
+    pub redact: bool,
+
+    /// `--list`, headed by who would fetch: the Vault address, auth method, mount and role, and
+    /// the tenant of the tenancy policy. Nothing is fetched.
+    #[arg(long, conflicts_with = "list")]
+    pub explain: bool,
 }
 
 /// Reads the `-s/--secret-name` Secret (the only source of its name is the command line, i.e.
@@ -129,7 +146,18 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
     }
     let settings = Settings::load(&flags)?;
     super::arm_deadline(settings.deadline);
-    let opts = resolve::backends::options_from_settings(&settings, args.sops_root)?;
+    let mut opts = resolve::backends::options_from_settings(&settings, args.sops_root)?;
+    if args.redact {
+        opts.redact = resolve::backends::fingerprint_key(true)?;
+    }
+    if args.explain {
+        let mut head = String::new();
+        explain_head(&settings, &opts, &mut head);
+        return list(&inputs, &opts, head);
+    }
+    if args.list {
+        return list(&inputs, &opts, String::new());
+    }
     let backends = resolve::backends::from_settings(&settings, &opts);
     let rendered = resolve::render_inputs(&inputs, &backends, &opts)?;
     tracing::debug!(
@@ -137,6 +165,19 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
         secrets = rendered.fetched,
         "rendered"
     );
+    if rendered.documents == 0
+        && !rendered.output.has_objects()
+        && inputs.iter().all(|i| *i == crate::manifest::Input::Stdin)
+    {
+        // `kustomize build . | sealbridge render` where the first command failed: an empty
+        // success would apply (or prune to) nothing.
+        return Err(Error::Refused(
+            "standard input held no document: nothing to render. If a command feeds the pipe, \
+             check that it succeeded (a shell pipeline without `set -o pipefail` hides its \
+             failure)"
+                .to_owned(),
+        ));
+    }
     super::write_stdout_parts(rendered.output.parts().map(str::as_bytes))
 }
 
@@ -166,4 +207,76 @@ fn inputs(paths: &[PathBuf], generate: bool) -> Result<Vec<Input>> {
         ));
     }
     Ok(paths.iter().map(|p| Input::from_arg(p)).collect())
+}
+
+/// `render --list`: every reference with the secret it would read, or why not; exit 1 when
+/// any would be refused. Nothing is fetched.
+fn list(
+    inputs: &[crate::manifest::Input],
+    opts: &resolve::RenderOptions,
+    head: String,
+) -> Result<()> {
+    use std::fmt::Write as _;
+    let rows = resolve::explain_inputs(inputs, opts)?;
+    let mut out = head;
+    let mut refused = 0;
+    for (f, ok) in &rows {
+        if !ok {
+            refused += 1;
+        }
+        let _ = writeln!(out, "{} {f}", if *ok { "ok     " } else { "REFUSED" });
+    }
+    super::write_stdout(out.as_bytes())?;
+    if refused > 0 {
+        return Err(Error::Refused(format!(
+            "{refused} of {} reference(s) would be refused",
+            rows.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `render --explain`'s head: who would fetch (names, never credentials).
+fn explain_head(settings: &Settings, opts: &resolve::RenderOptions, out: &mut String) {
+    use std::fmt::Write as _;
+    let auth_of = |cfg: &crate::backend::vault::VaultConfig| {
+        let a = &cfg.auth;
+        let mut s = format!("vault: {} auth {}", cfg.address, a.method());
+        if !a.mount().is_empty() {
+            let _ = write!(s, " at auth/{}", a.mount());
+        }
+        // Role names (not the AppRole role id, which is a credential's half).
+        if matches!(
+            a,
+            crate::backend::vault::AuthConfig::Kubernetes { .. }
+                | crate::backend::vault::AuthConfig::Jwt { .. }
+        ) && !a.principal().is_empty()
+        {
+            let _ = write!(s, " role {}", a.principal());
+        }
+        if let Some(ns) = &cfg.namespace {
+            let _ = write!(s, " namespace {ns}");
+        }
+        s
+    };
+    match settings.vault_config() {
+        Ok(cfg) => {
+            let _ = writeln!(out, "# {}", auth_of(&cfg));
+        }
+        Err(e) => {
+            let _ = writeln!(out, "# vault: not configured ({e})");
+        }
+    }
+    match &opts.tenant {
+        Some(t) => {
+            let _ = writeln!(
+                out,
+                "# tenant: {} (its own Vault login, paths and sops keys)",
+                t.name
+            );
+        }
+        None => {
+            let _ = writeln!(out, "# tenant: none (no tenancy policy)");
+        }
+    }
 }

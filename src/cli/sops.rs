@@ -60,13 +60,16 @@ pub struct DecryptArgs {
     /// standard input).
     #[arg(long, value_name = "NAME")]
     pub filename_override: Option<PathBuf>,
+    /// Key types to try first, comma-separated (`age,pgp,kms,hc_vault,…`; env
+    /// `SOPS_DECRYPTION_ORDER`).
+    #[arg(long, value_name = "TYPES")]
+    pub decryption_order: Option<String>,
 }
 
-/// Arguments of `encrypt`.
-#[derive(Debug, clap::Args)]
-pub struct EncryptArgs {
-    /// The plaintext file (`-` or nothing: standard input, then `--input-type` is needed).
-    pub file: Option<PathBuf>,
+/// The key flags of the commands that make a new file (`encrypt`, `edit` of a new file): as
+/// sops, each reads its `SOPS_*` variable when the flag is not given.
+#[derive(Debug, Default, clap::Args)]
+pub struct KeyArgs {
     /// age recipients, comma-separated (env `SOPS_AGE_RECIPIENTS`).
     #[arg(long, value_name = "RECIPIENTS", env = "SOPS_AGE_RECIPIENTS")]
     pub age: Option<String>,
@@ -74,6 +77,43 @@ pub struct EncryptArgs {
     /// (env `SOPS_VAULT_URIS`).
     #[arg(long, value_name = "URIS", env = "SOPS_VAULT_URIS")]
     pub hc_vault_transit: Option<String>,
+    /// PGP key fingerprints, comma-separated (env `SOPS_PGP_FP`); encrypted with GnuPG
+    /// (`SOPS_GPG_EXEC`, else `gpg`).
+    #[arg(long, value_name = "FINGERPRINTS", env = "SOPS_PGP_FP")]
+    pub pgp: Option<String>,
+    /// AWS KMS key ARNs, comma-separated, each optionally `+ROLE_ARN` (env `SOPS_KMS_ARN`).
+    #[arg(long, value_name = "ARNS", env = "SOPS_KMS_ARN")]
+    pub kms: Option<String>,
+    /// The KMS encryption context, `key:value,key:value`.
+    #[arg(long, value_name = "CONTEXT")]
+    pub encryption_context: Option<String>,
+    /// The AWS profile for the KMS keys (`aws_profile`).
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
+}
+
+impl KeyArgs {
+    /// The flags as [`KeyFlags`].
+    pub(super) fn flags(&self) -> KeyFlags<'_> {
+        KeyFlags {
+            age: self.age.as_deref(),
+            vault: self.hc_vault_transit.as_deref(),
+            pgp: self.pgp.as_deref(),
+            kms: self.kms.as_deref(),
+            kms_context: self.encryption_context.as_deref(),
+            aws_profile: self.aws_profile.as_deref(),
+        }
+    }
+}
+
+/// Arguments of `encrypt`.
+#[derive(Debug, clap::Args)]
+pub struct EncryptArgs {
+    /// The plaintext file (`-` or nothing: standard input, then `--input-type` is needed).
+    pub file: Option<PathBuf>,
+    /// The keys of a new file.
+    #[command(flatten)]
+    pub keys: KeyArgs,
     /// Encrypt only values under keys matching this regex.
     #[arg(long, value_name = "REGEX")]
     pub encrypted_regex: Option<String>,
@@ -134,17 +174,9 @@ pub struct ExecEnvArgs {
     pub ignore_mac: bool,
     #[command(flatten)]
     pub format: FormatArgs,
-    /// The command as one string, run with `/bin/sh -c` (sops' form: `exec-env FILE 'CMD'`).
-    #[arg(value_name = "COMMAND", required_unless_present = "command")]
-    pub shell_command: Option<OsString>,
-    /// Or, after `--`, the program and its arguments, run directly (a single argument runs
-    /// through `/bin/sh -c`).
-    #[arg(
-        last = true,
-        value_name = "PROGRAM [ARGS]",
-        conflicts_with = "shell_command"
-    )]
-    pub command: Vec<OsString>,
+    /// The command to run.
+    #[command(flatten)]
+    pub run: CommandArgs,
 }
 
 /// Arguments of `exec-file`.
@@ -170,18 +202,37 @@ pub struct ExecFileArgs {
     pub ignore_mac: bool,
     #[command(flatten)]
     pub format: FormatArgs,
-    /// The command as one string, run with `/bin/sh -c` (sops' form: `exec-file FILE 'CMD {}'`);
-    /// `{}` is replaced by the plaintext file's path.
+    /// The command to run.
+    #[command(flatten)]
+    pub run: CommandArgs,
+}
+
+/// The command of `exec-env` and `exec-file`, in sops' two forms.
+#[derive(Debug, clap::Args)]
+pub struct CommandArgs {
+    /// The command as one string, run with `/bin/sh -c` (sops' form: `exec-env FILE 'CMD'`,
+    /// `exec-file FILE 'CMD {}'`; for exec-file `{}` is the plaintext file's path).
     #[arg(value_name = "COMMAND", required_unless_present = "command")]
     pub shell_command: Option<OsString>,
     /// Or, after `--`, the program and its arguments, run directly (a single argument runs
-    /// through `/bin/sh -c`); `{}` in any argument is replaced by the file's path.
+    /// through `/bin/sh -c`; for exec-file `{}` in any argument is the file's path).
     #[arg(
         last = true,
         value_name = "PROGRAM [ARGS]",
         conflicts_with = "shell_command"
     )]
     pub command: Vec<OsString>,
+}
+
+impl CommandArgs {
+    /// The argv: the shell form as one argument (run through `/bin/sh -c`), or the program
+    /// and its arguments.
+    pub fn argv(self) -> Vec<OsString> {
+        match self.shell_command {
+            Some(c) => vec![c],
+            None => self.command,
+        }
+    }
 }
 
 /// Arguments of `filestatus`.
@@ -271,6 +322,18 @@ pub struct RotateArgs {
     /// Remove Vault transit key URIs (comma-separated).
     #[arg(long, value_name = "URIS")]
     pub rm_hc_vault_transit: Option<String>,
+    /// Add PGP fingerprints (comma-separated) to the first key group.
+    #[arg(long, value_name = "FINGERPRINTS")]
+    pub add_pgp: Option<String>,
+    /// Remove PGP fingerprints (comma-separated).
+    #[arg(long, value_name = "FINGERPRINTS")]
+    pub rm_pgp: Option<String>,
+    /// Add AWS KMS key ARNs (comma-separated, `ARN[+ROLE_ARN]`) to the first key group.
+    #[arg(long, value_name = "ARNS")]
+    pub add_kms: Option<String>,
+    /// Remove AWS KMS key ARNs (comma-separated).
+    #[arg(long, value_name = "ARNS")]
+    pub rm_kms: Option<String>,
     /// Decrypt even if the MAC does not match.
     #[arg(long)]
     pub ignore_mac: bool,
@@ -299,7 +362,7 @@ pub fn top_config(f: &mut FormatArgs, top: Option<PathBuf>) -> Result<()> {
     }
 }
 
-fn usage(m: impl Into<String>) -> Error {
+pub(super) fn usage(m: impl Into<String>) -> Error {
     Error::Usage(m.into())
 }
 
@@ -322,7 +385,7 @@ fn split_list(s: &str) -> Vec<String> {
 }
 
 /// Reads the input file (or stdin for `-` / none).
-fn read_input(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
+pub(super) fn read_input(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
     match file {
         Some(p) if p != Path::new("-") => std::fs::read(p)
             .map(Zeroizing::new)
@@ -408,10 +471,12 @@ pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// an hc_vault key is used, so it is kept as that key's failure.
 pub(super) fn key_sources(flags: &Flags) -> KeySources {
     match Settings::load(flags) {
-        Ok(s) => KeySources::from_settings(&s),
-        Err(e) => KeySources::from_env().with_transit(std::sync::Arc::new(
-            sops_lib::keys::VaultTransit::unconfigured(e.to_string()),
-        )),
+        Ok(s) => crate::backend::sops::key_sources(&s),
+        Err(e) => KeySources::from_env()
+            .with_transit(std::sync::Arc::new(sops_lib::keys::Unconfigured(
+                e.to_string(),
+            )))
+            .with_kms(std::sync::Arc::new(crate::backend::aws::AwsKms::new())),
     }
 }
 
@@ -462,7 +527,14 @@ pub fn decrypt(mut a: DecryptArgs, flags: &Flags) -> Result<()> {
         Some(e) => sops_lib::parse_extract_path(e)?,
         None => Vec::new(),
     };
-    let d = decrypt_to_tree(file, &a.format, a.ignore_mac, key_sources(flags))?;
+    let mut keys = key_sources(flags);
+    if let Some(o) = a.decryption_order.as_deref() {
+        keys = keys.with_decryption_order(
+            sops_lib::keys::parse_order(o)
+                .map_err(|e| usage(format!("--decryption-order: {e}")))?,
+        );
+    }
+    let d = decrypt_to_tree(file, &a.format, a.ignore_mac, keys)?;
     let out_format = parse_format(&a.format.output_type, "--output-type")?.unwrap_or(d.format);
     let emit = emit_options(&a.format, file)?;
     let name = file
@@ -517,8 +589,35 @@ fn flag_rule(a: &EncryptArgs) -> Result<Option<sops_lib::Rule>> {
     .map_err(usage)
 }
 
-fn flag_keys(age: Option<&str>, vault: Option<&str>) -> Result<Vec<MasterKey>> {
+/// The key flags of a command (`--age`, `--hc-vault-transit`, `--pgp`, `--kms` with its
+/// context and profile).
+#[derive(Default)]
+pub(super) struct KeyFlags<'a> {
+    pub(super) age: Option<&'a str>,
+    pub(super) vault: Option<&'a str>,
+    pub(super) pgp: Option<&'a str>,
+    pub(super) kms: Option<&'a str>,
+    pub(super) kms_context: Option<&'a str>,
+    pub(super) aws_profile: Option<&'a str>,
+}
+
+pub(super) fn flag_keys_all(f: &KeyFlags<'_>) -> Result<Vec<MasterKey>> {
+    let mut keys = flag_keys(f.age, f.vault, f.pgp)?;
+    let context = sops_lib::keys::kms::parse_context(f.kms_context.unwrap_or("")).map_err(usage)?;
+    for a in f.kms.map(split_list).unwrap_or_default() {
+        keys.push(
+            sops_lib::keys::kms::new_key(&a, &context, f.aws_profile.unwrap_or(""))
+                .map_err(usage)?,
+        );
+    }
+    Ok(keys)
+}
+
+fn flag_keys(age: Option<&str>, vault: Option<&str>, pgp: Option<&str>) -> Result<Vec<MasterKey>> {
     let mut keys = Vec::new();
+    for f in pgp.map(split_list).unwrap_or_default() {
+        keys.push(sops_lib::keys::pgp::new_key(&f).map_err(usage)?);
+    }
     for u in vault.map(split_list).unwrap_or_default() {
         keys.push(MasterKey::Vault(VaultKey::from_uri(&u).map_err(usage)?));
     }
@@ -551,8 +650,7 @@ fn creation_rule(f: &FormatArgs, file: &Path, required: bool) -> Result<Option<c
 
 /// The flags that decide how a new file is encrypted (`encrypt`, `edit` of a new file).
 pub(super) struct NewFileFlags<'a> {
-    pub(super) age: Option<&'a str>,
-    pub(super) hc_vault_transit: Option<&'a str>,
+    pub(super) keys: KeyFlags<'a>,
     pub(super) rule: Option<sops_lib::Rule>,
     pub(super) mac_only_encrypted: bool,
     pub(super) shamir_threshold: Option<usize>,
@@ -568,7 +666,7 @@ pub(super) fn new_file_options(
     file: Option<&Path>,
     flags: &Flags,
 ) -> Result<EncryptOptions> {
-    let keys_from_flags = flag_keys(n.age, n.hc_vault_transit)?;
+    let keys_from_flags = flag_keys_all(&n.keys)?;
     let rule_cfg = creation_rule(f, target, keys_from_flags.is_empty())?;
     let mut opts = EncryptOptions {
         emit: emit_options(f, file)?,
@@ -623,8 +721,7 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
     let target = named.unwrap_or(Path::new("stdin"));
     let opts = new_file_options(
         &NewFileFlags {
-            age: a.age.as_deref(),
-            hc_vault_transit: a.hc_vault_transit.as_deref(),
+            keys: a.keys.flags(),
             rule: flag_rule(&a)?,
             mac_only_encrypted: a.mac_only_encrypted,
             shamir_threshold: a.shamir_secret_sharing_threshold,
@@ -650,10 +747,8 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
 }
 
 /// Runs `exec-env`.
-pub fn exec_env(mut a: ExecEnvArgs, flags: &Flags) -> Result<()> {
-    if let Some(c) = a.shell_command.take() {
-        a.command = vec![c];
-    }
+pub fn exec_env(a: ExecEnvArgs, flags: &Flags) -> Result<()> {
+    let command = a.run.argv();
     if a.same_process && a.background {
         return Err(usage(
             "--same-process cannot be used with --background (as in sops)",
@@ -689,7 +784,7 @@ pub fn exec_env(mut a: ExecEnvArgs, flags: &Flags) -> Result<()> {
         envs.push((k.clone(), buf));
     }
     drop(d);
-    let mut cmd = child_command(&a.command)?;
+    let mut cmd = child_command(&command)?;
     if a.pristine {
         cmd.env_clear();
     }
@@ -709,31 +804,25 @@ pub fn exec_env(mut a: ExecEnvArgs, flags: &Flags) -> Result<()> {
         let e = cmd.exec();
         return Err(usage(format!(
             "cannot run {}: {e}",
-            a.command[0].to_string_lossy()
+            command[0].to_string_lossy()
         )));
     }
     if a.background {
         tracing::warn!(
             "exec-env's --background is deprecated in sops; the command is not waited for"
         );
-        cmd.spawn().map_err(|e| {
-            usage(format!(
-                "cannot run {}: {e}",
-                a.command[0].to_string_lossy()
-            ))
-        })?;
+        cmd.spawn()
+            .map_err(|e| usage(format!("cannot run {}: {e}", command[0].to_string_lossy())))?;
         return Ok(());
     }
     let mut signals = Signals::catch()?;
-    let code = signals.wait_child(cmd, &a.command[0])?;
+    let code = signals.wait_child(cmd, &command[0])?;
     exit_with(code)
 }
 
 /// Runs `exec-file`.
-pub fn exec_file(mut a: ExecFileArgs, flags: &Flags) -> Result<()> {
-    if let Some(c) = a.shell_command.take() {
-        a.command = vec![c];
-    }
+pub fn exec_file(a: ExecFileArgs, flags: &Flags) -> Result<()> {
+    let command = a.run.argv();
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if a.background {
@@ -799,8 +888,7 @@ pub fn exec_file(mut a: ExecFileArgs, flags: &Flags) -> Result<()> {
         u.chown(&path)?;
     }
     let p = path.to_string_lossy().into_owned();
-    let command: Vec<OsString> = a
-        .command
+    let command: Vec<OsString> = command
         .iter()
         .map(|arg| {
             let s = arg.to_string_lossy();
@@ -1121,8 +1209,20 @@ pub fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
 pub fn rotate(a: RotateArgs, flags: &Flags) -> Result<()> {
     let keys = key_sources(flags);
     let mut d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac, keys.clone())?;
-    let add = flag_keys(a.add_age.as_deref(), a.add_hc_vault_transit.as_deref())?;
-    let rm = flag_keys(a.rm_age.as_deref(), a.rm_hc_vault_transit.as_deref())?;
+    let add = flag_keys_all(&KeyFlags {
+        age: a.add_age.as_deref(),
+        vault: a.add_hc_vault_transit.as_deref(),
+        pgp: a.add_pgp.as_deref(),
+        kms: a.add_kms.as_deref(),
+        ..KeyFlags::default()
+    })?;
+    let rm = flag_keys_all(&KeyFlags {
+        age: a.rm_age.as_deref(),
+        vault: a.rm_hc_vault_transit.as_deref(),
+        pgp: a.rm_pgp.as_deref(),
+        kms: a.rm_kms.as_deref(),
+        ..KeyFlags::default()
+    })?;
     let ident = |k: &MasterKey| k.describe();
     let rm_ids: Vec<String> = rm.iter().map(ident).collect();
     for g in &mut d.metadata.groups {

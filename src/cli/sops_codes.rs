@@ -114,6 +114,7 @@ pub fn verb_of(c: &super::Command) -> Option<(Verb, Option<PathBuf>)> {
         C::Set(a) => (Verb::Set, Some(a.file.clone())),
         C::Unset(a) => (Verb::Unset, Some(a.file.clone())),
         C::Rotate(a) => (Verb::Rotate, Some(a.file.clone())),
+        C::Groups(a) => (Verb::Rotate, Some(a.step.file().to_path_buf())),
         // Several files: an I/O error is never a write error of ours to tell apart.
         C::Updatekeys(_) => (Verb::UpdateKeys, None),
         C::Filestatus(a) => (Verb::FileStatus, Some(a.file.clone())),

@@ -119,6 +119,30 @@ fn parse(input: &str) -> Result<ResourceList, KrmError> {
     })
 }
 
+/// A sops-encrypted file among the input resources (kpt reads every YAML file of a package,
+/// kustomize every entry of `resources`) would come out still encrypted, next to what is
+/// generated from it: refused, naming the file and the fix.
+fn refuse_sops_items(items: &[Node]) -> Result<(), KrmError> {
+    for (i, item) in items.iter().enumerate() {
+        let encrypted = item
+            .get("sops")
+            .is_some_and(|m| m.is_mapping() && m.get("mac").is_some());
+        if !encrypted {
+            continue;
+        }
+        let file = annotation(item, "internal.config.kubernetes.io/path")
+            .or_else(|| annotation(item, "config.kubernetes.io/path"))
+            .map_or_else(|| format!("item {i}"), str::to_owned);
+        return Err(KrmError::Config(format!(
+            "{file}: a sops-encrypted file is among the input resources; it would be written out \
+             still encrypted next to the Secret generated from it. kpt: list it in the package's \
+             .krmignore (sealbridge reads it from disk by its path); kustomize: remove it from \
+             resources (docs/kustomize.md)"
+        )));
+    }
+    Ok(())
+}
+
 fn kind_of(n: &Node) -> Option<ConfigKind> {
     ConfigKind::detect(
         n.get("apiVersion").and_then(Node::as_str).unwrap_or(""),
@@ -168,6 +192,7 @@ fn run(
     transform: Transformer<'_>,
 ) -> Result<Zeroizing<String>, KrmError> {
     let list = parse(input)?;
+    refuse_sops_items(&list.items)?;
     let fc_kind = list.function_config.as_ref().and_then(kind_of);
     let mut out_items: Vec<Node>;
     match (&list.function_config, fc_kind) {

@@ -18,11 +18,12 @@ use super::KrmError;
 use super::function::ITEMS_ORIGIN;
 use super::packages;
 use crate::backend::sops::SopsBackend;
+use crate::backend::vault::VaultBackend;
 use crate::backend::{
     Backend, BackendError, BackendKind, Backends, CanonicalFuture, FetchFuture, SecretId,
 };
 use crate::manifest::Origin;
-use crate::resolve::{self, RenderFailure, backends::VaultBackend};
+use crate::resolve::{self, RenderFailure};
 use crate::secret::SecretValue;
 use crate::settings::Settings;
 use crate::yaml::{Document, Node};
@@ -67,7 +68,7 @@ pub fn transform(settings: &Settings, docs: &mut [Document], cwd: &Path) -> Resu
     for (dir, members) in groups {
         let sops: Arc<dyn Backend> = match SopsBackend::new(&dir, sops_options.clone()) {
             Ok(b) => Arc::new(b),
-            Err(e) => Arc::new(Refuse(e)),
+            Err(e) => Arc::new(crate::backend::Unavailable(e)),
         };
         let backends = Backends::new()
             .with(BackendKind::Vault, vault.clone())
@@ -187,15 +188,6 @@ impl<B: Backend> Backend for Memo<B> {
     }
 }
 
-/// A sops backend that could not be set up: every reference fails with the same error.
-struct Refuse(BackendError);
-
-impl Backend for Refuse {
-    fn fetch<'a>(&'a self, _id: &'a SecretId) -> FetchFuture<'a> {
-        Box::pin(async move { Err(self.0.clone()) })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +228,7 @@ mod tests {
             path: "kv/app".into(),
             version: None,
             kv_version: None,
+            metadata: false,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

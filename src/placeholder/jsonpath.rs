@@ -567,6 +567,13 @@ fn print_results(results: &[R<'_>], out: &mut String) -> Result<(), String> {
     Ok(())
 }
 
+/// True for the "NAME is not found" error (a missing field: `default` may apply), as opposed
+/// to a malformed expression or a wrong type.
+pub fn is_not_found(e: &str) -> bool {
+    e.ends_with(" is not found")
+        || (e.contains(" is not found (fields there: ") && e.ends_with(')'))
+}
+
 fn eval<'a>(ops: &'a [Op], mut cur: Vec<R<'a>>) -> Result<Vec<R<'a>>, String> {
     for op in ops {
         cur = step(op, cur)?;
@@ -593,7 +600,27 @@ fn step<'a>(op: &'a Op, input: Vec<R<'a>>) -> Result<Vec<R<'a>>, String> {
                 }
             }
             if out.is_empty() {
-                return Err(format!("{name} is not found"));
+                // kubectl's message, plus the field names that do exist there (names only,
+                // never values), at most 20.
+                let mut names: Vec<&str> = input
+                    .iter()
+                    .filter_map(|r| match r {
+                        R::V(SecretValue::Map(m)) => Some(m.keys().map(String::as_str)),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                if names.is_empty() {
+                    return Err(format!("{name} is not found"));
+                }
+                let more = if names.len() > 20 { ", …" } else { "" };
+                names.truncate(20);
+                return Err(format!(
+                    "{name} is not found (fields there: {}{more})",
+                    names.join(", ")
+                ));
             }
             Ok(out)
         }
@@ -895,9 +922,10 @@ mod tests {
 
     #[test]
     fn errors_match_kubectl() {
+        // kubectl's message, with the names of the fields that exist (never their values).
         assert_eq!(
             run("{.missingPath}", DATA).unwrap_err(),
-            "missingPath is not found"
+            "missingPath is not found (fields there: big, deployment, f, items, service)"
         );
         assert_eq!(
             run("{!invalidPath}", DATA).unwrap_err(),

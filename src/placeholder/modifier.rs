@@ -33,6 +33,9 @@ pub enum Modifier {
     Sha256Sum,
     /// Replaces a missing value (no such key, path or JSONPath field; or null) with this text.
     Default(String),
+    /// The secret's version instead of its value (first in the chain only): Vault KV v2's
+    /// current version, a sops file's MAC fingerprint. The value is never read.
+    Version,
 }
 
 /// A value flowing through a modifier chain: present, or missing (and why).
@@ -76,6 +79,7 @@ pub const MODIFIER_NAMES: &[&str] = &[
     "indent",
     "sha256sum",
     "default",
+    "version",
 ];
 
 impl Modifier {
@@ -94,6 +98,7 @@ impl Modifier {
             "jsonParse" => no_args(Modifier::JsonParse),
             "yamlParse" => no_args(Modifier::YamlParse),
             "sha256sum" => no_args(Modifier::Sha256Sum),
+            "version" => no_args(Modifier::Version),
             "jsonPath" => {
                 if args.is_empty() {
                     return Err("jsonPath needs a template, e.g. jsonPath {.key}".to_owned());
@@ -113,10 +118,15 @@ impl Modifier {
             }
             "default" => parse_default(args).map(Modifier::Default),
             "" => Err("empty modifier (two `|` in a row, or a trailing `|`)".to_owned()),
-            other => Err(format!(
-                "unknown modifier `{other}` (known: {})",
-                MODIFIER_NAMES.join(", ")
-            )),
+            other => {
+                let hint = crate::suggest::nearest(other, MODIFIER_NAMES.iter().copied())
+                    .map(|n| format!("did you mean `{n}`? "))
+                    .unwrap_or_default();
+                Err(format!(
+                    "unknown modifier `{other}` ({hint}known: {})",
+                    MODIFIER_NAMES.join(", ")
+                ))
+            }
         }
     }
 
@@ -131,6 +141,7 @@ impl Modifier {
             Modifier::Indent(_) => "indent",
             Modifier::Sha256Sum => "sha256sum",
             Modifier::Default(_) => "default",
+            Modifier::Version => "version",
         }
     }
 
@@ -151,6 +162,20 @@ impl Modifier {
         };
         let out = match self {
             Modifier::Default(_) => value,
+            Modifier::Version => match &value {
+                // The engine fetched the metadata for this reference (`SecretId::metadata`).
+                SecretValue::Map(m) => match m.get("version") {
+                    Some(v @ SecretValue::String(_)) => v.clone(),
+                    _ => return Err("no version in the secret's metadata".to_owned()),
+                },
+                _ => {
+                    return Err(
+                        "version must come first in the modifier chain (it replaces the value \
+                         with the secret's version)"
+                            .to_owned(),
+                    );
+                }
+            },
             Modifier::Base64Encode => {
                 let t = self.text(&value)?;
                 fits(base64::encoded_len(t.expose().len(), true), max)?;
@@ -209,7 +234,7 @@ impl Modifier {
                 };
                 match jp.execute_bounded(&data, max) {
                     Ok(text) => SecretValue::String(Sensitive::from_str_copy(&text)),
-                    Err(e) if e.ends_with(" is not found") => {
+                    Err(e) if crate::placeholder::jsonpath::is_not_found(&e) => {
                         return Ok(Flow::Missing(Missing::JsonPath(e)));
                     }
                     Err(e) => return Err(e),

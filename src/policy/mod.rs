@@ -702,10 +702,13 @@ impl Tenant {
             && [".data.", ".data[", ".stringData.", ".stringData["]
                 .iter()
                 .any(|p| field.starts_with(p));
-        let hashed = reference
-            .modifiers
-            .iter()
-            .any(|m| matches!(m, crate::placeholder::Modifier::Sha256Sum));
+        // A hash or a version number is no plaintext of the secret.
+        let hashed = reference.modifiers.iter().any(|m| {
+            matches!(
+                m,
+                crate::placeholder::Modifier::Sha256Sum | crate::placeholder::Modifier::Version
+            )
+        });
         if in_secret_data || hashed {
             return Ok(());
         }

@@ -68,11 +68,51 @@ fn lookup<'a>(
     found
 }
 
+/// The annotation names read under each prefix.
+pub const ANNOTATION_NAMES: [&str; 5] = [
+    "path",
+    "ignore",
+    "kv-version",
+    "secret-version",
+    "remove-missing",
+];
+
+/// Annotations under our prefixes that name nothing we read: a typo (`avp.kubernetes.io/paht`)
+/// would otherwise leave `<password>` placeholders unresolved without a word.
+fn unknown(ann: Option<&Node>, problems: &mut Vec<AnnotationProblem>) {
+    let Some(entries) = ann.and_then(Node::as_mapping) else {
+        return;
+    };
+    for (k, _) in entries {
+        let Some(key) = k.as_str() else { continue };
+        let Some((prefix, name)) = ANNOTATION_PREFIXES
+            .iter()
+            .find_map(|p| key.strip_prefix(p).map(|n| (*p, n)))
+        else {
+            continue;
+        };
+        if ANNOTATION_NAMES.contains(&name) {
+            continue;
+        }
+        let hint = crate::suggest::nearest(name, ANNOTATION_NAMES)
+            .map(|n| format!(" (did you mean {prefix}{n}?)"))
+            .unwrap_or_default();
+        problems.push((
+            field(key),
+            format!(
+                "unknown annotation{hint}; {prefix}* annotations are {}",
+                ANNOTATION_NAMES.join(", ")
+            ),
+        ));
+    }
+}
+
 /// Reads the annotations of a document root. Problems make the document fail.
 pub(crate) fn read(root: &Node) -> (DocAnnotations, Vec<AnnotationProblem>) {
     let mut problems = Vec::new();
     let ann = root.get_path(&["metadata", "annotations"]);
     let mut out = DocAnnotations::default();
+    unknown(ann, &mut problems);
 
     if let Some((full, v)) = lookup(ann, "ignore", &mut problems) {
         match parse_bool(v.trim()) {

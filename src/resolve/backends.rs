@@ -5,168 +5,13 @@ use std::sync::Arc;
 
 use super::RenderOptions;
 use crate::backend::sops::{SopsBackend, decrypt_options_with};
-use crate::backend::vault::{VaultClient, VaultError, VaultErrorKind};
-use crate::backend::{
-    Backend, BackendError, BackendKind, Backends, CanonicalFuture, FetchFuture, KvVersion, SecretId,
-};
+pub use crate::backend::vault::VaultBackend;
+use crate::backend::vault::VaultClient;
+use crate::backend::{Backend, BackendKind, Backends};
 use crate::error::{Error, Result};
 use crate::settings::{DefaultBackend, Settings};
 use crate::sops::DecryptOptions;
 use std::path::PathBuf;
-
-/// The Vault/OpenBao backend: one shared client per run (its own concurrency bound, retries,
-/// mount-version cache and token handling live in the client).
-///
-/// Fail fast: the first failure that every later request of the run would repeat (the server
-/// cannot be reached after the client's retries, TLS, a refused login, the deadline — see
-/// [`down_for_the_run`]) is kept, and every later lookup or fetch fails at once with it
-/// instead of retrying until the run's deadline. Its message names the server, not a path, so
-/// the report groups every reference it affected into one line.
-pub struct VaultBackend {
-    client: Result<VaultClient, String>,
-    /// `SEALBRIDGE_PATH_PREFIX`, which the client puts in front of every path (the probe
-    /// looks up the mount the client will).
-    path_prefix: Option<String>,
-    down: std::sync::OnceLock<BackendError>,
-    /// One mount probe at a time (the client serialises mount lookups anyway): after a
-    /// failure, the waiting probes see it instead of trying again.
-    probe: tokio::sync::Mutex<()>,
-}
-
-impl VaultBackend {
-    /// Wraps a connected client.
-    pub fn new(client: VaultClient) -> Self {
-        VaultBackend {
-            client: Ok(client),
-            path_prefix: None,
-            down: std::sync::OnceLock::new(),
-            probe: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// A backend that fails every fetch with "not configured: `why`" (so runs that need no
-    /// Vault still work without `VAULT_ADDR`).
-    pub fn unconfigured(why: String) -> Self {
-        VaultBackend {
-            client: Err(why),
-            path_prefix: None,
-            down: std::sync::OnceLock::new(),
-            probe: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// The client's path prefix (`SEALBRIDGE_PATH_PREFIX`), for its mount probe.
-    pub fn with_path_prefix(mut self, prefix: Option<String>) -> Self {
-        self.path_prefix = prefix;
-        self
-    }
-
-    /// Keeps `e` when it is a failure of the whole server; returns the error to report.
-    fn note(&self, e: VaultError, id: &SecretId) -> BackendError {
-        if down_for_the_run(&e) {
-            let whole = VaultError::new(e.kind(), e.detail()).with_addr(e.address().unwrap_or(""));
-            let whole = match (e.kind(), e.path()) {
-                // The login endpoint says which auth method failed.
-                (VaultErrorKind::Auth, Some(p)) => whole.with_path(p),
-                _ => whole,
-            };
-            let err = match e.kind() {
-                VaultErrorKind::Auth => BackendError::Other(whole.to_string()),
-                _ => BackendError::Unreachable(whole.to_string()),
-            };
-            return self.down.get_or_init(|| err).clone();
-        }
-        vault_error(e, id)
-    }
-}
-
-/// True for a Vault failure that no later request of the run can avoid: no connection to the
-/// server after the client's retries (refused, no route, DNS), a TLS failure, a refused
-/// login, the run's deadline. Not a timeout, a cut-off response or an HTTP 5xx: those may be
-/// one request's or one path's (a slow dynamic-secrets engine).
-pub(crate) fn down_for_the_run(e: &VaultError) -> bool {
-    match e.kind() {
-        VaultErrorKind::Tls | VaultErrorKind::Auth | VaultErrorKind::Deadline => true,
-        VaultErrorKind::Unreachable => e.detail().starts_with("connection failed"),
-        _ => false,
-    }
-}
-
-impl Backend for VaultBackend {
-    fn fetch<'a>(&'a self, id: &'a SecretId) -> FetchFuture<'a> {
-        Box::pin(async move {
-            let client = self
-                .client
-                .as_ref()
-                .map_err(|why| BackendError::NotConfigured(why.clone()))?;
-            if let Some(down) = self.down.get() {
-                return Err(down.clone());
-            }
-            client
-                .read_kv(None, &id.path, id.version, Self::hint(id))
-                .await
-                .map_err(|e| self.note(e, id))
-        })
-    }
-
-    fn canonical<'a>(&'a self, id: &'a SecretId) -> CanonicalFuture<'a> {
-        Box::pin(async move {
-            let client = self.client.as_ref().ok()?;
-            if Self::hint(id) != Some(1) {
-                // The mount lookup `request_key` makes, with its error seen (the answer is
-                // cached per mount by the client: no extra request when it succeeds).
-                let _one = self.probe.lock().await;
-                if self.down.get().is_some() {
-                    return None;
-                }
-                let path = match self.path_prefix.as_deref().map(|p| p.trim_matches('/')) {
-                    Some(prefix) if !prefix.is_empty() => format!("{prefix}/{}", id.path),
-                    _ => id.path.clone(),
-                };
-                if let Err(e) = client.mount_type(&path).await {
-                    self.note(e, id);
-                }
-            }
-            if self.down.get().is_some() {
-                return None;
-            }
-            client.request_key(None, &id.path, Self::hint(id)).await
-        })
-    }
-
-    fn location(&self) -> Option<String> {
-        let client = self.client.as_ref().ok()?;
-        Some(format!("Vault at {}", client.address()))
-    }
-}
-
-impl VaultBackend {
-    fn hint(id: &SecretId) -> Option<u8> {
-        id.kv_version.map(|k| match k {
-            KvVersion::V1 => 1,
-            KvVersion::V2 => 2,
-        })
-    }
-}
-
-fn vault_error(e: VaultError, id: &SecretId) -> BackendError {
-    match e.kind() {
-        VaultErrorKind::NotFound => BackendError::NotFound {
-            version: id.version,
-            // The client's generic wordings add nothing to "no secret at <id>".
-            reason: Some(e.detail().to_owned()).filter(|d| {
-                d != "no secret at this path" && d != "no such secret or no such version"
-            }),
-        },
-        VaultErrorKind::PermissionDenied => BackendError::PermissionDenied(e.detail().to_owned()),
-        VaultErrorKind::Unreachable | VaultErrorKind::Tls | VaultErrorKind::Deadline => {
-            BackendError::Unreachable(e.to_string())
-        }
-        VaultErrorKind::Config => BackendError::NotConfigured(e.to_string()),
-        VaultErrorKind::Refused => BackendError::Refused(e.detail().to_owned()),
-        _ => BackendError::Other(e.to_string()),
-    }
-}
 
 /// Builds the backends of a run. Vault is configured from the settings (a configuration
 /// problem is reported only if a Vault reference is used); sops files are read below
@@ -178,7 +23,9 @@ pub fn from_settings(settings: &Settings, opts: &RenderOptions) -> Backends {
     let client = vault_client(settings, opts);
     let vault: Arc<dyn Backend> = match &client {
         Ok(client) => Arc::new(
-            VaultBackend::new(client.clone()).with_path_prefix(opts.vault_path_prefix.clone()),
+            VaultBackend::new(client.clone())
+                .with_path_prefix(opts.vault_path_prefix.clone())
+                .with_fingerprint_key(opts.fingerprint_key.clone()),
         ),
         Err(e) => Arc::new(VaultBackend::unconfigured(e.clone())),
     };
@@ -239,6 +86,8 @@ pub fn sops_options(
                 .keys
                 .clone()
                 .with_age(t.age_identities())
+                .without_pgp()
+                .with_kms(Arc::new(crate::sops::keys::kms::NoKms))
                 .with_transit(Arc::new(crate::policy::guard::TenantTransit::new(
                     base.keys.transit(),
                     t.clone(),
@@ -255,16 +104,7 @@ fn with_sops(
 ) -> Backends {
     match SopsBackend::new(&opts.sops_root, sops_options(client, opts)) {
         Ok(b) => backends.with(BackendKind::Sops, Arc::new(b)),
-        Err(e) => backends.with(BackendKind::Sops, Arc::new(Unavailable(e))),
-    }
-}
-
-/// A backend that fails every fetch with the same error.
-struct Unavailable(BackendError);
-
-impl Backend for Unavailable {
-    fn fetch<'a>(&'a self, _id: &'a SecretId) -> FetchFuture<'a> {
-        Box::pin(async move { Err(self.0.clone()) })
+        Err(e) => backends.with(BackendKind::Sops, Arc::new(crate::backend::Unavailable(e))),
     }
 }
 
@@ -294,14 +134,40 @@ pub fn options_from_settings(
         concurrency: settings.concurrency.max(1),
         deadline: settings.deadline,
         sops_root,
-        kv_version: match settings.kv_version {
-            Some(1) => Some(KvVersion::V1),
-            Some(2) => Some(KvVersion::V2),
-            _ => None,
-        },
+        kv_version: settings.kv_version,
         path_validation,
         vault_path_prefix: settings.path_prefix.clone(),
         max_output: settings.max_output,
         tenant: crate::policy::for_run(settings)?,
+        redact: None,
+        fingerprint_key: fingerprint_key(false)?,
     })
+}
+
+/// The operator's fingerprint key (`SEALBRIDGE_FINGERPRINT_KEY_FILE`, at least 16 bytes), for
+/// `render --redact` and the `version` of KV v1 secrets. `required`: an error when unset.
+pub fn fingerprint_key(required: bool) -> Result<Option<Arc<zeroize::Zeroizing<Vec<u8>>>>> {
+    let Some(path) = std::env::var_os("SEALBRIDGE_FINGERPRINT_KEY_FILE").filter(|p| !p.is_empty())
+    else {
+        if required {
+            return Err(Error::Usage(
+                "--redact needs a fingerprint key: set SEALBRIDGE_FINGERPRINT_KEY_FILE to a file \
+                 with at least 16 random bytes (without a key the fingerprints would be an \
+                 offline guessing oracle for weak values)"
+                    .to_owned(),
+            ));
+        }
+        return Ok(None);
+    };
+    let key = zeroize::Zeroizing::new(
+        std::fs::read(&path).map_err(|e| Error::io(PathBuf::from(&path), e))?,
+    );
+    if key.len() < 16 {
+        return Err(Error::Usage(
+            "SEALBRIDGE_FINGERPRINT_KEY_FILE holds fewer than 16 bytes; use at least 16 random \
+             bytes"
+                .to_owned(),
+        ));
+    }
+    Ok(Some(Arc::new(key)))
 }

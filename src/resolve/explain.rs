@@ -9,18 +9,25 @@ use crate::yaml::Document;
 /// Document, node path, reference index.
 type SortKey = (usize, Vec<usize>, usize);
 
+/// The Kubernetes documents of `inputs` and their origins (nothing resolved).
+pub(crate) fn load_documents(
+    inputs: &[Input],
+) -> Result<(Vec<Document>, Vec<Origin>), RenderError> {
+    let loaded = manifest::load(inputs).map_err(RenderError::Read)?;
+    Ok(loaded
+        .documents
+        .into_iter()
+        .map(|d| (d.doc, d.origin))
+        .unzip())
+}
+
 /// Every reference in `inputs`, in document order: its location (`problem`: what the plan step
 /// decided) and whether it would be fetched. Nothing is requested or decrypted.
 pub fn explain_inputs(
     inputs: &[Input],
     opts: &RenderOptions,
 ) -> Result<Vec<(Failure, bool)>, RenderError> {
-    let loaded = manifest::load(inputs).map_err(RenderError::Read)?;
-    let (docs, origins): (Vec<Document>, Vec<Origin>) = loaded
-        .documents
-        .into_iter()
-        .map(|d| (d.doc, d.origin))
-        .unzip();
+    let (docs, origins) = load_documents(inputs)?;
     let mut found = Vec::new();
     let scanned = scan::scan(&docs, &origins, &mut found);
     let planned = plan(&scanned, opts);

@@ -16,7 +16,7 @@ use crate::backend::{Backend, BackendError, BackendKind, Backends, SecretId};
 /// What an id is fetched as: the backend's canonical key (with the version), or the id itself.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum GroupKey {
-    Canonical(BackendKind, String, Option<u64>),
+    Canonical(BackendKind, String, Option<u64>, bool),
     Id(SecretId),
 }
 
@@ -60,7 +60,7 @@ pub(crate) async fn fetch_all(
     loop {
         match tokio::time::timeout_at(deadline, tasks.join_next()).await {
             Ok(Some(Ok((id, Some(key))))) => {
-                let k = GroupKey::Canonical(id.backend, key, id.version);
+                let k = GroupKey::Canonical(id.backend, key, id.version, id.metadata);
                 keys.insert(id, k);
             }
             Ok(Some(_)) => {}

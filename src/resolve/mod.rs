@@ -31,9 +31,11 @@ mod report;
 mod scan;
 mod substitute;
 pub mod triage;
+mod versions;
 
 pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
 pub use explain::explain_inputs;
+pub use versions::{SecretVersion, versions_inputs};
 
 /// How a run resolves references.
 #[derive(Debug, Clone)]
@@ -61,6 +63,13 @@ pub struct RenderOptions {
     pub max_output: usize,
     /// The run's tenant under a tenancy policy (`crate::policy`); `None`: single-tenant.
     pub tenant: Option<std::sync::Arc<crate::policy::Tenant>>,
+    /// `render --redact`: every resolved value is replaced by a keyed fingerprint (HMAC-SHA256
+    /// with this key, the operator's `SEALBRIDGE_FINGERPRINT_KEY_FILE`), so diffs show which
+    /// values changed without showing them.
+    pub redact: Option<std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>>,
+    /// The operator's fingerprint key (`SEALBRIDGE_FINGERPRINT_KEY_FILE`), for the `version` of
+    /// KV v1 secrets; `redact` uses the same key.
+    pub fingerprint_key: Option<std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>>,
 }
 
 impl Default for RenderOptions {
@@ -75,6 +84,8 @@ impl Default for RenderOptions {
             vault_path_prefix: None,
             max_output: crate::settings::DEFAULT_MAX_OUTPUT,
             tenant: None,
+            redact: None,
+            fingerprint_key: None,
         }
     }
 }
@@ -243,6 +254,7 @@ pub async fn render_documents(
         &fetched,
         &mut failures,
         opts.max_output,
+        opts.redact.as_ref().map(|k| k.as_slice()),
     );
     if !failures.is_empty() {
         // Document order, then field order (stable: several failures of one field keep theirs).
@@ -436,6 +448,14 @@ fn plan_one(
     if let Some(tenant) = &opts.tenant {
         tenant.check_reference(backend, &path, opts.vault_path_prefix.as_deref())?;
     }
+    // The Vault client's floor (system areas, `.`/`..`), seen here too so `render --list` and
+    // `check` report it; the client still enforces it on every request.
+    if backend == BackendKind::Vault
+        && let Some(why) =
+            crate::backend::vault::refused_path(&path, opts.vault_path_prefix.as_deref())
+    {
+        return Err(format!("refused before any request: {why}"));
+    }
     let version = if generic {
         doc.secret_version
     } else {
@@ -448,11 +468,26 @@ fn plan_one(
         BackendKind::Vault => doc.kv_version.or(opts.kv_version),
         BackendKind::Sops => None,
     };
+    let metadata = matches!(
+        r.modifiers.first(),
+        Some(crate::placeholder::Modifier::Version)
+    );
+    if r.modifiers
+        .iter()
+        .skip(1)
+        .any(|m| matches!(m, crate::placeholder::Modifier::Version))
+    {
+        return Err("version must be the first modifier".to_owned());
+    }
+    if metadata && version.is_some() {
+        return Err("version reads the current version; remove the pinned version".to_owned());
+    }
     Ok(SecretId {
         backend,
         path,
         version,
         kv_version,
+        metadata,
     })
 }
 

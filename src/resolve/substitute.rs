@@ -42,14 +42,32 @@ impl Problem {
     }
 }
 
-/// Computes every edit. `max_output` bounds the bytes of all values together (and, divided by
-/// 16, of each modifier result): past it the run fails at the reference that crossed it.
+/// A keyed fingerprint in place of a value (`render --redact`): `redacted:` and the first 24
+/// hex digits of HMAC-SHA256(key, the value's text or canonical JSON).
+fn redacted(key: &[u8], v: &SecretValue) -> SecretValue {
+    let text: zeroize::Zeroizing<Vec<u8>> = match v {
+        SecretValue::String(s) => zeroize::Zeroizing::new(s.expose().to_vec()),
+        other => crate::placeholder::value::to_go_json(other)
+            .map(|j| zeroize::Zeroizing::new(j.as_bytes().to_vec()))
+            .unwrap_or_default(),
+    };
+    let mac = crate::backend::aws::sigv4::hmac(key, &text);
+    SecretValue::String(crate::secret::Sensitive::from_str_copy(&format!(
+        "redacted:{}",
+        &hex::encode(mac)[..24]
+    )))
+}
+
+/// Computes every edit (every value replaced by its keyed fingerprint when `redact` is given).
+/// `max_output` bounds the bytes of all values together (and, divided by 16, of each modifier
+/// result): past it the run fails at the reference that crossed it.
 pub(crate) fn compute(
     scanned: &Scanned,
     planned: &mut Planned,
     fetched: &Fetched,
     failures: &mut Found,
     max_output: usize,
+    redact: Option<&[u8]>,
 ) -> Vec<Edit> {
     let mut edits = Vec::new();
     let max_value = (max_output / 16).max(1);
@@ -76,6 +94,10 @@ pub(crate) fn compute(
                 .unwrap_or_else(|| Err("internal error: reference not planned".to_owned()));
             match resolve_ref(r, &id, fetched, max_value) {
                 Ok(v) => {
+                    let v = match redact {
+                        Some(key) => redacted(key, &v),
+                        None => v,
+                    };
                     total = total.saturating_add(value_size(&v));
                     if total > max_output {
                         fail(
@@ -157,6 +179,8 @@ fn resolve_ref(
             Flow::Missing(Missing::Path)
         }
         Some(Err(e)) => return Err(Problem::Other(e.to_string())),
+        // Version metadata stands for the whole secret: no key of it is selected.
+        Some(Ok(secret)) if id.metadata => Flow::Value(secret.clone()),
         Some(Ok(secret)) => placeholder::select(secret, &r.selector),
     };
     match placeholder::apply_modifiers(flow, &r.modifiers, max_value) {

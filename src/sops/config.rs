@@ -18,6 +18,19 @@ struct ConfigFile {
     stores: Option<StoresConfig>,
 }
 
+/// Top-level keys of sealbridge's settings file (and AVP's flat config) that a .sops.yaml
+/// never has.
+fn looks_like_settings(text: &str) -> bool {
+    text.lines().any(|l| {
+        let key = l.split(':').next().unwrap_or("");
+        matches!(
+            key,
+            "vault" | "backend" | "kv_version" | "path_prefix" | "deadline"
+        ) || key.starts_with("AVP_")
+            || key.starts_with("VAULT_")
+    })
+}
+
 #[derive(Deserialize, Default, Debug)]
 struct StoresConfig {
     yaml: Option<IndentConfig>,
@@ -59,8 +72,9 @@ struct CreationRule {
     path_regex: Option<String>,
     age: Option<StringOrList>,
     hc_vault_transit_uri: Option<StringOrList>,
-    pgp: Option<serde::de::IgnoredAny>,
-    kms: Option<serde::de::IgnoredAny>,
+    pgp: Option<StringOrList>,
+    kms: Option<StringOrList>,
+    aws_profile: Option<String>,
     gcp_kms: Option<serde::de::IgnoredAny>,
     azure_keyvault: Option<serde::de::IgnoredAny>,
     hckms: Option<serde::de::IgnoredAny>,
@@ -81,13 +95,27 @@ struct KeyGroupConfig {
     age: Vec<String>,
     #[serde(default)]
     hc_vault: Vec<String>,
-    pgp: Option<serde::de::IgnoredAny>,
-    kms: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pgp: Vec<String>,
+    #[serde(default)]
+    kms: Vec<KmsConfig>,
     gcp_kms: Option<serde::de::IgnoredAny>,
     azure_keyvault: Option<serde::de::IgnoredAny>,
     hckms: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     merge: Vec<KeyGroupConfig>,
+}
+
+/// A `kms` entry of a key group.
+#[derive(Deserialize, Default, Debug, Clone)]
+struct KmsConfig {
+    arn: String,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    context: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    aws_profile: Option<String>,
 }
 
 /// What a creation rule (plus CLI flags) says about a new file.
@@ -150,14 +178,12 @@ fn vault_key(uri: &str) -> Result<MasterKey, String> {
 
 fn unsupported(kind: &str) -> String {
     format!(
-        "{kind} keys are not supported by sealbridge; use a key sealbridge supports (age, hc_vault)"
+        "{kind} keys are not supported by sealbridge; use a key sealbridge supports (age, pgp, hc_vault)"
     )
 }
 
 fn group_from_config(g: &KeyGroupConfig, out: &mut Vec<MasterKey>) -> Result<(), String> {
     for (present, kind) in [
-        (g.pgp.is_some(), "pgp"),
-        (g.kms.is_some(), "kms"),
         (g.gcp_kms.is_some(), "gcp_kms"),
         (g.azure_keyvault.is_some(), "azure_keyvault"),
         (g.hckms.is_some(), "hckms"),
@@ -177,6 +203,32 @@ fn group_from_config(g: &KeyGroupConfig, out: &mut Vec<MasterKey>) -> Result<(),
     }
     for r in &g.age {
         let k = age_key(r)?;
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    for f in &g.pgp {
+        let k = crate::sops::keys::pgp::new_key(f)?;
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    for c in &g.kms {
+        let spec = match c.role.as_deref().filter(|r| !r.is_empty()) {
+            Some(role) => format!("{}+{role}", c.arn),
+            None => c.arn.clone(),
+        };
+        let context: Vec<(String, String)> = c
+            .context
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let k = crate::sops::keys::kms::new_key(
+            &spec,
+            &context,
+            c.aws_profile.as_deref().unwrap_or(""),
+        )?;
         if !out.contains(&k) {
             out.push(k);
         }
@@ -209,6 +261,14 @@ impl Config {
             serde_saphyr::from_str(&text)
                 .map_err(|e| cfg_err(path, format!("invalid sops config: {e}")))?
         };
+        if file.creation_rules.is_none() && file.stores.is_none() && looks_like_settings(&text) {
+            return Err(cfg_err(
+                path,
+                "this looks like a sealbridge settings file, not a .sops.yaml: for the sops verbs \
+                 --config names the .sops.yaml; give a settings file with --settings"
+                    .to_owned(),
+            ));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             file,
@@ -256,19 +316,45 @@ impl Config {
 
     /// The first creation rule whose `path_regex` matches `file` (relative to the config's
     /// directory when the file is inside it).
-    pub fn rule_for(&self, file: &Path) -> Result<Resolved, Error> {
-        let rules = self.file.creation_rules.as_deref().unwrap_or(&[]);
+    /// The creation rules' `path_regex`es, in order (`None`: a rule without one, which matches
+    /// every file).
+    pub fn rule_regexes(&self) -> Vec<Option<String>> {
+        self.file
+            .creation_rules
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .map(|r| r.path_regex.clone().filter(|p| !p.is_empty()))
+            .collect()
+    }
+
+    /// The index of the first creation rule that matches `file` (sops' choice), if any.
+    pub fn rule_index_for(&self, file: &Path) -> Option<usize> {
+        let target = self.relative(file);
+        self.rule_regexes().iter().position(|re| match re {
+            None => true,
+            Some(re) => Regex::new(re).is_ok_and(|re| re.is_match(&target)),
+        })
+    }
+
+    /// `file` relative to the config's directory, as sops matches it.
+    fn relative(&self, file: &Path) -> String {
         let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
         let dir = self
             .path
             .parent()
             .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()))
             .unwrap_or_default();
-        let rel = abs
-            .strip_prefix(&dir)
+        abs.strip_prefix(&dir)
             .map(Path::to_path_buf)
-            .unwrap_or(abs.clone());
-        let target = rel.to_string_lossy();
+            .unwrap_or(abs.clone())
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    pub fn rule_for(&self, file: &Path) -> Result<Resolved, Error> {
+        let rules = self.file.creation_rules.as_deref().unwrap_or(&[]);
+        let target = self.relative(file);
         let mut chosen = None;
         for r in rules {
             match r.path_regex.as_deref() {
@@ -308,8 +394,6 @@ impl Config {
             }
             _ => {
                 for (present, kind) in [
-                    (r.pgp.is_some(), "pgp"),
-                    (r.kms.is_some(), "kms"),
                     (r.gcp_kms.is_some(), "gcp_kms"),
                     (r.azure_keyvault.is_some(), "azure_keyvault"),
                     (r.hckms.is_some(), "hckms"),
@@ -329,6 +413,19 @@ impl Config {
                     .unwrap_or_default()
                 {
                     keys.push(vault_key(&u).map_err(e)?);
+                }
+                for f in r.pgp.as_ref().map(StringOrList::items).unwrap_or_default() {
+                    keys.push(crate::sops::keys::pgp::new_key(&f).map_err(e)?);
+                }
+                for a in r.kms.as_ref().map(StringOrList::items).unwrap_or_default() {
+                    keys.push(
+                        crate::sops::keys::kms::new_key(
+                            &a,
+                            &[],
+                            r.aws_profile.as_deref().unwrap_or(""),
+                        )
+                        .map_err(e)?,
+                    );
                 }
                 if !keys.is_empty() {
                     out.groups.push(KeyGroup { keys });

@@ -574,13 +574,7 @@ impl<'e, 'a> Emitter<'e, 'a> {
     /// Makes room for `n` more bytes. Growing copies into a new buffer and wipes the old one
     /// (a plain `Vec` reallocation would leave secret bytes behind in freed memory).
     fn reserve(&mut self, n: usize) {
-        let need = self.out.len() + n;
-        if need > self.out.capacity() {
-            let mut bigger = Vec::with_capacity(need.max(self.out.capacity() * 2));
-            bigger.extend_from_slice(&self.out);
-            let mut old = std::mem::replace(&mut *self.out, bigger);
-            old.zeroize();
-        }
+        crate::secret::reserve_wiping(&mut self.out, n);
     }
 
     fn put(&mut self, c: u8) {

@@ -270,3 +270,222 @@ fn render_help_shows_an_example_and_the_environment_it_reads() {
         assert!(help.contains(needle), "{needle} missing from: {help}");
     }
 }
+
+#[test]
+fn render_of_an_empty_stdin_fails_instead_of_printing_nothing() {
+    // `kustomize build . | sealbridge render -` after kustomize failed: empty stdin.
+    for input in ["", "\n", "# only a comment\n---\n"] {
+        let home = crate::support::tempdir();
+        let mut c = crate::support::sealbridge(home.path());
+        let mut child = c
+            .args(["render", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{input:?}");
+        assert!(o.stdout.is_empty());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("standard input held no document"));
+    }
+}
+
+#[test]
+fn verbose_sensitive_output_after_the_command_turns_on_debug_logging() {
+    // argocd-vault-plugin's form: `generate --verbose-sensitive-output PATH`.
+    let dir = crate::support::tempdir();
+    let cm = dir.path().join("cm.yaml");
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let home = crate::support::tempdir();
+        let o = crate::support::sealbridge(home.path())
+            .args(args)
+            .arg(&cm)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert!(run(&["generate", "--verbose-sensitive-output"]).contains("DEBUG"));
+    assert!(run(&["render", "--verbose-sensitive-output"]).contains("DEBUG"));
+    assert!(!run(&["generate"]).contains("DEBUG"));
+}
+
+#[test]
+fn a_config_file_of_the_other_kind_gets_a_hint() {
+    let dir = crate::support::tempdir();
+    let d = dir.path();
+    std::fs::write(d.join("rules.yaml"), "creation_rules:\n  - age: age1x\n").unwrap();
+    std::fs::write(
+        d.join("settings.yaml"),
+        "vault:\n  address: http://127.0.0.1:1\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("plain.yaml"), "a: 1\n").unwrap();
+    let run = |args: &[&str]| {
+        let home = crate::support::tempdir();
+        crate::support::sealbridge(home.path())
+            .current_dir(d)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // A .sops.yaml given as the settings file.
+    let o = run(&["render", "--config", "rules.yaml", "plain.yaml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("looks like a .sops.yaml"));
+    // A settings file given as a sops verb's --config.
+    let o = run(&[
+        "encrypt",
+        "--config",
+        "settings.yaml",
+        "--age",
+        "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+        "plain.yaml",
+    ]);
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("looks like a sealbridge settings file"));
+}
+
+#[test]
+fn typos_in_annotations_and_modifiers_fail_with_did_you_mean() {
+    // `avp.kubernetes.io/paht` would leave `<password>` unresolved without a word.
+    let dir = crate::support::tempdir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("a.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\n  annotations:\n    avp.kubernetes.io/paht: secret/data/x\nstringData:\n  a: <password>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("m.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: y\nstringData:\n  a: <path:secret/data/x#y | base64encod>\n",
+    )
+    .unwrap();
+    for (file, want) in [
+        ("a.yaml", "did you mean avp.kubernetes.io/path?"),
+        ("m.yaml", "did you mean `base64encode`?"),
+    ] {
+        let home = crate::support::tempdir();
+        let o = crate::support::sealbridge(home.path())
+            .current_dir(d)
+            .args(["render", file])
+            .env("VAULT_ADDR", "http://127.0.0.1:1")
+            .env("VAULT_TOKEN", "unused")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{file}");
+        assert!(o.stdout.is_empty());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{file}: {err}");
+    }
+}
+
+#[test]
+fn render_list_shows_what_each_reference_would_read_without_fetching() {
+    // No Vault address, no key: nothing is contacted or decrypted.
+    let dir = crate::support::tempdir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("l.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  a: <path:kv/data/app#password>\n  b: ref+sops://s.enc.yaml#/a\n  c: <path:sys/config/state#x>\n",
+    )
+    .unwrap();
+    let home = crate::support::tempdir();
+    let o = crate::support::sealbridge(home.path())
+        .current_dir(d)
+        .args(["render", "--list", "l.yaml"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(".stringData.a") && out.contains("vault://kv/data/app"),
+        "{out}"
+    );
+    assert!(out.contains("sops://s.enc.yaml"), "{out}");
+    // A Vault system path is refused in the plan step, so the listing shows it.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("REFUSED") && l.contains(".stringData.c")),
+        "{out}"
+    );
+    assert_eq!(o.status.code(), Some(1), "{out}");
+}
+
+#[test]
+fn global_options_that_do_nothing_for_a_command_are_not_in_its_help() {
+    let help = |args: &[&str]| {
+        let home = crate::support::tempdir();
+        let o = crate::support::sealbridge(home.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    for cmd in ["version", "filestatus", "completions", "man"] {
+        let h = help(&[cmd, "--help"]);
+        assert!(h.starts_with("Print") || h.contains("Usage:"), "{cmd}: {h}");
+        for hidden in ["--disable-token-cache", "--settings", "--policy"] {
+            assert!(!h.contains(hidden), "{cmd} --help shows {hidden}:\n{h}");
+        }
+    }
+    let h = help(&["render", "--help"]);
+    assert!(
+        h.contains("--disable-token-cache") && h.contains("--policy"),
+        "{h}"
+    );
+    // Still accepted (hidden, not removed): scripts that pass them everywhere keep working.
+    help(&["--disable-token-cache", "version"]);
+}
+
+#[test]
+fn render_explain_names_who_would_fetch_and_no_credential() {
+    let dir = crate::support::tempdir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("l.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n  a: <path:kv/data/app#password>\n",
+    )
+    .unwrap();
+    let home = crate::support::tempdir();
+    let o = crate::support::sealbridge(home.path())
+        .current_dir(d)
+        .args(["render", "--explain", "l.yaml"])
+        .env("VAULT_ADDR", "http://127.0.0.1:8200")
+        .env("AVP_AUTH_TYPE", "approle")
+        .env("AVP_ROLE_ID", "role-id-not-to-print")
+        .env("AVP_SECRET_ID", "secret-id-not-to-print")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("# vault: http://127.0.0.1:8200 auth approle at auth/approle"),
+        "{out}"
+    );
+    assert!(out.contains("# tenant: none"), "{out}");
+    assert!(out.contains("vault://kv/data/app"), "{out}");
+    assert!(!out.contains("not-to-print"), "{out}");
+}

@@ -446,6 +446,67 @@ fn dockerfile_installs_what_the_plugin_files_call() {
     }
 }
 
+/// Both images (the CMP sidecar, the CI image the GitLab recipe names): a non-root user, an
+/// exec-form entrypoint (no shell needed to start), every COPY source present, downloads
+/// checked when a checksum is given, no `curl … | sh`.
+#[test]
+fn dockerfiles_run_as_non_root_and_copy_only_what_exists() {
+    for file in ["plugins/argocd/Dockerfile", "examples/ci/Dockerfile"] {
+        let text = std::fs::read_to_string(support::project_root().join(file)).unwrap();
+        let user = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("USER "))
+            .next_back()
+            .unwrap_or_else(|| panic!("{file}: no USER"));
+        let uid: u32 = user
+            .split(':')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{file}: USER {user} is not numeric"));
+        assert_ne!(uid, 0, "{file}: runs as root");
+        let entry = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ENTRYPOINT "))
+            .unwrap_or_else(|| panic!("{file}: no ENTRYPOINT"));
+        assert!(
+            entry.trim().starts_with('['),
+            "{file}: ENTRYPOINT must be exec form"
+        );
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+        {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            for src in &parts[1..parts.len() - 1] {
+                assert!(
+                    support::project_root().join(src).exists(),
+                    "{file}: COPY {src}: no such path"
+                );
+            }
+        }
+        let piped_to_shell = text.split('|').skip(1).any(|after| {
+            let w = after.split_whitespace().next().unwrap_or("");
+            w == "sh" || w == "bash"
+        });
+        assert!(!piped_to_shell, "{file}: pipes a download into a shell");
+        let downloads = text.matches("curl -fsSLo").count();
+        let checks = text.matches("sha256sum -c").count();
+        assert_eq!(
+            downloads, checks,
+            "{file}: every download has a checksum check"
+        );
+    }
+    let gitlab =
+        std::fs::read_to_string(support::project_root().join("examples/ci/gitlab-ci.yaml"))
+            .unwrap();
+    assert!(
+        gitlab.contains("sealbridge-ci"),
+        "the recipe names the CI image"
+    );
+}
+
 #[test]
 fn discovery_picks_only_applications_with_references() {
     let sidecar = Sidecar::new();

@@ -309,3 +309,285 @@ fn helm_binary_cannot_be_chosen_by_the_application() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("SEALBRIDGE_HELM"), "{stderr}");
 }
+
+/// Adds a dependency with `repository` to the chart's Chart.yaml.
+fn with_dependency(app: &Path, repository: &str) {
+    let chart = app.join("Chart.yaml");
+    let mut text = std::fs::read_to_string(&chart).unwrap();
+    text.push_str(&format!(
+        "dependencies:\n  - name: sub\n    version: 0.1.0\n    repository: \"{repository}\"\n"
+    ));
+    std::fs::write(&chart, text).unwrap();
+}
+
+/// A loopback server that counts the connections made to it and closes each at once.
+struct Listener {
+    addr: std::net::SocketAddr,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Listener {
+    fn new() -> Listener {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = count.clone();
+        std::thread::spawn(move || {
+            for stream in l.incoming() {
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Listener { addr, count }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/charts", self.addr)
+    }
+
+    /// Connections so far (read after the client process exited: it connected before).
+    fn connections(&self) -> usize {
+        self.count.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn helm_dependency_repository_urls_are_not_fetched_from_the_sidecar() {
+    let a = Attack::new();
+    let listener = Listener::new();
+    let (_work, app) = a.app();
+    with_dependency(&app, &listener.url());
+    let env = a.env("guestbook-helm", Value::Null);
+
+    // The hole: `helm dependency build` (the former init step) fetches the repository's URL.
+    let out = std::process::Command::new(crate::support::tool("helm"))
+        .args(["dependency", "build"])
+        .current_dir(&app)
+        .env_clear()
+        .envs(&env)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        listener.connections() > 0,
+        "helm dependency build should have contacted the chart's URL: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (code, stderr) = a.refused(&app, &env, "dependency URL");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("SEALBRIDGE_HELM_REPOSITORIES") && stderr.contains("dependencies[0]"),
+        "{stderr}"
+    );
+    assert_eq!(listener.connections(), 0, "the sidecar fetched the URL");
+
+    // The operator's list lets it through to helm (which then fails on the silent server).
+    let mut env2 = env.clone();
+    env2.insert("SEALBRIDGE_HELM_REPOSITORIES".to_owned(), listener.url());
+    let _ = a.refused(&app, &env2, "listed URL, no chart there");
+    assert!(listener.connections() > 0, "a listed repository is fetched");
+}
+
+#[test]
+fn helm_file_dependencies_stay_inside_the_repository() {
+    let a = Attack::new();
+    let env = a.env("guestbook-helm", Value::Null);
+    // A chart elsewhere on the sidecar (another checkout, a system directory).
+    let outside = a.sidecar.dir.path().join("other-repo/chart");
+    std::fs::create_dir_all(outside.join("templates")).unwrap();
+    std::fs::write(
+        outside.join("Chart.yaml"),
+        "apiVersion: v2\nname: sub\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        outside.join("templates/cm.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\ndata:\n  x: {CANARY}\n"
+        ),
+    )
+    .unwrap();
+    for repo in [
+        format!("file://{}", outside.display()),
+        format!(
+            "file://{}{}",
+            "../".repeat(30),
+            outside.display().to_string().trim_start_matches('/')
+        ),
+    ] {
+        let (_work, app) = a.app();
+        with_dependency(&app, &repo);
+        let (code, stderr) = a.refused(&app, &env, &repo);
+        assert_eq!(code, Some(1), "{repo}: {stderr}");
+        assert!(stderr.contains("repository"), "{repo}: {stderr}");
+    }
+    // A subchart inside the repository is built and rendered.
+    let (work, app) = a.app();
+    let sub = work.path().join("charts-common/sub");
+    crate::cmp::copy_dir(&outside, &sub);
+    std::fs::write(
+        sub.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\ndata:\n  x: y\n",
+    )
+    .unwrap();
+    with_dependency(&app, "file://../../../../charts-common/sub");
+    let objects = generate(&load_plugin("sealbridge-helm"), &app, &env).unwrap_or_else(|e| {
+        panic!("{}", e.1);
+    });
+    assert!(
+        objects.iter().any(|o| o["metadata"]["name"] == "shared"),
+        "{objects:#?}"
+    );
+}
+
+/// A stand-in helm (operator-configured via SEALBRIDGE_HELM) that starts a grandchild, records
+/// its pid, and never finishes.
+fn slow_tool(dir: &Path) -> (PathBuf, PathBuf) {
+    let pid_file = dir.join("grandchild.pid");
+    let fake = dir.join("slow-tool");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nsleep 600 >/dev/null 2>&1 </dev/null &\necho $! > '{}'\nwhile :; do sleep 1; done\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    (fake, pid_file)
+}
+
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[test]
+fn helm_and_its_children_cannot_outlive_the_run_deadline() {
+    let a = Attack::new();
+    let (_work, app) = a.app();
+    let (fake, pid_file) = slow_tool(a.sidecar.dir.path());
+    let mut env = a.env("guestbook-helm", Value::Null);
+    env.insert("SEALBRIDGE_HELM".to_owned(), fake.display().to_string());
+    env.insert("SEALBRIDGE_DEADLINE".to_owned(), "2s".to_owned());
+    let (code, stderr) = a.refused(&app, &env, "slow helm");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("deadline"), "{stderr}");
+    let pid = std::fs::read_to_string(&pid_file).expect("the stand-in started its child");
+    // generate has exited: the whole process group must be gone (a grandchild kept alive
+    // would hold the sidecar's resources after Argo CD gave up).
+    crate::support::poll(
+        std::time::Duration::from_secs(10),
+        "helm's grandchild to be killed",
+        || (!alive(&pid)).then_some(()),
+    );
+}
+
+#[test]
+fn helm_output_over_the_limit_is_refused_and_helm_stopped() {
+    let a = Attack::new();
+    let (_work, app) = a.app();
+    let fake = a.sidecar.dir.path().join("chatty-helm");
+    std::fs::write(&fake, "#!/bin/sh\nexec yes 'kind: ConfigMap'\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut env = a.env("guestbook-helm", Value::Null);
+    env.insert("SEALBRIDGE_HELM".to_owned(), fake.display().to_string());
+    env.insert("SEALBRIDGE_MAX_OUTPUT".to_owned(), "1MiB".to_owned());
+    let (code, stderr) = a.refused(&app, &env, "endless helm output");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("SEALBRIDGE_MAX_OUTPUT"), "{stderr}");
+}
+
+/// The demo key's recipient (the sidecar's SOPS_AGE_KEY_FILE).
+fn demo_recipient() -> String {
+    let key = crate::support::project_root().join("examples/argocd/demo-age-key.txt");
+    std::fs::read_to_string(key)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(str::to_owned))
+        .expect("the demo key file names its public key")
+}
+
+/// Encrypts `plain` into `app/name` for the demo key with sealbridge.
+fn sops_values(app: &Path, name: &str, plain: &str) {
+    let dir = crate::support::tempdir();
+    std::fs::write(dir.path().join("v.yaml"), plain).unwrap();
+    let home = crate::support::tempdir();
+    let o = crate::support::sealbridge(home.path())
+        .current_dir(dir.path())
+        .args(["encrypt", "--age", &demo_recipient(), "v.yaml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(app.join(name), o.stdout).unwrap();
+}
+
+#[test]
+fn helm_sops_values_files_are_decrypted_into_fifos_never_onto_disk() {
+    let a = Attack::new();
+    let plugin = load_plugin("sealbridge-helm");
+    let tmp = crate::support::tempdir();
+    for (entry, file) in [
+        ("secrets://secrets.enc.yaml", "secrets.enc.yaml"),
+        // A plain entry naming a sops file is decrypted too (helm would template ENC[…]).
+        ("values.sops.yaml", "values.sops.yaml"),
+    ] {
+        let (_work, app) = a.app();
+        sops_values(&app, file, "x: helm-sops-value-42\n");
+        let mut env = a.env(
+            "guestbook-helm",
+            json!([{"name": "values-files", "array": [entry]}]),
+        );
+        env.insert("TMPDIR".to_owned(), tmp.path().display().to_string());
+        let objects = generate(&plugin, &app, &env).unwrap_or_else(|e| panic!("{entry}: {}", e.1));
+        let leak = objects
+            .iter()
+            .find(|o| o["metadata"]["name"] == "leak")
+            .unwrap();
+        assert_eq!(leak["data"]["x"], "helm-sops-value-42", "{entry}");
+        // Nothing of it stays in the temporary directory.
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "{entry}: left behind: {left:?}");
+    }
+    // secrets:// naming a file that is not sops-encrypted fails, as helm-secrets does.
+    let (_work, app) = a.app();
+    std::fs::write(app.join("plain.yaml"), "x: plain\n").unwrap();
+    let env = a.env(
+        "guestbook-helm",
+        json!([{"name": "values-files", "array": ["secrets://plain.yaml"]}]),
+    );
+    let (code, stderr) = a.refused(&app, &env, "secrets:// of a plain file");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("plain.yaml"), "{stderr}");
+    // …and secrets:// cannot leave the application directory.
+    let env = a.env(
+        "guestbook-helm",
+        json!([{"name": "values-files", "array": [format!("secrets://{}", a.canary_values.display())]}]),
+    );
+    let (code, _) = a.refused(&app, &env, "secrets:// absolute");
+    assert_eq!(code, Some(2));
+}
+
+#[test]
+fn helm_inline_values_parameter_is_data() {
+    let a = Attack::new();
+    let plugin = load_plugin("sealbridge-helm");
+    let (_work, app) = a.app();
+    let env = a.env(
+        "guestbook-helm",
+        json!([{"name": "values", "string": "x: from-the-values-parameter\n"}]),
+    );
+    let objects = generate(&plugin, &app, &env).unwrap_or_else(|e| panic!("{}", e.1));
+    let leak = objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "leak")
+        .unwrap();
+    assert_eq!(leak["data"]["x"], "from-the-values-parameter");
+    // Not a mapping: refused before helm runs.
+    let env = a.env(
+        "guestbook-helm",
+        json!([{"name": "values", "string": "--set-file=x=/etc/passwd"}]),
+    );
+    let (code, stderr) = a.refused(&app, &env, "values not a mapping");
+    assert_eq!(code, Some(2), "{stderr}");
+}

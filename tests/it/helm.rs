@@ -193,3 +193,99 @@ fn ci_deploy_script_applies_resolved_manifests_and_fails_closed() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// helm-secrets' `helm secrets template -f secrets.enc.yaml` without a plugin: bash process
+/// substitution hands helm the decrypted values through a pipe (nothing on disk), as
+/// docs/helm.md shows.
+#[test]
+fn sops_values_reach_helm_through_process_substitution() {
+    let tmp = support::tempdir();
+    let chart = tmp.path().join("chart");
+    crate::cmp::copy_dir(
+        &support::project_root().join("examples/argocd/apps/helm"),
+        &chart,
+    );
+    std::fs::write(
+        chart.join("templates/extra.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  x: {{ .Values.extra | quote }}\n",
+    )
+    .unwrap();
+    let (identity, recipient) = support::age_keypair();
+    let key = tmp.path().join("age.txt");
+    std::fs::write(&key, identity).unwrap();
+    std::fs::write(
+        tmp.path().join("v.yaml"),
+        "extra: from-a-sops-values-file\n",
+    )
+    .unwrap();
+    let o = support::sealbridge(tmp.path())
+        .current_dir(tmp.path())
+        .args(["encrypt", "--age", &recipient, "v.yaml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::fs::write(chart.join("secrets.enc.yaml"), o.stdout).unwrap();
+    let script = format!(
+        "set -euo pipefail; '{}' template guestbook . -f <('{}' decrypt secrets.enc.yaml) --show-only templates/extra.yaml",
+        support::tool("helm").display(),
+        env!("CARGO_BIN_EXE_sealbridge")
+    );
+    let mut cmd = Command::new("bash");
+    support::clean_env(&mut cmd, tmp.path());
+    let o = cmd
+        .args(["-c", &script])
+        .current_dir(&chart)
+        .env("SOPS_AGE_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("from-a-sops-values-file"));
+}
+
+/// The Helm 4 post-renderer plugin (Helm 4 cannot be installed here): its manifest has the
+/// shape Helm 4's subprocess runtime reads, and its command, fed a rendered stream the way
+/// Helm feeds it, resolves it and fails closed.
+#[test]
+fn helm4_postrenderer_plugin_manifest_and_command() {
+    let dir = support::project_root().join("plugins/helm/sealbridge-postrenderer");
+    let manifest: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(dir.join("plugin.yaml")).unwrap()).unwrap();
+    assert_eq!(manifest["apiVersion"], "v1");
+    assert_eq!(manifest["type"], "postrenderer/v1");
+    assert_eq!(manifest["runtime"], "subprocess");
+    let command = manifest["runtimeConfig"]["platformCommand"][0]["command"]
+        .as_str()
+        .unwrap();
+    let script = dir.join(command.strip_prefix("${HELM_PLUGIN_DIR}/").unwrap());
+    let run = |input: &[u8]| {
+        let tmp = support::tempdir();
+        let mut cmd = Command::new(&script);
+        support::clean_env(&mut cmd, tmp.path());
+        cmd.env("SEALBRIDGE_BIN", env!("CARGO_BIN_EXE_sealbridge"))
+            .env("HELM_PLUGIN_DIR", &dir)
+            .envs(support::openbao().env())
+            .env("SEALBRIDGE_VAULT_TOKEN_CACHE", "false")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let bao = support::openbao();
+    let kv = bao.new_kv2();
+    bao.kv2_put(&kv, "app", serde_json::json!({"pw": "helm4-secret"}));
+    let o = run(format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  pw: <path:{kv}/data/app#pw>\n"
+    )
+    .as_bytes());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("helm4-secret"));
+    let o = run(format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  pw: <path:{kv}/data/gone#pw>\n"
+    )
+    .as_bytes());
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty());
+}

@@ -584,3 +584,83 @@ fn ksops_files_that_decrypt_to_binary_are_a_krm_error_not_a_missing_manifest() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("kind: Deployment"));
 }
+
+/// ksops' layout in a kpt package: an encrypted Secret manifest (`files:`) and `.sops.yaml`
+/// next to the Kptfile. kpt reads every YAML file as a resource: `.sops.yaml` breaks it, and
+/// the encrypted manifest would be written out next to the decrypted Secret. A `.krmignore`
+/// listing both is the fix; without it sealbridge refuses, naming the file.
+#[test]
+fn sops_files_inside_a_kpt_package_need_krmignore_and_are_never_passed_through() {
+    let (_t, pkg) = package();
+    std::fs::copy(
+        support::project_root().join("examples/kpt/.sops.yaml"),
+        pkg.join(".sops.yaml"),
+    )
+    .unwrap();
+    let plain = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: api\nstringData:\n  token: kpt-package-token\n";
+    let key =
+        std::fs::read_to_string(support::project_root().join("examples/kpt/demo-age-key.txt"))
+            .unwrap();
+    let recipient = key
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .trim();
+    let tmp = support::tempdir();
+    std::fs::write(tmp.path().join("api.yaml"), plain).unwrap();
+    let home = support::tempdir();
+    let o = support::sealbridge(home.path())
+        .current_dir(tmp.path())
+        .args([
+            "encrypt",
+            "--age",
+            recipient,
+            "--encrypted-regex",
+            "^(data|stringData)$",
+            "api.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::fs::write(pkg.join("api.enc.yaml"), o.stdout).unwrap();
+    std::fs::write(
+        pkg.join("secret-generator.yaml"),
+        "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: g\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\nfiles:\n  - api.enc.yaml\n",
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(pkg.join(".krmignore"));
+    let render = || {
+        kpt(
+            &pkg,
+            &["fn", "render", ".", "--allow-exec", "-o", "unwrap"],
+            None,
+        )
+    };
+
+    // Without .krmignore: kpt itself stops at .sops.yaml.
+    let o = render();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains(".sops.yaml"));
+    // Only .sops.yaml ignored: the encrypted manifest reaches sealbridge, which refuses it.
+    std::fs::write(pkg.join(".krmignore"), ".sops.yaml\n").unwrap();
+    let o = render();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("api.enc.yaml") && err.contains(".krmignore"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("ENC["));
+    // Both ignored: the decrypted Secret only.
+    std::fs::write(pkg.join(".krmignore"), ".sops.yaml\n*.enc.yaml\n").unwrap();
+    let o = render();
+    let docs = unwrap_docs(&o);
+    let api = secret(&docs, "api");
+    let token = match api["stringData"]["token"].as_str() {
+        Some(t) => t.to_owned(),
+        None => decoded(&api["data"]["token"]),
+    };
+    assert_eq!(token, "kpt-package-token");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("ENC[") && !text.contains("sops:"), "{text}");
+}

@@ -3,6 +3,8 @@
 
 mod support;
 
+mod check;
+mod ci_recipes;
 mod cli;
 #[cfg(feature = "kube")]
 mod cluster;
@@ -11,15 +13,19 @@ mod cmp_helm;
 mod helm;
 mod kpt;
 mod kustomize;
+mod layers;
 mod leaks;
 mod render;
 mod render_sops;
 mod render_stream;
+mod rotation;
 mod smoke;
 mod sops;
 mod sops_cli;
 mod sops_edit;
+mod sops_kms;
 mod sops_parity;
+mod sops_pgp;
 mod sops_ssh;
 mod sops_vault;
 mod tenancy;

@@ -732,11 +732,13 @@ fn inputs_stdin_file_directory_and_empty() {
         assert_eq!(string(&docs[0], &["data", "n"]), "test-name", "{args:?}");
     }
 
-    // Empty input (nothing, separators, comments): empty output, exit 0, no server needed.
+    // Empty stdin (nothing, separators, comments): a failure, not a silent empty success (the
+    // command feeding the pipe probably failed); no server needed.
     for text in ["", "---\n---\n", "# only\n# comments\n---\n"] {
         let o = run(None, dir.path(), &["render", "-"], Some(text), &[]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         assert!(o.stdout.is_empty());
+        assert!(stderr(&o).contains("standard input held no document"));
     }
 
     // Usage errors.

@@ -374,3 +374,97 @@ fn sops_verbs_exit_with_sops_codes_on_the_same_failures() {
     let o = e.sb(&["render", "missing.yaml"], None);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
+
+#[test]
+fn groups_add_and_delete_change_the_key_groups_like_sops() {
+    let e = env();
+    e.write("s.yaml", "a: secret-groups-value\nb: 2\n");
+    e.sops_encrypt("s.yaml", &e.r1);
+    let both = e.t.path().join("both.txt");
+    std::fs::write(
+        &both,
+        [
+            std::fs::read(&e.key1).unwrap(),
+            std::fs::read(&e.key2).unwrap(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    // sealbridge adds a group for key 2: the file needs both groups now (threshold 2).
+    let o = e.sb(
+        &["groups", "add", "--file", "s.yaml", "--age", &e.r2, "-i"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(e.read("s.yaml")).unwrap();
+    assert!(
+        text.contains("key_groups:") && text.contains("shamir_threshold: 2"),
+        "{text}"
+    );
+    let only1 = e.sops(&["decrypt", "s.yaml"], None);
+    assert_eq!(only1.status.code(), Some(128), "one group is not enough");
+    let home = e.t.path().join("home");
+    let run_both = |prog: &Path, args: &[&str]| {
+        let mut c = Command::new(prog);
+        support::clean_env(&mut c, &home);
+        c.current_dir(&e.dir)
+            .env("SOPS_AGE_KEY_FILE", &both)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for prog in [
+        support::sops(),
+        PathBuf::from(env!("CARGO_BIN_EXE_sealbridge")),
+    ] {
+        let o = run_both(&prog, &["decrypt", "s.yaml"]);
+        assert!(o.status.success(), "{}: {}", prog.display(), stderr(&o));
+        assert_eq!(o.stdout, b"a: secret-groups-value\nb: 2\n");
+    }
+    // The same change by the real sops gives the same layout (keys and threshold).
+    e.write("t.yaml", "a: secret-groups-value\nb: 2\n");
+    e.sops_encrypt("t.yaml", &e.r1);
+    let o = e.sops(
+        &["groups", "add", "--file", "t.yaml", "--age", &e.r2, "-i"],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sops_text = String::from_utf8(e.read("t.yaml")).unwrap();
+    let shape = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| {
+                let l = l.trim_start();
+                l.starts_with("- age:")
+                    || l.starts_with("key_groups")
+                    || l.starts_with("shamir")
+                    || l.starts_with("- recipient")
+                    || l.starts_with("age:")
+            })
+            .map(|l| {
+                if l.contains("recipient") {
+                    "recipient".to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect()
+    };
+    assert_eq!(shape(&text), shape(&sops_text));
+    // Deleting group 1 leaves key 1 alone (one group, flat layout again).
+    // (Deleting needs the data key: both groups' keys.)
+    let o = run_both(
+        Path::new(env!("CARGO_BIN_EXE_sealbridge")),
+        &["groups", "delete", "--file", "s.yaml", "1", "-i"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(e.read("s.yaml")).unwrap();
+    assert!(
+        !text.contains("key_groups") && recipients(text.as_bytes()) == [e.r1.clone()],
+        "{text}"
+    );
+    let o = e.sops(&["decrypt", "s.yaml"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // No such group: a usage error.
+    let o = e.sb(&["groups", "delete", "--file", "s.yaml", "3"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -379,3 +379,58 @@ fn an_hc_vault_entry_naming_a_non_transit_mount_is_refused_before_any_write() {
         "the nested engine_path was never used"
     );
 }
+
+#[test]
+fn decryption_order_decides_which_key_is_asked_first() {
+    // A file for an age recipient and a transit key: sops tries age first, so Vault is never
+    // asked; `--decryption-order hc_vault,age` (or SOPS_DECRYPTION_ORDER) asks Vault first.
+    let bao = support::openbao();
+    let mount = support::unique("transit-order");
+    transit(bao, &mount);
+    let dir = support::tempdir();
+    std::fs::write(dir.path().join("s.json"), PLAIN).unwrap();
+    let (identity, recipient) = support::age_keypair();
+    let key_file = dir.path().join("age.txt");
+    std::fs::write(&key_file, identity).unwrap();
+    let uri = format!("{}/v1/{mount}/keys/k", bao.addr);
+    let enc = sops_encrypt(
+        bao,
+        dir.path(),
+        &["--age", &recipient, "--hc-vault-transit", &uri],
+    );
+    std::fs::write(dir.path().join("s.enc.json"), enc).unwrap();
+    let decrypt = |args: &[&str], env: &[(&str, &str)]| {
+        let home = support::tempdir();
+        let mut c = support::sealbridge(home.path());
+        c.current_dir(dir.path())
+            .arg("decrypt")
+            .args(args)
+            .arg("s.enc.json")
+            .env("SOPS_AGE_KEY_FILE", &key_file)
+            .env("VAULT_ADDR", &bao.addr)
+            .env("VAULT_TOKEN", &bao.token);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert_eq!(o.stdout, DECRYPTED);
+    };
+    let asked = || bao.count_requests(&format!("{mount}/decrypt"));
+    let before = asked();
+    decrypt(&[], &[]);
+    assert_eq!(asked(), before, "age first: Vault is not asked");
+    decrypt(&["--decryption-order", "hc_vault,age"], &[]);
+    assert_eq!(asked(), before + 1, "hc_vault first");
+    decrypt(&[], &[("SOPS_DECRYPTION_ORDER", "hc_vault")]);
+    assert_eq!(asked(), before + 2, "from the environment");
+    // An unknown type is a usage error, before any key is tried.
+    let home = support::tempdir();
+    let o = support::sealbridge(home.path())
+        .current_dir(dir.path())
+        .args(["decrypt", "--decryption-order", "age,rot13", "s.enc.json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("rot13"));
+}

@@ -488,3 +488,16 @@ pub fn age_keypair() -> (String, String) {
         .to_string();
     (text, recipient)
 }
+
+/// The stdout of a successful run, as text; on failure a panic with `what`, the exit code and
+/// stderr.
+#[track_caller]
+pub fn ok_stdout(o: &std::process::Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what}: exit {:?}, stderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}

@@ -728,3 +728,57 @@ fn tenancy_applies_to_the_kustomize_variant_and_its_sops_generator() {
     // An Application of no tenant is refused by the generator too.
     assert!(run("team-z").is_err());
 }
+
+#[test]
+fn tenancy_helm_sops_values_files_decrypt_only_with_the_tenants_keys() {
+    // The helm variant decrypts `secrets://` values files before helm runs: with the tenant's
+    // age keys only — a values file for another team's key (or the sidecar's) is refused.
+    let w = world();
+    let plugin = cmp::load_plugin("sealbridge-helm");
+    let run = |recipient: &str| {
+        let (work, app) = cmp::checkout("helm");
+        std::fs::write(
+            app.join("templates/extra.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  k: {{ .Values.api.key | quote }}\n",
+        )
+        .unwrap();
+        sops_file(&app, "secrets.enc.yaml", "team-b", Some(recipient), None);
+        // The chart's own Vault reference is outside team-a's paths; values only.
+        std::fs::write(
+            app.join("values.yaml"),
+            "credentials:\n  password: literal\n",
+        )
+        .unwrap();
+        let mut env = env_for("team-a", &[]);
+        env.extend(cmp::argo_env(
+            "web",
+            "examples/argocd/apps/helm",
+            json!([{"name": "values-files", "array": ["secrets://secrets.enc.yaml"]}]),
+        ));
+        env.insert("ARGOCD_APP_PROJECT_NAME".into(), "team-a".into());
+        std::os::unix::fs::symlink(support::tool("helm"), work.path().join("helm")).unwrap();
+        let path = env.get("PATH").cloned().unwrap_or_default();
+        env.insert("PATH".into(), format!("{}:{path}", work.path().display()));
+        let r = cmp::generate(&plugin, &app, &env);
+        (work, r)
+    };
+    // team-a's own key: decrypted into the chart.
+    let (_w, r) = run(&w.age_recipient[0]);
+    let objects = r.unwrap_or_else(|e| panic!("{}", e.1));
+    let extra = objects
+        .iter()
+        .find(|o| o["metadata"]["name"] == "extra")
+        .unwrap();
+    assert_eq!(extra["data"]["k"], "team-b-sops");
+    // team-b's key: refused, nothing printed, no value in the message.
+    let (_w, r) = run(&w.age_recipient[1]);
+    match r {
+        Ok(objects) => panic!("rendered {objects:?}"),
+        Err((code, stderr, stdout)) => {
+            assert_eq!(code, Some(1), "{stderr}");
+            assert!(stdout.is_empty());
+            assert!(stderr.contains("secrets.enc.yaml"), "{stderr}");
+            assert!(!stderr.contains("team-b-sops"), "{stderr}");
+        }
+    }
+}

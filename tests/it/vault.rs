@@ -388,7 +388,12 @@ async fn kv_version_hint() {
     bao.kv1_put(&kv1, "app", json!({"k": "v1"}));
     let c = root_client(bao);
     let v = c
-        .read_kv(None, &format!("{kv1}/app"), None, Some(1))
+        .read_kv(
+            None,
+            &format!("{kv1}/app"),
+            None,
+            Some(sealbridge::backend::KvVersion::V1),
+        )
         .await
         .unwrap();
     assert_eq!(get(&v, "k"), &s("v1"));
@@ -398,12 +403,22 @@ async fn kv_version_hint() {
     );
     // KV v1 mode on a KV v2 path written with /data/: the raw response's data map.
     let v = c
-        .read_kv(None, &format!("{kv2}/data/app"), None, Some(1))
+        .read_kv(
+            None,
+            &format!("{kv2}/data/app"),
+            None,
+            Some(sealbridge::backend::KvVersion::V1),
+        )
         .await
         .unwrap();
     assert_eq!(v.key_names(), ["data", "metadata"]);
     let v = c
-        .read_kv(None, &format!("{kv2}/app"), None, Some(2))
+        .read_kv(
+            None,
+            &format!("{kv2}/app"),
+            None,
+            Some(sealbridge::backend::KvVersion::V2),
+        )
         .await
         .unwrap();
     assert_eq!(get(&v, "k"), &s("v2"));

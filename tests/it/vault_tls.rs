@@ -249,3 +249,25 @@ fn bad_tls_files_are_config_errors() {
     let e = VaultClient::connect(&cfg).unwrap_err();
     assert!(e.to_string().contains("VAULT_CLIENT_KEY"), "{e}");
 }
+
+#[tokio::test]
+async fn https_address_on_a_plain_http_server_says_so() {
+    // The shared dev server speaks plain HTTP; an https:// address reaches it with TLS.
+    sealbridge::cli::install_crypto_provider();
+    let bao = support::openbao();
+    let https = bao.addr.replacen("http://", "https://", 1);
+    let mut cfg = VaultConfig::with_token(&https, &bao.token);
+    cfg.token_cache.enabled = false;
+    let e = VaultClient::connect(&cfg)
+        .unwrap()
+        .read("secret/x", None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), VaultErrorKind::Tls, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("plain HTTP") && msg.contains("http://"),
+        "{msg}"
+    );
+    assert!(!msg.contains(&bao.token), "{msg}");
+}

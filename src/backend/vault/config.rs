@@ -185,7 +185,7 @@ pub struct VaultConfig {
     pub concurrency: usize,
     /// The KV version assumed when the mount cannot be looked up (`AVP_KV_VERSION`); `None`
     /// means "2, and paths must then include `/data/`" as in AVP.
-    pub default_kv_version: Option<u8>,
+    pub default_kv_version: Option<crate::backend::KvVersion>,
     /// The token cache.
     pub token_cache: TokenCacheConfig,
     /// Prepended to every path read with [`super::VaultClient::read`] and friends

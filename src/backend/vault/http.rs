@@ -342,11 +342,21 @@ impl Transport {
                         class.cause
                     );
                     if class.tls {
-                        return Err(VaultError::new(VaultErrorKind::Tls, format!(
-                            "{}; check VAULT_CACERT/VAULT_CAPATH (the CA that signed the server's \
-                             certificate) and VAULT_CLIENT_CERT/VAULT_CLIENT_KEY",
-                            class.cause
-                        ))
+                        // A plain-HTTP server answering a TLS client hello: rustls reads the
+                        // HTTP response as a corrupt record.
+                        let plain_http = class.cause.contains("InvalidContentType")
+                            || class.cause.contains("corrupt message");
+                        let advice = if plain_http {
+                            "the server answered in plain HTTP, not TLS: if it serves plain HTTP \
+                             (a dev server), write VAULT_ADDR with http://"
+                        } else {
+                            "check VAULT_CACERT/VAULT_CAPATH (the CA that signed the server's \
+                             certificate) and VAULT_CLIENT_CERT/VAULT_CLIENT_KEY"
+                        };
+                        return Err(VaultError::new(
+                            VaultErrorKind::Tls,
+                            format!("{}; {advice}", class.cause),
+                        )
                         .at(&self.addr, &shown)
                         .with_attempts(attempt));
                     }
@@ -440,13 +450,7 @@ async fn read_body(
         if buf.len() + chunk.len() > limit {
             return Ok(None);
         }
-        if buf.len() + chunk.len() > buf.capacity() {
-            // Grow by copying into a new zeroizing buffer so the old one is wiped.
-            let mut bigger = Zeroizing::new(Vec::with_capacity((buf.len() + chunk.len()) * 2));
-            bigger.extend_from_slice(&buf);
-            buf = bigger;
-        }
-        buf.extend_from_slice(&chunk);
+        crate::secret::extend_wiping(&mut buf, &chunk);
     }
     Ok(Some(buf))
 }

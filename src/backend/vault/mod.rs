@@ -20,9 +20,11 @@ use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::backend::KvVersion;
 use crate::secret::{SecretValue, Sensitive};
 
 mod auth;
+mod backend;
 mod cache;
 mod config;
 mod error;
@@ -30,7 +32,26 @@ mod http;
 mod json;
 mod paths;
 mod tls;
+pub mod transit;
 
+pub use backend::{VaultBackend, down_for_the_run};
+
+/// Why a reference's Vault path (with the run's path prefix) is refused before any request
+/// (system areas: `auth/`, `sys/`, `identity/`, `cubbyhole/`, … in any spelling), for the plan
+/// step (`render --list`, `check`); `None` when the client would send it.
+pub fn refused_path(path: &str, prefix: Option<&str>) -> Option<String> {
+    let full = match prefix
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => format!("{p}/{path}"),
+        None => path.to_owned(),
+    };
+    match http::path_segments(&full) {
+        Ok(segs) => paths::refusal_before_lookup(&segs),
+        Err(e) => Some(e.detail().to_owned()),
+    }
+}
 pub use config::{
     AuthConfig, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_RUN_DEADLINE, SecretSource, TlsConfig, TokenCacheConfig, VaultConfig,
@@ -108,7 +129,7 @@ struct Inner {
     /// Successful responses since the current token was installed.
     progress: AtomicU64,
     mounts: tokio::sync::Mutex<MountCache>,
-    default_kv_version: Option<u8>,
+    default_kv_version: Option<KvVersion>,
     cache: Option<cache::TokenCache>,
     path_prefix: Option<String>,
 }
@@ -155,6 +176,15 @@ struct Kv2Meta {
     destroyed: bool,
     #[serde(default)]
     version: Option<u64>,
+}
+
+/// `GET {mount}/metadata/{path}` of KV v2 (only the fields used).
+#[derive(Deserialize, Default)]
+struct Kv2Metadata {
+    #[serde(default)]
+    current_version: Option<u64>,
+    #[serde(default)]
+    updated_time: String,
 }
 
 #[derive(Deserialize)]
@@ -501,25 +531,14 @@ impl VaultClient {
         namespace: Option<&str>,
         path: &str,
         version: Option<u64>,
-        kv_hint: Option<u8>,
+        kv_hint: Option<KvVersion>,
     ) -> Result<SecretValue, VaultError> {
-        let full;
-        let path = match &self.inner.path_prefix {
-            Some(prefix) => {
-                full = format!("{prefix}/{path}");
-                full.as_str()
-            }
-            None => path,
-        };
-        let segs = http::path_segments(path).map_err(|e| e.with_addr(self.addr()))?;
+        let (path, owned) = self.checked_segments(path)?;
+        let segs: Vec<&str> = owned.iter().map(String::as_str).collect();
         let refused = |why: String, path: &str| {
             VaultError::new(VaultErrorKind::Refused, why).at(self.addr(), path)
         };
-        let path = segs.join("/");
-        if let Some(why) = paths::refusal_before_lookup(&segs) {
-            return Err(refused(why, &path));
-        }
-        if kv_hint == Some(1) {
+        if kv_hint == Some(KvVersion::V1) {
             if let Some(why) = paths::refusal_after_lookup(&segs, false, None) {
                 return Err(refused(why, &path));
             }
@@ -555,12 +574,12 @@ impl VaultClient {
                 };
                 self.read_kv2(namespace, &api, version).await
             }
-            Engine::Unknown(_) if default_kv != Some(1) && path.contains("/data/") => {
+            Engine::Unknown(_) if default_kv != Some(KvVersion::V1) && path.contains("/data/") => {
                 self.read_kv2(namespace, &path, version).await
             }
             Engine::Unknown(status) => {
                 if let Some(v) = version {
-                    let why = if default_kv == Some(1) {
+                    let why = if default_kv == Some(KvVersion::V1) {
                         "the KV version is set to 1"
                     } else {
                         "the path has no /data/ segment (write it with /data/ to read it as KV v2)"
@@ -595,7 +614,7 @@ impl VaultClient {
         &self,
         namespace: Option<&str>,
         path: &str,
-        kv_hint: Option<u8>,
+        kv_hint: Option<KvVersion>,
     ) -> Option<String> {
         let full;
         let path = match &self.inner.path_prefix {
@@ -613,7 +632,7 @@ impl VaultClient {
         let path = segs.join("/");
         let ns = namespace.or(self.namespace()).unwrap_or("");
         // A raw GET and a KV v2 read of the same path answer differently: keep them apart.
-        if kv_hint == Some(1) {
+        if kv_hint == Some(KvVersion::V1) {
             return Some(format!("{ns}|raw|{path}"));
         }
         let mount = self.mount_for(namespace, &path).await.ok()?;
@@ -632,6 +651,83 @@ impl VaultClient {
             Engine::Kv1 | Engine::Other(_) => Some(format!("{ns}|raw|{path}")),
             Engine::Unknown(_) => None,
         }
+    }
+
+    /// A reference's path with the client's prefix, as checked segments (no `.`/`..`, no
+    /// empty segment) and joined; refused before any request when it names a system area.
+    fn checked_segments(&self, path: &str) -> Result<(String, Vec<String>), VaultError> {
+        let full = match &self.inner.path_prefix {
+            Some(prefix) => format!("{prefix}/{path}"),
+            None => path.to_owned(),
+        };
+        let segs = http::path_segments(&full).map_err(|e| e.with_addr(self.addr()))?;
+        let joined = segs.join("/");
+        if let Some(why) = paths::refusal_before_lookup(&segs) {
+            return Err(VaultError::new(VaultErrorKind::Refused, why).at(self.addr(), &joined));
+        }
+        Ok((joined, segs.iter().map(|s| (*s).to_owned()).collect()))
+    }
+
+    /// The version metadata of a KV v2 secret, without reading its value: a map with
+    /// `version` (the current version) and `updated` (its time). `path` is the reference's
+    /// path (with or without `data/`). A KV v1 mount or another engine keeps no versions.
+    pub async fn kv_metadata(
+        &self,
+        path: &str,
+        kv_hint: Option<KvVersion>,
+    ) -> Result<SecretValue, VaultError> {
+        let (path, _) = self.checked_segments(path)?;
+        let no_versions = |what: &str| {
+            VaultError::new(
+                VaultErrorKind::InvalidPath,
+                format!("{what} keeps no versions; `version` needs a secret in a KV v2 mount"),
+            )
+            .at(self.addr(), &path)
+        };
+        if kv_hint == Some(KvVersion::V1) {
+            return Err(no_versions("a KV v1 read (kv-version 1)"));
+        }
+        let mount = self.mount_for(None, &path).await?;
+        if !matches!(mount.engine, Engine::Kv2) {
+            return Err(no_versions(&format!("the mount {}", mount.path)));
+        }
+        let rest = path
+            .strip_prefix(mount.path.as_str())
+            .unwrap_or_default()
+            .trim_start_matches('/');
+        let rest = rest.strip_prefix("data/").unwrap_or(rest);
+        if rest.is_empty() {
+            return Err(no_versions("a KV mount itself"));
+        }
+        let api = format!("{}metadata/{rest}", mount.path);
+        let resp = self.call(&Request::get(&api)).await?;
+        if resp.status == StatusCode::NOT_FOUND {
+            return Err(
+                VaultError::new(VaultErrorKind::NotFound, "no secret at this path")
+                    .at(self.addr(), &api),
+            );
+        }
+        if resp.status != StatusCode::OK {
+            return Err(self.status_error(&api, &resp));
+        }
+        let env: Envelope<Kv2Metadata> = parse(self.addr(), &api, &resp.body)?;
+        let meta = env.data.unwrap_or_default();
+        let Some(version) = meta.current_version.filter(|v| *v > 0) else {
+            return Err(
+                VaultError::new(VaultErrorKind::NotFound, "no secret at this path")
+                    .at(self.addr(), &api),
+            );
+        };
+        let mut m = indexmap::IndexMap::new();
+        m.insert(
+            "version".to_owned(),
+            SecretValue::String(Sensitive::from_str_copy(&version.to_string())),
+        );
+        m.insert(
+            "updated".to_owned(),
+            SecretValue::String(Sensitive::from_str_copy(&meta.updated_time)),
+        );
+        Ok(SecretValue::Map(m))
     }
 
     async fn read_kv2(

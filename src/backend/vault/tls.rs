@@ -147,14 +147,9 @@ pub(crate) fn build_client(config: &VaultConfig) -> Result<reqwest::Client, Vaul
         b = b.tls_danger_accept_invalid_certs(true);
     }
     b.build().map_err(|e| {
-        use std::error::Error as _;
-        let mut msg = e.to_string();
-        let mut s = e.source();
-        while let Some(inner) = s {
-            msg.push_str(": ");
-            msg.push_str(&inner.to_string());
-            s = inner.source();
-        }
-        VaultError::config(format!("cannot set up the HTTP client: {msg}"))
+        VaultError::config(format!(
+            "cannot set up the HTTP client: {}",
+            crate::error::chain(&e)
+        ))
     })
 }

@@ -1,26 +1,22 @@
 //! Vault / OpenBao transit key source (spec §7.4): the data key is wrapped with
 //! `PUT {address}/v1/{engine}/encrypt/{key}` and unwrapped with `…/decrypt/{key}`.
 //!
-//! The calls go through the project's one Vault client ([`VaultClient`]: every auth method,
-//! token cache, TLS settings, retries, run deadline, namespace), configured from
-//! [`Settings`] like every other Vault access.
+//! This is the format side: the [`Transit`] trait. The application implements it with its one
+//! Vault client (`crate::backend::vault::transit::VaultTransit`: every auth method, token
+//! cache, TLS settings, retries, run deadline, namespace); a key source without one uses
+//! [`Unconfigured`].
 //!
 //! **The address guard.** A sops file is untrusted input and names its own `vault_address`.
 //! sops itself sends `VAULT_TOKEN` to whatever address the file names; sealbridge does not:
 //! the configured credentials go only to the configured Vault address (`VAULT_ADDR`,
 //! `vault.address`). An `hc_vault` entry naming another server is skipped with a message naming
 //! the entry, before any connection is made; another key of the file (age, or an `hc_vault`
-//! entry for the configured server) may still decrypt it. [`VaultTransit`] is the only
-//! [`Transit`] implementation, so the guard applies to every caller: the CLI verbs, the render
-//! engine's sops backend and the KRM functions.
-
-use std::future::Future;
-use std::sync::OnceLock;
+//! entry for the configured server) may still decrypt it. `VaultTransit` is the only
+//! network [`Transit`] implementation, so the guard applies to every caller: the CLI verbs, the
+//! render engine's sops backend and the KRM functions.
 
 use zeroize::Zeroizing;
 
-use crate::backend::vault::VaultClient;
-use crate::settings::{Flags, Settings};
 use crate::sops::metadata::VaultKey;
 
 /// Transit encrypt/decrypt of a data key (or Shamir share).
@@ -31,343 +27,26 @@ pub trait Transit: Send + Sync {
     fn decrypt(&self, key: &VaultKey, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, String>;
 }
 
-type ClientInit = Box<dyn Fn() -> Result<VaultClient, String> + Send + Sync>;
+/// A [`Transit`] for key sources without a Vault client: every `hc_vault` key fails with the
+/// reason and what to set.
+#[derive(Debug, Clone)]
+pub struct Unconfigured(pub String);
 
-/// Vault transit through [`VaultClient`], only towards the client's own (configured) address.
-///
-/// The client is built at most once (lazily for [`from_env`](Self::from_env)); the calls run on
-/// a small private runtime, so the key source works from synchronous code and from blocking
-/// threads of another runtime alike (the render engine decrypts in `spawn_blocking`).
-pub struct VaultTransit {
-    client: OnceLock<Result<VaultClient, String>>,
-    init: ClientInit,
-    runtime: OnceLock<Result<OwnRuntime, String>>,
-}
-
-impl std::fmt::Debug for VaultTransit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VaultTransit")
-            .field("client", &self.client.get())
-            .finish_non_exhaustive()
+impl Unconfigured {
+    fn message(&self) -> String {
+        format!(
+            "no Vault is configured for sops hc_vault keys ({}); set VAULT_ADDR to the key's \
+             server and the Vault credentials (docs/vault.md)",
+            self.0
+        )
     }
 }
 
-/// A current-thread runtime driven by its own thread for as long as this value lives (so
-/// connections it opened keep working for other users of the shared client). Dropping it
-/// never blocks: the thread is told to stop and ends on its own.
-struct OwnRuntime {
-    handle: tokio::runtime::Handle,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl OwnRuntime {
-    fn start() -> Result<OwnRuntime, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        let handle = rt.handle().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("sealbridge-transit".to_owned())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let _ = stopped.await;
-                });
-            })
-            .map_err(|e| format!("cannot start the Vault transit thread: {e}"))?;
-        Ok(OwnRuntime {
-            handle,
-            stop: Some(stop),
-        })
+impl Transit for Unconfigured {
+    fn encrypt(&self, _: &VaultKey, _: &[u8]) -> Result<String, String> {
+        Err(self.message())
     }
-}
-
-impl Drop for OwnRuntime {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-fn not_configured(why: &str) -> String {
-    format!(
-        "no Vault is configured for sops hc_vault keys ({why}); set VAULT_ADDR to the key's \
-         server and the Vault credentials (docs/vault.md)"
-    )
-}
-
-impl VaultTransit {
-    fn with_init(init: ClientInit) -> Self {
-        VaultTransit {
-            client: OnceLock::new(),
-            init,
-            runtime: OnceLock::new(),
-        }
-    }
-
-    /// Transit through `client` (shared: same token, same deadline as its other users).
-    pub fn new(client: VaultClient) -> Self {
-        let t = Self::with_init(Box::new(|| Err(not_configured("no client"))));
-        let _ = t.client.set(Ok(client));
-        t
-    }
-
-    /// No Vault: every `hc_vault` key fails with "not configured: `why`".
-    pub fn unconfigured(why: impl Into<String>) -> Self {
-        let t = Self::with_init(Box::new(|| Err(not_configured("no client"))));
-        let _ = t.client.set(Err(not_configured(&why.into())));
-        t
-    }
-
-    /// Transit with the Vault configuration of `settings` (no network until a key is used).
-    pub fn from_settings(settings: &Settings) -> Self {
-        match settings
-            .vault_config()
-            .and_then(|c| VaultClient::connect(&c))
-        {
-            Ok(c) => Self::new(c),
-            Err(e) => Self::unconfigured(e.to_string()),
-        }
-    }
-
-    /// Transit with the Vault configuration of the environment (`VAULT_*`, `SEALBRIDGE_*`,
-    /// `SEALBRIDGE_CONFIG`), read when the first `hc_vault` key is used.
-    pub fn from_env() -> Self {
-        Self::with_init(Box::new(|| {
-            let settings =
-                Settings::load(&Flags::default()).map_err(|e| not_configured(&e.to_string()))?;
-            settings
-                .vault_config()
-                .and_then(|c| VaultClient::connect(&c))
-                .map_err(|e| not_configured(&e.to_string()))
-        }))
-    }
-
-    fn client(&self) -> Result<&VaultClient, String> {
-        self.client
-            .get_or_init(|| (self.init)())
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-
-    /// The guard: the client for `key`, or why the key is skipped. Nothing is sent anywhere
-    /// when this fails.
-    fn client_for(&self, key: &VaultKey) -> Result<&VaultClient, String> {
-        let client = self.client()?;
-        if client.serves(&key.vault_address) {
-            // The request goes to `{addr}/v1/{engine_path}/decrypt/{key_name}`: a file must
-            // not be able to point it at another path of the trusted server.
-            check_transit_path("engine_path", &key.engine_path, true)?;
-            check_transit_path("key_name", &key.key_name, false)?;
-            return Ok(client);
-        }
-        let msg = format!(
-            "skipped: the file names the Vault server {:?}, which is not the configured Vault \
-             address {} (VAULT_ADDR); refusing to send the Vault credentials there",
-            key.vault_address,
-            client.address()
-        );
-        tracing::warn!("sops key hc_vault {}: {msg}", key.uri());
-        Err(msg)
-    }
-
-    /// Runs `fut` on the private runtime and waits for it.
-    fn run<T: Send + 'static>(
-        &self,
-        fut: impl Future<Output = Result<T, String>> + Send + 'static,
-    ) -> Result<T, String> {
-        let rt = self
-            .runtime
-            .get_or_init(OwnRuntime::start)
-            .as_ref()
-            .map_err(Clone::clone)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        rt.handle.spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        // The client's run deadline bounds the wait.
-        rx.recv()
-            .map_err(|_| "the Vault transit call was interrupted".to_owned())?
-    }
-}
-
-impl Transit for VaultTransit {
-    fn encrypt(&self, key: &VaultKey, plaintext: &[u8]) -> Result<String, String> {
-        let client = self.client_for(key)?.clone();
-        let (mount, name, uri) = (key.engine_path.clone(), key.key_name.clone(), key.uri());
-        let plaintext = Zeroizing::new(plaintext.to_vec());
-        self.run(async move {
-            check_transit_mount(&client, &mount, &uri).await?;
-            client
-                .transit_encrypt(&mount, &name, &plaintext)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    }
-
-    fn decrypt(&self, key: &VaultKey, ciphertext: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-        let client = self.client_for(key)?.clone();
-        let (mount, name, uri) = (key.engine_path.clone(), key.key_name.clone(), key.uri());
-        let ciphertext = ciphertext.to_owned();
-        let plain = self.run(async move {
-            check_transit_mount(&client, &mount, &uri).await?;
-            client
-                .transit_decrypt(&mount, &name, &ciphertext)
-                .await
-                .map_err(|e| e.to_string())
-        })?;
-        Ok(Zeroizing::new(plain.expose().to_vec()))
-    }
-}
-
-/// The second half of the guard, on the trusted server itself: the file's `engine_path` must
-/// be exactly a **transit** mount. Otherwise `PUT {engine_path}/decrypt/{key_name}` with our
-/// token would be a write into whatever is mounted there (a KV v1 mount stores the body as a
-/// secret at `decrypt/{key_name}`). The mount is looked up with the client's cached
-/// `sys/internal/ui/mounts/` lookup; when the server does not answer it, nothing is sent.
-async fn check_transit_mount(
-    client: &VaultClient,
-    engine_path: &str,
-    uri: &str,
-) -> Result<(), String> {
-    let res = transit_mount_ok(client, engine_path).await;
-    if let Err(msg) = &res {
-        tracing::warn!("sops key hc_vault {uri}: {msg}");
-    }
-    res
-}
-
-async fn transit_mount_ok(client: &VaultClient, engine_path: &str) -> Result<(), String> {
-    let wanted = format!("{}/", engine_path.trim_matches('/'));
-    match client.mount_type(engine_path).await {
-        Ok(Some((mount, kind))) if kind == "transit" && mount == wanted => Ok(()),
-        Ok(Some((mount, kind))) if kind == "transit" => Err(format!(
-            "refusing: the file's engine_path {engine_path:?} is not a transit mount itself but              a path inside the transit mount {mount:?} on {}; engine_path must name the mount",
-            client.address()
-        )),
-        Ok(Some((mount, kind))) => Err(format!(
-            "refusing: the file's engine_path {engine_path:?} is a {kind:?} mount ({mount:?}) on              {}, not a transit secrets engine; nothing was sent to it",
-            client.address()
-        )),
-        Ok(None) => Err(format!(
-            "refusing: cannot verify that the file's engine_path {engine_path:?} is a transit              mount on {} (the server did not answer sys/internal/ui/mounts/{engine_path}: the              token needs a capability on a path inside the mount); nothing was sent to it",
-            client.address()
-        )),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// A transit mount path (`/`-separated when `nested`) or key name: non-empty segments of
-/// ASCII letters, digits, `-`, `_` and `.`, none of them `.` or `..` (from the hardening
-/// helper's guard: `..`, `%2e%2e`, `?`, `#` or an extra `/` would change the request path).
-fn check_transit_path(field: &str, value: &str, nested: bool) -> Result<(), String> {
-    let ok_segment = |s: &str| {
-        !s.is_empty()
-            && s != "."
-            && s != ".."
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    };
-    let ok = if nested {
-        value.split('/').all(ok_segment)
-    } else {
-        ok_segment(value)
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "the file's Vault transit key has an invalid {field} {value:?} (allowed: letters, \
-             digits, `-`, `_`, `.`{}; no `.`/`..` segments); refusing to use it",
-            if nested { ", `/` between segments" } else { "" }
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::vault::VaultConfig;
-
-    fn key(addr: &str) -> VaultKey {
-        VaultKey {
-            vault_address: addr.to_owned(),
-            engine_path: "transit".into(),
-            key_name: "k".into(),
-            created_at: String::new(),
-            enc: "vault:v1:x".into(),
-        }
-    }
-
-    #[test]
-    fn the_guard_refuses_other_servers_before_any_request() {
-        // Nothing listens on these: a request would fail differently (unreachable), after the
-        // retries; the guard fails at once, naming the rule.
-        let c =
-            VaultClient::connect(&VaultConfig::with_token("http://127.0.0.1:8200/", "t")).unwrap();
-        let t = VaultTransit::new(c);
-        assert!(t.client_for(&key("http://127.0.0.1:8200")).is_ok());
-        assert!(t.client_for(&key("HTTP://127.0.0.1:8200/")).is_ok());
-        for other in [
-            "https://127.0.0.1:8200",
-            "http://127.0.0.1:9",
-            "http://evil.example:8200",
-            "http://127.0.0.1:8200/prefix",
-            "not a url",
-            "",
-        ] {
-            let e = t.client_for(&key(other)).unwrap_err();
-            assert!(
-                e.contains("skipped") && e.contains("not the configured") && e.contains("refusing"),
-                "{e}"
-            );
-            let e = t.decrypt(&key(other), "vault:v1:x").unwrap_err();
-            assert!(e.contains("skipped"), "{e}");
-            let e = t.encrypt(&key(other), b"k").unwrap_err();
-            assert!(e.contains("skipped"), "{e}");
-        }
-    }
-
-    #[test]
-    fn transit_paths_cannot_climb_out_of_the_mount() {
-        let c =
-            VaultClient::connect(&VaultConfig::with_token("http://127.0.0.1:8200", "t")).unwrap();
-        let t = VaultTransit::new(c);
-        let key = |engine: &str, name: &str| VaultKey {
-            engine_path: engine.into(),
-            key_name: name.into(),
-            ..key("http://127.0.0.1:8200")
-        };
-        assert!(t.client_for(&key("transit", "app-key_1.v2")).is_ok());
-        assert!(t.client_for(&key("team/transit", "k")).is_ok());
-        for (engine, name) in [
-            ("transit", "../../secret/data/x"),
-            ("transit", "a/b"),
-            ("transit", "%2e%2e"),
-            ("transit", "k?x=1"),
-            ("transit", "k#f"),
-            ("transit", ""),
-            ("..", "k"),
-            ("transit/../sys", "k"),
-            ("/transit", "k"),
-            ("transit/", "k"),
-            ("tran sit", "k"),
-        ] {
-            let e = t.decrypt(&key(engine, name), "vault:v1:x").unwrap_err();
-            assert!(e.contains("refusing"), "{engine} {name}: {e}");
-        }
-    }
-
-    #[test]
-    fn unconfigured_transit_says_what_to_set() {
-        let e = VaultTransit::unconfigured("no Vault address")
-            .decrypt(&key("http://127.0.0.1:8200"), "vault:v1:x")
-            .unwrap_err();
-        assert!(
-            e.contains("VAULT_ADDR") && e.contains("no Vault address"),
-            "{e}"
-        );
+    fn decrypt(&self, _: &VaultKey, _: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        Err(self.message())
     }
 }

@@ -1,9 +1,11 @@
 //! Key sources: recover the data key from a file's key groups, and wrap a data key for new
-//! master keys (spec §7). age and Vault transit are supported; other key types are kept in the
-//! file and reported as unsupported.
+//! master keys (spec §7). age, PGP (through GnuPG), AWS KMS (through [`kms::Kms`]) and Vault transit are supported; other key
+//! types are kept in the file and reported as unsupported.
 
 pub mod age_key;
 pub mod hc_vault;
+pub mod kms;
+pub mod pgp;
 
 use std::sync::{Arc, OnceLock};
 
@@ -15,7 +17,7 @@ use crate::sops::metadata::{DECRYPTION_ORDER, KeyGroup, MasterKey, Metadata};
 use crate::sops::shamir;
 
 pub use age_key::AgeIdentities;
-pub use hc_vault::{Transit, VaultTransit};
+pub use hc_vault::{Transit, Unconfigured};
 
 /// The key material available to this process: age identities (loaded on first use) and a
 /// Vault transit client.
@@ -23,6 +25,11 @@ pub use hc_vault::{Transit, VaultTransit};
 pub struct KeySources {
     age: Arc<OnceLock<AgeIdentities>>,
     transit: Arc<dyn Transit>,
+    kms: Arc<dyn kms::Kms>,
+    no_pgp: bool,
+    /// `--decryption-order` / `SOPS_DECRYPTION_ORDER`: key types tried first, in this order
+    /// (`Err`: the list named an unknown type, reported when a file is decrypted).
+    order: Result<Vec<String>, String>,
 }
 
 impl std::fmt::Debug for KeySources {
@@ -38,19 +45,24 @@ impl Default for KeySources {
 }
 
 impl KeySources {
-    /// Identities and Vault settings from the environment (both read lazily, when a key of
-    /// that kind is first used).
+    /// age identities from the environment (read when an age key is first used); no Vault
+    /// transit (the application adds its client with [`KeySources::with_transit`]) and no AWS
+    /// KMS ([`KeySources::with_kms`]).
     pub fn from_env() -> KeySources {
         KeySources {
             age: Arc::new(OnceLock::new()),
-            transit: Arc::new(VaultTransit::from_env()),
+            transit: Arc::new(Unconfigured(
+                "this key source was given no Vault client".to_owned(),
+            )),
+            kms: Arc::new(kms::NoKms),
+            no_pgp: false,
+            order: std::env::var("SOPS_DECRYPTION_ORDER")
+                .ok()
+                .filter(|o| !o.trim().is_empty())
+                .map_or(Ok(Vec::new()), |o| {
+                    parse_order(&o).map_err(|e| format!("SOPS_DECRYPTION_ORDER: {e}"))
+                }),
         }
-    }
-
-    /// Identities from the environment (read lazily) and Vault transit with the Vault
-    /// configuration of `settings` (only towards its address: see [`VaultTransit`]).
-    pub fn from_settings(settings: &crate::settings::Settings) -> KeySources {
-        KeySources::from_env().with_transit(Arc::new(VaultTransit::from_settings(settings)))
     }
 
     /// Explicit age identities (instead of the environment).
@@ -61,9 +73,27 @@ impl KeySources {
         self
     }
 
-    /// Another transit (e.g. a [`VaultTransit`] sharing the run's Vault client).
+    /// Another transit (the application's Vault client: `crate::backend::vault::transit::VaultTransit`).
     pub fn with_transit(mut self, t: Arc<dyn Transit>) -> KeySources {
         self.transit = t;
+        self
+    }
+
+    /// The AWS KMS client (the application's; none by default).
+    pub fn with_kms(mut self, k: Arc<dyn kms::Kms>) -> KeySources {
+        self.kms = k;
+        self
+    }
+
+    /// The key types to try first, in order (`--decryption-order`).
+    pub fn with_decryption_order(mut self, order: Vec<String>) -> KeySources {
+        self.order = Ok(order);
+        self
+    }
+
+    /// No PGP decryption (a tenant: the sidecar's keyring is not the tenant's key material).
+    pub fn without_pgp(mut self) -> KeySources {
+        self.no_pgp = true;
         self
     }
 
@@ -81,8 +111,17 @@ impl KeySources {
         match key {
             MasterKey::Age { enc, .. } => self.age().decrypt(enc),
             MasterKey::Vault(v) => self.transit.decrypt(v, &v.enc),
+            MasterKey::Other { kind, fields } if kind == "pgp" => {
+                if self.no_pgp {
+                    return Err("PGP keys are not used for this tenant (the tenancy policy \
+                         names its age keys and transit mounts only)"
+                        .to_owned());
+                }
+                pgp::decrypt(fields)
+            }
+            MasterKey::Other { kind, fields } if kind == "kms" => kms::decrypt(&*self.kms, fields),
             MasterKey::Other { kind, .. } => Err(format!(
-                "{kind} keys are not supported by sealbridge; use a key sealbridge supports (age, hc_vault)"
+                "{kind} keys are not supported by sealbridge; use a key sealbridge supports (age, pgp, kms, hc_vault)"
             )),
         }
     }
@@ -99,15 +138,27 @@ impl KeySources {
                 v.created_at = Timestamp::now_utc().rfc3339();
                 Ok(())
             }
+            MasterKey::Other { kind, fields } if kind == "pgp" => pgp::encrypt(fields, secret),
+            MasterKey::Other { kind, fields } if kind == "kms" => {
+                kms::encrypt(&*self.kms, fields, secret)
+            }
             MasterKey::Other { kind, .. } => Err(format!(
-                "cannot wrap the data key for a {kind} key: {kind} keys are not supported by sealbridge; use a key sealbridge supports (age, hc_vault)"
+                "cannot wrap the data key for a {kind} key: {kind} keys are not supported by sealbridge; use a key sealbridge supports (age, pgp, kms, hc_vault)"
             )),
         }
     }
 
-    /// Tries the keys of one group in sops' order; the first success wins.
+    /// Tries the keys of one group in sops' order (the decryption order's types first); the
+    /// first success wins.
     fn unwrap_group(&self, g: &KeyGroup, tried: &mut Vec<String>) -> Option<Zeroizing<Vec<u8>>> {
-        for kind in DECRYPTION_ORDER {
+        let first: &[String] = self.order.as_deref().unwrap_or(&[]);
+        let kinds = first.iter().map(String::as_str).chain(
+            DECRYPTION_ORDER
+                .iter()
+                .copied()
+                .filter(|k| !first.iter().any(|f| f == k)),
+        );
+        for kind in kinds {
             for k in g.keys.iter().filter(|k| k.kind() == kind) {
                 match self.unwrap_key(k) {
                     Ok(b) => return Some(b),
@@ -120,6 +171,9 @@ impl KeySources {
 
     /// Recovers the data key of a file (one group: any key; several: Shamir threshold).
     pub fn recover(&self, md: &Metadata) -> Result<DataKey, String> {
+        if let Err(e) = &self.order {
+            return Err(e.clone());
+        }
         let mut tried = Vec::new();
         if md.groups.len() <= 1 {
             let g = md.groups.first().ok_or("No keys found in file")?;
@@ -189,5 +243,37 @@ impl KeySources {
             }
         }
         Ok(())
+    }
+}
+
+/// Parses a decryption order: comma-separated key type ids, each known, none twice.
+pub fn parse_order(s: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if !DECRYPTION_ORDER.contains(&t) {
+            return Err(format!(
+                "unknown key type {t:?} in the decryption order; use {}",
+                DECRYPTION_ORDER.join(", ")
+            ));
+        }
+        if !out.iter().any(|o| o == t) {
+            out.push(t.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_never_uses_the_sidecar_pgp_keyring() {
+        let key = pgp::new_key("0123456789ABCDEF0123456789ABCDEF01234567").unwrap();
+        let keys = KeySources::from_env().without_pgp();
+        let e = keys.unwrap_key(&key).unwrap_err();
+        assert!(e.contains("tenant"), "{e}");
+        assert!(pgp::new_key("--homedir=/x").is_err());
+        assert!(pgp::new_key("12345").is_err());
     }
 }

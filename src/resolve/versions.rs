@@ -1,0 +1,139 @@
+//! `sealbridge versions`: for every secret the inputs reference, its current version (Vault KV
+//! v2 metadata, a sops file's MAC fingerprint) — values are never read — and the references
+//! that use it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::{RenderError, RenderOptions, fetch, plan, scan};
+use crate::backend::{Backends, SecretId};
+use crate::manifest::Input;
+use crate::secret::SecretValue;
+
+/// One secret's version.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SecretVersion {
+    /// `vault://kv/data/app`, `sops://secrets/db.enc.yaml`.
+    pub secret: String,
+    /// The version (KV v2: the number; sops: `sops-` and a MAC fingerprint), or `None`.
+    pub version: Option<String>,
+    /// When it was written (KV v2 `updated_time`, sops `lastmodified`).
+    pub updated: Option<String>,
+    /// Why there is no version (no such secret, KV v1, permission denied, …).
+    pub error: Option<String>,
+    /// The references using it, `file: document (Kind/name): field`.
+    pub used_by: Vec<String>,
+}
+
+/// The version of every secret `inputs` reference (one metadata request per distinct
+/// secret); references the plan step refuses are listed with their reason.
+pub fn versions_inputs(
+    inputs: &[Input],
+    backends: &Backends,
+    opts: &RenderOptions,
+) -> Result<Vec<SecretVersion>, RenderError> {
+    let (docs, origins) = super::explain::load_documents(inputs)?;
+    let mut found = Vec::new();
+    let scanned = scan::scan(&docs, &origins, &mut found);
+    let planned = plan(&scanned, opts);
+    let mut by_secret: BTreeMap<SecretId, Vec<String>> = BTreeMap::new();
+    let mut refused: Vec<SecretVersion> = Vec::new();
+    for (si, site) in scanned.sites.iter().enumerate() {
+        let doc = &scanned.docs[site.doc];
+        for (ri, r) in site.refs.iter().enumerate() {
+            let at = format!("{}: {}: {}: {}", doc.origin, doc.object, site.field, r.raw);
+            match planned.get(&(si, ri)) {
+                Some(Ok(id)) => {
+                    let id = SecretId {
+                        metadata: true,
+                        version: None,
+                        ..id.clone()
+                    };
+                    by_secret.entry(id).or_default().push(at);
+                }
+                Some(Err(why)) => refused.push(SecretVersion {
+                    secret: r.raw.clone(),
+                    version: None,
+                    updated: None,
+                    error: Some(why.clone()),
+                    used_by: vec![at],
+                }),
+                None => {}
+            }
+        }
+    }
+    let ids: BTreeSet<SecretId> = by_secret.keys().cloned().collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RenderError::Runtime(e.to_string()))?;
+    let (fetched, canonical) = rt.block_on(async {
+        let (fetched, _) = fetch::fetch_all(&ids, backends, opts).await;
+        // Two spellings of one secret (`kv/app`, `kv/data/app`) are one row: the backend's
+        // canonical key (its mount lookups are cached by now).
+        let mut canonical: BTreeMap<SecretId, String> = BTreeMap::new();
+        for id in &ids {
+            let key = match backends.get(id.backend) {
+                Some(b) => b.canonical(id).await,
+                None => None,
+            };
+            canonical.insert(id.clone(), key.unwrap_or_else(|| id.path.clone()));
+        }
+        (fetched, canonical)
+    });
+    rt.shutdown_timeout(Duration::from_millis(100));
+    let mut merged: BTreeMap<(crate::backend::BackendKind, String), SecretId> = BTreeMap::new();
+    let mut by_secret_merged: BTreeMap<SecretId, Vec<String>> = BTreeMap::new();
+    for (id, used) in by_secret {
+        let key = (id.backend, canonical.get(&id).cloned().unwrap_or_default());
+        let first = merged.entry(key).or_insert_with(|| id.clone()).clone();
+        by_secret_merged.entry(first).or_default().extend(used);
+    }
+    let by_secret = by_secret_merged;
+    let text = |m: &indexmap::IndexMap<String, SecretValue>, k: &str| match m.get(k) {
+        Some(SecretValue::String(s)) => Some(String::from_utf8_lossy(s.expose()).into_owned()),
+        _ => None,
+    };
+    let mut out: Vec<SecretVersion> = by_secret
+        .into_iter()
+        .map(|(id, used_by)| {
+            let secret = SecretId {
+                metadata: false,
+                ..id.clone()
+            }
+            .to_string();
+            match fetched.get(&id) {
+                Some(Ok(SecretValue::Map(m))) => SecretVersion {
+                    secret,
+                    version: text(m, "version"),
+                    updated: text(m, "updated").filter(|u| !u.is_empty()),
+                    error: None,
+                    used_by,
+                },
+                Some(Ok(_)) => SecretVersion {
+                    secret,
+                    version: None,
+                    updated: None,
+                    error: Some("the backend gave no version".to_owned()),
+                    used_by,
+                },
+                Some(Err(e)) => SecretVersion {
+                    secret,
+                    version: None,
+                    updated: None,
+                    error: Some(e.to_string()),
+                    used_by,
+                },
+                None => SecretVersion {
+                    secret,
+                    version: None,
+                    updated: None,
+                    error: Some("not fetched".to_owned()),
+                    used_by,
+                },
+            }
+        })
+        .collect();
+    out.extend(refused);
+    Ok(out)
+}

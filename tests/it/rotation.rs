@@ -1,0 +1,255 @@
+//! Rotation awareness: the `version` modifier gives a secret's version instead of its value
+//! (a pod-template annotation that changes when the secret changes, without hashing plaintext
+//! into the manifest). Real OpenBao (KV v2 metadata; the audit log shows the value is never
+//! read) and real sops files (a fingerprint of the MAC, no key needed).
+
+use serde_json::json;
+
+use crate::render::{failed, run, stdout};
+use crate::support;
+
+fn deployment(reference: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    metadata:\n      annotations:\n        checksum/db: \"{reference}\"\n"
+    )
+}
+
+/// The rendered annotation.
+fn annotation(o: &std::process::Output) -> String {
+    let text = stdout(o);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("checksum/db: "))
+        .unwrap_or_else(|| panic!("no annotation in {text}"))
+        .trim_matches(['"', '\''])
+        .to_owned()
+}
+
+#[test]
+fn version_modifier_follows_kv2_versions_without_reading_the_value() {
+    let bao = support::openbao();
+    let kv = bao.new_kv2();
+    bao.kv2_put(&kv, "db", json!({"password": "rotation-secret-1"}));
+    let dir = support::tempdir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("app.yaml"),
+        deployment(&format!("<path:{kv}/data/db#password | version>")),
+    )
+    .unwrap();
+    let data_reads = || {
+        bao.audit_requests()
+            .iter()
+            .filter(|v| {
+                v["request"]["operation"] == "read"
+                    && v["request"]["path"].as_str() == Some(&format!("{kv}/data/db"))
+            })
+            .count()
+    };
+    let before = data_reads();
+    let o = run(Some(bao), d, &["render", "app.yaml"], None, &[]);
+    assert_eq!(annotation(&o), "1");
+    assert!(!stdout(&o).contains("rotation-secret"));
+    bao.kv2_put(&kv, "db", json!({"password": "rotation-secret-2"}));
+    let o = run(Some(bao), d, &["render", "app.yaml"], None, &[]);
+    assert_eq!(annotation(&o), "2");
+    assert_eq!(data_reads(), before, "the value was read");
+    assert!(bao.count_requests(&format!("{kv}/metadata/db")) >= 2);
+    // Further modifiers apply to the version.
+    std::fs::write(
+        d.join("app.yaml"),
+        deployment(&format!(
+            "<path:{kv}/data/db#password | version | sha256sum>"
+        )),
+    )
+    .unwrap();
+    let o = run(Some(bao), d, &["render", "app.yaml"], None, &[]);
+    assert_eq!(annotation(&o).len(), 64);
+
+    // Where it cannot work, it says so.
+    let kv1 = bao.new_kv1();
+    bao.kv1_put(&kv1, "db", json!({"password": "x"}));
+    for (reference, want) in [
+        (
+            format!("<path:{kv1}/db#password | version>"),
+            "keeps no versions",
+        ),
+        (
+            format!("<path:{kv}/data/db#password#1 | version>"),
+            "pinned version",
+        ),
+        (
+            format!("<path:{kv}/data/db#password | base64encode | version>"),
+            "first modifier",
+        ),
+        (format!("<path:{kv}/data/nope#password | version>"), "nope"),
+    ] {
+        std::fs::write(d.join("app.yaml"), deployment(&reference)).unwrap();
+        let err = failed(&run(Some(bao), d, &["render", "app.yaml"], None, &[]));
+        assert!(err.contains(want), "{reference}: {err}");
+    }
+}
+
+#[test]
+fn version_modifier_fingerprints_a_sops_file_without_its_key() {
+    let dir = support::tempdir();
+    let d = dir.path();
+    let (identity, recipient) = support::age_keypair();
+    std::fs::write(d.join("age.txt"), identity).unwrap();
+    let encrypt = |plain: &str| {
+        std::fs::write(d.join("plain.yaml"), plain).unwrap();
+        let home = support::tempdir();
+        let o = support::sealbridge(home.path())
+            .current_dir(d)
+            .args(["encrypt", "--age", &recipient, "plain.yaml"])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        std::fs::write(d.join("db.enc.yaml"), o.stdout).unwrap();
+    };
+    encrypt("password: first\n");
+    std::fs::write(
+        d.join("app.yaml"),
+        deployment("<path:sops://db.enc.yaml#password | version>"),
+    )
+    .unwrap();
+    // No age identity in the environment: the fingerprint needs no decryption.
+    let first = annotation(&run(None, d, &["render", "app.yaml"], None, &[]));
+    assert!(first.starts_with("sops-") && first.len() == 21, "{first}");
+    let again = annotation(&run(None, d, &["render", "app.yaml"], None, &[]));
+    assert_eq!(first, again, "stable while the file is unchanged");
+    encrypt("password: second\n");
+    let second = annotation(&run(None, d, &["render", "app.yaml"], None, &[]));
+    assert_ne!(first, second, "a changed file has a new fingerprint");
+}
+
+#[test]
+fn versions_lists_each_secret_once_with_its_version_and_users_never_a_value() {
+    let bao = support::openbao();
+    let kv = bao.new_kv2();
+    bao.kv2_put(&kv, "api", json!({"token": "versions-secret-a"}));
+    bao.kv2_put(&kv, "api", json!({"token": "versions-secret-b"}));
+    let dir = support::tempdir();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("k8s")).unwrap();
+    // Two references to one secret (two spellings of its path), one to a missing secret.
+    std::fs::write(
+        d.join("k8s/a.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  t: <path:{kv}/data/api#token>\n  u: <path:{kv}/api#token>\n"
+        ),
+    )
+    .unwrap();
+    let o = run(
+        Some(bao),
+        d,
+        &["versions", "--format", "json", "k8s"],
+        None,
+        &[],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(!text.contains("versions-secret"), "a value leaked: {text}");
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "one secret: {text}");
+    assert_eq!(rows[0]["version"], "2");
+    assert_eq!(rows[0]["used_by"].as_array().unwrap().len(), 2);
+    std::fs::write(
+        d.join("k8s/b.yaml"),
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: b\nstringData:\n  t: <path:{kv}/data/gone#token>\n"),
+    )
+    .unwrap();
+    let o = run(Some(bao), d, &["versions", "k8s"], None, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert!(
+        text.contains("version 2") && text.contains("NO VERSION"),
+        "{text}"
+    );
+}
+
+#[test]
+fn render_redact_shows_which_values_changed_without_the_values() {
+    let bao = support::openbao();
+    let kv = bao.new_kv2();
+    bao.kv2_put(
+        &kv,
+        "app",
+        json!({"a": "redact-value-one", "b": "redact-value-two"}),
+    );
+    let dir = support::tempdir();
+    let d = dir.path();
+    std::fs::write(d.join("key"), b"0123456789abcdef-operator-key").unwrap();
+    std::fs::write(
+        d.join("s.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  a: <path:{kv}/data/app#a>\n  b: <path:{kv}/data/app#b>\n"
+        ),
+    )
+    .unwrap();
+    let key = d.join("key");
+    let env = [("SEALBRIDGE_FINGERPRINT_KEY_FILE", key.to_str().unwrap())];
+    let render = || {
+        let o = run(Some(bao), d, &["render", "--redact", "s.yaml"], None, &env);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o)
+    };
+    let first = render();
+    assert!(!first.contains("redact-value"), "{first}");
+    let fp = |text: &str, k: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{k}: ")))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(fp(&first, "a").contains("redacted:"), "{first}");
+    assert_ne!(fp(&first, "a"), fp(&first, "b"));
+    bao.kv2_put(
+        &kv,
+        "app",
+        json!({"a": "redact-value-one", "b": "redact-value-changed"}),
+    );
+    let second = render();
+    assert_eq!(
+        fp(&first, "a"),
+        fp(&second, "a"),
+        "unchanged value, same fingerprint"
+    );
+    assert_ne!(
+        fp(&first, "b"),
+        fp(&second, "b"),
+        "changed value, new fingerprint"
+    );
+    // Without the operator's key it refuses (an unkeyed hash would be a guessing oracle).
+    let o = run(Some(bao), d, &["render", "--redact", "s.yaml"], None, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn version_of_a_kv1_secret_is_a_keyed_fingerprint_with_the_operators_key() {
+    let bao = support::openbao();
+    let kv1 = bao.new_kv1();
+    bao.kv1_put(&kv1, "db", json!({"password": "kv1-value-1"}));
+    let dir = support::tempdir();
+    let d = dir.path();
+    std::fs::write(d.join("key"), b"0123456789abcdef-fingerprints").unwrap();
+    std::fs::write(
+        d.join("app.yaml"),
+        deployment(&format!("<path:{kv1}/db#password | version>")),
+    )
+    .unwrap();
+    let key = d.join("key");
+    let env = [("SEALBRIDGE_FINGERPRINT_KEY_FILE", key.to_str().unwrap())];
+    let first = annotation(&run(Some(bao), d, &["render", "app.yaml"], None, &env));
+    assert!(first.starts_with("kv1-") && first.len() == 28, "{first}");
+    assert_eq!(
+        first,
+        annotation(&run(Some(bao), d, &["render", "app.yaml"], None, &env)),
+        "stable"
+    );
+    bao.kv1_put(&kv1, "db", json!({"password": "kv1-value-2"}));
+    let second = annotation(&run(Some(bao), d, &["render", "app.yaml"], None, &env));
+    assert_ne!(first, second);
+}
