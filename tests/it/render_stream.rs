@@ -472,3 +472,22 @@ fn spliced_values_that_need_quotes_read_back_exactly_in_yaml_1_1() {
         assert_eq!(got[0]["list"][i], serde_json::json!(v), "{k}:\n{out}");
     }
 }
+
+/// A configuration file in a `|` block with an inline reference: the block is rewritten in
+/// place (same header comment, same indentation), the rest of the document is unchanged.
+#[test]
+fn reformatting_a_config_block_with_an_inline_reference_changes_only_that_block() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(&mount, "db", serde_json::json!({"pass": "s3cr3t"}));
+    let dir = support::tempdir();
+    let doc = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: app}}\ndata:\n  app.ini: |   # rendered\n    [db]\n    user = app\n    pass = {v}\n\n  # next\n  other: {{a: 1}}\n"
+        )
+    };
+    let input = doc(&format!("<path:{mount}/db#pass>"));
+    let o = run(Some(bao), dir.path(), &["render", "-"], Some(&input), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), doc("s3cr3t"));
+}
