@@ -321,6 +321,15 @@ enum Item {
     Doc(usize),
 }
 
+/// Where a parsed document's text is (documents parsed alone from their segment; the
+/// documents of a file that went through the full parser have none).
+#[derive(Debug, Clone)]
+struct DocText {
+    source: usize,
+    range: Range<usize>,
+    marker: bool,
+}
+
 /// Every input, triaged: passthrough runs and parsed documents, in input order.
 pub struct Stream {
     sources: Vec<Source>,
@@ -333,6 +342,8 @@ pub struct Stream {
     pub skipped: Vec<Skipped>,
     /// How many documents pass through unparsed.
     pub passthrough: usize,
+    /// `texts[i]`: the text `docs[i]` was parsed from, when it was parsed alone.
+    texts: Vec<Option<DocText>>,
 }
 
 impl fmt::Debug for Stream {
@@ -361,6 +372,7 @@ pub fn load_stream(
         origins: Vec::new(),
         skipped: Vec::new(),
         passthrough: 0,
+        texts: Vec::new(),
     };
     for (name, text, json) in read {
         let source = stream.sources.len();
@@ -387,6 +399,7 @@ struct FilePart {
     origins: Vec<Origin>,
     skipped: Vec<Skipped>,
     passthrough: usize,
+    texts: Vec<Option<DocText>>,
 }
 
 fn add_source(
@@ -418,6 +431,7 @@ fn add_source(
     stream.origins.extend(part.origins);
     stream.skipped.extend(part.skipped);
     stream.passthrough += part.passthrough;
+    stream.texts.extend(part.texts);
     Ok(())
 }
 
@@ -434,6 +448,7 @@ fn whole(name: &str, text: &str, json: bool) -> Result<FilePart, String> {
         part.items.push(Item::Doc(i));
         part.docs.push(d.doc);
         part.origins.push(d.origin);
+        part.texts.push(None);
     }
     Ok(part)
 }
@@ -490,19 +505,32 @@ fn triaged(
             part.items.push(Item::Doc(part.docs.len()));
             part.docs.push(d.doc);
             part.origins.push(d.origin);
+            part.texts.push(Some(DocText {
+                source,
+                range: seg.text.clone(),
+                marker: seg.marker,
+            }));
         }
     }
     Some(part)
 }
 
 impl Stream {
-    /// The output: passthrough text as read, parsed documents written by the manifest writer
-    /// and read back ([`yaml::emit_manifest_checked`]), `---` between documents. Call after
+    /// The output: passthrough text as read; a parsed document as its text with only the
+    /// replaced scalars' text changed ([`yaml::splice_document`], read back), or, when that is
+    /// not sound or the document came from the full parser, written by the manifest writer and
+    /// read back ([`yaml::emit_manifest_checked`]); `---` between documents. Call after
     /// rendering `docs`.
     pub fn into_output(self) -> Result<Output, EmitCheckError> {
         let mut pieces = Vec::new();
         let mut written = 0usize;
         let mut i = 0;
+        let ends_line = |source: usize, end: usize| {
+            self.sources
+                .get(source)
+                .and_then(|s| s.text.as_bytes().get(end.checked_sub(1)?))
+                == Some(&b'\n')
+        };
         while let Some(item) = self.items.get(i) {
             match item {
                 Item::Text {
@@ -514,36 +542,74 @@ impl Stream {
                     if written > 0 && !marker {
                         pieces.push(Piece::Sep);
                     }
-                    let ends_line = self
-                        .sources
-                        .get(*source)
-                        .and_then(|s| s.text.as_bytes().get(range.end.checked_sub(1)?))
-                        == Some(&b'\n');
                     pieces.push(Piece::Source(*source, range.clone()));
-                    if !ends_line {
+                    if !ends_line(*source, range.end) {
                         pieces.push(Piece::Newline);
                     }
                     written += 1;
                 }
                 Item::Doc(first) => {
-                    // Consecutive parsed documents are written in one call.
-                    let mut last = *first;
                     i += 1;
-                    while let Some(Item::Doc(d)) = self.items.get(i)
-                        && *d == last + 1
-                    {
-                        last = *d;
-                        i += 1;
-                    }
-                    let docs = self.docs.get(*first..=last).unwrap_or(&[]);
-                    let text = yaml::emit_manifest_checked(docs)?;
-                    if text.is_empty() {
+                    let (Some(doc), Some(Some(at))) =
+                        (self.docs.get(*first), self.texts.get(*first))
+                    else {
+                        // Consecutive documents of the full parser are written in one call.
+                        let mut last = *first;
+                        while let Some(Item::Doc(d)) = self.items.get(i)
+                            && *d == last + 1
+                            && matches!(self.texts.get(*d), Some(None))
+                        {
+                            last = *d;
+                            i += 1;
+                        }
+                        let docs = self.docs.get(*first..=last).unwrap_or(&[]);
+                        let text = yaml::emit_manifest_checked(docs)?;
+                        if text.is_empty() {
+                            continue;
+                        }
+                        if written > 0 {
+                            pieces.push(Piece::Sep);
+                        }
+                        pieces.push(Piece::Owned(text));
+                        written += 1;
                         continue;
-                    }
-                    if written > 0 {
+                    };
+                    let src = self
+                        .sources
+                        .get(at.source)
+                        .and_then(|s| s.text.get(at.range.clone()))
+                        .unwrap_or("");
+                    let spliced = yaml::splice_document(src, doc);
+                    let (piece, ends) = match spliced {
+                        yaml::Spliced::Unchanged => (
+                            Piece::Source(at.source, at.range.clone()),
+                            ends_line(at.source, at.range.end),
+                        ),
+                        yaml::Spliced::Text(t) => {
+                            let ends = t.ends_with('\n');
+                            (Piece::Owned(t), ends)
+                        }
+                        yaml::Spliced::Reemit(why) => {
+                            tracing::debug!(why, "document written by the manifest writer");
+                            let text = yaml::emit_manifest_checked(std::slice::from_ref(doc))?;
+                            if text.is_empty() {
+                                continue;
+                            }
+                            if written > 0 {
+                                pieces.push(Piece::Sep);
+                            }
+                            pieces.push(Piece::Owned(text));
+                            written += 1;
+                            continue;
+                        }
+                    };
+                    if written > 0 && !at.marker {
                         pieces.push(Piece::Sep);
                     }
-                    pieces.push(Piece::Owned(text));
+                    pieces.push(piece);
+                    if !ends {
+                        pieces.push(Piece::Newline);
+                    }
                     written += 1;
                 }
             }

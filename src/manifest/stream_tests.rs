@@ -255,6 +255,7 @@ fn load_one(text: &str) -> Stream {
         origins: Vec::new(),
         skipped: Vec::new(),
         passthrough: 0,
+        texts: Vec::new(),
     };
     add_source(
         &mut stream,
@@ -386,7 +387,7 @@ fn documents_that_need_the_tree_are_parsed_and_the_rest_pass_through() {
     let out = stream.into_output().unwrap().to_text();
     assert_eq!(
         &*out,
-        "kind: A\nx:   {a: 1}\n---\nkind: Secret\nstringData:\n  a: b\n---\nkind: B\ny: [1,  2]\n"
+        "kind: A\nx:   {a: 1}\n---\nkind: Secret\nstringData: {a: b}\n---\nkind: B\ny: [1,  2]\n"
     );
 }
 
@@ -410,6 +411,7 @@ fn a_segment_the_parser_rejects_makes_the_whole_file_report_its_error() {
         origins: Vec::new(),
         skipped: Vec::new(),
         passthrough: 0,
+        texts: Vec::new(),
     };
     // `x: [` is not simple: parsed alone, rejected, then the whole file is parsed.
     let err = add_source(&mut stream, 0, "t.yaml", text, false, &|_: &str| false).unwrap_err();

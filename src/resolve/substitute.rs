@@ -334,6 +334,8 @@ pub(crate) fn apply(docs: &mut [Document], edits: Vec<Edit>) {
             && *last < entries.len()
         {
             entries.remove(*last);
+            // Its text no longer describes it: the document is written by the manifest writer.
+            p.clear_span();
         }
     }
 }

@@ -156,7 +156,7 @@ fn append_foot(g: &mut GoNode<'_>, foot: &[super::Text]) {
 
 /// True when `s`, written plain, reads back as the string `s` under YAML 1.2 (go-yaml v3)
 /// and YAML 1.1 (go-yaml v2 / sigs.k8s.io/yaml) alike.
-fn plain_safe(s: &str) -> bool {
+pub(crate) fn plain_safe(s: &str) -> bool {
     matches!(resolve_plain(s), Resolved::Str) && !is_yaml11_nonstring(s)
 }
 

@@ -18,6 +18,20 @@ impl std::fmt::Display for Pos {
     }
 }
 
+/// Where a parsed node's text is in the source it was parsed from (byte offsets; for plain
+/// and quoted scalars exactly the scalar's text, without properties), and the style a scalar
+/// was read with. Created nodes have none; [`Node::replace`] keeps the span of a scalar
+/// replaced by a scalar, so that the splicer (`super::splice`) finds where the value was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// First byte.
+    pub start: u32,
+    /// One past the last byte.
+    pub end: u32,
+    /// The style of the scalar as parsed (`Plain` for collections and aliases).
+    pub style: ScalarStyle,
+}
+
 /// How a scalar is (or was) written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScalarStyle {
@@ -218,6 +232,8 @@ pub struct Node {
     /// block style regardless.
     pub flow: bool,
     comments: Option<Box<Comments>>,
+    /// Where it is in its source text (parsed nodes only; see [`Span`]).
+    span: Option<Span>,
 }
 
 impl Node {
@@ -230,7 +246,24 @@ impl Node {
             pos: Pos::default(),
             flow: false,
             comments: None,
+            span: None,
         }
+    }
+
+    /// Where this node is in the text it was parsed from (`None` for created nodes and for a
+    /// collection whose entries were removed).
+    pub fn span(&self) -> Option<Span> {
+        self.span
+    }
+
+    pub(crate) fn set_span(&mut self, span: Option<Span>) {
+        self.span = span;
+    }
+
+    /// Forgets where this node was parsed from: its text no longer describes it (entries were
+    /// removed). The splicer then writes the whole document with the manifest writer.
+    pub fn clear_span(&mut self) {
+        self.span = None;
     }
 
     /// A scalar node.
@@ -394,6 +427,14 @@ impl Node {
         }
         if new.pos == Pos::default() {
             new.pos = self.pos;
+        }
+        // A scalar replaced by a scalar keeps the place of the old text (the splicer writes
+        // the new value there); a collection that replaces a scalar has no text.
+        if new.span.is_none()
+            && matches!(self.kind, NodeKind::Scalar(_))
+            && matches!(new.kind, NodeKind::Scalar(_))
+        {
+            new.span = self.span;
         }
         std::mem::replace(self, new)
     }

@@ -17,6 +17,7 @@ pub fn parse_stream(src: &str) -> Result<Vec<Document>, Error> {
         stack: Vec::new(),
         pending: Vec::new(),
         last_line: 0,
+        last_end: 0,
         doc: None,
         last: Last::None,
     };
@@ -60,6 +61,9 @@ struct Builder<'a> {
     last_line: usize,
     doc: Option<DocState>,
     last: Last,
+    /// The furthest byte any event so far ended at (where a block scalar's header search
+    /// starts).
+    last_end: usize,
 }
 
 fn pos(span: &Span) -> Pos {
@@ -67,6 +71,65 @@ fn pos(span: &Span) -> Pos {
         line: u32::try_from(span.start.line()).unwrap_or(u32::MAX),
         col: u32::try_from(span.start.col() + 1).unwrap_or(u32::MAX),
     }
+}
+
+fn byte_span(span: &Span, style: ScalarStyle) -> Option<super::node::Span> {
+    let r = span.byte_range()?;
+    Some(super::node::Span {
+        start: u32::try_from(r.start).ok()?,
+        end: u32::try_from(r.end).ok()?,
+        style,
+    })
+}
+
+/// The span of a block scalar from its header (`|`/`>`) to the start of the line after its
+/// content, or `None` (the parser's span starts at the content). The header is found by
+/// reading forward from `from` (where the previous event ended) over blanks, line breaks,
+/// comments, the `:`/`-`/`?` indicators and properties (`&a`, `!t`).
+fn block_span(
+    src: &str,
+    from: usize,
+    span: &Span,
+    style: ScalarStyle,
+) -> Option<super::node::Span> {
+    let r = span.byte_range()?;
+    let b = src.as_bytes();
+    let mut i = from;
+    let header = loop {
+        if i >= r.start {
+            return None;
+        }
+        let after_blank =
+            i == from || matches!(b.get(i.wrapping_sub(1)), Some(b' ' | b'\t' | b'\n'));
+        match *b.get(i)? {
+            b' ' | b'\t' | b'\n' => i += 1,
+            b'#' if after_blank => {
+                i = src.get(i..)?.find('\n').map_or(b.len(), |n| i + n);
+            }
+            b':' | b'-' | b'?' if matches!(b.get(i + 1), Some(b' ' | b'\t' | b'\n')) => i += 1,
+            b'&' | b'!' => {
+                while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n') {
+                    i += 1;
+                }
+            }
+            b'|' | b'>' => break i,
+            _ => return None,
+        }
+    };
+    let header_line_end = src.get(header..)?.find('\n').map(|n| header + n)?;
+    let end = if r.end >= b.len() || b.get(r.end.checked_sub(1)?) == Some(&b'\n') {
+        r.end
+    } else {
+        src.get(..r.end)?.rfind('\n')? + 1
+    };
+    if end <= header_line_end {
+        return None;
+    }
+    Some(super::node::Span {
+        start: u32::try_from(header).ok()?,
+        end: u32::try_from(end).ok()?,
+        style,
+    })
 }
 
 fn short_tag(tag: &granit_parser::Tag) -> String {
@@ -84,6 +147,12 @@ impl Builder<'_> {
     fn event(&mut self, ev: Event<'_>, span: Span) -> Result<(), Error> {
         let is_map = matches!(ev, Event::MappingStart(..));
         let prev_line = self.last_line;
+        let prev_end = self.last_end;
+        if let Some(r) = span.byte_range()
+            && !matches!(ev, Event::Scalar(..))
+        {
+            self.last_end = self.last_end.max(r.end);
+        }
         if !matches!(
             ev,
             Event::MappingEnd | Event::SequenceEnd | Event::DocumentEnd | Event::StreamEnd
@@ -149,6 +218,7 @@ impl Builder<'_> {
                     .to_owned();
                 let mut n = Node::new(NodeKind::Alias(name));
                 n.pos = pos(&span);
+                n.set_span(byte_span(&span, ScalarStyle::Plain));
                 self.attach(n);
             }
             Event::UnresolvedAlias(_) => {
@@ -199,6 +269,20 @@ impl Builder<'_> {
                 let mut n = Node::scalar(Scalar::parsed(Text::new(value.into_owned()), style, raw));
                 n.tag = tag.as_deref().map(short_tag);
                 n.pos = pos(&span);
+                let node_span = match style {
+                    // Without its header the span cannot be spliced: an empty one says so (a
+                    // block scalar that is replaced had content).
+                    ScalarStyle::Literal | ScalarStyle::Folded => {
+                        block_span(self.src, prev_end, &span, style).or_else(|| {
+                            byte_span(&span, style).map(|s| super::node::Span { end: s.start, ..s })
+                        })
+                    }
+                    _ => byte_span(&span, style),
+                };
+                if let Some(r) = span.byte_range() {
+                    self.last_end = self.last_end.max(r.end);
+                }
+                n.set_span(node_span);
                 self.attach(n);
             }
             Event::SequenceStart(style, _, tag) | Event::MappingStart(style, _, tag) => {
@@ -215,6 +299,7 @@ impl Builder<'_> {
                 }
                 node.tag = tag.as_deref().map(short_tag);
                 node.pos = pos(&span);
+                node.set_span(byte_span(&span, ScalarStyle::Plain));
                 let indent = span.start.col();
                 let indentless = !is_map
                     && !node.flow

@@ -392,3 +392,102 @@ fn the_fail_fast_probe_adds_no_request() {
         3
     );
 }
+
+/// Minimal diffs (issue 11): a document with a reference comes out as its own text with only
+/// that scalar's text changed — flow style, comments, odd indentation and quoting elsewhere
+/// stay byte for byte (the manifest writer used to re-emit the whole document in block style).
+#[test]
+fn reformatting_a_document_with_a_reference_changes_only_the_reference() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(&mount, "app", serde_json::json!({"pass": "hunter2"}));
+    let dir = support::tempdir();
+    let doc = |v: &str| {
+        format!(
+            "# Source: chart/templates/secret.yaml\napiVersion: v1\nkind: Secret\nmetadata: {{name: app,   labels: {{tier: web}}}}  # flow\nstringData:\n      # odd indentation\n      password:   {v}   # the reference\n      other:  'keep  me'\nlist:\n- [1,2]\n-   {{a: b}}\n"
+        )
+    };
+    let input = format!(
+        "kind: ConfigMap\ndata: {{x: y}}\n---\n{}",
+        doc(&format!("<path:{mount}/app#pass>"))
+    );
+    let o = run(Some(bao), dir.path(), &["render", "-"], Some(&input), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("kind: ConfigMap\ndata: {{x: y}}\n---\n{}", doc("hunter2"))
+    );
+}
+
+/// Values that change meaning when written plain (YAML 1.1 booleans, indicators, leading
+/// blanks, comments, line breaks) are quoted where they are spliced, in block and flow
+/// positions, and PyYAML (a YAML 1.1 reader like sigs.k8s.io/yaml) reads exactly the values.
+#[test]
+fn spliced_values_that_need_quotes_read_back_exactly_in_yaml_1_1() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    let values = [
+        ("boolish", "yes"),
+        ("colon", ": x"),
+        ("lead", " lead"),
+        ("hash", "#x"),
+        ("comment", "a #b"),
+        ("multi", "line1\nline2\n"),
+        ("num", "0644"),
+    ];
+    let data: serde_json::Map<String, serde_json::Value> = values
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), serde_json::json!(v)))
+        .collect();
+    bao.kv2_put(&mount, "tricky", serde_json::Value::Object(data));
+    let mut input =
+        String::from("apiVersion: v1\nkind: Secret\nmetadata: {name: t}\nstringData:\n");
+    for (k, _) in &values {
+        input.push_str(&format!("  {k}: <path:{mount}/tricky#{k}>  # c\n"));
+    }
+    input.push_str("flow: {");
+    for (k, _) in &values {
+        input.push_str(&format!("{k}: \"<path:{mount}/tricky#{k}>\", "));
+    }
+    input.push_str("end: 1}\nlist: [");
+    for (k, _) in &values {
+        input.push_str(&format!("<path:{mount}/tricky#{k}>, "));
+    }
+    input.push_str("z]\n");
+    let dir = support::tempdir();
+    let o = run(Some(bao), dir.path(), &["render", "-"], Some(&input), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    // Spliced, not re-emitted: the flow collections and comments are still there.
+    assert!(out.contains("metadata: {name: t}\n"), "{out}");
+    assert!(out.contains("flow: {boolish: \"yes\", "), "{out}");
+    assert!(
+        out.contains("  multi: |  # c\n    line1\n    line2\n"),
+        "{out}"
+    );
+    let got = crate::yaml11::pyyaml(&out);
+    for (i, (k, v)) in values.iter().enumerate() {
+        assert_eq!(got[0]["stringData"][k], serde_json::json!(v), "{k}:\n{out}");
+        assert_eq!(got[0]["flow"][k], serde_json::json!(v), "{k}:\n{out}");
+        assert_eq!(got[0]["list"][i], serde_json::json!(v), "{k}:\n{out}");
+    }
+}
+
+/// A configuration file in a `|` block with an inline reference: the block is rewritten in
+/// place (same header comment, same indentation), the rest of the document is unchanged.
+#[test]
+fn reformatting_a_config_block_with_an_inline_reference_changes_only_that_block() {
+    let bao = support::openbao();
+    let mount = bao.new_kv2();
+    bao.kv2_put(&mount, "db", serde_json::json!({"pass": "s3cr3t"}));
+    let dir = support::tempdir();
+    let doc = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: app}}\ndata:\n  app.ini: |   # rendered\n    [db]\n    user = app\n    pass = {v}\n\n  # next\n  other: {{a: 1}}\n"
+        )
+    };
+    let input = doc(&format!("<path:{mount}/db#pass>"));
+    let o = run(Some(bao), dir.path(), &["render", "-"], Some(&input), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), doc("s3cr3t"));
+}
