@@ -38,8 +38,8 @@ pub struct Finding {
 const MAX_FILES: usize = 50_000;
 const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Checks every file under `paths`.
-pub fn check(paths: &[PathBuf], opts: &RenderOptions) -> Vec<Finding> {
+/// The files under `paths` (directories walked), sorted, without duplicates.
+fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -50,6 +50,12 @@ pub fn check(paths: &[PathBuf], opts: &RenderOptions) -> Vec<Finding> {
     }
     files.sort();
     files.dedup();
+    files
+}
+
+/// Checks every file under `paths`.
+pub fn check(paths: &[PathBuf], opts: &RenderOptions) -> Vec<Finding> {
+    let files = collect(paths);
     let mut out = Vec::new();
     for f in &files {
         check_file(f, opts, &mut out);
@@ -120,16 +126,7 @@ pub fn resolve(
     backends: &crate::backend::Backends,
     opts: &RenderOptions,
 ) -> Vec<Finding> {
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk(p, &mut files);
-        } else {
-            files.push(p.clone());
-        }
-    }
-    files.sort();
-    files.dedup();
+    let files = collect(paths);
     let inputs: Vec<Input> = files
         .into_iter()
         .filter(|f| is_manifest(f) && !helm_template(f))
