@@ -411,7 +411,9 @@ fn sb_stdin(dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &[u8]) -> Ou
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    // A child that fails before reading closes the pipe: its exit status and stderr, checked by
+    // the caller, say why (a write error here would hide it).
+    let _ = child.stdin.take().unwrap().write_all(stdin);
     child.wait_with_output().unwrap()
 }
 
@@ -432,7 +434,14 @@ fn set_and_unset_rewrite_the_file_and_real_sops_decrypts_it() {
     assert!(o.status.success(), "{}", stderr(&o));
     std::fs::write(d.join("s.enc.yaml"), &o.stdout).unwrap();
 
-    let ok = |o: &Output| assert!(o.status.success(), "{}", stderr(o));
+    let ok = |o: &Output| {
+        assert!(
+            o.status.success(),
+            "exit {:?}: {}",
+            o.status.code(),
+            stderr(o)
+        )
+    };
     ok(&sb(
         d,
         &env,
