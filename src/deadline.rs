@@ -149,3 +149,119 @@ impl Drop for Child {
         g.retain(|p| *p != self.pgid);
     }
 }
+
+/// What [`run_captured`] got from a child that ended in time.
+#[derive(Debug)]
+pub struct Captured {
+    /// The exit status.
+    pub status: std::process::ExitStatus,
+    /// stdout, at most the limit (wiped on drop: a key command's or a tool's output may be
+    /// secret).
+    pub stdout: zeroize::Zeroizing<Vec<u8>>,
+    /// stderr, at most 64 KiB, when it was captured (else empty: it went to ours).
+    pub stderr: Vec<u8>,
+}
+
+/// Why [`run_captured`] has no [`Captured`].
+#[derive(Debug)]
+pub enum RunError {
+    /// The program could not be started.
+    Spawn(std::io::Error),
+    /// It did not finish within this many seconds (the run deadline, else the default); its
+    /// process group was killed.
+    Deadline(u64),
+    /// stdout held more than the limit; the process group was killed.
+    TooBig,
+    /// Waiting for it failed.
+    Wait(std::io::Error),
+    /// Reading its stdout failed.
+    Read(std::io::Error),
+}
+
+/// Runs `cmd` in its own process group (registered with the watchdog), `stdin` written to it
+/// (else closed), stdout read into wiped memory up to `max_stdout` bytes (more: the group is
+/// killed), stderr captured (`capture_stderr`, at most 64 KiB) or passed through. It may run
+/// until the run deadline, or `timeout` when none is armed; then its group is killed. The one
+/// way helm, kustomize, gpg and the `SOPS_AGE_*_CMD` commands are run.
+pub fn run_captured(
+    cmd: &mut std::process::Command,
+    stdin: Option<zeroize::Zeroizing<Vec<u8>>>,
+    max_stdout: u64,
+    capture_stderr: bool,
+    timeout: Duration,
+) -> Result<Captured, RunError> {
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::process::CommandExt as _;
+    use std::process::Stdio;
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(if capture_stderr {
+        Stdio::piped()
+    } else {
+        Stdio::inherit()
+    })
+    .process_group(0);
+    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    let group = Child::register(child.id());
+    let pid = i32::try_from(child.id()).unwrap_or(0);
+    let child_stdin = child.stdin.take();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Feed stdin from its own thread: the child may write before it has read everything.
+        let writer = std::thread::spawn(move || {
+            if let (Some(mut s), Some(input)) = (child_stdin, stdin) {
+                let _ = s.write_all(&input);
+            }
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut e = Vec::new();
+            if let Some(s) = stderr {
+                let _ = s.take(64 * 1024).read_to_end(&mut e);
+            }
+            e
+        });
+        let mut out = zeroize::Zeroizing::new(Vec::new());
+        let read = match stdout {
+            Some(s) => s
+                .take(max_stdout.saturating_add(1))
+                .read_to_end(&mut out)
+                .map(|_| ()),
+            None => Ok(()),
+        };
+        let too_big = out.len() as u64 > max_stdout;
+        if too_big && pid > 0 {
+            // The output is refused anyway: stop the child.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = writer.join();
+        let err = err_reader.join().unwrap_or_default();
+        let _ = tx.send((read, child.wait(), out, err, too_big));
+    });
+    let limit = remaining().unwrap_or(timeout);
+    let Ok((read, status, stdout, stderr, too_big)) = rx.recv_timeout(limit) else {
+        group.kill();
+        // Killing the group closes its pipes; a process that left the group is not waited for.
+        let _ = rx.recv_timeout(Duration::from_secs(1));
+        return Err(RunError::Deadline(limit.as_secs()));
+    };
+    drop(group);
+    if too_big {
+        return Err(RunError::TooBig);
+    }
+    let status = status.map_err(RunError::Wait)?;
+    read.map_err(RunError::Read)?;
+    Ok(Captured {
+        status,
+        stdout,
+        stderr,
+    })
+}

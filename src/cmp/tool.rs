@@ -4,8 +4,6 @@
 //! plaintext Secrets into it), stderr passed through (the tool's own messages, no values).
 
 use std::ffi::{OsStr, OsString};
-use std::io::Read as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -53,70 +51,38 @@ fn run(
     dir: &Path,
     max_output: usize,
 ) -> Result<Zeroizing<String>> {
+    use crate::deadline::RunError;
     let what = tool.what;
-    let mut child = std::process::Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| {
-            Error::Refused(format!(
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args).current_dir(dir);
+    let limit = u64::try_from(max_output).unwrap_or(u64::MAX);
+    let out = crate::deadline::run_captured(&mut cmd, None, limit, false, TOOL_TIMEOUT).map_err(
+        |e| match e {
+            RunError::Spawn(e) => Error::Refused(format!(
                 "cannot run {} ({}, else {} on PATH): {e}",
                 Path::new(program).display(),
                 tool.env_var,
                 tool.default
-            ))
-        })?;
-    let group = crate::deadline::Child::register(child.id());
-    let mut stdout = child.stdout.take();
-    let limit = u64::try_from(max_output).unwrap_or(u64::MAX);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut out = Zeroizing::new(Vec::new());
-        let read = match stdout.as_mut() {
-            Some(s) => s
-                .take(limit.saturating_add(1))
-                .read_to_end(&mut out)
-                .map(|_| ()),
-            None => Ok(()),
-        };
-        let too_big = out.len() as u64 > limit;
-        if too_big {
-            // Stop the tool: its output is refused anyway.
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0)),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        drop(stdout);
-        let _ = tx.send((read, child.wait(), out, too_big));
-    });
-    let wait = crate::deadline::remaining().unwrap_or(TOOL_TIMEOUT);
-    let Ok((read, status, out, too_big)) = rx.recv_timeout(wait) else {
-        group.kill();
+            )),
+            RunError::Deadline(secs) => Error::Refused(format!(
+                "{what} did not finish within {secs} s (the run deadline); its process group was \
+                 killed"
+            )),
+            RunError::TooBig => Error::Refused(format!(
+                "{what} printed more than {max_output} bytes (SEALBRIDGE_MAX_OUTPUT)"
+            )),
+            RunError::Wait(e) => Error::Refused(format!("{what}: {e}")),
+            RunError::Read(e) => Error::Refused(format!("{what}: cannot read its output: {e}")),
+        },
+    )?;
+    if !out.status.success() {
         return Err(Error::Refused(format!(
-            "{what} did not finish within {} s (the run deadline); its process group was killed",
-            wait.as_secs()
-        )));
-    };
-    drop(group);
-    if too_big {
-        return Err(Error::Refused(format!(
-            "{what} printed more than {max_output} bytes (SEALBRIDGE_MAX_OUTPUT)"
+            "{what} failed ({}); its messages are above",
+            out.status
         )));
     }
-    let status = status.map_err(|e| Error::Refused(format!("{what}: {e}")))?;
-    read.map_err(|e| Error::Refused(format!("{what}: cannot read its output: {e}")))?;
-    if !status.success() {
-        return Err(Error::Refused(format!(
-            "{what} failed ({status}); its messages are above"
-        )));
-    }
-    let mut out = out;
-    let text = String::from_utf8(std::mem::take(&mut *out))
+    let mut stdout = out.stdout;
+    let text = String::from_utf8(std::mem::take(&mut *stdout))
         .map_err(|_| Error::Refused(format!("{what} printed text that is not UTF-8")))?;
     Ok(Zeroizing::new(text))
 }

@@ -207,49 +207,23 @@ const KEY_CMD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
 /// returns its stdout. It may run until the run deadline (45 s when none is armed); then its
 /// whole process group is killed and the key source fails.
 fn run_key_cmd(var: &str, cmd: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-    use std::io::Read as _;
-    use std::os::unix::process::CommandExt as _;
-    let mut child = std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("{var}: {e}"))?;
-    let group = crate::deadline::Child::register(child.id());
-    let mut stdout = child.stdout.take();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut out = Zeroizing::new(Vec::new());
-        let read = match stdout.as_mut() {
-            Some(s) => s.read_to_end(&mut out).map(|_| ()),
-            None => Ok(()),
-        };
-        let _ = tx.send((read, child.wait(), out));
-    });
-    let limit = crate::deadline::remaining().unwrap_or(KEY_CMD_TIMEOUT);
-    let (read, status, out) = match rx.recv_timeout(limit) {
-        Ok(r) => r,
-        Err(_) => {
-            group.kill();
-            // Killing the group closes its pipe; a process that left the group is not waited for.
-            let _ = rx.recv_timeout(std::time::Duration::from_secs(1));
-            return Err(format!(
-                "{var} did not finish within {} s (the run deadline); its process group was \
-                 killed",
-                limit.as_secs()
-            ));
-        }
-    };
-    drop(group);
-    let status = status.map_err(|e| format!("{var}: {e}"))?;
-    read.map_err(|e| format!("{var}: cannot read its output: {e}"))?;
-    if status.success() {
-        Ok(out)
+    use crate::deadline::RunError;
+    let mut c = std::process::Command::new("/bin/sh");
+    c.arg("-c").arg(cmd);
+    let out = crate::deadline::run_captured(&mut c, None, u64::MAX, false, KEY_CMD_TIMEOUT)
+        .map_err(|e| match e {
+            RunError::Deadline(secs) => format!(
+                "{var} did not finish within {secs} s (the run deadline); its process group was \
+                 killed"
+            ),
+            RunError::Read(e) => format!("{var}: cannot read its output: {e}"),
+            RunError::Spawn(e) | RunError::Wait(e) => format!("{var}: {e}"),
+            RunError::TooBig => format!("{var}: its output is too large"),
+        })?;
+    if out.status.success() {
+        Ok(out.stdout)
     } else {
-        Err(format!("{var} exited with {status}"))
+        Err(format!("{var} exited with {}", out.status))
     }
 }
 

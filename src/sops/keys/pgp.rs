@@ -7,9 +7,6 @@
 //! deadline (45 s when none is armed); the data key travels on its stdin/stdout pipes only.
 //! gpg's stderr is kept (bounded) for the error message: it names keys, never the data key.
 
-use std::io::{Read as _, Write as _};
-use std::os::unix::process::CommandExt as _;
-
 use zeroize::Zeroizing;
 
 use crate::sops::gofmt::Timestamp;
@@ -95,68 +92,40 @@ fn set(fields: &mut Vec<Entry>, key: &str, value: &str) {
 
 /// Runs gpg with `args`, `input` on stdin; returns stdout.
 fn run(args: &[&str], input: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+    use crate::deadline::RunError;
     let gpg = std::env::var_os("SOPS_GPG_EXEC")
         .filter(|g| !g.is_empty())
         .unwrap_or_else(|| "gpg".into());
     let shown = std::path::Path::new(&gpg).display().to_string();
-    let mut child = std::process::Command::new(&gpg)
-        .args(["--batch", "--no-tty", "--quiet"])
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("cannot run {shown} (SOPS_GPG_EXEC, else gpg on PATH): {e}"))?;
-    let group = crate::deadline::Child::register(child.id());
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let input = Zeroizing::new(input.to_vec());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // Feed stdin from its own thread: gpg may write before it has read everything.
-        let writer = std::thread::spawn(move || {
-            if let Some(mut s) = stdin {
-                let _ = s.write_all(&input);
-            }
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut e = Vec::new();
-            if let Some(s) = stderr {
-                let _ = s.take(64 * 1024).read_to_end(&mut e);
-            }
-            e
-        });
-        let mut out = Zeroizing::new(Vec::new());
-        let read = match stdout {
-            Some(s) => s.take(MAX_GPG_OUTPUT).read_to_end(&mut out).map(|_| ()),
-            None => Ok(()),
-        };
-        let _ = writer.join();
-        let err = err_reader.join().unwrap_or_default();
-        let _ = tx.send((read, child.wait(), out, err));
-    });
-    let limit = crate::deadline::remaining().unwrap_or(GPG_TIMEOUT);
-    let Ok((read, status, out, err)) = rx.recv_timeout(limit) else {
-        group.kill();
-        return Err(format!(
-            "{shown} did not finish within {} s (the run deadline); its process group was \
-             killed",
-            limit.as_secs()
-        ));
-    };
-    drop(group);
-    let status = status.map_err(|e| format!("{shown}: {e}"))?;
-    read.map_err(|e| format!("{shown}: cannot read its output: {e}"))?;
-    if !status.success() {
-        let msg = String::from_utf8_lossy(&err);
+    let mut cmd = std::process::Command::new(&gpg);
+    cmd.args(["--batch", "--no-tty", "--quiet"]).args(args);
+    let out = crate::deadline::run_captured(
+        &mut cmd,
+        Some(Zeroizing::new(input.to_vec())),
+        MAX_GPG_OUTPUT,
+        true,
+        GPG_TIMEOUT,
+    )
+    .map_err(|e| match e {
+        RunError::Spawn(e) => {
+            format!("cannot run {shown} (SOPS_GPG_EXEC, else gpg on PATH): {e}")
+        }
+        RunError::Deadline(secs) => format!(
+            "{shown} did not finish within {secs} s (the run deadline); its process group was \
+             killed"
+        ),
+        RunError::TooBig => format!("{shown} printed more than {MAX_GPG_OUTPUT} bytes"),
+        RunError::Wait(e) => format!("{shown}: {e}"),
+        RunError::Read(e) => format!("{shown}: cannot read its output: {e}"),
+    })?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
         let last = msg
             .lines()
             .map(str::trim)
             .rfind(|l| !l.is_empty())
             .unwrap_or("no message");
-        return Err(format!("{shown} failed ({status}): {last}"));
+        return Err(format!("{shown} failed ({}): {last}", out.status));
     }
-    Ok(out)
+    Ok(out.stdout)
 }
