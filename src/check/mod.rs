@@ -130,7 +130,10 @@ pub fn resolve(
     let inputs: Vec<Input> = files
         .into_iter()
         .filter(|f| is_manifest(f) && !helm_template(f))
-        .filter(|f| std::fs::read(f).is_ok_and(|b| !looks_sops(&String::from_utf8_lossy(&b))))
+        .filter(|f| {
+            std::fs::read(f)
+                .is_ok_and(|b| !crate::sops::looks_encrypted(&String::from_utf8_lossy(&b)))
+        })
         .map(Input::Path)
         .collect();
     if inputs.is_empty() {
@@ -215,7 +218,7 @@ fn check_file(path: &Path, opts: &RenderOptions, out: &mut Vec<Finding>) {
     if !is_manifest(path) || helm_template(path) {
         return;
     }
-    let sops = looks_sops(&text);
+    let sops = crate::sops::looks_encrypted(&text);
     if sops {
         sops_file(path, &file, &bytes, out);
         return;
@@ -268,12 +271,6 @@ fn helm_template(path: &Path) -> bool {
         .find(|a| a.file_name().is_some_and(|n| n == "templates"))
         .and_then(Path::parent)
         .is_some_and(|chart| chart.join("Chart.yaml").is_file())
-}
-
-/// A file with sops metadata.
-fn looks_sops(text: &str) -> bool {
-    (text.starts_with("sops:") || text.contains("\nsops:") || text.contains("\"sops\":"))
-        && text.contains("ENC[")
 }
 
 /// `SB003`: private key material, by line (the material itself is never printed).

@@ -129,7 +129,7 @@ pub fn template_args_with_values(
     Ok((args, pending))
 }
 
-/// A file with sops metadata (a top-level `sops:` key with a `mac`): read at most 4 MiB.
+/// A file with sops metadata ([`crate::sops::looks_encrypted`]): read at most 4 MiB.
 fn looks_sops(path: &Path) -> bool {
     use std::io::Read as _;
     let Ok(f) = std::fs::File::open(path) else {
@@ -139,10 +139,7 @@ fn looks_sops(path: &Path) -> bool {
     if f.take(4 << 20).read_to_end(&mut text).is_err() {
         return false;
     }
-    let text = String::from_utf8_lossy(&text);
-    (text.contains("\nsops:") || text.starts_with("sops:") || text.contains("\"sops\":"))
-        && text.contains("mac")
-        && text.contains("ENC[")
+    crate::sops::looks_encrypted(&String::from_utf8_lossy(&text))
 }
 
 /// The release name: the `release-name` parameter, else the Application name (without the

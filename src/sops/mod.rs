@@ -351,6 +351,13 @@ pub fn decrypt_file(path: &Path, opts: &DecryptOptions) -> Result<Decrypted, Err
     decrypt_bytes(&input, format, opts).map_err(|e| e.in_file(path))
 }
 
+/// Whether `text` looks like a sops-encrypted YAML/JSON file — a top-level `sops` key and an
+/// `ENC[…]` value: the cheap test before [`load_encrypted`], whose metadata check decides.
+pub fn looks_encrypted(text: &str) -> bool {
+    (text.starts_with("sops:") || text.contains("\nsops:") || text.contains("\"sops\":"))
+        && text.contains("ENC[")
+}
+
 /// Parses an encrypted file's metadata and encrypted tree, without decrypting anything.
 pub fn load_encrypted(input: &[u8], format: Format) -> Result<(Vec<Map>, Metadata), Error> {
     let loaded = stores::load_encrypted(format, input).map_err(|m| err(ErrorKind::Parse, m))?;
