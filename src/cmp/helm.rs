@@ -322,11 +322,9 @@ const DEPENDENCY_FILES: &[&str] = &[
 /// would make the sidecar fetch a URL, or read a chart from a path, that the repository
 /// chose.
 pub fn dependencies(env: &ArgoEnv, app_dir: &Path, max_output: usize) -> Result<()> {
-    let app = app_dir.canonicalize().map_err(|e| Error::io(app_dir, e))?;
-    let root = env
-        .repo_root(&app)
-        .and_then(|r| r.canonicalize().ok())
-        .unwrap_or_else(|| app.clone());
+    let (app, root) = env
+        .app_and_root(app_dir)
+        .map_err(|e| Error::io(app_dir, e))?;
     let allowed = std::env::var("SEALBRIDGE_HELM_REPOSITORIES").unwrap_or_default();
     let allowed: Vec<&str> = allowed
         .split(|c: char| c == ',' || c.is_whitespace())

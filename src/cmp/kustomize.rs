@@ -35,11 +35,9 @@ const MANAGED_OPTIONS: &[&str] = &["--enable-alpha-plugins", "--enable-exec"];
 
 /// The checked `kustomize build` arguments (after the binary name) for `app_dir`.
 pub fn build_args(env: &ArgoEnv, app_dir: &Path) -> Result<Vec<OsString>> {
-    let app = app_dir.canonicalize().map_err(|e| Error::io(app_dir, e))?;
-    let root = env
-        .repo_root(&app)
-        .and_then(|r| r.canonicalize().ok())
-        .unwrap_or_else(|| app.clone());
+    let (app, root) = env
+        .app_and_root(app_dir)
+        .map_err(|e| Error::io(app_dir, e))?;
     let extra = std::env::var("SEALBRIDGE_KUSTOMIZE_PLUGINS").ok();
     let rules = Rules::new(root, extra.as_deref()).map_err(Error::Usage)?;
     let graph = kustomize::walk(&app, &rules)?;

@@ -188,6 +188,18 @@ impl ArgoEnv {
         }
     }
 
+    /// `app_dir` and the repository root, both canonical (the root is the application
+    /// directory itself when `ARGOCD_APP_SOURCE_PATH` does not say more): what entries of a
+    /// chart or a kustomization may not leave.
+    pub fn app_and_root(&self, app_dir: &Path) -> Result<(PathBuf, PathBuf), std::io::Error> {
+        let app = app_dir.canonicalize()?;
+        let root = self
+            .repo_root(&app)
+            .and_then(|r| r.canonicalize().ok())
+            .unwrap_or_else(|| app.clone());
+        Ok((app, root))
+    }
+
     /// The repository root on disk, when `app_dir` ends with `ARGOCD_APP_SOURCE_PATH`.
     pub fn repo_root(&self, app_dir: &Path) -> Option<PathBuf> {
         let rel = self.source_path.as_deref()?;
