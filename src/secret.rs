@@ -66,6 +66,35 @@ impl fmt::Display for Sensitive {
     }
 }
 
+const HMAC_BLOCK: usize = 64;
+
+/// HMAC-SHA256 (RFC 2104): SigV4 signing and the keyed fingerprints (`render --redact`,
+/// the `version` of KV v1 secrets).
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut k = zeroize::Zeroizing::new([0u8; HMAC_BLOCK]);
+    if key.len() > HMAC_BLOCK {
+        k[..32].copy_from_slice(&sha2::Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut ipad = zeroize::Zeroizing::new([0x36u8; HMAC_BLOCK]);
+    let mut opad = zeroize::Zeroizing::new([0x5cu8; HMAC_BLOCK]);
+    for i in 0..HMAC_BLOCK {
+        ipad[i] ^= k[i];
+        opad[i] ^= k[i];
+    }
+    let inner = sha2::Sha256::new()
+        .chain_update(ipad.as_slice())
+        .chain_update(data)
+        .finalize();
+    sha2::Sha256::new()
+        .chain_update(opad.as_slice())
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

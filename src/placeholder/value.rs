@@ -191,6 +191,19 @@ fn go_float(f: f64, lo: i32, hi: i32, ranged: bool) -> String {
     }
 }
 
+/// A keyed fingerprint of a value: the first 24 hex digits of HMAC-SHA256(key, its text, or its
+/// canonical JSON when it is not a string). `render --redact` and the `version` of KV v1 secrets.
+pub(crate) fn keyed_fingerprint(key: &[u8], v: &SecretValue) -> String {
+    let text: Zeroizing<Vec<u8>> = match v {
+        SecretValue::String(s) => Zeroizing::new(s.expose().to_vec()),
+        other => to_go_json(other)
+            .map(|j| Zeroizing::new(j.as_bytes().to_vec()))
+            .unwrap_or_default(),
+    };
+    let mac = crate::secret::hmac_sha256(key, &text);
+    hex::encode(mac)[..24].to_owned()
+}
+
 /// Encodes a value as compact JSON the way Go's `json.Marshal` does for a decoded document:
 /// map keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped.
 pub(crate) fn to_go_json(v: &SecretValue) -> Result<Zeroizing<String>, String> {

@@ -45,16 +45,9 @@ impl Problem {
 /// A keyed fingerprint in place of a value (`render --redact`): `redacted:` and the first 24
 /// hex digits of HMAC-SHA256(key, the value's text or canonical JSON).
 fn redacted(key: &[u8], v: &SecretValue) -> SecretValue {
-    let text: zeroize::Zeroizing<Vec<u8>> = match v {
-        SecretValue::String(s) => zeroize::Zeroizing::new(s.expose().to_vec()),
-        other => crate::placeholder::value::to_go_json(other)
-            .map(|j| zeroize::Zeroizing::new(j.as_bytes().to_vec()))
-            .unwrap_or_default(),
-    };
-    let mac = crate::backend::aws::sigv4::hmac(key, &text);
     SecretValue::String(crate::secret::Sensitive::from_str_copy(&format!(
         "redacted:{}",
-        &hex::encode(mac)[..24]
+        crate::placeholder::value::keyed_fingerprint(key, v)
     )))
 }
 

@@ -24,32 +24,8 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-const BLOCK: usize = 64;
-
-/// HMAC-SHA256 (RFC 2104).
-pub fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut k = Zeroizing::new([0u8; BLOCK]);
-    if key.len() > BLOCK {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut ipad = Zeroizing::new([0x36u8; BLOCK]);
-    let mut opad = Zeroizing::new([0x5cu8; BLOCK]);
-    for i in 0..BLOCK {
-        ipad[i] ^= k[i];
-        opad[i] ^= k[i];
-    }
-    let inner = Sha256::new()
-        .chain_update(ipad.as_slice())
-        .chain_update(data)
-        .finalize();
-    Sha256::new()
-        .chain_update(opad.as_slice())
-        .chain_update(inner)
-        .finalize()
-        .into()
-}
+/// HMAC-SHA256 (RFC 2104), shared with the keyed fingerprints.
+pub use crate::secret::hmac_sha256 as hmac;
 
 /// The signing key for `date` (`YYYYMMDD`), region and service.
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Zeroizing<[u8; 32]> {

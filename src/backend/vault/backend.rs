@@ -185,17 +185,14 @@ fn vault_error(e: VaultError, id: &SecretId) -> BackendError {
 /// `{version: "kv1-<24 hex of HMAC-SHA256(key, canonical JSON of the secret)>", updated: ""}`.
 fn fingerprint(key: &[u8], value: &crate::secret::SecretValue) -> crate::secret::SecretValue {
     use crate::secret::{SecretValue, Sensitive};
-    let text = crate::placeholder::value::to_go_json(value)
-        .map(|j| zeroize::Zeroizing::new(j.as_bytes().to_vec()))
-        .unwrap_or_default();
-    let mac = crate::backend::aws::sigv4::hmac(key, &text);
+    let version = format!(
+        "kv1-{}",
+        crate::placeholder::value::keyed_fingerprint(key, value)
+    );
     let mut m = indexmap::IndexMap::new();
     m.insert(
         "version".to_owned(),
-        SecretValue::String(Sensitive::from_str_copy(&format!(
-            "kv1-{}",
-            &hex::encode(mac)[..24]
-        ))),
+        SecretValue::String(Sensitive::from_str_copy(&version)),
     );
     m.insert(
         "updated".to_owned(),
