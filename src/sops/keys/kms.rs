@@ -25,6 +25,11 @@ pub struct KmsKey {
 
 impl KmsKey {
     /// The region named in the ARN.
+    ///
+    /// The region becomes part of the endpoint's host name (`kms.REGION.amazonaws.com`) and the
+    /// ARN comes from the file, i.e. from the repository: only a region-shaped name (lowercase
+    /// letters, digits and `-`, e.g. `us-gov-west-1`) is accepted, so a file cannot point the
+    /// signed request — and the session token it carries — at another host.
     pub fn region(&self) -> Option<&str> {
         let mut parts = self.arn.splitn(6, ':');
         let (Some("arn"), Some(_partition), Some("kms"), Some(region)) =
@@ -32,7 +37,15 @@ impl KmsKey {
         else {
             return None;
         };
-        (!region.is_empty()).then_some(region)
+        let shaped = region.len() <= 32
+            && region
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase())
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        shaped.then_some(region)
     }
 }
 
@@ -216,6 +229,15 @@ mod tests {
             ["arn", "role", "context", "created_at", "enc", "aws_profile"]
         );
         assert!(new_key("not-an-arn", &[], "").is_err());
+        // The region is part of the endpoint host: nothing but a region name.
+        for bad in [
+            "arn:aws:kms:evil.example.com#:1:key/x",
+            "arn:aws:kms:us-east-1.evil.example.com:1:key/x",
+            "arn:aws:kms:x/y:1:key/x",
+            "arn:aws:kms:US-EAST-1:1:key/x",
+        ] {
+            assert!(new_key(bad, &[], "").is_err(), "{bad}");
+        }
         assert!(new_key("arn:aws:kms::1:key/x", &[], "").is_err());
         assert!(parse_context("novalue").is_err());
     }
