@@ -102,7 +102,7 @@ pub fn versions_inputs(
                 ..id.clone()
             }
             .to_string();
-            match fetched.get(&id) {
+            match fetched.get(&id).map(|r| r.as_ref().map(|f| &f.value)) {
                 Some(Ok(SecretValue::Map(m))) => SecretVersion {
                     secret,
                     version: text(m, "version"),
