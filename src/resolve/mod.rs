@@ -34,7 +34,7 @@ mod versions;
 
 pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
 pub use explain::explain_inputs;
-pub use versions::{SecretVersion, versions_inputs};
+pub use versions::{SecretVersion, current_stamps, versions_inputs};
 
 /// How a run resolves references.
 #[derive(Debug, Clone)]
