@@ -347,3 +347,112 @@ fn rendered_objects_record_their_secret_versions_and_never_a_value() {
     let o = run(Some(bao), d, &["render", "app.yaml"], None, &[]);
     assert!(recorded(&stdout(&o), SOURCES).unwrap().contains("sys/raw"));
 }
+
+/// Copies `plugins/argocd/{stand-in,component,refresh}` and builds them with the real
+/// `kubectl kustomize`, as an operator adds the optional refresher.
+#[test]
+fn refresh_component_records_versions_in_every_sidecar_with_least_privilege() {
+    let dir = support::tempdir();
+    let d = dir.path();
+    for part in ["stand-in", "component", "refresh"] {
+        let from = support::project_root().join("plugins/argocd").join(part);
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&from)
+            .arg(d.join(part))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    std::fs::write(
+        d.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: argocd\n\
+         resources: [stand-in]\ncomponents: [component, refresh]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::kubectl())
+        .arg("kustomize")
+        .arg(d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    let find = |kind: &str, name: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"))
+    };
+    // Every sidecar records versions, and keeps its other settings.
+    let repo = find("Deployment", "argocd-repo-server");
+    for c in repo["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().starts_with("sealbridge"))
+    {
+        let env = c["env"].as_array().unwrap();
+        let has = |n: &str| env.iter().any(|e| e["name"] == n);
+        assert!(
+            env.iter()
+                .any(|e| e["name"] == "SEALBRIDGE_RECORD_VERSIONS" && e["value"] == "true"),
+            "{c}"
+        );
+        assert!(has("SOPS_AGE_KEY_FILE"), "{c}");
+    }
+    assert_eq!(
+        repo["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["env"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["name"] == "SEALBRIDGE_RECORD_VERSIONS")))
+            .count(),
+        3
+    );
+    // Least privilege: Applications get/list/patch in Argo CD's namespace; objects `get` only.
+    let role = find("Role", "sealbridge-refresh");
+    assert_eq!(role["metadata"]["namespace"], "argocd");
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["argoproj.io"], "resources": ["applications"],
+                "verbs": ["get", "list", "patch"]}])
+    );
+    let cluster_role = find("ClusterRole", "sealbridge-refresh-records");
+    for rule in cluster_role["rules"].as_array().unwrap() {
+        assert_eq!(rule["verbs"], json!(["get"]), "{rule}");
+        assert!(!rule["resources"].to_string().contains('*'), "{rule}");
+    }
+    let binding = find("ClusterRoleBinding", "sealbridge-refresh-records");
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "sealbridge-refresh", "namespace": "argocd"}])
+    );
+    let refresher = find("Deployment", "sealbridge-refresh");
+    let pod = &refresher["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "sealbridge-refresh");
+    let command: Vec<&str> = pod["containers"][0]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(&command[..2], ["sealbridge", "refresh"]);
+    assert!(command.contains(&"--watch"));
+    assert_eq!(
+        pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"],
+        true
+    );
+    // The command line is one the binary accepts (parsing only: --help stops there).
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_sealbridge"))
+        .args(&command[1..])
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
