@@ -369,17 +369,12 @@ fn the_shipped_check_recipes_call_check_and_parse() {
 /// Encrypts `plain` with the real Go sops (`extra` flags), in `dir`.
 fn go_sops_encrypt(dir: &Path, recipient: &str, name: &str, plain: &str, extra: &[&str]) -> String {
     write(dir, name, plain);
-    let home = support::tempdir();
-    let out = support::sops_cmd(home.path())
-        .current_dir(dir)
-        .args(["encrypt", "--age", recipient])
-        .args(extra)
-        .arg(name)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "sops: {}", support::stderr(&out));
+    let mut args = vec!["encrypt", "--age", recipient];
+    args.extend_from_slice(extra);
+    args.push(name);
+    let enc = support::sops_ok(dir, support::NO_ENV, &args);
     std::fs::remove_file(dir.join(name)).unwrap();
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(enc).unwrap()
 }
 
 #[test]

@@ -1114,8 +1114,7 @@ fn unreadable_entries_in_the_app_dir_are_errors_not_skipped() {
 #[test]
 fn unicode_line_separators_in_values_read_back_exactly() {
     let dir = support::tempdir();
-    let (identity, recipient) = support::age_keypair();
-    std::fs::write(dir.path().join("age.txt"), &identity).unwrap();
+    let recipient = support::age_key_file(&dir.path().join("age.txt"));
     // The secrets, made by the real sops: multi-line values with U+2028, U+2029, U+0085, BOM.
     let specials = [
         '\u{2028}', '\u{2029}', '\u{85}', '\u{feff}', '\u{200b}', '\u{1b}',
@@ -1132,18 +1131,12 @@ fn unicode_line_separators_in_values_read_back_exactly() {
             .collect(),
     );
     std::fs::write(dir.path().join("s.json"), plain.to_string()).unwrap();
-    let enc = Command::new(support::sops())
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .args(["encrypt", "--age", &recipient, "s.json"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        enc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enc.stderr)
+    let enc = support::sops_ok(
+        dir.path(),
+        support::NO_ENV,
+        &["encrypt", "--age", &recipient, "s.json"],
     );
-    std::fs::write(dir.path().join("s.enc.json"), &enc.stdout).unwrap();
+    std::fs::write(dir.path().join("s.enc.json"), &enc).unwrap();
     std::fs::remove_file(dir.path().join("s.json")).unwrap();
     let mut doc = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n".to_owned();
     for i in 0..values.len() {

@@ -568,3 +568,41 @@ pub fn age_key_file(path: &Path) -> String {
     std::fs::write(path, identity).unwrap();
     recipient
 }
+
+/// No extra environment, for [`run_in`] and [`sops_ok`].
+pub const NO_ENV: &[(&str, &str)] = &[];
+
+/// Runs `cmd` in `dir` with `args` and the extra `env`; returns its output.
+pub fn run_in<V: AsRef<std::ffi::OsStr>>(
+    mut cmd: Command,
+    dir: &Path,
+    env: &[(&str, V)],
+    args: &[&str],
+) -> std::process::Output {
+    cmd.current_dir(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// The real Go sops (see [`sops_cmd`], with a fresh HOME) run in `dir` with `env` and `args`;
+/// returns its stdout, panicking with its stderr when it fails.
+#[track_caller]
+pub fn sops_ok<V: AsRef<std::ffi::OsStr>>(dir: &Path, env: &[(&str, V)], args: &[&str]) -> Vec<u8> {
+    let home = tempdir();
+    let out = run_in(sops_cmd(home.path()), dir, env, args);
+    assert!(out.status.success(), "sops {args:?}: {}", stderr(&out));
+    out.stdout
+}
+
+/// The recipient an age identity file names on its `# public key: ` line.
+pub fn age_recipient_of(key_file: &Path) -> String {
+    std::fs::read_to_string(key_file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("the key file names its recipient")
+        .trim()
+        .to_owned()
+}
