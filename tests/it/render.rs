@@ -2,9 +2,8 @@
 //! every reference syntax, typed values, Secret/ConfigMap rules, annotations, fail-closed
 //! reporting, request counting from OpenBao's audit log, inputs (stdin, files, directories).
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::json;
 
@@ -25,27 +24,13 @@ pub(crate) fn run(
     let mut cmd: Command = support::sealbridge(&home);
     cmd.current_dir(dir).args(args);
     if let Some(b) = bao {
-        for (k, v) in b.env() {
-            cmd.env(k, v);
-        }
-        cmd.env("SEALBRIDGE_VAULT_TOKEN_CACHE", "false");
+        cmd.envs(b.env())
+            .env("SEALBRIDGE_VAULT_TOKEN_CACHE", "false");
     }
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(text.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
+    support::output_with_stdin(cmd, stdin.map(str::as_bytes))
 }
 
 pub(crate) fn stdout(o: &Output) -> String {
@@ -98,13 +83,7 @@ pub(crate) fn string(d: &Document, path: &[&str]) -> String {
     s.value().to_owned()
 }
 
-fn write(dir: &Path, name: &str, text: &str) {
-    let p = dir.join(name);
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(p, text).unwrap();
-}
+use crate::support::write;
 
 /// AVP's end-to-end seed data, under fresh mounts: (kv1 mount, kv2 mount).
 fn seed(bao: &OpenBao) -> (String, String) {

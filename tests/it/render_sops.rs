@@ -2,14 +2,12 @@
 //! the sops default backend, mixing Vault and sops in one run, decrypt-once (counted on a Vault
 //! transit key in OpenBao's audit log), and path confinement.
 
-use std::path::Path;
-
 use serde_json::json;
 
 use sealbridge::yaml::Resolved;
 
 use crate::render::{failed, node, ok_docs, run, stderr, string};
-use crate::support;
+use crate::support::{self, write};
 
 /// A temp working directory with the sops fixtures under `secrets/`, and the age key path.
 fn workdir() -> (tempfile::TempDir, String) {
@@ -27,10 +25,6 @@ fn workdir() -> (tempfile::TempDir, String) {
         .display()
         .to_string();
     (dir, key)
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::write(dir.join(name), text).unwrap();
 }
 
 #[test]
