@@ -962,88 +962,24 @@ impl Settings {
                 "no Vault address: set VAULT_ADDR (or vault.address in the config file)",
             ));
         }
-        let need = |what: Option<&String>, names: &str| -> Result<String, VaultError> {
-            what.filter(|s| !s.is_empty()).cloned().ok_or_else(|| {
-                VaultError::config(format!("{} auth needs {names}", auth_name(v.method)))
-            })
+        let inputs = AuthInputs {
+            method: v.method,
+            mount: v.mount.as_deref(),
+            role: v.role.as_deref(),
+            role_id: v.role_id.as_deref(),
+            secret_id: v.secret_id.clone(),
+            jwt: v.jwt.clone(),
+            username: v.username.as_deref(),
+            password: v.password.clone(),
+            github_token: v.github_token.clone(),
+            token: v.token.clone(),
+            client_cert: v.tls.client_cert.is_some() && v.tls.client_key.is_some(),
         };
-        let need_secret = |what: &Option<SecretSource>, names: &str| {
-            what.clone().ok_or_else(|| {
-                VaultError::config(format!("{} auth needs {names}", auth_name(v.method)))
-            })
-        };
-        let mount = |default: &str| {
-            v.mount
-                .clone()
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| default.to_owned())
-        };
-        let auth = match v.method {
-            Method::Token => AuthConfig::Token(need_secret(
-                &v.token,
-                "VAULT_TOKEN (or the file ~/.vault-token)",
-            )?),
-            Method::AppRole => AuthConfig::AppRole {
-                mount: mount("approle"),
-                role_id: need(
-                    v.role_id.as_ref(),
-                    "a role id (SEALBRIDGE_VAULT_ROLE_ID or AVP_ROLE_ID)",
-                )?,
-                secret_id: need_secret(
-                    &v.secret_id,
-                    "a secret id (SEALBRIDGE_VAULT_SECRET_ID_FILE, SEALBRIDGE_VAULT_SECRET_ID or AVP_SECRET_ID)",
-                )?,
-            },
-            Method::Kubernetes => AuthConfig::Kubernetes {
-                mount: mount("kubernetes"),
-                role: need(
-                    v.role.as_ref(),
-                    "a role (SEALBRIDGE_VAULT_ROLE or AVP_K8S_ROLE)",
-                )?,
-                jwt: v
-                    .jwt
-                    .clone()
-                    .unwrap_or_else(|| SecretSource::File(PathBuf::from(K8S_TOKEN_PATH))),
-            },
-            Method::Jwt => AuthConfig::Jwt {
-                mount: mount("jwt"),
-                role: v.role.clone().filter(|r| !r.is_empty()),
-                jwt: need_secret(
-                    &v.jwt,
-                    "a JWT (SEALBRIDGE_VAULT_JWT_FILE or SEALBRIDGE_VAULT_JWT)",
-                )?,
-            },
-            Method::Userpass => AuthConfig::Userpass {
-                mount: mount("userpass"),
-                username: need(
-                    v.username.as_ref(),
-                    "a user name (SEALBRIDGE_VAULT_USERNAME or AVP_USERNAME)",
-                )?,
-                password: need_secret(
-                    &v.password,
-                    "a password (SEALBRIDGE_VAULT_PASSWORD_FILE, SEALBRIDGE_VAULT_PASSWORD or AVP_PASSWORD)",
-                )?,
-            },
-            Method::Cert => {
-                if v.tls.client_cert.is_none() || v.tls.client_key.is_none() {
-                    return Err(VaultError::config(
-                        "cert auth needs a client certificate: set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY",
-                    ));
-                }
-                AuthConfig::Cert {
-                    mount: mount("cert"),
-                    name: v.role.clone().filter(|r| !r.is_empty()),
-                }
-            }
-            Method::None => AuthConfig::None,
-            Method::Github => AuthConfig::Github {
-                mount: mount("github"),
-                token: need_secret(
-                    &v.github_token,
-                    "a GitHub token (SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE, SEALBRIDGE_VAULT_GITHUB_TOKEN or AVP_GITHUB_TOKEN)",
-                )?,
-            },
-        };
+        let auth = inputs
+            .auth_config(&SETTINGS_AUTH_NAMES)
+            .map_err(|missing| {
+                VaultError::config(format!("{} auth needs {missing}", auth_name(v.method)))
+            })?;
         self.vault_config_with(auth)
     }
 
@@ -1080,6 +1016,105 @@ impl Settings {
             })
         })?;
         Ok(cfg)
+    }
+}
+
+/// The inputs of one Vault login, wherever they come from: the sidecar's settings
+/// ([`Settings::vault_config`]) or a tenant of the tenancy policy (`crate::policy`). Text is
+/// used as given (callers trim what they trim); an empty text counts as missing.
+pub(crate) struct AuthInputs<'a> {
+    pub method: Method,
+    /// The auth mount; the method's own name when missing.
+    pub mount: Option<&'a str>,
+    /// The role (Kubernetes, JWT) or certificate role name (cert).
+    pub role: Option<&'a str>,
+    pub role_id: Option<&'a str>,
+    pub secret_id: Option<SecretSource>,
+    /// The JWT; for Kubernetes auth the service account token file when missing.
+    pub jwt: Option<SecretSource>,
+    pub username: Option<&'a str>,
+    pub password: Option<SecretSource>,
+    pub github_token: Option<SecretSource>,
+    pub token: Option<SecretSource>,
+    /// Whether a TLS client certificate and key are configured (cert auth logs in with them).
+    pub client_cert: bool,
+}
+
+/// What a caller calls each input in its message "`<method>` auth needs `<name>`".
+pub(crate) struct AuthInputNames {
+    pub token: &'static str,
+    pub role_id: &'static str,
+    pub secret_id: &'static str,
+    pub role: &'static str,
+    pub jwt: &'static str,
+    pub username: &'static str,
+    pub password: &'static str,
+    pub github_token: &'static str,
+    pub client_cert: &'static str,
+}
+
+/// The inputs as the settings (environment, config file) name them.
+const SETTINGS_AUTH_NAMES: AuthInputNames = AuthInputNames {
+    token: "VAULT_TOKEN (or the file ~/.vault-token)",
+    role_id: "a role id (SEALBRIDGE_VAULT_ROLE_ID or AVP_ROLE_ID)",
+    secret_id: "a secret id (SEALBRIDGE_VAULT_SECRET_ID_FILE, SEALBRIDGE_VAULT_SECRET_ID or AVP_SECRET_ID)",
+    role: "a role (SEALBRIDGE_VAULT_ROLE or AVP_K8S_ROLE)",
+    jwt: "a JWT (SEALBRIDGE_VAULT_JWT_FILE or SEALBRIDGE_VAULT_JWT)",
+    username: "a user name (SEALBRIDGE_VAULT_USERNAME or AVP_USERNAME)",
+    password: "a password (SEALBRIDGE_VAULT_PASSWORD_FILE, SEALBRIDGE_VAULT_PASSWORD or AVP_PASSWORD)",
+    github_token: "a GitHub token (SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE, SEALBRIDGE_VAULT_GITHUB_TOKEN or AVP_GITHUB_TOKEN)",
+    client_cert: "a client certificate: set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY",
+};
+
+impl AuthInputs<'_> {
+    /// The login these inputs make; `Err` is the name (from `names`) of the missing input.
+    pub(crate) fn auth_config(
+        self,
+        names: &AuthInputNames,
+    ) -> std::result::Result<AuthConfig, &'static str> {
+        fn text(v: Option<&str>) -> Option<String> {
+            v.filter(|s| !s.is_empty()).map(str::to_owned)
+        }
+        let mount = |default: &str| text(self.mount).unwrap_or_else(|| default.to_owned());
+        Ok(match self.method {
+            Method::Token => AuthConfig::Token(self.token.ok_or(names.token)?),
+            Method::AppRole => AuthConfig::AppRole {
+                mount: mount("approle"),
+                role_id: text(self.role_id).ok_or(names.role_id)?,
+                secret_id: self.secret_id.ok_or(names.secret_id)?,
+            },
+            Method::Kubernetes => AuthConfig::Kubernetes {
+                mount: mount("kubernetes"),
+                role: text(self.role).ok_or(names.role)?,
+                jwt: self
+                    .jwt
+                    .unwrap_or_else(|| SecretSource::File(PathBuf::from(K8S_TOKEN_PATH))),
+            },
+            Method::Jwt => AuthConfig::Jwt {
+                mount: mount("jwt"),
+                role: text(self.role),
+                jwt: self.jwt.ok_or(names.jwt)?,
+            },
+            Method::Userpass => AuthConfig::Userpass {
+                mount: mount("userpass"),
+                username: text(self.username).ok_or(names.username)?,
+                password: self.password.ok_or(names.password)?,
+            },
+            Method::Cert => {
+                if !self.client_cert {
+                    return Err(names.client_cert);
+                }
+                AuthConfig::Cert {
+                    mount: mount("cert"),
+                    name: text(self.role),
+                }
+            }
+            Method::None => AuthConfig::None,
+            Method::Github => AuthConfig::Github {
+                mount: mount("github"),
+                token: self.github_token.ok_or(names.github_token)?,
+            },
+        })
     }
 }
 
