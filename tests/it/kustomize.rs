@@ -231,25 +231,11 @@ fn ksops_name_runs_an_unchanged_ksops_krm_configuration() {
     let config = std::fs::read_to_string(dir.join("ksops-generator.yaml")).unwrap();
     let mut cmd = Command::new(&ksops);
     support::clean_env(&mut cmd, tmp.path());
-    let mut child = cmd
-        .current_dir(&dir)
-        .env(
-            "SOPS_AGE_KEY_FILE",
-            support::project_root().join("examples/kustomize/demo-age-key.txt"),
-        )
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(kustomize_resource_list(&config).as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    cmd.current_dir(&dir).env(
+        "SOPS_AGE_KEY_FILE",
+        support::project_root().join("examples/kustomize/demo-age-key.txt"),
+    );
+    let out = support::output_with_stdin(cmd, Some(kustomize_resource_list(&config).as_bytes()));
     assert!(
         out.status.success(),
         "{}",

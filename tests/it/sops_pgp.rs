@@ -161,13 +161,11 @@ fn age_encrypted(dir: &Path, gnupg: &Path) -> String {
     recipient
 }
 
-#[test]
-fn files_sops_encrypts_for_a_pgp_key_decrypt_with_sealbridge() {
-    let gpg = Gpg::new();
-    let (_d, dir) = workdir();
+/// `dir/s.enc.yaml` = `plain.yaml` encrypted by the real sops for the key of `gpg`.
+fn sops_pgp_encrypted(dir: &Path, gpg: &Gpg) {
     let enc = ok(
         &sops(
-            &dir,
+            dir,
             gpg.path(),
             &["encrypt", "--pgp", &gpg.fp, "plain.yaml"],
         ),
@@ -175,6 +173,13 @@ fn files_sops_encrypts_for_a_pgp_key_decrypt_with_sealbridge() {
     );
     assert!(enc.contains(&format!("fp: {}", gpg.fp)), "{enc}");
     std::fs::write(dir.join("s.enc.yaml"), &enc).unwrap();
+}
+
+#[test]
+fn files_sops_encrypts_for_a_pgp_key_decrypt_with_sealbridge() {
+    let gpg = Gpg::new();
+    let (_d, dir) = workdir();
+    sops_pgp_encrypted(&dir, &gpg);
     let out = ok(
         &sb(&dir, gpg.path(), &["decrypt", "s.enc.yaml"]),
         "sealbridge decrypt",
@@ -262,15 +267,7 @@ fn rotate_adds_a_pgp_key_to_an_age_file() {
 fn a_missing_pgp_secret_key_names_the_fingerprint_and_leaks_nothing() {
     let gpg = Gpg::new();
     let (_d, dir) = workdir();
-    let enc = ok(
-        &sops(
-            &dir,
-            gpg.path(),
-            &["encrypt", "--pgp", &gpg.fp, "plain.yaml"],
-        ),
-        "sops encrypt",
-    );
-    std::fs::write(dir.join("s.enc.yaml"), enc).unwrap();
+    sops_pgp_encrypted(&dir, &gpg);
     let empty = gnupg_home();
     let o = sb(&dir, empty.path(), &["decrypt", "s.enc.yaml"]);
     kill_agent(empty.path());

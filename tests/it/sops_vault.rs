@@ -181,25 +181,7 @@ fn a_file_naming_another_vault_server_never_gets_our_credentials() {
         if age {
             c.env("SOPS_AGE_KEY_FILE", dir.path().join("age.txt"));
         }
-        match input {
-            Some(text) => {
-                use std::io::Write;
-                let mut child = c
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(text.as_bytes())
-                    .unwrap();
-                child.wait_with_output().unwrap()
-            }
-            None => c.output().unwrap(),
-        }
+        support::output_with_stdin(c, input.map(str::as_bytes))
     };
 
     let o = run(&["decrypt", "foreign.enc.json"], false, None);
