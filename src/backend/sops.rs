@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::vault::VaultClient;
 use super::vault::transit::VaultTransit;
-use super::{Backend, BackendError, BackendKind, FetchFuture, SecretId};
+use super::{Backend, BackendError, BackendKind, Fetch, FetchFuture, SecretId};
 use crate::secret::SecretValue;
 use crate::settings::Settings;
 use crate::sops::{self, DecryptOptions, KeySources};
@@ -178,12 +178,12 @@ impl Backend for SopsBackend {
             }
             let file = self.confine(&id.path)?;
             if id.metadata {
-                return Self::fingerprint(&file);
+                return Self::fingerprint(&file).map(Fetch::from);
             }
             let this = self.clone();
             // Decryption is CPU work (age, AES-GCM, MAC): keep it off the async thread.
             match tokio::task::spawn_blocking(move || this.decrypt(&file)).await {
-                Ok(r) => r,
+                Ok(r) => r.map(Fetch::from),
                 Err(_) => Err(BackendError::Other("decryption was interrupted".to_owned())),
             }
         })

@@ -94,6 +94,13 @@ fn unknown(ann: Option<&Node>, problems: &mut Vec<AnnotationProblem>) {
         if ANNOTATION_NAMES.contains(&name) {
             continue;
         }
+        // What a render records (`crate::rotation`); read by `sealbridge refresh`, not here.
+        if matches!(
+            key,
+            crate::rotation::SOURCES_ANNOTATION | crate::rotation::VERSIONS_ANNOTATION
+        ) {
+            continue;
+        }
         let hint = crate::suggest::nearest(name, ANNOTATION_NAMES)
             .map(|n| format!(" (did you mean {prefix}{n}?)"))
             .unwrap_or_default();
