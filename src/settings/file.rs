@@ -7,32 +7,16 @@ use std::path::Path;
 use crate::error::{Error, Result};
 
 use super::sources::{scalar_text, usage};
+use super::vault::CREDENTIALS;
 use super::{FILE_ENV_KEYS, FileConfig};
-
-/// Credentials: never in a config file (docs/vault.md, "Config file").
-const FILE_CREDENTIALS: &[(&str, &str)] = &[
-    ("VAULT_TOKEN", "SEALBRIDGE_VAULT_TOKEN_FILE"),
-    ("AVP_SECRET_ID", "SEALBRIDGE_VAULT_SECRET_ID_FILE"),
-    (
-        "SEALBRIDGE_VAULT_SECRET_ID",
-        "SEALBRIDGE_VAULT_SECRET_ID_FILE",
-    ),
-    ("AVP_GITHUB_TOKEN", "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"),
-    (
-        "SEALBRIDGE_VAULT_GITHUB_TOKEN",
-        "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE",
-    ),
-    ("AVP_PASSWORD", "SEALBRIDGE_VAULT_PASSWORD_FILE"),
-    (
-        "SEALBRIDGE_VAULT_PASSWORD",
-        "SEALBRIDGE_VAULT_PASSWORD_FILE",
-    ),
-    ("SEALBRIDGE_VAULT_JWT", "SEALBRIDGE_VAULT_JWT_FILE"),
-];
 
 /// Checks one environment-style key of a config file.
 pub(super) fn check_file_env_key(path: &Path, key: &str) -> Result<()> {
-    if let Some((_, instead)) = FILE_CREDENTIALS.iter().find(|(k, _)| *k == key) {
+    if let Some(instead) = CREDENTIALS
+        .iter()
+        .find(|c| c.values.contains(&key))
+        .and_then(|c| c.files.first())
+    {
         return Err(usage(format!(
             "{}: {key} is a credential and cannot be in a config file; give its path with \
              {instead} (a mounted Secret), or set {key} in the environment",
@@ -47,7 +31,7 @@ pub(super) fn check_file_env_key(path: &Path, key: &str) -> Result<()> {
         FILE_ENV_KEYS
             .iter()
             .copied()
-            .chain(FILE_CREDENTIALS.iter().map(|(k, _)| *k)),
+            .chain(CREDENTIALS.iter().flat_map(|c| c.values.iter().copied())),
     )
     .map(|k| format!(" (did you mean {k}?)"))
     .unwrap_or_default();
@@ -94,4 +78,46 @@ pub(super) fn read_config_file(path: &Path) -> Result<(FileConfig, BTreeMap<Stri
     let cfg: FileConfig = serde_json::from_value(serde_json::Value::Object(structured))
         .map_err(|e| usage(format!("{}: {e}", path.display())))?;
     Ok((cfg, file_env))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_credential_value_name_is_refused_naming_its_file_setting() {
+        for (key, instead) in [
+            ("VAULT_TOKEN", "SEALBRIDGE_VAULT_TOKEN_FILE"),
+            ("AVP_SECRET_ID", "SEALBRIDGE_VAULT_SECRET_ID_FILE"),
+            (
+                "SEALBRIDGE_VAULT_SECRET_ID",
+                "SEALBRIDGE_VAULT_SECRET_ID_FILE",
+            ),
+            ("AVP_GITHUB_TOKEN", "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"),
+            (
+                "SEALBRIDGE_VAULT_GITHUB_TOKEN",
+                "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE",
+            ),
+            ("AVP_PASSWORD", "SEALBRIDGE_VAULT_PASSWORD_FILE"),
+            (
+                "SEALBRIDGE_VAULT_PASSWORD",
+                "SEALBRIDGE_VAULT_PASSWORD_FILE",
+            ),
+            ("SEALBRIDGE_VAULT_JWT", "SEALBRIDGE_VAULT_JWT_FILE"),
+        ] {
+            let e = check_file_env_key(Path::new("c.yaml"), key)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("{key} is a credential")) && e.contains(instead),
+                "{key}: {e}"
+            );
+        }
+        // Every file-path setting of a credential is allowed.
+        for c in CREDENTIALS {
+            for f in c.files {
+                check_file_env_key(Path::new("c.yaml"), f).unwrap();
+            }
+        }
+    }
 }

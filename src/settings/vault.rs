@@ -85,6 +85,49 @@ pub(super) fn method_of(v: &Value) -> Result<Method> {
     })
 }
 
+/// A credential setting: where its value may be given (the environment or the Kubernetes
+/// Secret; never the settings file: [`CREDENTIALS`]) and where the path of a file holding it
+/// may be given (environment, settings file, Kubernetes Secret).
+pub(super) struct Credential {
+    /// The value's names, first wins.
+    pub(super) values: &'static [&'static str],
+    /// The file path's names, first wins; the first is the one to give instead of a value.
+    pub(super) files: &'static [&'static str],
+    /// The settings file's structured key for the file path.
+    pub(super) file_key: &'static str,
+}
+
+const TOKEN: Credential = Credential {
+    values: &["VAULT_TOKEN"],
+    files: &["SEALBRIDGE_VAULT_TOKEN_FILE"],
+    file_key: "vault.auth.token_file",
+};
+const SECRET_ID: Credential = Credential {
+    values: &["SEALBRIDGE_VAULT_SECRET_ID", "AVP_SECRET_ID"],
+    files: &["SEALBRIDGE_VAULT_SECRET_ID_FILE"],
+    file_key: "vault.auth.secret_id_file",
+};
+const GITHUB_TOKEN: Credential = Credential {
+    values: &["SEALBRIDGE_VAULT_GITHUB_TOKEN", "AVP_GITHUB_TOKEN"],
+    files: &["SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"],
+    file_key: "vault.auth.github_token_file",
+};
+const PASSWORD: Credential = Credential {
+    values: &["SEALBRIDGE_VAULT_PASSWORD", "AVP_PASSWORD"],
+    files: &["SEALBRIDGE_VAULT_PASSWORD_FILE"],
+    file_key: "vault.auth.password_file",
+};
+const JWT: Credential = Credential {
+    values: &["SEALBRIDGE_VAULT_JWT"],
+    files: &["SEALBRIDGE_VAULT_JWT_FILE", "AVP_K8S_TOKEN_PATH"],
+    file_key: "vault.auth.jwt_file",
+};
+
+/// Every credential setting: a settings file naming one of their values is refused
+/// (docs/vault.md, "Config file").
+pub(super) const CREDENTIALS: &[&Credential] =
+    &[&TOKEN, &SECRET_ID, &GITHUB_TOKEN, &PASSWORD, &JWT];
+
 /// The config file's `vault:` section.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -193,58 +236,31 @@ pub(super) fn load(src: &Sources, fv: &FileVault, flags: &Flags) -> Result<Vault
             Some(("vault.auth.role_id", fa.role_id.clone())),
         )
         .map(|v| v.text.trim().to_owned());
-    let secret =
-        |value_names: &[&str], file_names: &[&str], file_key: &str, fp: &Option<PathBuf>| {
-            if let Some(v) = src.env(value_names) {
-                return Some(SecretSource::Value(Sensitive::from(v.text)));
-            }
-            if let Some(v) = src.above_secret(file_names, Some((file_key, file_path(fp)))) {
-                return Some(SecretSource::File(PathBuf::from(v.text)));
-            }
-            // The Kubernetes Secret: a value, then a file path.
-            if let Some(v) = src.secret_value(value_names) {
-                return Some(SecretSource::Value(v));
-            }
-            src.secret_text(file_names)
-                .map(|v| SecretSource::File(PathBuf::from(v.text)))
-        };
-    let secret_id = secret(
-        &["SEALBRIDGE_VAULT_SECRET_ID", "AVP_SECRET_ID"],
-        &["SEALBRIDGE_VAULT_SECRET_ID_FILE"],
-        "vault.auth.secret_id_file",
-        &fa.secret_id_file,
-    );
-    let jwt = secret(
-        &["SEALBRIDGE_VAULT_JWT"],
-        &["SEALBRIDGE_VAULT_JWT_FILE", "AVP_K8S_TOKEN_PATH"],
-        "vault.auth.jwt_file",
-        &fa.jwt_file,
-    );
+    let secret = |c: &Credential, fp: &Option<PathBuf>| {
+        if let Some(v) = src.env(c.values) {
+            return Some(SecretSource::Value(Sensitive::from(v.text)));
+        }
+        if let Some(v) = src.above_secret(c.files, Some((c.file_key, file_path(fp)))) {
+            return Some(SecretSource::File(PathBuf::from(v.text)));
+        }
+        // The Kubernetes Secret: a value, then a file path.
+        if let Some(v) = src.secret_value(c.values) {
+            return Some(SecretSource::Value(v));
+        }
+        src.secret_text(c.files)
+            .map(|v| SecretSource::File(PathBuf::from(v.text)))
+    };
+    let secret_id = secret(&SECRET_ID, &fa.secret_id_file);
+    let jwt = secret(&JWT, &fa.jwt_file);
     let username = src
         .get(
             &["SEALBRIDGE_VAULT_USERNAME", "AVP_USERNAME"],
             Some(("vault.auth.username", fa.username.clone())),
         )
         .map(|v| v.text);
-    let password = secret(
-        &["SEALBRIDGE_VAULT_PASSWORD", "AVP_PASSWORD"],
-        &["SEALBRIDGE_VAULT_PASSWORD_FILE"],
-        "vault.auth.password_file",
-        &fa.password_file,
-    );
-    let github_token = secret(
-        &["SEALBRIDGE_VAULT_GITHUB_TOKEN", "AVP_GITHUB_TOKEN"],
-        &["SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"],
-        "vault.auth.github_token_file",
-        &fa.github_token_file,
-    );
-    let token = secret(
-        &["VAULT_TOKEN"],
-        &["SEALBRIDGE_VAULT_TOKEN_FILE"],
-        "vault.auth.token_file",
-        &fa.token_file,
-    )
-    .or_else(|| {
+    let password = secret(&PASSWORD, &fa.password_file);
+    let github_token = secret(&GITHUB_TOKEN, &fa.github_token_file);
+    let token = secret(&TOKEN, &fa.token_file).or_else(|| {
         src.env
             .get("HOME")
             .filter(|h| !h.is_empty())
