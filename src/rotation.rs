@@ -126,6 +126,7 @@ pub fn annotate(root: &mut Node, stamps: &BTreeSet<Stamp>) -> bool {
     if !root.is_mapping() {
         return false;
     }
+    let stamps: BTreeSet<&Stamp> = stamps.iter().filter(|s| recheckable(s)).collect();
     if stamps.is_empty() {
         if let Some(ann) = root
             .get_mut("metadata")
@@ -143,8 +144,8 @@ pub fn annotate(root: &mut Node, stamps: &BTreeSet<Stamp>) -> bool {
         return true;
     }
     let values = [
-        (SOURCES_ANNOTATION, sources_text(stamps)),
-        (VERSIONS_ANNOTATION, digest(stamps)),
+        (SOURCES_ANNOTATION, sources_text(stamps.iter().copied())),
+        (VERSIONS_ANNOTATION, digest(stamps.iter().copied())),
     ];
     let metadata = child_mapping(root, "metadata");
     let Some(metadata) = metadata else {
@@ -164,6 +165,232 @@ pub fn annotate(root: &mut Node, stamps: &BTreeSet<Stamp>) -> bool {
     }
     ann.clear_span();
     true
+}
+
+/// Whether `refresh` can check a stamp again by metadata (a KV v2 or KV v1 secret, latest
+/// version); pinned versions and sops files only count for pod-template checksums.
+pub fn recheckable(s: &Stamp) -> bool {
+    s.source.starts_with("kv2:") || s.source.starts_with("kv1:")
+}
+
+/// The annotation on a workload that asks for a pod-template checksum of Secrets rendered in
+/// the same run: their names (comma-separated) or `auto` (every Secret its pod template uses).
+pub const CHECKSUM_OF_ANNOTATION: &str = "sealbridge.io/checksum-of";
+
+/// The pod-template annotation written for [`CHECKSUM_OF_ANNOTATION`]: `sha256:` and the
+/// digest of the versions the named Secrets were rendered from.
+pub const CHECKSUM_ANNOTATION: &str = "sealbridge.io/checksum";
+
+/// A document index and a text (a checksum, or a problem).
+pub type ByDocument = (usize, String);
+
+/// The pod-template checksum of each workload asking for one (by document index), or every
+/// problem found (document index, message). `stamps`: the stamps of each document with
+/// references. Values are never part of it: KV versions, sops MAC fingerprints, pinned versions.
+pub fn checksums(
+    docs: &[crate::yaml::Document],
+    stamps: &std::collections::BTreeMap<usize, BTreeSet<Stamp>>,
+) -> (Vec<ByDocument>, Vec<ByDocument>) {
+    let (mut out, mut problems) = (Vec::new(), Vec::new());
+    // Rendered Secrets (with references): (namespace, name) → document.
+    let secrets: Vec<(String, String, usize)> = docs
+        .iter()
+        .enumerate()
+        .filter(|(i, d)| {
+            d.root.get("kind").and_then(Node::as_str) == Some("Secret") && stamps.contains_key(i)
+        })
+        .filter_map(|(i, d)| {
+            let name = d.root.get_path(&["metadata", "name"])?.as_str()?.to_owned();
+            let ns = d
+                .root
+                .get_path(&["metadata", "namespace"])
+                .and_then(Node::as_str)
+                .unwrap_or("")
+                .to_owned();
+            Some((ns, name, i))
+        })
+        .collect();
+    for (i, d) in docs.iter().enumerate() {
+        let Some(want) = d
+            .root
+            .get_path(&["metadata", "annotations", CHECKSUM_OF_ANNOTATION])
+        else {
+            continue;
+        };
+        let Some(want) = want.as_str() else {
+            problems.push((i, "must be a string".to_owned()));
+            continue;
+        };
+        let Some(template) = pod_template(&d.root) else {
+            problems.push((
+                i,
+                "needs a workload with a pod template (spec.template, or \
+                 spec.jobTemplate.spec.template of a CronJob)"
+                    .to_owned(),
+            ));
+            continue;
+        };
+        let ns = d
+            .root
+            .get_path(&["metadata", "namespace"])
+            .and_then(Node::as_str)
+            .unwrap_or("");
+        let find = |name: &str| {
+            secrets
+                .iter()
+                .find(|(sns, sname, _)| {
+                    sname == name && (sns == ns || sns.is_empty() || ns.is_empty())
+                })
+                .map(|(_, _, doc)| *doc)
+        };
+        let mut found: BTreeSet<usize> = BTreeSet::new();
+        if want.trim() == "auto" {
+            found.extend(secrets_used(template).iter().filter_map(|n| find(n)));
+            if found.is_empty() {
+                problems.push((
+                    i,
+                    "auto: the pod template uses no Secret this run renders from references \
+                     (name them instead, or remove the annotation)"
+                        .to_owned(),
+                ));
+                continue;
+            }
+        } else {
+            let names: Vec<&str> = want
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .collect();
+            if names.is_empty() {
+                problems.push((i, "names no Secret".to_owned()));
+                continue;
+            }
+            let mut missing = Vec::new();
+            for n in names {
+                match find(n) {
+                    Some(doc) => {
+                        found.insert(doc);
+                    }
+                    None => missing.push(n),
+                }
+            }
+            if !missing.is_empty() {
+                problems.push((
+                    i,
+                    format!(
+                        "names {}, which this run does not render from references (a Secret \
+                         of the same render, by metadata.name)",
+                        missing.join(", ")
+                    ),
+                ));
+                continue;
+            }
+        }
+        let all: Vec<&Stamp> = found
+            .iter()
+            .filter_map(|doc| stamps.get(doc))
+            .flatten()
+            .collect();
+        out.push((i, digest(all)));
+    }
+    (out, problems)
+}
+
+/// Writes [`CHECKSUM_ANNOTATION`] into the pod template of `root`.
+pub fn set_checksum(root: &mut Node, checksum: &str) -> bool {
+    let path: &[&str] = if root.get("kind").and_then(Node::as_str) == Some("CronJob") {
+        &["spec", "jobTemplate", "spec", "template"]
+    } else {
+        &["spec", "template"]
+    };
+    let mut cur = root;
+    for key in path {
+        let Some(next) = cur.get_mut(key) else {
+            return false;
+        };
+        cur = next;
+    }
+    let Some(metadata) = child_mapping(cur, "metadata") else {
+        return false;
+    };
+    let Some(ann) = child_mapping(metadata, "annotations") else {
+        return false;
+    };
+    let Some(entries) = ann.as_mapping_mut() else {
+        return false;
+    };
+    match entries
+        .iter_mut()
+        .find(|(k, _)| k.as_str() == Some(CHECKSUM_ANNOTATION))
+    {
+        Some((_, v)) => *v = Node::str(checksum),
+        None => entries.push((Node::str(CHECKSUM_ANNOTATION), Node::str(checksum))),
+    }
+    ann.clear_span();
+    true
+}
+
+fn pod_template(root: &Node) -> Option<&Node> {
+    let t = if root.get("kind").and_then(Node::as_str) == Some("CronJob") {
+        root.get_path(&["spec", "jobTemplate", "spec", "template"])
+    } else {
+        root.get_path(&["spec", "template"])
+    };
+    t.filter(|t| t.is_mapping())
+}
+
+/// The Secret names a pod template uses: env `secretKeyRef`, `envFrom` `secretRef`, secret and
+/// projected volumes.
+fn secrets_used(template: &Node) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut add = |n: Option<&Node>| {
+        if let Some(s) = n.and_then(Node::as_str) {
+            out.insert(s.to_owned());
+        }
+    };
+    let spec = template.get("spec");
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        for c in spec
+            .and_then(|s| s.get(list))
+            .and_then(Node::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            for e in c
+                .get("env")
+                .and_then(Node::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                add(e.get_path(&["valueFrom", "secretKeyRef", "name"]));
+            }
+            for e in c
+                .get("envFrom")
+                .and_then(Node::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                add(e.get_path(&["secretRef", "name"]));
+            }
+        }
+    }
+    for v in spec
+        .and_then(|s| s.get("volumes"))
+        .and_then(Node::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        add(v.get_path(&["secret", "secretName"]));
+        for src in v
+            .get_path(&["projected", "sources"])
+            .and_then(Node::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            add(src.get_path(&["secret", "name"]));
+        }
+    }
+    out
 }
 
 /// The mapping at `key` of `parent` (a mapping), created when missing or null.

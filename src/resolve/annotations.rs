@@ -94,10 +94,13 @@ fn unknown(ann: Option<&Node>, problems: &mut Vec<AnnotationProblem>) {
         if ANNOTATION_NAMES.contains(&name) {
             continue;
         }
-        // What a render records (`crate::rotation`); read by `sealbridge refresh`, not here.
+        // What a render records or computes (`crate::rotation`), not what it reads here.
         if matches!(
             key,
-            crate::rotation::SOURCES_ANNOTATION | crate::rotation::VERSIONS_ANNOTATION
+            crate::rotation::SOURCES_ANNOTATION
+                | crate::rotation::VERSIONS_ANNOTATION
+                | crate::rotation::CHECKSUM_OF_ANNOTATION
+                | crate::rotation::CHECKSUM_ANNOTATION
         ) {
             continue;
         }

@@ -249,10 +249,27 @@ pub async fn render_documents(
     // Fetch.
     let (fetched, distinct) = fetch::fetch_all(&ids, backends, opts).await;
 
-    // The record of what each document is built from (before substitution takes the plan).
-    let stamps = opts
-        .record_versions
-        .then(|| stamps_by_document(&scanned, &planned, &fetched));
+    // What each document is built from (before substitution takes the plan): for the record
+    // (`SEALBRIDGE_RECORD_VERSIONS`) and pod-template checksums (`crate::rotation`).
+    let stamps = stamps_by_document(&scanned, &planned, &fetched);
+    let (checksums, checksum_problems) = crate::rotation::checksums(docs, &stamps);
+    for (doc, problem) in checksum_problems {
+        if let Some(ctx) = scanned.docs.get(doc) {
+            failures.push((
+                (doc, Vec::new()),
+                Failure {
+                    origin: ctx.origin.clone(),
+                    object: ctx.object.clone(),
+                    field: format!(
+                        ".metadata.annotations[\"{}\"]",
+                        crate::rotation::CHECKSUM_OF_ANNOTATION
+                    ),
+                    reference: String::new(),
+                    problem,
+                },
+            ));
+        }
+    }
 
     // Substitute (computed first, applied only when nothing failed).
     let ref_ids = ref_ids(&scanned, &planned);
@@ -276,9 +293,16 @@ pub async fn render_documents(
         return Err(RenderError::Resolve(RenderFailure { failures }));
     }
     substitute::apply(docs, edits);
-    for (doc, stamps) in stamps.into_iter().flatten() {
+    for (doc, checksum) in checksums {
         if let Some(d) = docs.get_mut(doc) {
-            crate::rotation::annotate(&mut d.root, &stamps);
+            crate::rotation::set_checksum(&mut d.root, &checksum);
+        }
+    }
+    if opts.record_versions {
+        for (doc, stamps) in stamps {
+            if let Some(d) = docs.get_mut(doc) {
+                crate::rotation::annotate(&mut d.root, &stamps);
+            }
         }
     }
     Ok(RenderStats {

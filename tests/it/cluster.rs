@@ -703,7 +703,13 @@ fn partial_metadata(name: &str, ns: &str, annotations: &[(String, String)]) -> (
 
 /// Renders a Secret referencing `refs` (key → `path#key`) with the record on; returns its two
 /// recorded annotations.
-fn rendered_record(bao: &OpenBao, dir: &Path, name: &str, refs: &[&str]) -> Vec<(String, String)> {
+fn rendered_record(
+    bao: &OpenBao,
+    dir: &Path,
+    name: &str,
+    refs: &[&str],
+    env: &[(&str, &Path)],
+) -> Vec<(String, String)> {
     let mut yaml =
         format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n");
     for (i, r) in refs.iter().enumerate() {
@@ -715,6 +721,7 @@ fn rendered_record(bao: &OpenBao, dir: &Path, name: &str, refs: &[&str]) -> Vec<
     cmd.args(["render", file.to_str().unwrap()])
         .envs(vault_settings(bao))
         .env("SEALBRIDGE_RECORD_VERSIONS", "true")
+        .envs(env.iter().copied())
         .env_remove("KUBECONFIG");
     let o = run(&mut cmd);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -732,12 +739,23 @@ fn rendered_record(bao: &OpenBao, dir: &Path, name: &str, refs: &[&str]) -> Vec<
 }
 
 fn refresh(bao: &OpenBao, dir: &Path, api: &FakeApi, args: &[&str]) -> Output {
+    refresh_with(bao, dir, api, args, &[])
+}
+
+fn refresh_with(
+    bao: &OpenBao,
+    dir: &Path,
+    api: &FakeApi,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> Output {
     let kubeconfig = kubeconfig(dir, &api.url);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealbridge"));
     cmd.arg("refresh")
         .args(args)
         .current_dir(dir)
         .envs(vault_settings(bao))
+        .envs(env.iter().copied())
         .env("KUBECONFIG", &kubeconfig);
     run(&mut cmd)
 }
@@ -761,10 +779,10 @@ fn refresh_patches_only_the_applications_whose_secrets_changed() {
     let db = format!("{kv}/data/db#password");
     let apikey = format!("{kv}/data/api#token");
     let other = format!("{kv}/data/other#x");
-    let rec_a = rendered_record(bao, d, "a", &[&db]);
-    let rec_b = rendered_record(bao, d, "b", &[&db, &apikey]);
-    let rec_c = rendered_record(bao, d, "c", &[&apikey]);
-    let rec_d = rendered_record(bao, d, "d", &[&other]);
+    let rec_a = rendered_record(bao, d, "a", &[&db], &[]);
+    let rec_b = rendered_record(bao, d, "b", &[&db, &apikey], &[]);
+    let rec_c = rendered_record(bao, d, "c", &[&apikey], &[]);
+    let rec_d = rendered_record(bao, d, "d", &[&other], &[]);
 
     let mut routes: HashMap<String, (u16, Value)> = HashMap::new();
     routes.insert(
@@ -988,4 +1006,54 @@ fn refresh_treats_recorded_sources_as_untrusted() {
         );
     }
     assert!(!api.seen().iter().any(|s| s.path.contains("/apis/x")));
+}
+
+#[test]
+fn refresh_checks_kv1_secrets_by_the_operators_keyed_fingerprint() {
+    let bao = support::openbao();
+    let kv1 = bao.new_kv1();
+    bao.kv1_put(&kv1, "legacy", json!({"key": "refresh-kv1-1"}));
+    let dir = support::tempdir();
+    let d = dir.path();
+    let key = d.join("fingerprint.key");
+    std::fs::write(&key, b"0123456789abcdef-refresh-kv1").unwrap();
+    let env = [("SEALBRIDGE_FINGERPRINT_KEY_FILE", key.as_path())];
+    let rec = rendered_record(bao, d, "legacy", &[&format!("{kv1}/legacy#key")], &env);
+    assert_eq!(rec[0].1, format!("kv1:{kv1}/legacy"));
+    let mut routes: HashMap<String, (u16, Value)> = HashMap::new();
+    routes.insert(
+        APPS.to_owned(),
+        (
+            200,
+            json!({"kind": "ApplicationList", "apiVersion": "argoproj.io/v1alpha1",
+                   "metadata": {}, "items": [application("legacy", &[("Secret", "t", "legacy")], false)]}),
+        ),
+    );
+    routes.insert(
+        "/api/v1/namespaces/t/secrets/legacy".into(),
+        partial_metadata("legacy", "t", &rec),
+    );
+    routes.insert(
+        format!("PATCH {APPS}/legacy"),
+        (200, application("legacy", &[], true)),
+    );
+    // Unchanged: up to date. Without the key the source cannot be checked (exit 1, no patch).
+    let api = FakeApi::start(routes.clone(), None);
+    let o = refresh_with(bao, d, &api, &[], &env);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(patches(&api).is_empty());
+    let o = refresh(bao, d, &api, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("SEALBRIDGE_FINGERPRINT_KEY_FILE"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(patches(&api).is_empty());
+    // Changed: refreshed.
+    bao.kv1_put(&kv1, "legacy", json!({"key": "refresh-kv1-2"}));
+    let o = refresh_with(bao, d, &api, &[], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(patches(&api).len(), 1, "{}", stdout(&o));
+    assert!(!stdout(&o).contains("refresh-kv1"));
 }

@@ -456,3 +456,122 @@ fn refresh_component_records_versions_in_every_sidecar_with_least_privilege() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// The pod-template checksum of a workload rendered with `sealbridge.io/checksum-of`.
+fn checksum(text: &str, object: &str) -> Option<String> {
+    let doc = text
+        .split("\n---")
+        .find(|d| d.contains(&format!("name: {object}\n")))?;
+    recorded(doc, "sealbridge.io/checksum")
+}
+
+#[test]
+fn checksum_of_rolls_a_workload_when_a_secret_it_uses_changes_and_only_then() {
+    let bao = support::openbao();
+    let kv = bao.new_kv2();
+    bao.kv2_put(&kv, "db", json!({"password": "checksum-db-1"}));
+    bao.kv2_put(&kv, "cache", json!({"password": "checksum-cache-1"}));
+    let dir = support::tempdir();
+    let d = dir.path();
+    let (identity, recipient) = support::age_keypair();
+    std::fs::write(d.join("age.txt"), &identity).unwrap();
+    let encrypt = |plain: &str| {
+        std::fs::write(d.join("plain.yaml"), plain).unwrap();
+        let home = support::tempdir();
+        let o = support::sealbridge(home.path())
+            .current_dir(d)
+            .args(["encrypt", "--age", &recipient, "plain.yaml"])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        std::fs::write(d.join("tls.enc.yaml"), o.stdout).unwrap();
+    };
+    encrypt("key: tls-key-1\n");
+    let workload = |kind: &str, name: &str, checksum_of: &str, pod: &str| {
+        let template = format!(
+            "template:\n      metadata:\n        labels: {{app: {name}}}\n      spec:\n{pod}"
+        );
+        let spec = if kind == "CronJob" {
+            format!(
+                "spec:\n  schedule: '@daily'\n  jobTemplate:\n    spec:\n      {}",
+                template.replace("\n", "\n    ")
+            )
+        } else {
+            format!("spec:\n  {template}")
+        };
+        format!(
+            "apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: {name}\n  annotations:\n    \
+             sealbridge.io/checksum-of: \"{checksum_of}\"\n{spec}\n"
+        )
+    };
+    let pod_db = "        containers:\n        - name: app\n          image: app\n          env:\n          - name: DB\n            valueFrom: {secretKeyRef: {name: db, key: password}}\n          envFrom:\n          - secretRef: {name: external-not-rendered}\n";
+    let pod_cache = "        containers:\n        - name: app\n          image: app\n        volumes:\n        - name: c\n          secret: {secretName: cache}\n";
+    let manifests = [
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: <path:{kv}/data/db#password>\n  tls: <path:sops://tls.enc.yaml#key>\n"
+        ),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cache\nstringData:\n  password: <path:{kv}/data/cache#password>\n"
+        ),
+        workload("Deployment", "web", "auto", pod_db),
+        workload("CronJob", "nightly", "auto", pod_cache),
+        workload("StatefulSet", "both", "db, cache", "        containers: []\n"),
+    ]
+    .join("---\n");
+    std::fs::write(d.join("app.yaml"), manifests).unwrap();
+    let age = d.join("age.txt");
+    let env = [("SOPS_AGE_KEY_FILE", age.to_str().unwrap())];
+    let render = || {
+        let o = run(Some(bao), d, &["render", "app.yaml"], None, &env);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = stdout(&o);
+        let sums: Vec<String> = ["web", "nightly", "both"]
+            .iter()
+            .map(|w| checksum(&text, w).unwrap_or_else(|| panic!("no checksum on {w}: {text}")))
+            .collect();
+        for v in ["checksum-db", "checksum-cache", "tls-key"] {
+            assert_eq!(text.matches(v).count(), 1, "{text}");
+        }
+        sums
+    };
+    let first = render();
+    assert!(
+        first
+            .iter()
+            .all(|s| s.starts_with("sha256:") && s.len() == 71)
+    );
+    assert_eq!(first, render(), "stable while nothing changes");
+    // cache rotates: the CronJob using it and the StatefulSet naming it roll; web does not.
+    bao.kv2_put(&kv, "cache", json!({"password": "checksum-cache-2"}));
+    let second = render();
+    assert_eq!(second[0], first[0]);
+    assert_ne!(second[1], first[1]);
+    assert_ne!(second[2], first[2]);
+    // The sops file db uses changes (a commit): web rolls.
+    encrypt("key: tls-key-2\n");
+    let third = render();
+    assert_ne!(third[0], second[0]);
+    assert_eq!(third[1], second[1]);
+
+    // A name that is not a Secret rendered here (a typo) fails the run instead of never rolling.
+    std::fs::write(
+        d.join("typo.yaml"),
+        [
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: <path:{kv}/data/db#password>\n"
+            ),
+            workload("Deployment", "web", "db, dbb", pod_db),
+        ]
+        .join("---\n"),
+    )
+    .unwrap();
+    let o = run(Some(bao), d, &["render", "typo.yaml"], None, &env);
+    let err = failed(&o);
+    assert!(
+        err.contains(
+            "(Deployment/web): .metadata.annotations[\"sealbridge.io/checksum-of\"]: names dbb, "
+        ),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+}

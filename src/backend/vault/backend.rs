@@ -167,7 +167,12 @@ impl Backend for VaultBackend {
                         version,
                     })
                 }),
-                None => None,
+                // A pinned version cannot change by itself (only with the commit that pins
+                // another): a stamp for pod-template checksums, never re-checked.
+                None => id.version.map(|v| Stamp {
+                    source: format!("pinned:{}", id.path),
+                    version: v.to_string(),
+                }),
             };
             Ok(Fetch { value, stamp })
         })

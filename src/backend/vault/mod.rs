@@ -741,6 +741,13 @@ impl VaultClient {
             return Err(no_versions("a KV v1 read (kv-version 1)"));
         }
         let mount = self.mount_for(None, &path).await?;
+        if matches!(mount.engine, Engine::Kv1) {
+            return Err(no_versions(&format!(
+                "the KV v1 mount {} (its secrets get a keyed fingerprint as version when the \
+                 operator sets SEALBRIDGE_FINGERPRINT_KEY_FILE)",
+                mount.path
+            )));
+        }
         if !matches!(mount.engine, Engine::Kv2) {
             return Err(no_versions(&format!("the mount {}", mount.path)));
         }
