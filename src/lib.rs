@@ -13,6 +13,7 @@ pub mod cli;
 #[cfg(feature = "kube")]
 pub mod cluster;
 pub mod cmp;
+pub mod context;
 pub mod deadline;
 pub mod error;
 pub mod exit;
