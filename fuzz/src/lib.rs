@@ -182,7 +182,10 @@ pub fn sops_value(data: &[u8]) {
         // sops never encrypts an empty string (spec §4.5); the codec refuses `data:` empty.
         return;
     }
-    let enc = cipher.encrypt(value, EncType::Bytes, aad, None);
+    let enc = match cipher.encrypt(value, EncType::Bytes, aad, None) {
+        Ok(enc) => enc,
+        Err(e) => panic!("encrypting a short value failed: {e}"),
+    };
     match cipher.decrypt_raw(enc.as_bytes(), aad) {
         Ok((ty, back)) => {
             assert_eq!(ty, EncType::Bytes);

@@ -566,12 +566,14 @@ fn encrypt_with_key(
         .map_err(|e| err(ErrorKind::Encrypt, format!("Error encrypting tree: {e}")))?;
     let mac = visitor.mac.finish();
     md.last_modified = Timestamp::now_utc().rfc3339();
-    md.mac = cipher.encrypt(
-        mac.as_bytes(),
-        EncType::Str,
-        md.last_modified.as_bytes(),
-        None,
-    );
+    md.mac = cipher
+        .encrypt(
+            mac.as_bytes(),
+            EncType::Str,
+            md.last_modified.as_bytes(),
+            None,
+        )
+        .map_err(|e| err(ErrorKind::Encrypt, format!("Error encrypting the MAC: {e}")))?;
     stores::emit_encrypted(format, &docs, &md, emit).map_err(|m| err(ErrorKind::Emit, m))
 }
 
