@@ -8,6 +8,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use zeroize::Zeroizing;
 
 use crate::secret::{SecretValue, Sensitive};
+use crate::yaml::gofmt;
 
 /// A `SecretValue` deserialized from any serde format (strings go straight into [`Sensitive`]).
 pub(crate) struct DeValue(pub SecretValue);
@@ -150,45 +151,11 @@ pub(crate) fn parse_yaml(text: &str) -> Result<SecretValue, String> {
         .map_err(|_| "not valid YAML".to_owned())
 }
 
-/// Formats a float like Go's `fmt.Print` (`%v`): shortest representation, exponent form when the
-/// decimal exponent is < -4 or >= 21 (`1e+21`, `1e-05`).
+/// Formats a float like Go's `fmt.Print` (`%v`), see [`gofmt::float_v`].
 pub(crate) fn go_format_float(f: f64) -> String {
-    go_float(f, -4, 21, true)
-}
-
-/// Formats a float like Go's `encoding/json`: plain decimal unless < 1e-6 or >= 1e21.
-fn go_json_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        go_float(f, 0, 0, false)
-    } else {
-        format!("{f}")
-    }
-}
-
-/// `lo`/`hi`: exponent range printed in plain decimal (ignored when `ranged` is false, then the
-/// exponent form is always used); Go pads the exponent to two digits only in `%v`.
-fn go_float(f: f64, lo: i32, hi: i32, ranged: bool) -> String {
-    if f.is_nan() {
-        return "NaN".to_owned();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = match sci.split_once('e') {
-        Some((m, e)) => (m.to_owned(), e.parse::<i32>().unwrap_or(0)),
-        None => (sci.clone(), 0),
-    };
-    if ranged && exp >= lo && exp < hi {
-        return format!("{f}");
-    }
-    let sign = if exp < 0 { '-' } else { '+' };
-    if ranged {
-        format!("{mantissa}e{sign}{:02}", exp.abs())
-    } else {
-        format!("{mantissa}e{sign}{}", exp.abs())
-    }
+    let mut s = String::new();
+    gofmt::float_v(f, &mut s);
+    s
 }
 
 /// A keyed fingerprint of a value: the first 24 hex digits of HMAC-SHA256(key, its text, or its
@@ -223,7 +190,7 @@ fn write_json(v: &SecretValue, out: &mut String) -> Result<(), String> {
             if !f.is_finite() {
                 return Err("a non-finite number cannot be written as JSON".to_owned());
             }
-            out.push_str(&go_json_float(*f));
+            gofmt::float_json(*f, out)?;
         }
         SecretValue::String(s) => {
             let text = s
@@ -308,9 +275,14 @@ mod tests {
         assert_eq!(go_format_float(123456789.0), "123456789");
         assert_eq!(go_format_float(0.00001), "1e-05");
         assert_eq!(go_format_float(0.0001), "0.0001");
-        assert_eq!(go_json_float(1e21), "1e+21");
-        assert_eq!(go_json_float(1e-7), "1e-7");
-        assert_eq!(go_json_float(0.5), "0.5");
+        let json = |f| {
+            let mut s = String::new();
+            gofmt::float_json(f, &mut s).unwrap();
+            s
+        };
+        assert_eq!(json(1e21), "1e+21");
+        assert_eq!(json(1e-7), "1e-7");
+        assert_eq!(json(0.5), "0.5");
     }
 
     #[test]

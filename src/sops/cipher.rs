@@ -14,8 +14,8 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use crate::secret::Sensitive;
-use crate::sops::gofmt::{self, Timestamp};
 use crate::sops::tree::Value;
+use crate::yaml::gofmt::{self, Timestamp, parse_go_atoi, parse_go_bool, parse_go_float};
 
 /// A 32-byte data key, zeroized on drop.
 #[derive(Clone)]
@@ -370,41 +370,6 @@ pub fn decode_typed(ty: EncType, bytes: Sensitive) -> Result<Value, CipherError>
             Value::Time(Timestamp::parse_rfc3339(text()?).ok_or(CipherError::BadPlaintext("time"))?)
         }
     })
-}
-
-/// Go `strconv.Atoi`: optional sign, decimal digits, 64-bit.
-pub fn parse_go_atoi(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// Go `strconv.ParseFloat(s, 64)` for the forms sops writes and common inputs.
-pub fn parse_go_float(s: &str) -> Option<f64> {
-    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let lower = t.to_ascii_lowercase();
-    if lower == "inf" || lower == "infinity" || lower == "nan" {
-        return s.parse::<f64>().ok();
-    }
-    if t.is_empty()
-        || !t
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
-    {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// Go `strconv.ParseBool`.
-pub fn parse_go_bool(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
 }
 
 /// The type and plaintext bytes of a leaf, as encrypted and as fed to the MAC (`ToBytes`).

@@ -12,7 +12,6 @@
 pub mod cipher;
 pub mod config;
 pub mod edit;
-pub mod gofmt;
 pub mod keys;
 pub mod metadata;
 pub mod rules;
@@ -27,8 +26,8 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::secret::SecretValue;
+use crate::yaml::gofmt::Timestamp;
 use cipher::{Cipher, DataKey, EncType};
-use gofmt::Timestamp;
 pub use keys::KeySources;
 pub use metadata::{KeyGroup, MasterKey, Metadata, VaultKey};
 pub use rules::Rule;
