@@ -31,9 +31,16 @@ fn json_error_kind(e: &serde_json::Error) -> &'static str {
     }
 }
 
-/// Parses YAML text (one document; a leading `---` is allowed) into a value.
+/// Parses YAML text (one document; a leading `---` is allowed) into a value, typing plain
+/// scalars as YAML 1.1 the way Kubernetes (sigs.k8s.io/yaml, go-yaml v2) does: `0644` is the
+/// octal 420, `yes`/`no`/`on`/`off`/`y`/`n` are booleans, `0x1F`, `0b101`, `0o17` and `1_000`
+/// are integers; timestamps and base-60 (`1:20`) stay text. Differences, see
+/// docs/placeholders.md: booleans in mixed case (`yEs`) are booleans here, and `.inf`, `.nan` or
+/// an out-of-range float (`1e400`) are errors.
 pub(crate) fn parse_yaml(text: &str) -> Result<SecretValue, String> {
-    serde_saphyr::from_str::<SecretValue>(text).map_err(|_| "not valid YAML".to_owned())
+    let options = serde_saphyr::options! { legacy_octal_numbers: true };
+    serde_saphyr::from_str_with_options::<SecretValue>(text, options)
+        .map_err(|_| "not valid YAML".to_owned())
 }
 
 /// Formats a float like Go's `fmt.Print` (`%v`), see [`gofmt::float_v`].
