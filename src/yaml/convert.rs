@@ -14,7 +14,7 @@ pub fn to_json(node: &Node) -> Result<serde_json::Value, Error> {
 /// At most this many nodes are built through aliases in one conversion: a "billion laughs"
 /// tree (anchors of anchors) is a few hundred bytes of input and would otherwise expand to
 /// gigabytes. A tree without aliases is bounded by its own size.
-pub const MAX_ALIAS_NODES: usize = 1_000_000;
+pub(crate) const MAX_ALIAS_NODES: usize = 1_000_000;
 
 /// The state of one conversion: the anchors seen, and the alias budget left.
 struct Walk<'a> {
