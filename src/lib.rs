@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod placeholder;
 pub mod policy;
 pub mod resolve;
+pub mod rotation;
 pub mod secret;
 pub mod settings;
 pub mod sops;

@@ -135,9 +135,37 @@ fn reason_suffix(r: &Option<String>) -> String {
     }
 }
 
+/// What a rendered value was built from, for the record a render keeps of it
+/// (`crate::rotation`): a Vault KV secret (`kv2:` or `kv1:` and the request path) and its
+/// version (KV v2: the version number; KV v1: a keyed fingerprint of the secret). Never a value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Stamp {
+    /// `kv2:secret/data/app`, `kv1:kv/app`: what `sealbridge refresh` asks about again.
+    pub source: String,
+    /// `3`, or `kv1-<fingerprint>`.
+    pub version: String,
+}
+
+/// A fetched secret and, when it can be checked again without rendering, its [`Stamp`].
+/// `stamp` is `None` for a pinned version (it cannot change), a sops file (it changes with a
+/// commit), a dynamic secret (it changes at every read) or a KV v1 secret without the
+/// operator's fingerprint key.
+#[derive(Debug, Clone)]
+pub struct Fetch {
+    /// The whole secret.
+    pub value: SecretValue,
+    /// Where it came from and its version.
+    pub stamp: Option<Stamp>,
+}
+
+impl From<SecretValue> for Fetch {
+    fn from(value: SecretValue) -> Self {
+        Fetch { value, stamp: None }
+    }
+}
+
 /// The future a [`Backend::fetch`] returns.
-pub type FetchFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<SecretValue, BackendError>> + Send + 'a>>;
+pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetch, BackendError>> + Send + 'a>>;
 
 /// The future a [`Backend::canonical`] returns.
 pub type CanonicalFuture<'a> = Pin<Box<dyn Future<Output = Option<String>> + Send + 'a>>;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::vault::VaultClient;
 use super::vault::transit::VaultTransit;
-use super::{Backend, BackendError, BackendKind, FetchFuture, SecretId};
+use super::{Backend, BackendError, BackendKind, Fetch, FetchFuture, SecretId, Stamp};
 use crate::secret::SecretValue;
 use crate::settings::Settings;
 use crate::sops::{self, DecryptOptions, KeySources};
@@ -54,18 +54,15 @@ impl SopsBackend {
     /// The `version` of a sops file without decrypting it: a fingerprint of its MAC (which
     /// is ciphertext, and changes with every change of the values), and `lastmodified`.
     fn fingerprint(file: &Path) -> Result<SecretValue, BackendError> {
-        use sha2::Digest as _;
         let bytes = std::fs::read(file)
             .map_err(|e| BackendError::Decrypt(format!("cannot read the file: {e}")))?;
         let (_, md) = sops::load_encrypted(&bytes, sops::Format::from_path(file))
             .map_err(|e| BackendError::Decrypt(e.to_string()))?;
-        let digest = hex::encode(sha2::Sha256::digest(md.mac.as_bytes()));
         let mut m = indexmap::IndexMap::new();
         m.insert(
             "version".to_owned(),
-            SecretValue::String(crate::secret::Sensitive::from_str_copy(&format!(
-                "sops-{}",
-                &digest[..16]
+            SecretValue::String(crate::secret::Sensitive::from_str_copy(&mac_fingerprint(
+                &md.mac,
             ))),
         );
         m.insert(
@@ -75,9 +72,17 @@ impl SopsBackend {
         Ok(SecretValue::Map(m))
     }
 
-    fn decrypt(&self, file: &Path) -> Result<SecretValue, BackendError> {
+    /// Decrypts `file`; the stamp is `sops:PATH` at its MAC fingerprint (for pod-template
+    /// checksums; a sops file changes with a commit, so nothing re-checks it).
+    fn decrypt(&self, file: &Path, path: &str) -> Result<Fetch, BackendError> {
         sops::decrypt_file(file, &self.options)
-            .map(|d| d.to_secret_value())
+            .map(|d| Fetch {
+                value: d.to_secret_value(),
+                stamp: Some(Stamp {
+                    source: format!("sops:{path}"),
+                    version: mac_fingerprint(&d.metadata.mac),
+                }),
+            })
             .map_err(|e| BackendError::Decrypt(e.to_string()))
     }
 }
@@ -165,6 +170,14 @@ pub fn confine(root: &Path, path: &str) -> Result<PathBuf, BackendError> {
     Ok(canonical)
 }
 
+/// `sops-` and the first 16 hex digits of SHA-256 of a file's MAC (which is ciphertext and
+/// changes with every change of the values): a sops file's version.
+pub fn mac_fingerprint(mac: &str) -> String {
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(mac.as_bytes()));
+    format!("sops-{}", &digest[..16])
+}
+
 impl Backend for SopsBackend {
     fn fetch<'a>(&'a self, id: &'a SecretId) -> FetchFuture<'a> {
         Box::pin(async move {
@@ -178,11 +191,26 @@ impl Backend for SopsBackend {
             }
             let file = self.confine(&id.path)?;
             if id.metadata {
-                return Self::fingerprint(&file);
+                let value = Self::fingerprint(&file)?;
+                let version = match &value {
+                    SecretValue::Map(m) => m.get("version").and_then(|v| match v {
+                        SecretValue::String(s) => s.expose_str().map(str::to_owned),
+                        _ => None,
+                    }),
+                    _ => None,
+                };
+                return Ok(Fetch {
+                    stamp: version.map(|version| Stamp {
+                        source: format!("sops:{}", id.path),
+                        version,
+                    }),
+                    value,
+                });
             }
             let this = self.clone();
+            let path = id.path.clone();
             // Decryption is CPU work (age, AES-GCM, MAC): keep it off the async thread.
-            match tokio::task::spawn_blocking(move || this.decrypt(&file)).await {
+            match tokio::task::spawn_blocking(move || this.decrypt(&file, &path)).await {
                 Ok(r) => r,
                 Err(_) => Err(BackendError::Other("decryption was interrupted".to_owned())),
             }

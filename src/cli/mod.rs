@@ -18,6 +18,7 @@ mod groups;
 pub mod krm;
 mod man;
 mod policy;
+mod refresh;
 mod render;
 mod sops;
 mod sops_codes;
@@ -139,6 +140,9 @@ pub enum Command {
     /// The current version of every secret the manifests reference (Vault KV v2 metadata, a
     /// sops file's MAC fingerprint), never a value.
     Versions(versions::VersionsArgs),
+    /// Hard-refresh the Argo CD Applications whose secrets changed since their objects were
+    /// rendered (needs SEALBRIDGE_RECORD_VERSIONS in the sidecar and the `kube` feature).
+    Refresh(refresh::RefreshArgs),
     /// Static, offline checks for references, literal Secret values, key material, sops files
     /// and kustomization trees (docs/check.md); nothing fetched or decrypted.
     Check(check::CheckArgs),
@@ -308,6 +312,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Argocd(a) => argocd::run(a, flags),
         Command::Policy(a) => policy::run(a, &flags),
         Command::Versions(a) => versions::run(a, &flags),
+        Command::Refresh(a) => refresh::run(a, &flags),
         Command::Check(a) => check::run(a, &flags),
     }
 }

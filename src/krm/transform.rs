@@ -20,11 +20,10 @@ use super::packages;
 use crate::backend::sops::SopsBackend;
 use crate::backend::vault::VaultBackend;
 use crate::backend::{
-    Backend, BackendError, BackendKind, Backends, CanonicalFuture, FetchFuture, SecretId,
+    Backend, BackendError, BackendKind, Backends, CanonicalFuture, Fetch, FetchFuture, SecretId,
 };
 use crate::manifest::Origin;
 use crate::resolve::{self, RenderFailure};
-use crate::secret::SecretValue;
 use crate::settings::Settings;
 use crate::yaml::{Document, Node};
 
@@ -153,7 +152,7 @@ pub fn item_origin(item: &Node, position: usize, package: &Path, root: &Path) ->
 /// Remembers what a backend returned per id, so the groups of one run fetch each secret once.
 struct Memo<B> {
     inner: B,
-    seen: Mutex<HashMap<SecretId, Result<SecretValue, BackendError>>>,
+    seen: Mutex<HashMap<SecretId, Result<Fetch, BackendError>>>,
 }
 
 impl<B> Memo<B> {
@@ -164,7 +163,7 @@ impl<B> Memo<B> {
         }
     }
 
-    fn cached(&self, id: &SecretId) -> Option<Result<SecretValue, BackendError>> {
+    fn cached(&self, id: &SecretId) -> Option<Result<Fetch, BackendError>> {
         self.seen.lock().ok()?.get(id).cloned()
     }
 }

@@ -94,6 +94,16 @@ fn unknown(ann: Option<&Node>, problems: &mut Vec<AnnotationProblem>) {
         if ANNOTATION_NAMES.contains(&name) {
             continue;
         }
+        // What a render records or computes (`crate::rotation`), not what it reads here.
+        if matches!(
+            key,
+            crate::rotation::SOURCES_ANNOTATION
+                | crate::rotation::VERSIONS_ANNOTATION
+                | crate::rotation::CHECKSUM_OF_ANNOTATION
+                | crate::rotation::CHECKSUM_ANNOTATION
+        ) {
+            continue;
+        }
         let hint = crate::suggest::nearest(name, ANNOTATION_NAMES)
             .map(|n| format!(" (did you mean {prefix}{n}?)"))
             .unwrap_or_default();

@@ -141,7 +141,21 @@ pub fn options_from_settings(
         tenant: crate::policy::for_run(settings)?,
         redact: None,
         fingerprint_key: fingerprint_key(false)?,
+        record_versions: record_versions()?,
     })
+}
+
+/// The operator's `SEALBRIDGE_RECORD_VERSIONS` (read from the process environment only: an
+/// Application cannot switch it).
+pub fn record_versions() -> Result<bool> {
+    match std::env::var("SEALBRIDGE_RECORD_VERSIONS") {
+        Ok(v) if !v.trim().is_empty() => crate::settings::parse_bool(&v).ok_or_else(|| {
+            Error::Usage(format!(
+                "SEALBRIDGE_RECORD_VERSIONS={v:?} is not a boolean (true or false)"
+            ))
+        }),
+        _ => Ok(false),
+    }
 }
 
 /// The operator's fingerprint key (`SEALBRIDGE_FINGERPRINT_KEY_FILE`, at least 16 bytes), for

@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use crate::backend::{BackendError, BackendKind, Backends, KvVersion, SecretId};
 use crate::manifest::{self, Input, Origin, ReadError};
-use crate::secret::SecretValue;
 use crate::yaml::Document;
 
 mod annotations;
@@ -35,7 +34,7 @@ mod versions;
 
 pub use annotations::{ANNOTATION_PREFIXES, parse_bool};
 pub use explain::explain_inputs;
-pub use versions::{SecretVersion, versions_inputs};
+pub use versions::{SecretVersion, current_stamps, versions_inputs};
 
 /// How a run resolves references.
 #[derive(Debug, Clone)]
@@ -70,6 +69,9 @@ pub struct RenderOptions {
     /// The operator's fingerprint key (`SEALBRIDGE_FINGERPRINT_KEY_FILE`), for the `version` of
     /// KV v1 secrets; `redact` uses the same key.
     pub fingerprint_key: Option<std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>>,
+    /// `SEALBRIDGE_RECORD_VERSIONS`: rendered objects carry the secrets and a digest of the
+    /// versions they were built from (`crate::rotation`).
+    pub record_versions: bool,
 }
 
 impl Default for RenderOptions {
@@ -86,6 +88,7 @@ impl Default for RenderOptions {
             tenant: None,
             redact: None,
             fingerprint_key: None,
+            record_versions: false,
         }
     }
 }
@@ -246,6 +249,28 @@ pub async fn render_documents(
     // Fetch.
     let (fetched, distinct) = fetch::fetch_all(&ids, backends, opts).await;
 
+    // What each document is built from (before substitution takes the plan): for the record
+    // (`SEALBRIDGE_RECORD_VERSIONS`) and pod-template checksums (`crate::rotation`).
+    let stamps = stamps_by_document(&scanned, &planned, &fetched);
+    let (checksums, checksum_problems) = crate::rotation::checksums(docs, &stamps);
+    for (doc, problem) in checksum_problems {
+        if let Some(ctx) = scanned.docs.get(doc) {
+            failures.push((
+                (doc, Vec::new()),
+                Failure {
+                    origin: ctx.origin.clone(),
+                    object: ctx.object.clone(),
+                    field: format!(
+                        ".metadata.annotations[\"{}\"]",
+                        crate::rotation::CHECKSUM_OF_ANNOTATION
+                    ),
+                    reference: String::new(),
+                    problem,
+                },
+            ));
+        }
+    }
+
     // Substitute (computed first, applied only when nothing failed).
     let ref_ids = ref_ids(&scanned, &planned);
     let edits = substitute::compute(
@@ -268,6 +293,18 @@ pub async fn render_documents(
         return Err(RenderError::Resolve(RenderFailure { failures }));
     }
     substitute::apply(docs, edits);
+    for (doc, checksum) in checksums {
+        if let Some(d) = docs.get_mut(doc) {
+            crate::rotation::set_checksum(&mut d.root, &checksum);
+        }
+    }
+    if opts.record_versions {
+        for (doc, stamps) in stamps {
+            if let Some(d) = docs.get_mut(doc) {
+                crate::rotation::annotate(&mut d.root, &stamps);
+            }
+        }
+    }
     Ok(RenderStats {
         sites: scanned.sites.len(),
         references,
@@ -393,6 +430,28 @@ fn ref_ids(scanned: &scan::Scanned, planned: &Planned) -> report::RefIds {
     ids
 }
 
+/// The [`Stamp`](crate::backend::Stamp)s of the secrets each document's references read
+/// (every document with a reference has an entry, maybe empty).
+fn stamps_by_document(
+    scanned: &scan::Scanned,
+    planned: &Planned,
+    fetched: &Fetched,
+) -> std::collections::BTreeMap<usize, BTreeSet<crate::backend::Stamp>> {
+    let mut out: std::collections::BTreeMap<usize, BTreeSet<_>> = Default::default();
+    for (si, site) in scanned.sites.iter().enumerate() {
+        let set = out.entry(site.doc).or_default();
+        for ri in 0..site.refs.len() {
+            if let Some(Ok(id)) = planned.get(&(si, ri))
+                && let Some(Ok(fetch)) = fetched.get(id)
+                && let Some(stamp) = &fetch.stamp
+            {
+                set.insert(stamp.clone());
+            }
+        }
+    }
+    out
+}
+
 /// Where each reference's secret comes from (or why it cannot be planned), keyed by
 /// (site index, reference index).
 type Planned = HashMap<(usize, usize), Result<SecretId, String>>;
@@ -495,7 +554,7 @@ fn plan_one(
 pub(crate) type Found = Vec<((usize, Vec<usize>), Failure)>;
 
 /// The result of fetching one secret.
-pub(crate) type Fetched = HashMap<SecretId, Result<SecretValue, BackendError>>;
+pub(crate) type Fetched = HashMap<SecretId, Result<crate::backend::Fetch, BackendError>>;
 
 #[cfg(test)]
 mod tests;

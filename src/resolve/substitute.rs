@@ -173,8 +173,8 @@ fn resolve_ref(
         }
         Some(Err(e)) => return Err(Problem::Other(e.to_string())),
         // Version metadata stands for the whole secret: no key of it is selected.
-        Some(Ok(secret)) if id.metadata => Flow::Value(secret.clone()),
-        Some(Ok(secret)) => placeholder::select(secret, &r.selector),
+        Some(Ok(secret)) if id.metadata => Flow::Value(secret.value.clone()),
+        Some(Ok(secret)) => placeholder::select(&secret.value, &r.selector),
     };
     match placeholder::apply_modifiers(flow, &r.modifiers, max_value) {
         Ok(Flow::Value(v)) => Ok(v),

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::backend::{Backend, CanonicalFuture, FetchFuture};
 use crate::placeholder::value::parse_json;
+use crate::secret::SecretValue;
 use crate::yaml::{self, Node};
 
 #[derive(Default)]
@@ -36,6 +37,7 @@ impl Backend for MemoryBackend {
                     .secrets
                     .get(p.replace("kv/data/", "kv/").as_str())
                     .cloned()
+                    .map(crate::backend::Fetch::from)
                     .ok_or(BackendError::NotFound {
                         version: id.version,
                         reason: None,

@@ -102,7 +102,7 @@ pub fn versions_inputs(
                 ..id.clone()
             }
             .to_string();
-            match fetched.get(&id) {
+            match fetched.get(&id).map(|r| r.as_ref().map(|f| &f.value)) {
                 Some(Ok(SecretValue::Map(m))) => SecretVersion {
                     secret,
                     version: text(m, "version"),
@@ -136,4 +136,39 @@ pub fn versions_inputs(
         .collect();
     out.extend(refused);
     Ok(out)
+}
+
+/// The current [`Stamp`](crate::backend::Stamp) of each recorded source (`sealbridge
+/// refresh`): one metadata request per distinct secret (KV v1: a read and the keyed
+/// fingerprint), through the same bounded fetch as a render. A source that cannot be checked
+/// gives the reason.
+pub async fn current_stamps(
+    sources: &BTreeSet<crate::rotation::Source>,
+    backends: &Backends,
+    opts: &RenderOptions,
+) -> BTreeMap<crate::rotation::Source, Result<crate::backend::Stamp, String>> {
+    let id_of = |s: &crate::rotation::Source| SecretId {
+        backend: crate::backend::BackendKind::Vault,
+        path: s.path().to_owned(),
+        version: None,
+        kv_version: None,
+        metadata: true,
+    };
+    let ids: BTreeSet<SecretId> = sources.iter().map(id_of).collect();
+    let (fetched, _) = fetch::fetch_all(&ids, backends, opts).await;
+    sources
+        .iter()
+        .map(|s| {
+            let r = match fetched.get(&id_of(s)) {
+                Some(Ok(f)) => f.stamp.clone().ok_or_else(|| {
+                    "its version cannot be checked (a KV v1 secret needs the operator's \
+                     SEALBRIDGE_FINGERPRINT_KEY_FILE)"
+                        .to_owned()
+                }),
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err("not fetched".to_owned()),
+            };
+            (s.clone(), r)
+        })
+        .collect()
 }

@@ -30,6 +30,7 @@ struct Seen {
     method: String,
     path: String,
     headers: Vec<(String, String)>,
+    body: String,
 }
 
 impl Seen {
@@ -116,10 +117,20 @@ fn serve<S: Read + Write>(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length.min(1 << 20)];
+    if stream.read_exact(&mut body).is_err() {
+        return;
+    }
     let req = Seen {
         method,
         path,
         headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
     };
     let authorized = req.header("authorization") == Some(&format!("Bearer {KUBE_TOKEN}"));
     let (status, body) = if !authorized {
@@ -128,10 +139,22 @@ fn serve<S: Read + Write>(
             status_object(401, "Unauthorized", "Unauthorized", None),
         )
     } else {
-        routes.get(&req.path).cloned().unwrap_or_else(|| {
-            let name = req.path.rsplit('/').next().unwrap_or("").to_owned();
-            not_found(&name)
-        })
+        // `METHOD path`, then the path, then the path without its query.
+        let bare = req.path.split('?').next().unwrap_or("");
+        routes
+            .get(&format!("{} {}", req.method, req.path))
+            .or_else(|| routes.get(&format!("{} {bare}", req.method)))
+            .or_else(|| {
+                (req.method == "GET")
+                    .then(|| routes.get(&req.path))
+                    .flatten()
+            })
+            .or_else(|| (req.method == "GET").then(|| routes.get(bare)).flatten())
+            .cloned()
+            .unwrap_or_else(|| {
+                let name = req.path.rsplit('/').next().unwrap_or("").to_owned();
+                not_found(&name)
+            })
     };
     seen.lock().unwrap().push(req);
     let body = body.to_string();
@@ -623,4 +646,414 @@ fn tls_server_config(bao: &OpenBao) -> (Tls, String) {
         .with_single_cert(chain, key)
         .unwrap();
     (Arc::new(cfg), ca_pem)
+}
+
+// ---------------------------------------------------------------------------------------------
+// `sealbridge refresh`: Argo CD Applications whose recorded secret versions changed get
+// `argocd.argoproj.io/refresh: hard`, exactly as `kubectl annotate` would set it.
+
+const APPS: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications";
+const METADATA_ACCEPT: &str = "as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+const SOURCES: &str = "sealbridge.io/secret-sources";
+const VERSIONS: &str = "sealbridge.io/secret-versions";
+
+/// An Argo CD `Application` as the API returns it, managing `resources` (kind, ns, name).
+fn application(name: &str, resources: &[(&str, &str, &str)], pending: bool) -> Value {
+    let resources: Vec<Value> = resources
+        .iter()
+        .map(|(kind, ns, n)| {
+            let (group, version) = match *kind {
+                "Deployment" => ("apps", "v1"),
+                _ => ("", "v1"),
+            };
+            json!({"group": group, "version": version, "kind": kind, "namespace": ns,
+                   "name": n, "status": "Synced", "health": {"status": "Healthy"}})
+        })
+        .collect();
+    let mut annotations = serde_json::Map::new();
+    if pending {
+        annotations.insert("argocd.argoproj.io/refresh".into(), json!("normal"));
+    }
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd", "annotations": annotations,
+                     "resourceVersion": "99120", "uid": format!("uid-{name}")},
+        "spec": {"project": "default",
+                 "source": {"repoURL": "https://git.example/apps.git", "path": name,
+                            "plugin": {"name": "sealbridge"}},
+                 "destination": {"server": "https://kubernetes.default.svc", "namespace": name}},
+        "status": {"resources": resources, "sync": {"status": "Synced"}}
+    })
+}
+
+/// What `GET …` with the `PartialObjectMetadata` Accept header returns for an object.
+fn partial_metadata(name: &str, ns: &str, annotations: &[(String, String)]) -> (u16, Value) {
+    let ann: serde_json::Map<String, Value> = annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    (
+        200,
+        json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+               "metadata": {"name": name, "namespace": ns, "annotations": ann,
+                            "resourceVersion": "77", "uid": format!("uid-{ns}-{name}")}}),
+    )
+}
+
+/// Renders a Secret referencing `refs` (key → `path#key`) with the record on; returns its two
+/// recorded annotations.
+fn rendered_record(
+    bao: &OpenBao,
+    dir: &Path,
+    name: &str,
+    refs: &[&str],
+    env: &[(&str, &Path)],
+) -> Vec<(String, String)> {
+    let mut yaml =
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n");
+    for (i, r) in refs.iter().enumerate() {
+        yaml.push_str(&format!("  k{i}: <path:{r}>\n"));
+    }
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, yaml).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealbridge"));
+    cmd.args(["render", file.to_str().unwrap()])
+        .envs(vault_settings(bao))
+        .env("SEALBRIDGE_RECORD_VERSIONS", "true")
+        .envs(env.iter().copied())
+        .env_remove("KUBECONFIG");
+    let o = run(&mut cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    [SOURCES, VERSIONS]
+        .iter()
+        .map(|k| {
+            let v = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(&format!("{k}: ")))
+                .unwrap_or_else(|| panic!("no {k} in {text}"));
+            ((*k).to_owned(), v.trim_matches(['"', '\'']).to_owned())
+        })
+        .collect()
+}
+
+fn refresh(bao: &OpenBao, dir: &Path, api: &FakeApi, args: &[&str]) -> Output {
+    refresh_with(bao, dir, api, args, &[])
+}
+
+fn refresh_with(
+    bao: &OpenBao,
+    dir: &Path,
+    api: &FakeApi,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> Output {
+    let kubeconfig = kubeconfig(dir, &api.url);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealbridge"));
+    cmd.arg("refresh")
+        .args(args)
+        .current_dir(dir)
+        .envs(vault_settings(bao))
+        .envs(env.iter().copied())
+        .env("KUBECONFIG", &kubeconfig);
+    run(&mut cmd)
+}
+
+fn patches(api: &FakeApi) -> Vec<Seen> {
+    api.seen()
+        .into_iter()
+        .filter(|s| s.method != "GET")
+        .collect()
+}
+
+#[test]
+fn refresh_patches_only_the_applications_whose_secrets_changed() {
+    let bao = support::openbao();
+    let kv = bao.new_kv2();
+    bao.kv2_put(&kv, "db", json!({"password": "refresh-db-1"}));
+    bao.kv2_put(&kv, "api", json!({"token": "refresh-api-1"}));
+    bao.kv2_put(&kv, "other", json!({"x": "refresh-other-1"}));
+    let dir = support::tempdir();
+    let d = dir.path();
+    let db = format!("{kv}/data/db#password");
+    let apikey = format!("{kv}/data/api#token");
+    let other = format!("{kv}/data/other#x");
+    let rec_a = rendered_record(bao, d, "a", &[&db], &[]);
+    let rec_b = rendered_record(bao, d, "b", &[&db, &apikey], &[]);
+    let rec_c = rendered_record(bao, d, "c", &[&apikey], &[]);
+    let rec_d = rendered_record(bao, d, "d", &[&other], &[]);
+
+    let mut routes: HashMap<String, (u16, Value)> = HashMap::new();
+    routes.insert(
+        APPS.to_owned(),
+        (
+            200,
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationList",
+                   "metadata": {"resourceVersion": "99121"},
+                   "items": [
+                       application("app-a", &[("Secret", "team-a", "a"), ("Deployment", "team-a", "web")], false),
+                       application("app-b", &[("Secret", "team-b", "b"), ("Service", "team-b", "svc")], false),
+                       application("app-c", &[("Secret", "team-c", "c")], false),
+                       application("app-d", &[("Secret", "team-d", "d")], true),
+                       application("app-e", &[("ConfigMap", "team-e", "plain")], false),
+                   ]}),
+        ),
+    );
+    for (ns, name, rec) in [
+        ("team-a", "a", &rec_a),
+        ("team-b", "b", &rec_b),
+        ("team-c", "c", &rec_c),
+        ("team-d", "d", &rec_d),
+    ] {
+        routes.insert(
+            format!("/api/v1/namespaces/{ns}/secrets/{name}"),
+            partial_metadata(name, ns, rec),
+        );
+    }
+    routes.insert(
+        "/api/v1/namespaces/team-e/configmaps/plain".to_owned(),
+        partial_metadata("plain", "team-e", &[]),
+    );
+    for app in ["app-a", "app-b", "app-c", "app-d", "app-e"] {
+        routes.insert(
+            format!("PATCH {APPS}/{app}"),
+            (200, application(app, &[], true)),
+        );
+    }
+
+    // Nothing changed yet: nothing is patched.
+    let api = FakeApi::start(routes.clone(), None);
+    let o = refresh(bao, d, &api, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(patches(&api).is_empty(), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("5 application(s): 0 refreshed, 4 up to date, 0 pending, 1 without records, 0 not checked; 4 recorded object(s), 3 secret(s) read"),
+        "{}",
+        stdout(&o)
+    );
+
+    // db and other rotate: the two Applications using db are refreshed; app-d's refresh is
+    // already pending; app-c (api only) and app-e (no record) are left alone.
+    bao.kv2_put(&kv, "db", json!({"password": "refresh-db-2"}));
+    bao.kv2_put(&kv, "other", json!({"x": "refresh-other-2"}));
+    let data_reads_before = bao.count_requests(&format!("{kv}/data/"));
+    let meta_before = |s: &str| bao.count_requests(&format!("{kv}/metadata/{s}"));
+    let before: Vec<usize> = ["db", "api", "other"]
+        .iter()
+        .map(|s| meta_before(s))
+        .collect();
+    let api = FakeApi::start(routes.clone(), None);
+    let o = refresh(bao, d, &api, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let patched: Vec<String> = patches(&api)
+        .iter()
+        .map(|s| s.path.split('?').next().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        patched,
+        [format!("{APPS}/app-a"), format!("{APPS}/app-b")],
+        "{out}"
+    );
+    for p in patches(&api) {
+        assert_eq!(p.method, "PATCH");
+        assert_eq!(
+            p.header("content-type"),
+            Some("application/merge-patch+json")
+        );
+        let body: Value = serde_json::from_str(&p.body).unwrap();
+        assert_eq!(
+            body,
+            json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}})
+        );
+    }
+    assert!(
+        out.contains("argocd/app-a: refreshed (changed secrets: Secret team-a/a)"),
+        "{out}"
+    );
+    assert!(out.contains("argocd/app-d: refresh pending"), "{out}");
+    assert!(!out.contains("app-c"), "{out}");
+    // Objects were read as metadata only (a Secret's data never crosses the wire).
+    for s in api.seen().iter().filter(|s| s.path.contains("/secrets/")) {
+        assert!(
+            s.header("accept")
+                .is_some_and(|a| a.contains(METADATA_ACCEPT)),
+            "{s:?}"
+        );
+    }
+    // One metadata read per distinct secret, shared by the Applications; no value read.
+    let after: Vec<usize> = ["db", "api", "other"]
+        .iter()
+        .map(|s| meta_before(s))
+        .collect();
+    let reads: Vec<usize> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert_eq!(reads, [1, 1, 1]);
+    assert_eq!(
+        bao.count_requests(&format!("{kv}/data/")),
+        data_reads_before
+    );
+    for v in ["refresh-db", "refresh-api", "refresh-other"] {
+        assert!(!out.contains(v) && !stderr(&o).contains(v));
+    }
+    assert_clean(&stderr(&o), bao);
+
+    // --dry-run says the same and patches nothing; JSON has one object per cycle.
+    let api = FakeApi::start(routes.clone(), None);
+    let o = refresh(bao, d, &api, &["--dry-run", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(patches(&api).is_empty());
+    let report: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let outcome = |app: &str| {
+        report["applications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["application"] == format!("argocd/{app}"))
+            .map(|a| a["outcome"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(outcome("app-a").as_deref(), Some("would-refresh"));
+    assert_eq!(outcome("app-b").as_deref(), Some("would-refresh"));
+    assert_eq!(outcome("app-c").as_deref(), Some("up-to-date"));
+    assert_eq!(outcome("app-d").as_deref(), Some("pending"));
+    assert_eq!(outcome("app-e").as_deref(), Some("not-recorded"));
+
+    // --watch: a cycle every --interval, here two of them, each patching again (this stand-in
+    // does not remove the annotation as Argo CD does).
+    let api = FakeApi::start(routes, None);
+    let o = refresh(
+        bao,
+        d,
+        &api,
+        &[
+            "--watch",
+            "--interval",
+            "1s",
+            "--jitter",
+            "100ms",
+            "--cycles",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(patches(&api).len(), 4);
+    assert_eq!(stdout(&o).matches("application(s):").count(), 2);
+}
+
+#[test]
+fn refresh_treats_recorded_sources_as_untrusted() {
+    let bao = support::openbao();
+    let kv = bao.new_kv2();
+    bao.kv2_put(&kv, "db", json!({"password": "untrusted-db-1"}));
+    let dir = support::tempdir();
+    let d = dir.path();
+    // A tenant's own manifest can carry any annotation: a system path, a dynamic-secrets
+    // path, a malformed list. None is read; the Application is reported, not patched.
+    let forged = |sources: &str| {
+        vec![
+            (SOURCES.to_owned(), sources.to_owned()),
+            (VERSIONS.to_owned(), "sha256:00".to_owned()),
+        ]
+    };
+    let mut routes: HashMap<String, (u16, Value)> = HashMap::new();
+    routes.insert(
+        APPS.to_owned(),
+        (
+            200,
+            json!({"kind": "ApplicationList", "apiVersion": "argoproj.io/v1alpha1",
+            "metadata": {}, "items": [
+                application("sys", &[("Secret", "t", "sys")], false),
+                application("dyn", &[("Secret", "t", "dyn")], false),
+                application("bad", &[("Secret", "t", "bad")], false),
+                application("path", &[("Secret", "../../../apis/x", "y")], false),
+            ]}),
+        ),
+    );
+    routes.insert(
+        "/api/v1/namespaces/t/secrets/sys".into(),
+        partial_metadata("sys", "t", &forged("kv2:sys/raw/core")),
+    );
+    routes.insert(
+        "/api/v1/namespaces/t/secrets/dyn".into(),
+        partial_metadata("dyn", "t", &forged("kv1:database/creds/admin")),
+    );
+    routes.insert(
+        "/api/v1/namespaces/t/secrets/bad".into(),
+        partial_metadata("bad", "t", &forged("kv2:a/../../sys/raw")),
+    );
+    let api = FakeApi::start(routes, None);
+    let key = d.join("key");
+    std::fs::write(&key, b"0123456789abcdef-refresh-key").unwrap();
+    let kubeconfig = kubeconfig(d, &api.url);
+    let o = run(Command::new(env!("CARGO_BIN_EXE_sealbridge"))
+        .args(["refresh"])
+        .envs(vault_settings(bao))
+        .env("KUBECONFIG", &kubeconfig)
+        .env("SEALBRIDGE_FINGERPRINT_KEY_FILE", &key));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(patches(&api).is_empty());
+    let out = stdout(&o);
+    for app in ["sys", "dyn", "bad", "path"] {
+        assert!(out.contains(&format!("argocd/{app}: NOT CHECKED")), "{out}");
+    }
+    assert!(out.contains("not a valid object reference"), "{out}");
+    // Nothing but mount lookups reached Vault for those paths.
+    for v in bao.audit_requests() {
+        let p = v["request"]["path"].as_str().unwrap_or("");
+        assert!(
+            !p.starts_with("sys/raw") && !p.starts_with("database/"),
+            "refresh requested {p}"
+        );
+    }
+    assert!(!api.seen().iter().any(|s| s.path.contains("/apis/x")));
+}
+
+#[test]
+fn refresh_checks_kv1_secrets_by_the_operators_keyed_fingerprint() {
+    let bao = support::openbao();
+    let kv1 = bao.new_kv1();
+    bao.kv1_put(&kv1, "legacy", json!({"key": "refresh-kv1-1"}));
+    let dir = support::tempdir();
+    let d = dir.path();
+    let key = d.join("fingerprint.key");
+    std::fs::write(&key, b"0123456789abcdef-refresh-kv1").unwrap();
+    let env = [("SEALBRIDGE_FINGERPRINT_KEY_FILE", key.as_path())];
+    let rec = rendered_record(bao, d, "legacy", &[&format!("{kv1}/legacy#key")], &env);
+    assert_eq!(rec[0].1, format!("kv1:{kv1}/legacy"));
+    let mut routes: HashMap<String, (u16, Value)> = HashMap::new();
+    routes.insert(
+        APPS.to_owned(),
+        (
+            200,
+            json!({"kind": "ApplicationList", "apiVersion": "argoproj.io/v1alpha1",
+                   "metadata": {}, "items": [application("legacy", &[("Secret", "t", "legacy")], false)]}),
+        ),
+    );
+    routes.insert(
+        "/api/v1/namespaces/t/secrets/legacy".into(),
+        partial_metadata("legacy", "t", &rec),
+    );
+    routes.insert(
+        format!("PATCH {APPS}/legacy"),
+        (200, application("legacy", &[], true)),
+    );
+    // Unchanged: up to date. Without the key the source cannot be checked (exit 1, no patch).
+    let api = FakeApi::start(routes.clone(), None);
+    let o = refresh_with(bao, d, &api, &[], &env);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(patches(&api).is_empty());
+    let o = refresh(bao, d, &api, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("SEALBRIDGE_FINGERPRINT_KEY_FILE"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(patches(&api).is_empty());
+    // Changed: refreshed.
+    bao.kv1_put(&kv1, "legacy", json!({"key": "refresh-kv1-2"}));
+    let o = refresh_with(bao, d, &api, &[], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(patches(&api).len(), 1, "{}", stdout(&o));
+    assert!(!stdout(&o).contains("refresh-kv1"));
 }

@@ -1,8 +1,10 @@
 //! The render engine's Vault/OpenBao backend ([`crate::backend::Backend`] over the one
 //! [`VaultClient`] of a run), next to the sops backend in `crate::backend::sops`.
 
-use super::{VaultClient, VaultError, VaultErrorKind};
-use crate::backend::{Backend, BackendError, CanonicalFuture, FetchFuture, KvVersion, SecretId};
+use super::{ReadOrigin, VaultClient, VaultError, VaultErrorKind};
+use crate::backend::{
+    Backend, BackendError, CanonicalFuture, Fetch, FetchFuture, KvVersion, SecretId, Stamp,
+};
 
 /// The Vault/OpenBao backend: one shared client per run (its own concurrency bound, retries,
 /// mount-version cache and token handling live in the client).
@@ -108,6 +110,13 @@ impl Backend for VaultBackend {
             }
             if id.metadata {
                 return match client.kv_metadata(&id.path, id.kv_version).await {
+                    Ok((value, path)) => {
+                        let stamp = version_of(&value).map(|version| Stamp {
+                            source: format!("kv2:{path}"),
+                            version,
+                        });
+                        Ok(Fetch { value, stamp })
+                    }
                     Err(e)
                         if e.kind() == VaultErrorKind::InvalidPath
                             && e.detail().contains("keeps no versions") =>
@@ -115,20 +124,57 @@ impl Backend for VaultBackend {
                         let Some(key) = &self.fingerprint_key else {
                             return Err(self.note(e, id));
                         };
-                        // KV v1: a keyed fingerprint of the value stands in for a version.
+                        // KV v1 (a mount the lookup finds to be KV v1, or the kv-version 1
+                        // annotation): a keyed fingerprint of the value stands in for a
+                        // version. Never another engine: reading a dynamic secret makes new
+                        // credentials, and its fingerprint changes at every read.
+                        let kv1 = if id.kv_version == Some(KvVersion::V1) {
+                            None
+                        } else {
+                            match client.kv1_path(&id.path).await {
+                                Some(p) => Some(p),
+                                None => return Err(self.note(e, id)),
+                            }
+                        };
                         let value = client
                             .read_kv(None, &id.path, None, id.kv_version)
                             .await
                             .map_err(|e| self.note(e, id))?;
-                        Ok(fingerprint(key, &value))
+                        let value = fingerprint(key, &value);
+                        let stamp = kv1.and_then(|path| {
+                            version_of(&value).map(|version| Stamp {
+                                source: format!("kv1:{path}"),
+                                version,
+                            })
+                        });
+                        Ok(Fetch { value, stamp })
                     }
-                    r => r.map_err(|e| self.note(e, id)),
+                    Err(e) => Err(self.note(e, id)),
                 };
             }
-            client
-                .read_kv(None, &id.path, id.version, id.kv_version)
+            let (value, origin) = client
+                .read_kv_stamped(None, &id.path, id.version, id.kv_version)
                 .await
-                .map_err(|e| self.note(e, id))
+                .map_err(|e| self.note(e, id))?;
+            let stamp = match origin {
+                Some(ReadOrigin::Kv2 { path, version }) => Some(Stamp {
+                    source: format!("kv2:{path}"),
+                    version: version.to_string(),
+                }),
+                Some(ReadOrigin::Kv1 { path }) => self.fingerprint_key.as_ref().and_then(|key| {
+                    version_of(&fingerprint(key, &value)).map(|version| Stamp {
+                        source: format!("kv1:{path}"),
+                        version,
+                    })
+                }),
+                // A pinned version cannot change by itself (only with the commit that pins
+                // another): a stamp for pod-template checksums, never re-checked.
+                None => id.version.map(|v| Stamp {
+                    source: format!("pinned:{}", id.path),
+                    version: v.to_string(),
+                }),
+            };
+            Ok(Fetch { value, stamp })
         })
     }
 
@@ -199,4 +245,16 @@ fn fingerprint(key: &[u8], value: &crate::secret::SecretValue) -> crate::secret:
         SecretValue::String(Sensitive::from_str_copy("")),
     );
     SecretValue::Map(m)
+}
+
+/// The `version` entry of a metadata map (as [`VaultClient::kv_metadata`] and [`fingerprint`]
+/// build it).
+fn version_of(meta: &crate::secret::SecretValue) -> Option<String> {
+    match meta {
+        crate::secret::SecretValue::Map(m) => match m.get("version") {
+            Some(crate::secret::SecretValue::String(v)) => v.expose_str().map(str::to_owned),
+            _ => None,
+        },
+        _ => None,
+    }
 }

@@ -178,6 +178,25 @@ struct Kv2Meta {
     version: Option<u64>,
 }
 
+/// What a [`VaultClient::read_kv_stamped`] read, when metadata alone can tell later whether
+/// it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOrigin {
+    /// The latest version of a KV v2 secret: the data path (`secret/data/app`) and the version
+    /// the response named.
+    Kv2 {
+        /// `mount/data/path`.
+        path: String,
+        /// The version read.
+        version: u64,
+    },
+    /// A secret in a mount the lookup found to be KV v1: its path.
+    Kv1 {
+        /// `mount/path`.
+        path: String,
+    },
+}
+
 /// `GET {mount}/metadata/{path}` of KV v2 (only the fields used).
 #[derive(Deserialize, Default)]
 struct Kv2Metadata {
@@ -533,6 +552,22 @@ impl VaultClient {
         version: Option<u64>,
         kv_hint: Option<KvVersion>,
     ) -> Result<SecretValue, VaultError> {
+        self.read_kv_stamped(namespace, path, version, kv_hint)
+            .await
+            .map(|(v, _)| v)
+    }
+
+    /// [`read_kv`](Self::read_kv), and what the read was when it can be checked again by
+    /// metadata alone ([`ReadOrigin`]): a KV v2 read of the latest version, or a read in a
+    /// mount the lookup found to be KV v1. `None` for a pinned version, a path read without a
+    /// mount lookup (kv-version 1, a refused lookup) and any other engine (dynamic secrets).
+    pub async fn read_kv_stamped(
+        &self,
+        namespace: Option<&str>,
+        path: &str,
+        version: Option<u64>,
+        kv_hint: Option<KvVersion>,
+    ) -> Result<(SecretValue, Option<ReadOrigin>), VaultError> {
         let (path, owned) = self.checked_segments(path)?;
         let segs: Vec<&str> = owned.iter().map(String::as_str).collect();
         let refused = |why: String, path: &str| {
@@ -542,7 +577,7 @@ impl VaultClient {
             if let Some(why) = paths::refusal_after_lookup(&segs, false, None) {
                 return Err(refused(why, &path));
             }
-            return self.read_raw(namespace, &path).await;
+            return Ok((self.read_raw(namespace, &path).await?, None));
         }
         let default_kv = kv_hint.or(self.inner.default_kv_version);
         let mount = self.mount_for(namespace, &path).await?;
@@ -572,10 +607,18 @@ impl VaultClient {
                 } else {
                     format!("{}data/{rest}", mount.path)
                 };
-                self.read_kv2(namespace, &api, version).await
+                let (value, read) = self.read_kv2(namespace, &api, version).await?;
+                let origin = match (version, read) {
+                    (None, Some(v)) => Some(ReadOrigin::Kv2 {
+                        path: api,
+                        version: v,
+                    }),
+                    _ => None,
+                };
+                Ok((value, origin))
             }
             Engine::Unknown(_) if default_kv != Some(KvVersion::V1) && path.contains("/data/") => {
-                self.read_kv2(namespace, &path, version).await
+                Ok((self.read_kv2(namespace, &path, version).await?.0, None))
             }
             Engine::Unknown(status) => {
                 if let Some(v) = version {
@@ -590,7 +633,7 @@ impl VaultClient {
                          version {v} is ignored"
                     );
                 }
-                self.read_raw(namespace, &path).await
+                Ok((self.read_raw(namespace, &path).await?, None))
             }
             Engine::Kv1 | Engine::Other(_) => {
                 if let Some(v) = version {
@@ -598,8 +641,9 @@ impl VaultClient {
                         "vault: {path} is not in a KV v2 mount; version {v} is ignored"
                     );
                 }
-                let idempotent = matches!(mount.engine, Engine::Kv1);
-                self.read_raw_with(namespace, &path, idempotent).await
+                let kv1 = matches!(mount.engine, Engine::Kv1);
+                let value = self.read_raw_with(namespace, &path, kv1).await?;
+                Ok((value, kv1.then_some(ReadOrigin::Kv1 { path })))
             }
         }
     }
@@ -668,14 +712,23 @@ impl VaultClient {
         Ok((joined, segs.iter().map(|s| (*s).to_owned()).collect()))
     }
 
+    /// The path of `path`'s secret (with the client's prefix) when the mount lookup finds a
+    /// KV v1 mount, else `None` (another engine, a refused lookup, an invalid path).
+    pub async fn kv1_path(&self, path: &str) -> Option<String> {
+        let (path, _) = self.checked_segments(path).ok()?;
+        let mount = self.mount_for(None, &path).await.ok()?;
+        matches!(mount.engine, Engine::Kv1).then_some(path)
+    }
+
     /// The version metadata of a KV v2 secret, without reading its value: a map with
-    /// `version` (the current version) and `updated` (its time). `path` is the reference's
-    /// path (with or without `data/`). A KV v1 mount or another engine keeps no versions.
+    /// `version` (the current version) and `updated` (its time), and the secret's data path
+    /// (`secret/data/app`, what a read of it requests). `path` is the reference's path (with
+    /// or without `data/`). A KV v1 mount or another engine keeps no versions.
     pub async fn kv_metadata(
         &self,
         path: &str,
         kv_hint: Option<KvVersion>,
-    ) -> Result<SecretValue, VaultError> {
+    ) -> Result<(SecretValue, String), VaultError> {
         let (path, _) = self.checked_segments(path)?;
         let no_versions = |what: &str| {
             VaultError::new(
@@ -688,6 +741,13 @@ impl VaultClient {
             return Err(no_versions("a KV v1 read (kv-version 1)"));
         }
         let mount = self.mount_for(None, &path).await?;
+        if matches!(mount.engine, Engine::Kv1) {
+            return Err(no_versions(&format!(
+                "the KV v1 mount {} (its secrets get a keyed fingerprint as version when the \
+                 operator sets SEALBRIDGE_FINGERPRINT_KEY_FILE)",
+                mount.path
+            )));
+        }
         if !matches!(mount.engine, Engine::Kv2) {
             return Err(no_versions(&format!("the mount {}", mount.path)));
         }
@@ -700,6 +760,7 @@ impl VaultClient {
             return Err(no_versions("a KV mount itself"));
         }
         let api = format!("{}metadata/{rest}", mount.path);
+        let data_path = format!("{}data/{rest}", mount.path);
         let resp = self.call(&Request::get(&api)).await?;
         if resp.status == StatusCode::NOT_FOUND {
             return Err(
@@ -727,7 +788,7 @@ impl VaultClient {
             "updated".to_owned(),
             SecretValue::String(Sensitive::from_str_copy(&meta.updated_time)),
         );
-        Ok(SecretValue::Map(m))
+        Ok((SecretValue::Map(m), data_path))
     }
 
     async fn read_kv2(
@@ -735,7 +796,7 @@ impl VaultClient {
         namespace: Option<&str>,
         api: &str,
         version: Option<u64>,
-    ) -> Result<SecretValue, VaultError> {
+    ) -> Result<(SecretValue, Option<u64>), VaultError> {
         let mut req = Request::get(api);
         req.namespace = namespace;
         if let Some(v) = version {
@@ -753,10 +814,10 @@ impl VaultClient {
                 Err(_) => return Err(self.status_error(&shown, &resp)),
             };
             if let Some(d) = env.data {
-                if let Some(Zv(v @ SecretValue::Map(_))) = d.data {
-                    return Ok(v);
-                }
                 let meta = d.metadata.unwrap_or_default();
+                if let Some(Zv(v @ SecretValue::Map(_))) = d.data {
+                    return Ok((v, meta.version));
+                }
                 let which = match (version, meta.version) {
                     (Some(v), _) | (None, Some(v)) => format!("version {v}"),
                     _ => "the current version".to_owned(),

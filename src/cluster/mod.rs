@@ -25,6 +25,8 @@ use zeroize::Zeroizing;
 use crate::secret::Sensitive;
 use crate::settings::SecretSettings;
 
+pub mod refresh;
+
 /// The namespace of `-s name` without `namespace:` (as in argocd-vault-plugin).
 pub const DEFAULT_NAMESPACE: &str = "argocd";
 
@@ -341,21 +343,32 @@ async fn config(
     env: &ClusterEnv,
     timeout: Duration,
 ) -> Result<kube::Config, ClusterError> {
-    let cfg_err = |detail: String| ClusterError::Config {
-        secret: r.clone(),
-        detail,
-    };
+    kube_config(env, timeout, "-s/--secret-name")
+        .await
+        .map_err(|detail| ClusterError::Config {
+            secret: r.clone(),
+            detail,
+        })
+}
+
+/// The client configuration: the kubeconfig when there is one (as kube and client-go do), else
+/// the pod's service account; connect and read bounded by `timeout`. `needed_by` names what
+/// needs a cluster, for the error when there is none.
+pub(crate) async fn kube_config(
+    env: &ClusterEnv,
+    timeout: Duration,
+    needed_by: &str,
+) -> Result<kube::Config, String> {
     let mut config = if env.has_kubeconfig() {
         kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions::default())
             .await
-            .map_err(|e| cfg_err(format!("the kubeconfig is unusable: {}", chain(&e))))?
+            .map_err(|e| format!("the kubeconfig is unusable: {}", chain(&e)))?
     } else if let Some(host) = &env.service_host {
-        in_cluster(host, env).map_err(cfg_err)?
+        in_cluster(host, env)?
     } else {
-        return Err(cfg_err(
+        return Err(format!(
             "not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is unset) and no \
-             kubeconfig (KUBECONFIG, ~/.kube/config); -s/--secret-name needs one of them"
-                .to_owned(),
+             kubeconfig (KUBECONFIG, ~/.kube/config); {needed_by} needs one of them"
         ));
     };
     config.connect_timeout = Some(timeout);
@@ -420,7 +433,7 @@ fn read_ca(path: &Path) -> Result<Vec<Vec<u8>>, String> {
 }
 
 /// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -435,7 +448,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// `Status.message` of an error response, if it is a Kubernetes Status object.
-fn status_message(body: &[u8]) -> Option<String> {
+pub(crate) fn status_message(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct Status {
         kind: Option<String>,
