@@ -199,6 +199,16 @@ pub enum SecretValue {
 }
 
 impl SecretValue {
+    /// An unsigned integer: [`SecretValue::Int`] when it fits `i64`, else its exact digits as
+    /// text (a float would silently change the value). The rule of `Deserialize for
+    /// SecretValue` below, shared with the YAML layer.
+    pub fn from_u64(v: u64) -> SecretValue {
+        match i64::try_from(v) {
+            Ok(i) => SecretValue::Int(i),
+            Err(_) => SecretValue::String(Sensitive::from(v.to_string())),
+        }
+    }
+
     /// The key names of a map (for "no such key; available keys: …" messages), else empty.
     pub fn key_names(&self) -> Vec<&str> {
         match self {
@@ -267,10 +277,7 @@ mod de {
             Ok(SecretValue::Int(v))
         }
         fn visit_u64<E>(self, v: u64) -> Result<SecretValue, E> {
-            Ok(match i64::try_from(v) {
-                Ok(i) => SecretValue::Int(i),
-                Err(_) => SecretValue::String(Sensitive::from(v.to_string())),
-            })
+            Ok(SecretValue::from_u64(v))
         }
         fn visit_f64<E>(self, v: f64) -> Result<SecretValue, E> {
             Ok(SecretValue::Float(v))
