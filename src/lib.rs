@@ -23,6 +23,7 @@ pub mod placeholder;
 pub mod policy;
 pub mod resolve;
 pub mod rotation;
+pub mod runtime;
 pub mod secret;
 pub mod settings;
 pub mod sops;

@@ -16,19 +16,29 @@
 //! precedence.
 //!
 //! `docs/vault.md` documents every setting.
+//!
+//! Layout: this file holds the settings and the general options; `sources` where a setting is
+//! looked up and how a found value is parsed; `file` the settings file; `vault` the Vault
+//! settings, the auth method and the client configuration built from them.
+
+mod file;
+mod sources;
+mod vault;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::backend::vault::{
-    AuthConfig, DEFAULT_CONCURRENCY, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_RUN_DEADLINE, SecretSource, TlsConfig, TokenCacheConfig, VaultConfig, VaultError,
-};
-use crate::error::{Error, Result};
+use crate::backend::vault::{DEFAULT_CONCURRENCY, DEFAULT_RUN_DEADLINE};
+use crate::error::Result;
 use crate::secret::Sensitive;
+
+use file::read_config_file;
+use sources::{Sources, bool_of, duration_of, file_text, number_of, usage};
+pub(crate) use vault::{AuthInputNames, AuthInputs, Method};
+use vault::{FileVault, VaultSettings};
 
 /// `ARGOCD_ENV_<NAME>` may set only these `<NAME>`s.
 pub const ARGOCD_ENV_ALLOWED: &[&str] = &[
@@ -120,49 +130,6 @@ pub struct Settings {
     vault: VaultSettings,
 }
 
-/// Vault settings as read; [`Settings::vault_config`] checks they are complete.
-#[derive(Debug, Clone, Default)]
-struct VaultSettings {
-    address: Option<Value>,
-    namespace: Option<String>,
-    method: Method,
-    mount: Option<String>,
-    role: Option<String>,
-    role_id: Option<String>,
-    secret_id: Option<SecretSource>,
-    jwt: Option<SecretSource>,
-    username: Option<String>,
-    password: Option<SecretSource>,
-    github_token: Option<SecretSource>,
-    token: Option<SecretSource>,
-    tls: TlsConfig,
-    timeout: Duration,
-    max_retries: u32,
-    token_cache: bool,
-    cache_dir: Option<PathBuf>,
-}
-
-/// A Vault auth method, as the settings and the tenancy policy name it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum Method {
-    #[default]
-    Token,
-    AppRole,
-    Kubernetes,
-    Jwt,
-    Userpass,
-    Cert,
-    Github,
-    None,
-}
-
-/// A value and where it came from (for error messages).
-#[derive(Debug, Clone)]
-struct Value {
-    text: String,
-    origin: String,
-}
-
 /// The structured config file (`--config FILE`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -177,146 +144,6 @@ struct FileConfig {
     verbose: Option<serde_json::Value>,
     #[serde(default)]
     vault: FileVault,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileVault {
-    address: Option<String>,
-    namespace: Option<String>,
-    timeout: Option<serde_json::Value>,
-    max_retries: Option<serde_json::Value>,
-    token_cache: Option<serde_json::Value>,
-    cache_dir: Option<PathBuf>,
-    #[serde(default)]
-    auth: FileAuth,
-    #[serde(default)]
-    tls: FileTls,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileAuth {
-    method: Option<String>,
-    mount: Option<String>,
-    role: Option<String>,
-    role_id: Option<String>,
-    secret_id_file: Option<PathBuf>,
-    jwt_file: Option<PathBuf>,
-    username: Option<String>,
-    password_file: Option<PathBuf>,
-    github_token_file: Option<PathBuf>,
-    token_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileTls {
-    ca_cert: Option<PathBuf>,
-    ca_path: Option<PathBuf>,
-    client_cert: Option<PathBuf>,
-    client_key: Option<PathBuf>,
-    skip_verify: Option<serde_json::Value>,
-}
-
-/// Where settings are looked up: environment (with allow-listed `ARGOCD_ENV_*` first), the
-/// structured config file, then the config file's environment-style entries.
-struct Sources {
-    env: BTreeMap<String, String>,
-    file_env: BTreeMap<String, String>,
-    file_name: Option<String>,
-    secret: Option<SecretSettings>,
-}
-
-fn scalar_text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-impl Sources {
-    /// The first of `names` that is set (non-empty) in the environment.
-    fn env(&self, names: &[&str]) -> Option<Value> {
-        for n in names {
-            if ARGOCD_ENV_ALLOWED.contains(n)
-                && let Some(v) = self
-                    .env
-                    .get(&format!("ARGOCD_ENV_{n}"))
-                    .filter(|v| !v.is_empty())
-            {
-                return Some(Value {
-                    text: v.clone(),
-                    origin: format!("ARGOCD_ENV_{n}"),
-                });
-            }
-        }
-        for n in names {
-            if let Some(v) = self.env.get(*n).filter(|v| !v.is_empty()) {
-                return Some(Value {
-                    text: v.clone(),
-                    origin: (*n).to_owned(),
-                });
-            }
-        }
-        None
-    }
-
-    /// Environment, then the file's structured value, then the file's env-style entries, then
-    /// the Kubernetes Secret.
-    fn get(&self, names: &[&str], file: Option<(&str, Option<String>)>) -> Option<Value> {
-        self.above_secret(names, file)
-            .or_else(|| self.secret_text(names))
-    }
-
-    /// A (non-credential) setting from the Kubernetes Secret, as text.
-    fn secret_text(&self, names: &[&str]) -> Option<Value> {
-        let secret = self.secret.as_ref()?;
-        names.iter().find_map(|n| {
-            let v = secret.values.get(*n).filter(|v| !v.is_empty())?;
-            Some(Value {
-                text: String::from_utf8_lossy(v.expose()).into_owned(),
-                origin: format!("{}: {n}", secret.origin),
-            })
-        })
-    }
-
-    /// A credential from the Kubernetes Secret: the decoded bytes, never copied into a `String`.
-    fn secret_value(&self, names: &[&str]) -> Option<Sensitive> {
-        let secret = self.secret.as_ref()?;
-        names
-            .iter()
-            .find_map(|n| secret.values.get(*n).filter(|v| !v.is_empty()).cloned())
-    }
-
-    /// Environment, then the file's structured value, then the file's env-style entries.
-    fn above_secret(&self, names: &[&str], file: Option<(&str, Option<String>)>) -> Option<Value> {
-        if let Some(v) = self.env(names) {
-            return Some(v);
-        }
-        let fname = self.file_name.as_deref().unwrap_or("config file");
-        if let Some((key, Some(text))) = file {
-            return Some(Value {
-                text,
-                origin: format!("{fname}: {key}"),
-            });
-        }
-        for n in names {
-            if let Some(v) = self.file_env.get(*n).filter(|v| !v.is_empty()) {
-                return Some(Value {
-                    text: v.clone(),
-                    origin: format!("{fname}: {n}"),
-                });
-            }
-        }
-        None
-    }
-}
-
-fn usage(msg: String) -> Error {
-    Error::Usage(msg)
 }
 
 /// Go's `strconv.ParseBool` spellings, and nothing else.
@@ -349,25 +176,6 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(secs).ok()
 }
 
-fn bool_of(v: &Value) -> Result<bool> {
-    parse_bool(&v.text).ok_or_else(|| {
-        usage(format!(
-            "{}: {:?} is not a boolean (use true/false, 1/0, t/f)",
-            v.origin, v.text
-        ))
-    })
-}
-
-fn duration_of(v: &Value) -> Result<Duration> {
-    match parse_duration(&v.text) {
-        Some(d) if !d.is_zero() => Ok(d),
-        _ => Err(usage(format!(
-            "{}: {:?} is not a duration (e.g. 10s, 500ms, 2m)",
-            v.origin, v.text
-        ))),
-    }
-}
-
 /// The default of [`Settings::max_output`]: 64 MiB.
 pub const DEFAULT_MAX_OUTPUT: usize = 64 << 20;
 
@@ -385,42 +193,6 @@ pub fn parse_size(v: &str) -> Option<usize> {
         _ => return None,
     };
     n.checked_mul(1usize << shift)
-}
-
-fn number_of<T: std::str::FromStr>(v: &Value, what: &str) -> Result<T> {
-    v.text
-        .trim()
-        .parse()
-        .map_err(|_| usage(format!("{}: {:?} is not {what}", v.origin, v.text)))
-}
-
-impl Method {
-    /// The method a name means (case and surrounding space ignored; AVP's `k8s` and the
-    /// `oidc` alias included), or `None`.
-    pub(crate) fn from_name(name: &str) -> Option<Method> {
-        Some(match name.trim().to_ascii_lowercase().as_str() {
-            "token" => Method::Token,
-            "approle" => Method::AppRole,
-            "kubernetes" | "k8s" => Method::Kubernetes,
-            "jwt" | "oidc" => Method::Jwt,
-            "userpass" => Method::Userpass,
-            "cert" => Method::Cert,
-            "github" => Method::Github,
-            "none" => Method::None,
-            _ => return None,
-        })
-    }
-}
-
-fn method_of(v: &Value) -> Result<Method> {
-    Method::from_name(&v.text).ok_or_else(|| {
-        usage(format!(
-            "{}: unknown Vault auth method {:?} (expected token, approle, kubernetes \
-             (k8s), jwt (oidc), userpass, cert, github or none)",
-            v.origin,
-            v.text.trim().to_ascii_lowercase()
-        ))
-    })
 }
 
 /// Rejects `ARGOCD_ENV_*` variables that name guarded settings.
@@ -450,27 +222,6 @@ fn check_argocd_env(env: &BTreeMap<String, String>) -> Result<()> {
             .join(", ")
     )))
 }
-
-/// Credentials: never in a config file (docs/vault.md, "Config file").
-const FILE_CREDENTIALS: &[(&str, &str)] = &[
-    ("VAULT_TOKEN", "SEALBRIDGE_VAULT_TOKEN_FILE"),
-    ("AVP_SECRET_ID", "SEALBRIDGE_VAULT_SECRET_ID_FILE"),
-    (
-        "SEALBRIDGE_VAULT_SECRET_ID",
-        "SEALBRIDGE_VAULT_SECRET_ID_FILE",
-    ),
-    ("AVP_GITHUB_TOKEN", "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"),
-    (
-        "SEALBRIDGE_VAULT_GITHUB_TOKEN",
-        "SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE",
-    ),
-    ("AVP_PASSWORD", "SEALBRIDGE_VAULT_PASSWORD_FILE"),
-    (
-        "SEALBRIDGE_VAULT_PASSWORD",
-        "SEALBRIDGE_VAULT_PASSWORD_FILE",
-    ),
-    ("SEALBRIDGE_VAULT_JWT", "SEALBRIDGE_VAULT_JWT_FILE"),
-];
 
 /// The environment-style keys a config file may hold (everything the settings read, minus
 /// credentials).
@@ -522,80 +273,6 @@ const FILE_ENV_KEYS: &[&str] = &[
     "VAULT_NAMESPACE",
     "VAULT_SKIP_VERIFY",
 ];
-
-/// Checks one environment-style key of a config file.
-fn check_file_env_key(path: &Path, key: &str) -> Result<()> {
-    if let Some((_, instead)) = FILE_CREDENTIALS.iter().find(|(k, _)| *k == key) {
-        return Err(usage(format!(
-            "{}: {key} is a credential and cannot be in a config file; give its path with \
-             {instead} (a mounted Secret), or set {key} in the environment",
-            path.display()
-        )));
-    }
-    if FILE_ENV_KEYS.contains(&key) {
-        return Ok(());
-    }
-    let hint = crate::suggest::nearest(
-        key,
-        FILE_ENV_KEYS
-            .iter()
-            .copied()
-            .chain(FILE_CREDENTIALS.iter().map(|(k, _)| *k)),
-    )
-    .map(|k| format!(" (did you mean {k}?)"))
-    .unwrap_or_default();
-    Err(usage(format!(
-        "{}: unknown setting {key}{hint}; docs/vault.md lists the settings",
-        path.display()
-    )))
-}
-
-fn read_config_file(path: &Path) -> Result<(FileConfig, BTreeMap<String, String>)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let opts = serde_saphyr::options! { strict_booleans: true };
-    let raw: Option<serde_json::Map<String, serde_json::Value>> =
-        serde_saphyr::from_str_with_options(&text, opts)
-            .map_err(|e| usage(format!("{}: not a YAML mapping: {e}", path.display())))?;
-    let raw = raw.unwrap_or_default();
-    let mut structured = serde_json::Map::new();
-    let mut file_env = BTreeMap::new();
-    for (k, v) in raw {
-        let env_style = !k.is_empty()
-            && k.chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-        if env_style {
-            check_file_env_key(path, &k)?;
-            let Some(text) = scalar_text(&v) else {
-                return Err(usage(format!(
-                    "{}: {k} must be a single value",
-                    path.display()
-                )));
-            };
-            file_env.insert(k, text);
-        } else {
-            structured.insert(k, v);
-        }
-    }
-    if structured.contains_key("creation_rules") || structured.contains_key("destination_rules") {
-        return Err(usage(format!(
-            "{}: this looks like a .sops.yaml, not a sealbridge settings file: the settings \
-             file is --settings (--config outside the sops verbs); sops rules are found next to \
-             the files, or named with the sops verbs' --config",
-            path.display()
-        )));
-    }
-    let cfg: FileConfig = serde_json::from_value(serde_json::Value::Object(structured))
-        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
-    Ok((cfg, file_env))
-}
-
-fn file_text(v: &Option<serde_json::Value>) -> Option<String> {
-    v.as_ref().and_then(scalar_text)
-}
-
-fn file_path(v: &Option<PathBuf>) -> Option<String> {
-    v.as_ref().map(|p| p.display().to_string())
-}
 
 impl Settings {
     /// Builds the settings from the process environment.
@@ -733,192 +410,7 @@ impl Settings {
                 None => false,
             };
 
-        let fv = &file.vault;
-        let fa = &fv.auth;
-        let ft = &fv.tls;
-        let address = match &flags.vault_addr {
-            Some(a) => Some(Value {
-                text: a.clone(),
-                origin: "--vault-addr".to_owned(),
-            }),
-            None => src.get(
-                // As in Vault's own client, a Vault Agent / OpenBao Proxy address wins.
-                &["SEALBRIDGE_VAULT_ADDR", "VAULT_AGENT_ADDR", "VAULT_ADDR"],
-                Some(("vault.address", fv.address.clone())),
-            ),
-        };
-        let namespace = src
-            .get(
-                &["SEALBRIDGE_VAULT_NAMESPACE", "VAULT_NAMESPACE"],
-                Some(("vault.namespace", fv.namespace.clone())),
-            )
-            .map(|v| v.text.trim().trim_matches('/').to_owned())
-            .filter(|n| !n.is_empty());
-        let method = match src.get(
-            &["SEALBRIDGE_VAULT_AUTH", "AVP_AUTH_TYPE"],
-            Some(("vault.auth.method", fa.method.clone())),
-        ) {
-            Some(v) => method_of(&v)?,
-            // Behind an agent without a token of our own: let the agent add its token.
-            None if address
-                .as_ref()
-                .is_some_and(|a| a.origin == "VAULT_AGENT_ADDR")
-                && src
-                    .env(&["VAULT_TOKEN", "SEALBRIDGE_VAULT_TOKEN_FILE"])
-                    .is_none()
-                && src.secret_value(&["VAULT_TOKEN"]).is_none() =>
-            {
-                Method::None
-            }
-            None => Method::Token,
-        };
-        let mount_names: &[&str] = if method == Method::Kubernetes {
-            &[
-                "SEALBRIDGE_VAULT_AUTH_MOUNT",
-                "AVP_K8S_MOUNT_PATH",
-                "AVP_MOUNT_PATH",
-            ]
-        } else {
-            &["SEALBRIDGE_VAULT_AUTH_MOUNT", "AVP_MOUNT_PATH"]
-        };
-        let mount = src
-            .get(mount_names, Some(("vault.auth.mount", fa.mount.clone())))
-            .map(|v| v.text.trim().to_owned());
-        let role = src
-            .get(
-                &["SEALBRIDGE_VAULT_ROLE", "AVP_K8S_ROLE", "AVP_JWT_ROLE"],
-                Some(("vault.auth.role", fa.role.clone())),
-            )
-            .map(|v| v.text.trim().to_owned());
-        let role_id = src
-            .get(
-                &["SEALBRIDGE_VAULT_ROLE_ID", "AVP_ROLE_ID"],
-                Some(("vault.auth.role_id", fa.role_id.clone())),
-            )
-            .map(|v| v.text.trim().to_owned());
-        let secret =
-            |value_names: &[&str], file_names: &[&str], file_key: &str, fp: &Option<PathBuf>| {
-                if let Some(v) = src.env(value_names) {
-                    return Some(SecretSource::Value(Sensitive::from(v.text)));
-                }
-                if let Some(v) = src.above_secret(file_names, Some((file_key, file_path(fp)))) {
-                    return Some(SecretSource::File(PathBuf::from(v.text)));
-                }
-                // The Kubernetes Secret: a value, then a file path.
-                if let Some(v) = src.secret_value(value_names) {
-                    return Some(SecretSource::Value(v));
-                }
-                src.secret_text(file_names)
-                    .map(|v| SecretSource::File(PathBuf::from(v.text)))
-            };
-        let secret_id = secret(
-            &["SEALBRIDGE_VAULT_SECRET_ID", "AVP_SECRET_ID"],
-            &["SEALBRIDGE_VAULT_SECRET_ID_FILE"],
-            "vault.auth.secret_id_file",
-            &fa.secret_id_file,
-        );
-        let jwt = secret(
-            &["SEALBRIDGE_VAULT_JWT"],
-            &["SEALBRIDGE_VAULT_JWT_FILE", "AVP_K8S_TOKEN_PATH"],
-            "vault.auth.jwt_file",
-            &fa.jwt_file,
-        );
-        let username = src
-            .get(
-                &["SEALBRIDGE_VAULT_USERNAME", "AVP_USERNAME"],
-                Some(("vault.auth.username", fa.username.clone())),
-            )
-            .map(|v| v.text);
-        let password = secret(
-            &["SEALBRIDGE_VAULT_PASSWORD", "AVP_PASSWORD"],
-            &["SEALBRIDGE_VAULT_PASSWORD_FILE"],
-            "vault.auth.password_file",
-            &fa.password_file,
-        );
-        let github_token = secret(
-            &["SEALBRIDGE_VAULT_GITHUB_TOKEN", "AVP_GITHUB_TOKEN"],
-            &["SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE"],
-            "vault.auth.github_token_file",
-            &fa.github_token_file,
-        );
-        let token = secret(
-            &["VAULT_TOKEN"],
-            &["SEALBRIDGE_VAULT_TOKEN_FILE"],
-            "vault.auth.token_file",
-            &fa.token_file,
-        )
-        .or_else(|| {
-            src.env
-                .get("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|h| SecretSource::File(Path::new(h).join(".vault-token")))
-        });
-
-        let path_of = |names: &[&str], key: &str, fp: &Option<PathBuf>| {
-            src.get(names, Some((key, file_path(fp))))
-                .map(|v| PathBuf::from(v.text))
-        };
-        let skip_verify = match src.get(
-            &["VAULT_SKIP_VERIFY"],
-            Some(("vault.tls.skip_verify", file_text(&ft.skip_verify))),
-        ) {
-            Some(v) => bool_of(&v)?,
-            None => false,
-        };
-        let tls = TlsConfig {
-            ca_cert: path_of(&["VAULT_CACERT"], "vault.tls.ca_cert", &ft.ca_cert),
-            ca_path: path_of(&["VAULT_CAPATH"], "vault.tls.ca_path", &ft.ca_path),
-            client_cert: path_of(
-                &["VAULT_CLIENT_CERT"],
-                "vault.tls.client_cert",
-                &ft.client_cert,
-            ),
-            client_key: path_of(
-                &["VAULT_CLIENT_KEY"],
-                "vault.tls.client_key",
-                &ft.client_key,
-            ),
-            skip_verify,
-        };
-        let timeout = match src.get(
-            &["SEALBRIDGE_VAULT_TIMEOUT", "VAULT_CLIENT_TIMEOUT"],
-            Some(("vault.timeout", file_text(&fv.timeout))),
-        ) {
-            Some(v) => duration_of(&v)?,
-            None => DEFAULT_REQUEST_TIMEOUT,
-        };
-        let max_retries = match src.get(
-            &["SEALBRIDGE_VAULT_MAX_RETRIES", "VAULT_MAX_RETRIES"],
-            Some(("vault.max_retries", file_text(&fv.max_retries))),
-        ) {
-            Some(v) => {
-                let n = number_of::<u32>(&v, "a number of retries")?;
-                if n > 20 {
-                    return Err(usage(format!("{}: at most 20 retries", v.origin)));
-                }
-                n
-            }
-            None => DEFAULT_MAX_RETRIES,
-        };
-        let token_cache = !flags.disable_token_cache
-            && match src.get(
-                &["SEALBRIDGE_VAULT_TOKEN_CACHE"],
-                Some(("vault.token_cache", file_text(&fv.token_cache))),
-            ) {
-                Some(v) => bool_of(&v)?,
-                None => true,
-            };
-        let cache_dir = path_of(&["SEALBRIDGE_CACHE_DIR"], "vault.cache_dir", &fv.cache_dir)
-            .or_else(|| {
-                let xdg = src
-                    .env
-                    .get("XDG_CACHE_HOME")
-                    .map(PathBuf::from)
-                    .filter(|p| p.is_absolute());
-                let home = src.env.get("HOME").filter(|h| !h.is_empty());
-                xdg.or_else(|| home.map(|h| Path::new(h).join(".cache")))
-                    .map(|d| d.join("sealbridge"))
-            });
+        let vault = vault::load(&src, &file.vault, flags)?;
 
         Ok(Settings {
             backend,
@@ -931,175 +423,19 @@ impl Settings {
             verbose,
             config_file: config_path,
             policy,
-            vault: VaultSettings {
-                address,
-                namespace,
-                method,
-                mount,
-                role,
-                role_id,
-                secret_id,
-                jwt,
-                username,
-                password,
-                github_token,
-                token,
-                tls,
-                timeout,
-                max_retries,
-                token_cache,
-                cache_dir,
-            },
+            vault,
         })
-    }
-
-    /// The Vault client configuration; fails (exit 2) when the address or the chosen auth
-    /// method's settings are missing. Call it only when a Vault reference is to be resolved.
-    pub fn vault_config(&self) -> Result<VaultConfig, VaultError> {
-        let v = &self.vault;
-        if v.address.is_none() {
-            return Err(VaultError::config(
-                "no Vault address: set VAULT_ADDR (or vault.address in the config file)",
-            ));
-        }
-        let need = |what: Option<&String>, names: &str| -> Result<String, VaultError> {
-            what.filter(|s| !s.is_empty()).cloned().ok_or_else(|| {
-                VaultError::config(format!("{} auth needs {names}", auth_name(v.method)))
-            })
-        };
-        let need_secret = |what: &Option<SecretSource>, names: &str| {
-            what.clone().ok_or_else(|| {
-                VaultError::config(format!("{} auth needs {names}", auth_name(v.method)))
-            })
-        };
-        let mount = |default: &str| {
-            v.mount
-                .clone()
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| default.to_owned())
-        };
-        let auth = match v.method {
-            Method::Token => AuthConfig::Token(need_secret(
-                &v.token,
-                "VAULT_TOKEN (or the file ~/.vault-token)",
-            )?),
-            Method::AppRole => AuthConfig::AppRole {
-                mount: mount("approle"),
-                role_id: need(
-                    v.role_id.as_ref(),
-                    "a role id (SEALBRIDGE_VAULT_ROLE_ID or AVP_ROLE_ID)",
-                )?,
-                secret_id: need_secret(
-                    &v.secret_id,
-                    "a secret id (SEALBRIDGE_VAULT_SECRET_ID_FILE, SEALBRIDGE_VAULT_SECRET_ID or AVP_SECRET_ID)",
-                )?,
-            },
-            Method::Kubernetes => AuthConfig::Kubernetes {
-                mount: mount("kubernetes"),
-                role: need(
-                    v.role.as_ref(),
-                    "a role (SEALBRIDGE_VAULT_ROLE or AVP_K8S_ROLE)",
-                )?,
-                jwt: v
-                    .jwt
-                    .clone()
-                    .unwrap_or_else(|| SecretSource::File(PathBuf::from(K8S_TOKEN_PATH))),
-            },
-            Method::Jwt => AuthConfig::Jwt {
-                mount: mount("jwt"),
-                role: v.role.clone().filter(|r| !r.is_empty()),
-                jwt: need_secret(
-                    &v.jwt,
-                    "a JWT (SEALBRIDGE_VAULT_JWT_FILE or SEALBRIDGE_VAULT_JWT)",
-                )?,
-            },
-            Method::Userpass => AuthConfig::Userpass {
-                mount: mount("userpass"),
-                username: need(
-                    v.username.as_ref(),
-                    "a user name (SEALBRIDGE_VAULT_USERNAME or AVP_USERNAME)",
-                )?,
-                password: need_secret(
-                    &v.password,
-                    "a password (SEALBRIDGE_VAULT_PASSWORD_FILE, SEALBRIDGE_VAULT_PASSWORD or AVP_PASSWORD)",
-                )?,
-            },
-            Method::Cert => {
-                if v.tls.client_cert.is_none() || v.tls.client_key.is_none() {
-                    return Err(VaultError::config(
-                        "cert auth needs a client certificate: set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY",
-                    ));
-                }
-                AuthConfig::Cert {
-                    mount: mount("cert"),
-                    name: v.role.clone().filter(|r| !r.is_empty()),
-                }
-            }
-            Method::None => AuthConfig::None,
-            Method::Github => AuthConfig::Github {
-                mount: mount("github"),
-                token: need_secret(
-                    &v.github_token,
-                    "a GitHub token (SEALBRIDGE_VAULT_GITHUB_TOKEN_FILE, SEALBRIDGE_VAULT_GITHUB_TOKEN or AVP_GITHUB_TOKEN)",
-                )?,
-            },
-        };
-        self.vault_config_with(auth)
-    }
-
-    /// The Vault client configuration with `auth` instead of the sidecar's own auth settings
-    /// (a tenant's login: `crate::policy`); address, namespace, TLS and limits as configured.
-    pub fn vault_config_with(&self, auth: AuthConfig) -> Result<VaultConfig, VaultError> {
-        let v = &self.vault;
-        let Some(address) = &v.address else {
-            return Err(VaultError::config(
-                "no Vault address: set VAULT_ADDR (or vault.address in the config file)",
-            ));
-        };
-        let mut cfg = VaultConfig::new(address.text.trim(), auth);
-        cfg.namespace = v.namespace.clone();
-        cfg.tls = v.tls.clone();
-        cfg.request_timeout = v.timeout;
-        cfg.run_deadline = self.deadline;
-        cfg.max_retries = v.max_retries;
-        cfg.concurrency = self.concurrency;
-        cfg.default_kv_version = self.kv_version;
-        cfg.path_prefix = self.path_prefix.clone();
-        cfg.token_cache = TokenCacheConfig {
-            enabled: v.token_cache,
-            dir: v.cache_dir.clone(),
-        };
-        // Check the address now, naming where it came from.
-        // The client's messages say "VAULT_ADDR …": name the real source instead (never
-        // "VAULT_ADDR: VAULT_ADDR …").
-        crate::backend::vault::VaultClient::check_address(&cfg.address).map_err(|e| {
-            let detail = e.detail();
-            VaultError::config(match detail.strip_prefix("VAULT_ADDR ") {
-                Some(rest) => format!("{} {rest}", address.origin),
-                None => format!("{}: {detail}", address.origin),
-            })
-        })?;
-        Ok(cfg)
-    }
-}
-
-fn auth_name(m: Method) -> &'static str {
-    match m {
-        Method::Token => "token",
-        Method::AppRole => "approle",
-        Method::Kubernetes => "kubernetes",
-        Method::Jwt => "jwt",
-        Method::Userpass => "userpass",
-        Method::Cert => "cert",
-        Method::Github => "github",
-        Method::None => "none",
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
     use crate::backend::KvVersion;
+    use crate::backend::vault::{AuthConfig, DEFAULT_MAX_RETRIES, SecretSource};
+    use crate::error::Error;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -90,7 +90,7 @@ impl RunAs {
 /// SIGINT, SIGTERM and SIGHUP, caught from the moment this exists (so sealbridge is not killed
 /// by them while it holds plaintext) and forwarded to the child by [`Signals::wait_child`].
 pub struct Signals {
-    rt: tokio::runtime::Runtime,
+    rt: &'static tokio::runtime::Runtime,
     streams: Vec<(nix::sys::signal::Signal, tokio::signal::unix::Signal)>,
     /// The last signal caught (and forwarded), if any.
     pub caught: Option<nix::sys::signal::Signal>,
@@ -100,10 +100,7 @@ impl Signals {
     pub fn catch() -> Result<Signals> {
         use nix::sys::signal::Signal;
         use tokio::signal::unix::{SignalKind, signal};
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
+        let rt = crate::runtime::get().map_err(usage)?;
         let streams = {
             let _in_rt = rt.enter();
             [

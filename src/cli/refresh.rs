@@ -127,10 +127,7 @@ pub fn run(args: RefreshArgs, flags: &Flags) -> Result<()> {
         timeout: crate::cluster::DEFAULT_TIMEOUT.min(settings.deadline),
         concurrency: settings.concurrency.max(1),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Refused(format!("cannot start the async runtime: {e}")))?;
+    let rt = crate::runtime::get().map_err(Error::Refused)?;
     let env = crate::cluster::ClusterEnv::from_process();
     let refresher = rt
         .block_on(Refresher::connect(&env, opts))

@@ -228,21 +228,19 @@ impl ClusterEnv {
     }
 }
 
-/// Reads the Secret `r` and returns its decoded `data` as settings. Blocking (runs its own
-/// single-threaded runtime); bounded by `timeout`.
+/// Reads the Secret `r` and returns its decoded `data` as settings. Blocking (on the process's
+/// runtime, [`crate::runtime`]); bounded by `timeout`.
 pub fn read_settings(
     r: &SecretRef,
     env: &ClusterEnv,
     timeout: Duration,
 ) -> Result<SecretSettings, ClusterError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ClusterError::Config {
+    crate::runtime::block_on(read_settings_async(r, env, timeout)).map_err(|detail| {
+        ClusterError::Config {
             secret: r.clone(),
-            detail: format!("cannot start the async runtime: {e}"),
-        })?;
-    rt.block_on(read_settings_async(r, env, timeout))
+            detail,
+        }
+    })?
 }
 
 /// Async form of [`read_settings`].

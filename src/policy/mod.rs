@@ -24,7 +24,7 @@ use crate::backend::BackendKind;
 use crate::backend::vault::{AuthConfig, SecretSource};
 use crate::cmp::ArgoEnv;
 use crate::error::{Error, Result};
-use crate::settings::{K8S_TOKEN_PATH, Method, Settings};
+use crate::settings::{AuthInputNames, AuthInputs, Method, Settings};
 use crate::sops::keys::AgeIdentities;
 
 pub mod glob;
@@ -558,53 +558,32 @@ impl Matcher {
     }
 }
 
+/// What the policy file calls each input of a tenant's login.
+const POLICY_AUTH_NAMES: AuthInputNames = AuthInputNames {
+    token: "token_file",
+    role_id: "role_id",
+    secret_id: "secret_id_file",
+    role: "role",
+    jwt: "jwt_file",
+    username: "username",
+    password: "password_file",
+    // Not available per tenant (refused before these are asked for).
+    github_token: "github_token_file",
+    client_cert: "a client certificate",
+};
+
 fn auth_of(a: &FileAuth) -> std::result::Result<AuthConfig, String> {
-    let mount = |default: &str| {
-        a.mount
-            .as_deref()
-            .map(|m| m.trim().trim_matches('/'))
-            .map(|m| m.strip_prefix("auth/").unwrap_or(m).to_owned())
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| default.to_owned())
-    };
-    let need = |v: &Option<String>, what: &str| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| format!("vault.auth: {} auth needs {what}", a.method))
-    };
-    let file = |v: &Option<PathBuf>, what: &str| {
-        v.clone()
-            .map(SecretSource::File)
-            .ok_or_else(|| format!("vault.auth: {} auth needs {what}", a.method))
-    };
-    Ok(match Method::from_name(&a.method) {
-        Some(Method::AppRole) => AuthConfig::AppRole {
-            mount: mount("approle"),
-            role_id: need(&a.role_id, "role_id")?,
-            secret_id: file(&a.secret_id_file, "secret_id_file")?,
-        },
-        Some(Method::Kubernetes) => AuthConfig::Kubernetes {
-            mount: mount("kubernetes"),
-            role: need(&a.role, "role")?,
-            jwt: SecretSource::File(
-                a.jwt_file
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(K8S_TOKEN_PATH)),
-            ),
-        },
-        Some(Method::Jwt) => AuthConfig::Jwt {
-            mount: mount("jwt"),
-            role: a.role.clone().filter(|r| !r.trim().is_empty()),
-            jwt: file(&a.jwt_file, "jwt_file")?,
-        },
-        Some(Method::Userpass) => AuthConfig::Userpass {
-            mount: mount("userpass"),
-            username: need(&a.username, "username")?,
-            password: file(&a.password_file, "password_file")?,
-        },
-        Some(Method::Token) => AuthConfig::Token(file(&a.token_file, "token_file")?),
+    fn trimmed(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim)
+    }
+    let method = match Method::from_name(&a.method) {
+        Some(
+            m @ (Method::AppRole
+            | Method::Kubernetes
+            | Method::Jwt
+            | Method::Userpass
+            | Method::Token),
+        ) => m,
         Some(Method::Cert | Method::None | Method::Github) | None => {
             let other = a.method.trim().to_ascii_lowercase();
             return Err(format!(
@@ -613,7 +592,29 @@ fn auth_of(a: &FileAuth) -> std::result::Result<AuthConfig, String> {
                  `cert` use the sidecar's identity)"
             ));
         }
-    })
+    };
+    let mount = a
+        .mount
+        .as_deref()
+        .map(|m| m.trim().trim_matches('/'))
+        .map(|m| m.strip_prefix("auth/").unwrap_or(m));
+    let file = |v: &Option<PathBuf>| v.clone().map(SecretSource::File);
+    let inputs = AuthInputs {
+        method,
+        mount,
+        role: trimmed(&a.role),
+        role_id: trimmed(&a.role_id),
+        secret_id: file(&a.secret_id_file),
+        jwt: file(&a.jwt_file),
+        username: trimmed(&a.username),
+        password: file(&a.password_file),
+        github_token: None,
+        token: file(&a.token_file),
+        client_cert: false,
+    };
+    inputs
+        .auth_config(&POLICY_AUTH_NAMES)
+        .map_err(|missing| format!("vault.auth: {} auth needs {missing}", a.method))
 }
 
 /// The run's tenant: `None` without a policy (single-tenant mode); with one, the tenant of

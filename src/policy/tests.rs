@@ -171,3 +171,46 @@ fn the_shipped_example_policy_is_valid() {
     let b = p.find(&b).unwrap();
     assert!(b.allows(BackendKind::Vault) && !b.allows(BackendKind::Sops));
 }
+
+fn tenant_auth(yaml: &str) -> std::result::Result<AuthConfig, String> {
+    auth_of(&serde_saphyr::from_str::<FileAuth>(yaml).unwrap())
+}
+
+#[test]
+fn a_tenant_login_is_built_from_the_policy_fields_and_names_a_missing_one() {
+    // The mount is normalised; the Kubernetes token defaults to the service account's.
+    match tenant_auth("method: kubernetes\nmount: /auth/k8s-a/\nrole: ' web '\n").unwrap() {
+        AuthConfig::Kubernetes { mount, role, jwt } => {
+            assert_eq!((mount.as_str(), role.as_str()), ("k8s-a", "web"));
+            assert!(
+                matches!(jwt, SecretSource::File(p) if p == Path::new(crate::settings::K8S_TOKEN_PATH))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match tenant_auth("method: userpass\nmount: ''\nusername: u\npassword_file: /p\n").unwrap() {
+        AuthConfig::Userpass { mount, .. } => assert_eq!(mount, "userpass"),
+        other => panic!("{other:?}"),
+    }
+    for (yaml, message) in [
+        (
+            "method: AppRole\nrole_id: '  '\n",
+            "vault.auth: AppRole auth needs role_id",
+        ),
+        (
+            "method: approle\nrole_id: r\n",
+            "vault.auth: approle auth needs secret_id_file",
+        ),
+        (
+            "method: jwt\nrole: r\n",
+            "vault.auth: jwt auth needs jwt_file",
+        ),
+        ("method: token\n", "vault.auth: token auth needs token_file"),
+    ] {
+        assert_eq!(tenant_auth(yaml).unwrap_err(), message);
+    }
+    for method in ["cert", "none", "github", "ldap"] {
+        let e = tenant_auth(&format!("method: {method}\n")).unwrap_err();
+        assert!(e.contains("is not available per tenant"), "{e}");
+    }
+}

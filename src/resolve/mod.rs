@@ -312,23 +312,17 @@ pub async fn render_documents(
     })
 }
 
-/// The synchronous form of [`render_documents`] (starts a current-thread runtime). Do not
-/// call it from inside an async runtime.
+/// The synchronous form of [`render_documents`], on the process's runtime
+/// ([`crate::runtime`]; a decryption the fetch deadline gave up on is abandoned there, never
+/// waited for). Do not call it from inside an async task.
 pub fn render_documents_blocking(
     docs: &mut [Document],
     origins: &[Origin],
     backends: &Backends,
     opts: &RenderOptions,
 ) -> Result<RenderStats, RenderError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RenderError::Runtime(e.to_string()))?;
-    let result = rt.block_on(render_documents(docs, origins, backends, opts));
-    // A decryption the fetch deadline gave up on may still run on a blocking thread: dropping
-    // the runtime would wait for it. Abandon it instead (the process ends soon after).
-    rt.shutdown_timeout(Duration::from_millis(100));
-    result
+    crate::runtime::block_on(render_documents(docs, origins, backends, opts))
+        .map_err(RenderError::Runtime)?
 }
 
 /// When a backend the references need is not configured: one message naming each

@@ -3,7 +3,6 @@
 //! that use it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use super::{RenderError, RenderOptions, fetch, plan, scan};
 use crate::backend::{Backends, SecretId};
@@ -63,11 +62,7 @@ pub fn versions_inputs(
         }
     }
     let ids: BTreeSet<SecretId> = by_secret.keys().cloned().collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RenderError::Runtime(e.to_string()))?;
-    let (fetched, canonical) = rt.block_on(async {
+    let (fetched, canonical) = crate::runtime::block_on(async {
         let (fetched, _) = fetch::fetch_all(&ids, backends, opts).await;
         // Two spellings of one secret (`kv/app`, `kv/data/app`) are one row: the backend's
         // canonical key (its mount lookups are cached by now).
@@ -80,8 +75,8 @@ pub fn versions_inputs(
             canonical.insert(id.clone(), key.unwrap_or_else(|| id.path.clone()));
         }
         (fetched, canonical)
-    });
-    rt.shutdown_timeout(Duration::from_millis(100));
+    })
+    .map_err(RenderError::Runtime)?;
     let mut merged: BTreeMap<(crate::backend::BackendKind, String), SecretId> = BTreeMap::new();
     let mut by_secret_merged: BTreeMap<SecretId, Vec<String>> = BTreeMap::new();
     for (id, used) in by_secret {

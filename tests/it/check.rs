@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::support;
+use crate::support::{self, write};
 
 const PLANTED: &[&str] = &[
     "hunter2-literal",
@@ -12,12 +12,6 @@ const PLANTED: &[&str] = &[
     "hvs.CAESIPlantedTokenValue0123456789",
     "sops-clear-value",
 ];
-
-fn write(dir: &Path, rel: &str, text: &str) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
 
 fn check(dir: &Path, args: &[&str]) -> Output {
     let home = support::tempdir();
@@ -29,20 +23,36 @@ fn check(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `check` found nothing: exit 0 (stdout, the findings, in the message otherwise).
+#[track_caller]
+fn assert_clean(o: &Output) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+/// `sealbridge encrypt --age RECIPIENT plain.yaml` in `dir`; returns the encrypted file.
+fn sealbridge_encrypt(dir: &Path, recipient: &str) -> String {
+    let home = support::tempdir();
+    let o = support::sealbridge(home.path())
+        .current_dir(dir)
+        .args(["encrypt", "--age", recipient, "plain.yaml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    String::from_utf8(o.stdout).unwrap()
+}
+
 /// A sops file made by sealbridge, then a clear value added by hand (as happens when someone
 /// edits an encrypted file without sops).
 fn sops_file_with_a_clear_value(dir: &Path) {
     let (_, recipient) = support::age_keypair();
     write(dir, "plain.yaml", "password: secret-value\n");
-    let home = support::tempdir();
-    let o = support::sealbridge(home.path())
-        .current_dir(dir)
-        .args(["encrypt", "--age", &recipient, "plain.yaml"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    let enc = sealbridge_encrypt(dir, &recipient);
     std::fs::remove_file(dir.join("plain.yaml")).unwrap();
-    let enc = String::from_utf8(o.stdout).unwrap();
     write(
         dir,
         "bad/db.enc.yaml",
@@ -111,12 +121,7 @@ fn check_finds_each_mistake_and_passes_the_near_misses() {
     );
 
     let o = check(d, &["good"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert_clean(&o);
     assert!(o.stdout.is_empty());
 
     let o = check(d, &["--format", "json", "bad"]);
@@ -166,11 +171,7 @@ fn check_finds_each_mistake_and_passes_the_near_misses() {
                 && r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].is_string())
     );
     for o in [&o, &text_out, &sarif] {
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let all = support::all_output(o);
         for v in PLANTED {
             assert!(!all.contains(v), "{v} leaked");
         }
@@ -187,12 +188,7 @@ fn check_finds_each_mistake_and_passes_the_near_misses() {
             "bad/env.yaml",
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert_clean(&o);
     assert_eq!(check(d, &["nowhere"]).status.code(), Some(2));
 }
 
@@ -203,14 +199,7 @@ fn check_reports_sops_recipient_drift_without_decrypting() {
     let (_, old) = support::age_keypair();
     let (_, new) = support::age_keypair();
     write(d, "p/plain.yaml", "password: drift-value\n");
-    let home = support::tempdir();
-    let o = support::sealbridge(home.path())
-        .current_dir(d.join("p"))
-        .args(["encrypt", "--age", &old, "plain.yaml"])
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    write(d, "p/db.enc.yaml", &String::from_utf8(o.stdout).unwrap());
+    write(d, "p/db.enc.yaml", &sealbridge_encrypt(&d.join("p"), &old));
     std::fs::remove_file(d.join("p/plain.yaml")).unwrap();
     // The rule names the same key: clean.
     write(
@@ -301,10 +290,7 @@ fn check_resolve_reports_references_that_do_not_resolve_and_prints_no_value() {
     let run = |args: &[&str]| {
         let home = support::tempdir();
         let mut c = support::sealbridge(home.path());
-        c.current_dir(d).arg("check").args(args);
-        for (k, v) in bao.env() {
-            c.env(k, v);
-        }
+        c.current_dir(d).arg("check").args(args).envs(bao.env());
         c.env("SEALBRIDGE_VAULT_TOKEN_CACHE", "false")
             .output()
             .unwrap()
@@ -383,21 +369,12 @@ fn the_shipped_check_recipes_call_check_and_parse() {
 /// Encrypts `plain` with the real Go sops (`extra` flags), in `dir`.
 fn go_sops_encrypt(dir: &Path, recipient: &str, name: &str, plain: &str, extra: &[&str]) -> String {
     write(dir, name, plain);
-    let out = std::process::Command::new(support::sops())
-        .current_dir(dir)
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .args(["encrypt", "--age", recipient])
-        .args(extra)
-        .arg(name)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut args = vec!["encrypt", "--age", recipient];
+    args.extend_from_slice(extra);
+    args.push(name);
+    let enc = support::sops_ok(dir, support::NO_ENV, &args);
     std::fs::remove_file(dir.join(name)).unwrap();
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(enc).unwrap()
 }
 
 #[test]
@@ -424,12 +401,7 @@ fn sops_clear_value_detection_follows_the_file_rule_without_false_findings() {
     );
     write(d, "good/regex.enc.yaml", &regex_rule);
     let o = check(d, &["good"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert_clean(&o);
     // Values put in clear by hand where the rule encrypts: under the regex rule, and inside
     // a list (sequences are leaves too).
     let mut tampered = String::new();
@@ -455,11 +427,7 @@ fn sops_clear_value_detection_follows_the_file_rule_without_false_findings() {
     assert_eq!(v[0]["id"], "SB004");
     assert!(msg.contains("(.password, .tokens[0])"), "{msg}");
     assert!(!msg.contains(".host"), "{msg}");
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let all = support::all_output(&o);
     assert!(!all.contains("sops-clear-value") && !all.contains("db.internal"));
 }
 
@@ -480,12 +448,7 @@ fn legacy_vault_token_committed_as_a_value_is_reported_without_the_token() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  image: registry.example.com/s.PlantedLegacyTok01234567\n",
     );
     let o = check(d, &["good"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert_clean(&o);
     let o = check(d, &["bad"]);
     assert_eq!(o.status.code(), Some(1));
     let out = String::from_utf8_lossy(&o.stdout);
@@ -511,12 +474,7 @@ fn pem_marker_in_prose_is_not_key_material_but_a_block_scalar_key_is() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tls\ndata:\n  tls.key: |\n    -----BEGIN EC PRIVATE KEY-----\n    MHcCAQEEIPlantedPemBody\n    -----END EC PRIVATE KEY-----\n",
     );
     let o = check(d, &["good"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    assert_clean(&o);
     let o = check(d, &["bad"]);
     assert_eq!(o.status.code(), Some(1));
     let out = String::from_utf8_lossy(&o.stdout);

@@ -277,21 +277,8 @@ fn render_of_an_empty_stdin_fails_instead_of_printing_nothing() {
     for input in ["", "\n", "# only a comment\n---\n"] {
         let home = crate::support::tempdir();
         let mut c = crate::support::sealbridge(home.path());
-        let mut child = c
-            .args(["render", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
+        c.args(["render", "-"]);
+        let o = crate::support::output_with_stdin(c, Some(input.as_bytes()));
         assert_eq!(o.status.code(), Some(1), "{input:?}");
         assert!(o.stdout.is_empty());
         assert!(String::from_utf8_lossy(&o.stderr).contains("standard input held no document"));

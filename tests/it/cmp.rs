@@ -141,6 +141,26 @@ impl Sidecar {
         }
         self
     }
+
+    /// The environment a plugin command runs with for one application: the sidecar's plus
+    /// Argo CD's build environment ([`argo_env`]).
+    pub fn app_env(&self, app: &str, source_path: &str, params: Value) -> BTreeMap<String, String> {
+        let mut env = self.env.clone();
+        env.extend(argo_env(app, source_path, params));
+        env
+    }
+}
+
+/// `kubectl kustomize --enable-alpha-plugins .` in `app` with exactly `env`: what kustomize
+/// itself does with the tree (the traps the plugin guards against).
+fn kubectl_kustomize_alpha(app: &Path, env: &BTreeMap<String, String>) -> Output {
+    Command::new(support::kubectl())
+        .args(["kustomize", "--enable-alpha-plugins", "."])
+        .current_dir(app)
+        .env_clear()
+        .envs(env)
+        .output()
+        .unwrap()
 }
 
 /// Argo CD's build environment for an application (`reposerver/repository` newEnv +
@@ -518,12 +538,7 @@ fn discovery_picks_only_applications_with_references() {
     ];
     for (example, expected) in cases {
         let (_work, app) = checkout(example);
-        let mut env = sidecar.env.clone();
-        env.extend(argo_env(
-            &format!("guestbook-{example}"),
-            &format!("examples/argocd/apps/{example}"),
-            Value::Null,
-        ));
+        let env = app_env(&sidecar, example);
         for (plugin, want) in ["sealbridge", "sealbridge-helm", "sealbridge-kustomize"]
             .iter()
             .zip(expected)
@@ -580,13 +595,11 @@ fn b64(v: &Value) -> String {
 }
 
 fn app_env(sidecar: &Sidecar, example: &str) -> BTreeMap<String, String> {
-    let mut env = sidecar.env.clone();
-    env.extend(argo_env(
+    sidecar.app_env(
         &format!("guestbook-{example}"),
         &format!("examples/argocd/apps/{example}"),
         Value::Null,
-    ));
-    env
+    )
 }
 
 fn generated(plugin: &str, app: &Path, env: &BTreeMap<String, String>) -> Vec<Value> {
@@ -666,12 +679,11 @@ fn generate_helm_renders_the_chart_and_resolves_references() {
     assert_eq!(secret["stringData"]["password"], password);
 
     // The release-name parameter (PARAM_RELEASE_NAME) is honoured.
-    let mut env = sidecar.env.clone();
-    env.extend(argo_env(
+    let env = sidecar.app_env(
         "guestbook-helm",
         "examples/argocd/apps/helm",
         json!([{"name": "release-name", "string": "shop"}]),
-    ));
+    );
     let objects = generated("sealbridge-helm", &app, &env);
     find(&objects, "Secret", "shop-credentials");
 }
@@ -862,17 +874,10 @@ fn kustomize_plugin_kind_traversal_cannot_choose_the_executable() {
     let app = plugin_traversal_app(work.path(), &canary_dir);
     let marker = canary_dir.join("ran");
     let sidecar = Sidecar::new();
-    let mut env = sidecar.env.clone();
-    env.extend(argo_env("traversal", "app", Value::Null));
+    let env = sidecar.app_env("traversal", "app", Value::Null);
 
     // The hole this guards: kustomize with exec plugins on runs the kind's path.
-    let out = Command::new(support::kubectl())
-        .args(["kustomize", "--enable-alpha-plugins", "."])
-        .current_dir(&app)
-        .env_clear()
-        .envs(&env)
-        .output()
-        .unwrap();
+    let out = kubectl_kustomize_alpha(&app, &env);
     assert!(
         marker.exists(),
         "kubectl kustomize --enable-alpha-plugins should run the kind's path: {}",
@@ -936,15 +941,8 @@ fn kustomize_krm_function_generators_are_refused_not_silently_skipped() {
         ],
     );
     let sidecar = Sidecar::new();
-    let mut env = sidecar.env.clone();
-    env.extend(argo_env("krm-form", "app", Value::Null));
-    let out = Command::new(support::kubectl())
-        .args(["kustomize", "--enable-alpha-plugins", "."])
-        .current_dir(&app)
-        .env_clear()
-        .envs(&env)
-        .output()
-        .unwrap();
+    let env = sidecar.app_env("krm-form", "app", Value::Null);
+    let out = kubectl_kustomize_alpha(&app, &env);
     assert!(
         out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("Secret"),
         "kustomize's silent skip (the trap this guards): {}",
@@ -964,8 +962,7 @@ fn kustomize_krm_function_generators_are_refused_not_silently_skipped() {
 fn kustomize_remote_bases_and_outside_entries_are_refused() {
     let plugin = load_plugin("sealbridge-kustomize");
     let sidecar = Sidecar::new();
-    let mut env = sidecar.env.clone();
-    env.extend(argo_env("remote", "app", Value::Null));
+    let env = sidecar.app_env("remote", "app", Value::Null);
     let cm = (
         "cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: <path:kv/x#y>\n",

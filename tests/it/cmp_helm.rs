@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::cmp::{Sidecar, argo_env, checkout, example_secret, generate, load_plugin};
+use crate::cmp::{Sidecar, checkout, example_secret, generate, load_plugin};
 
 const CANARY: &str = "CANARY-7f3a9c-sidecar-file";
 
@@ -60,9 +60,8 @@ impl Attack {
     }
 
     fn env(&self, app_name: &str, params: Value) -> BTreeMap<String, String> {
-        let mut env = self.sidecar.env.clone();
-        env.extend(argo_env(app_name, "examples/argocd/apps/helm", params));
-        env
+        self.sidecar
+            .app_env(app_name, "examples/argocd/apps/helm", params)
     }
 
     /// Runs the plugin; asserts it failed with nothing leaked and nothing executed.

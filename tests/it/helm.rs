@@ -210,9 +210,8 @@ fn sops_values_reach_helm_through_process_substitution() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  x: {{ .Values.extra | quote }}\n",
     )
     .unwrap();
-    let (identity, recipient) = support::age_keypair();
     let key = tmp.path().join("age.txt");
-    std::fs::write(&key, identity).unwrap();
+    let recipient = support::age_key_file(&key);
     std::fs::write(
         tmp.path().join("v.yaml"),
         "extra: from-a-sops-values-file\n",

@@ -340,32 +340,24 @@ fn eval_exec_as_transformer_resolves_references_in_every_item() {
 
 /// Encrypts `plain` (dotenv) with the real sops for the demo key into `dst`.
 fn sops_encrypt_dotenv(plain: &str, dst: &Path) {
-    let key =
-        std::fs::read_to_string(support::project_root().join("examples/kpt/demo-age-key.txt"))
-            .unwrap();
-    let recipient = key
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .expect("the demo key file names its recipient")
-        .trim()
-        .to_owned();
-    let tmp = support::tempdir();
-    let src = tmp.path().join("plain.env");
-    std::fs::write(&src, plain).unwrap();
-    let mut cmd = Command::new(support::sops());
-    support::clean_env(&mut cmd, tmp.path());
-    let out = cmd
-        .args(["encrypt", "--age", &recipient, "--input-type", "dotenv"])
-        .args(["--output-type", "dotenv"])
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let recipient =
+        support::age_recipient_of(&support::project_root().join("examples/kpt/demo-age-key.txt"));
+    let (_tmp, dir) = support::tempdir_with("plain.env", plain);
+    let enc = support::sops_ok(
+        &dir,
+        support::NO_ENV,
+        &[
+            "encrypt",
+            "--age",
+            &recipient,
+            "--input-type",
+            "dotenv",
+            "--output-type",
+            "dotenv",
+            "plain.env",
+        ],
     );
-    std::fs::write(dst, out.stdout).unwrap();
+    std::fs::write(dst, enc).unwrap();
 }
 
 /// A package whose Kptfile runs sealbridge as a transformer (no functionConfig), with

@@ -168,9 +168,8 @@ fn a_generator_that_would_produce_nothing_is_an_error_not_an_empty_secret_set() 
 fn a_wrong_key_fails_the_build_and_names_the_file_not_the_value() {
     let (_t, dir) = copy_example("examples/kustomize/legacy");
     let wrong = support::tempdir();
-    let (identity, _) = support::age_keypair();
     let key = wrong.path().join("wrong.txt");
-    std::fs::write(&key, identity).unwrap();
+    support::age_key_file(&key);
     let out = kustomize(&dir, &[("SOPS_AGE_KEY_FILE", &key)]);
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
@@ -232,25 +231,11 @@ fn ksops_name_runs_an_unchanged_ksops_krm_configuration() {
     let config = std::fs::read_to_string(dir.join("ksops-generator.yaml")).unwrap();
     let mut cmd = Command::new(&ksops);
     support::clean_env(&mut cmd, tmp.path());
-    let mut child = cmd
-        .current_dir(&dir)
-        .env(
-            "SOPS_AGE_KEY_FILE",
-            support::project_root().join("examples/kustomize/demo-age-key.txt"),
-        )
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(kustomize_resource_list(&config).as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    cmd.current_dir(&dir).env(
+        "SOPS_AGE_KEY_FILE",
+        support::project_root().join("examples/kustomize/demo-age-key.txt"),
+    );
+    let out = support::output_with_stdin(cmd, Some(kustomize_resource_list(&config).as_bytes()));
     assert!(
         out.status.success(),
         "{}",
@@ -278,28 +263,22 @@ fn vault_transit_goes_only_to_the_configured_vault_address() {
     bao.api("POST", &format!("/v1/{transit}/keys/sops"), None);
     let (_t, dir) = copy_example("examples/kustomize/legacy");
     std::fs::write(dir.join("plain.env"), "TOKEN=from-transit\n").unwrap();
-    let enc = Command::new(support::sops())
-        .args(["encrypt", "--hc-vault-transit"])
-        .arg(format!("{}/v1/{transit}/keys/sops", bao.addr))
-        .args([
+    let enc = support::sops_ok(
+        &dir,
+        &[("VAULT_TOKEN", &bao.token)],
+        &[
+            "encrypt",
+            "--hc-vault-transit",
+            &format!("{}/v1/{transit}/keys/sops", bao.addr),
             "--input-type",
             "dotenv",
             "--output-type",
             "dotenv",
             "plain.env",
-        ])
-        .current_dir(&dir)
-        .env("VAULT_TOKEN", &bao.token)
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .output()
-        .unwrap();
-    assert!(
-        enc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enc.stderr)
+        ],
     );
     std::fs::remove_file(dir.join("plain.env")).unwrap();
-    let genuine = String::from_utf8(enc.stdout).unwrap();
+    let genuine = String::from_utf8(enc).unwrap();
     std::fs::write(dir.join("transit.enc.env"), &genuine).unwrap();
     std::fs::write(
         dir.join("kustomization.yaml"),
@@ -369,30 +348,24 @@ fn vault_transit_goes_only_to_the_configured_vault_address() {
 pub(crate) const BINARY: &[u8] = b"\xff\xfe\x00\x80not text\n";
 
 pub(crate) fn sops_encrypt_binary(dst: &Path, key_file: &Path) {
-    let key = std::fs::read_to_string(key_file).unwrap();
-    let recipient = key
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .expect("the demo key file names its recipient")
-        .trim()
-        .to_owned();
+    let recipient = support::age_recipient_of(key_file);
     let tmp = support::tempdir();
-    let src = tmp.path().join("blob.raw");
-    std::fs::write(&src, BINARY).unwrap();
-    let mut cmd = Command::new(support::sops());
-    support::clean_env(&mut cmd, tmp.path());
-    let out = cmd
-        .args(["encrypt", "--age", &recipient, "--input-type", "binary"])
-        .args(["--output-type", "json"])
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sops: {}",
-        String::from_utf8_lossy(&out.stderr)
+    std::fs::write(tmp.path().join("blob.raw"), BINARY).unwrap();
+    let enc = support::sops_ok(
+        tmp.path(),
+        support::NO_ENV,
+        &[
+            "encrypt",
+            "--age",
+            &recipient,
+            "--input-type",
+            "binary",
+            "--output-type",
+            "json",
+            "blob.raw",
+        ],
     );
-    std::fs::write(dst, out.stdout).unwrap();
+    std::fs::write(dst, enc).unwrap();
 }
 
 #[test]

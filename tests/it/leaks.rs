@@ -61,19 +61,7 @@ fn run(dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> 
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(text.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
+    support::output_with_stdin(cmd, stdin.map(str::as_bytes))
 }
 
 fn text(b: &[u8]) -> String {
@@ -417,6 +405,24 @@ struct SopsDir {
     enc: String,
 }
 
+/// `name` in `dir` encrypted by the real sops (YAML in and out) for `recipient`.
+fn sops_encrypt_yaml(dir: &tempfile::TempDir, recipient: &str, name: &str) -> Vec<u8> {
+    support::sops_ok(
+        dir.path(),
+        support::NO_ENV,
+        &[
+            "encrypt",
+            "--age",
+            recipient,
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            name,
+        ],
+    )
+}
+
 fn sops_dir() -> SopsDir {
     let dir = support::tempdir();
     let (identity, recipient) = support::age_keypair();
@@ -432,44 +438,16 @@ fn sops_dir() -> SopsDir {
         ),
     )
     .unwrap();
-    let out = Command::new(support::sops())
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .args([
-            "encrypt",
-            "--age",
-            &recipient,
-            "--input-type",
-            "yaml",
-            "--output-type",
-            "yaml",
-        ])
-        .arg(&plain)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "sops: {}", text(&out.stderr));
+    let enc = sops_encrypt_yaml(&dir, &recipient, "secrets.yaml");
     std::fs::remove_file(&plain).unwrap();
-    let enc = text(&out.stdout);
+    let enc = text(&enc);
     std::fs::write(dir.path().join("secrets.enc.yaml"), &enc).unwrap();
     // A flat file (usable as an environment).
     let flat = dir.path().join("flat.yaml");
     std::fs::write(&flat, format!("A: {C_SOPS_A}\nB: {C_SOPS_B}\n")).unwrap();
-    let out = Command::new(support::sops())
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .args([
-            "encrypt",
-            "--age",
-            &recipient,
-            "--input-type",
-            "yaml",
-            "--output-type",
-            "yaml",
-        ])
-        .arg(&flat)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "sops: {}", text(&out.stderr));
+    let flat_enc = sops_encrypt_yaml(&dir, &recipient, "flat.yaml");
     std::fs::remove_file(&flat).unwrap();
-    std::fs::write(dir.path().join("flat.enc.yaml"), &out.stdout).unwrap();
+    std::fs::write(dir.path().join("flat.enc.yaml"), &flat_enc).unwrap();
     SopsDir {
         key_file: key_file.display().to_string(),
         dir,

@@ -2,9 +2,8 @@
 //! every reference syntax, typed values, Secret/ConfigMap rules, annotations, fail-closed
 //! reporting, request counting from OpenBao's audit log, inputs (stdin, files, directories).
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::json;
 
@@ -25,27 +24,13 @@ pub(crate) fn run(
     let mut cmd: Command = support::sealbridge(&home);
     cmd.current_dir(dir).args(args);
     if let Some(b) = bao {
-        for (k, v) in b.env() {
-            cmd.env(k, v);
-        }
-        cmd.env("SEALBRIDGE_VAULT_TOKEN_CACHE", "false");
+        cmd.envs(b.env())
+            .env("SEALBRIDGE_VAULT_TOKEN_CACHE", "false");
     }
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    if let Some(text) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(text.as_bytes()).unwrap();
-    }
-    child.wait_with_output().unwrap()
+    support::output_with_stdin(cmd, stdin.map(str::as_bytes))
 }
 
 pub(crate) fn stdout(o: &Output) -> String {
@@ -98,13 +83,7 @@ pub(crate) fn string(d: &Document, path: &[&str]) -> String {
     s.value().to_owned()
 }
 
-fn write(dir: &Path, name: &str, text: &str) {
-    let p = dir.join(name);
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(p, text).unwrap();
-}
+use crate::support::write;
 
 /// AVP's end-to-end seed data, under fresh mounts: (kv1 mount, kv2 mount).
 fn seed(bao: &OpenBao) -> (String, String) {
@@ -1114,8 +1093,7 @@ fn unreadable_entries_in_the_app_dir_are_errors_not_skipped() {
 #[test]
 fn unicode_line_separators_in_values_read_back_exactly() {
     let dir = support::tempdir();
-    let (identity, recipient) = support::age_keypair();
-    std::fs::write(dir.path().join("age.txt"), &identity).unwrap();
+    let recipient = support::age_key_file(&dir.path().join("age.txt"));
     // The secrets, made by the real sops: multi-line values with U+2028, U+2029, U+0085, BOM.
     let specials = [
         '\u{2028}', '\u{2029}', '\u{85}', '\u{feff}', '\u{200b}', '\u{1b}',
@@ -1132,18 +1110,12 @@ fn unicode_line_separators_in_values_read_back_exactly() {
             .collect(),
     );
     std::fs::write(dir.path().join("s.json"), plain.to_string()).unwrap();
-    let enc = Command::new(support::sops())
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .args(["encrypt", "--age", &recipient, "s.json"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        enc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enc.stderr)
+    let enc = support::sops_ok(
+        dir.path(),
+        support::NO_ENV,
+        &["encrypt", "--age", &recipient, "s.json"],
     );
-    std::fs::write(dir.path().join("s.enc.json"), &enc.stdout).unwrap();
+    std::fs::write(dir.path().join("s.enc.json"), &enc).unwrap();
     std::fs::remove_file(dir.path().join("s.json")).unwrap();
     let mut doc = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\nstringData:\n".to_owned();
     for i in 0..values.len() {

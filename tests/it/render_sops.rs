@@ -2,15 +2,12 @@
 //! the sops default backend, mixing Vault and sops in one run, decrypt-once (counted on a Vault
 //! transit key in OpenBao's audit log), and path confinement.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::json;
 
 use sealbridge::yaml::Resolved;
 
 use crate::render::{failed, node, ok_docs, run, stderr, string};
-use crate::support;
+use crate::support::{self, write};
 
 /// A temp working directory with the sops fixtures under `secrets/`, and the age key path.
 fn workdir() -> (tempfile::TempDir, String) {
@@ -28,10 +25,6 @@ fn workdir() -> (tempfile::TempDir, String) {
         .display()
         .to_string();
     (dir, key)
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::write(dir.join(name), text).unwrap();
 }
 
 #[test]
@@ -244,21 +237,17 @@ fn a_sops_file_is_decrypted_once_per_run() {
         "password: hunter2\nport: 5432\n",
     )
     .unwrap();
-    let enc = Command::new(support::sops())
-        .args(["encrypt", "--hc-vault-transit"])
-        .arg(format!("{}/v1/{transit}/keys/sops", bao.addr))
-        .arg("plain.yaml")
-        .current_dir(dir.path())
-        .env("VAULT_TOKEN", &bao.token)
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .output()
-        .unwrap();
-    assert!(
-        enc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enc.stderr)
+    let enc = support::sops_ok(
+        dir.path(),
+        &[("VAULT_TOKEN", &bao.token)],
+        &[
+            "encrypt",
+            "--hc-vault-transit",
+            &format!("{}/v1/{transit}/keys/sops", bao.addr),
+            "plain.yaml",
+        ],
     );
-    std::fs::write(dir.path().join("db.enc.yaml"), &enc.stdout).unwrap();
+    std::fs::write(dir.path().join("db.enc.yaml"), &enc).unwrap();
     std::fs::remove_file(dir.path().join("plain.yaml")).unwrap();
 
     let mut src =
@@ -281,7 +270,7 @@ fn a_sops_file_is_decrypted_once_per_run() {
     );
 
     // The same file claiming another Vault address is refused: the token is not sent there.
-    let text = String::from_utf8(enc.stdout).unwrap();
+    let text = String::from_utf8(enc).unwrap();
     let evil_port = support::free_port();
     let evil = text.replace(&bao.addr, &format!("http://127.0.0.1:{evil_port}"));
     std::fs::write(dir.path().join("evil.enc.yaml"), evil).unwrap();

@@ -32,9 +32,8 @@ fn openbao_is_real_kv2_write_then_read() {
 #[test]
 fn sops_is_real_encrypts_with_an_age_key_from_age_keygen() {
     let dir = support::tempdir();
-    let (identity, recipient) = support::age_keypair();
     let key_file = dir.path().join("keys.txt");
-    std::fs::write(&key_file, &identity).unwrap();
+    let recipient = support::age_key_file(&key_file);
     let plain = dir.path().join("secret.yaml");
     std::fs::write(&plain, "password: hunter2\n").unwrap();
 
@@ -74,9 +73,8 @@ fn sops_is_real_encrypts_with_an_age_key_from_age_keygen() {
 #[test]
 fn age_is_real_round_trip() {
     let dir = support::tempdir();
-    let (identity, recipient) = support::age_keypair();
     let key_file = dir.path().join("key.txt");
-    std::fs::write(&key_file, identity).unwrap();
+    let recipient = support::age_key_file(&key_file);
     let enc = dir.path().join("msg.age");
     let mut child = Command::new(support::age())
         .args(["-r", &recipient, "-o"])

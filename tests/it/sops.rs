@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestRunner};
 
-use crate::support;
+use crate::support::{self, stderr};
 
 const R1: &str = "age1e6wqxku7grkjlrpvey6u0djlqelv5jucpd30es6pthd34e0vlsks782rxy";
 const R2: &str = "age1djzd30v633myxe5gj8e6nyepr77wjlm7wcmyrngu4lx6uq83ffls09930z";
@@ -23,28 +23,15 @@ fn key(name: &str) -> PathBuf {
 /// Runs sealbridge in `dir` with `SOPS_AGE_KEY_FILE=key`.
 fn sb(dir: &Path, key_file: Option<&Path>, args: &[&str]) -> Output {
     let home = support::tempdir();
-    let mut c = support::sealbridge(home.path());
-    c.current_dir(dir).args(args);
-    if let Some(k) = key_file {
-        c.env("SOPS_AGE_KEY_FILE", k);
-    }
-    c.output().unwrap()
+    let env = key_file.map(|k| ("SOPS_AGE_KEY_FILE", k));
+    support::run_in(support::sealbridge(home.path()), dir, env.as_slice(), args)
 }
 
 /// Runs the real sops in `dir` with `SOPS_AGE_KEY_FILE=key`.
 fn sops(dir: &Path, key_file: Option<&Path>, args: &[&str]) -> Output {
     let home = support::tempdir();
-    let mut c = Command::new(support::sops());
-    support::clean_env(&mut c, home.path());
-    c.current_dir(dir).args(args);
-    if let Some(k) = key_file {
-        c.env("SOPS_AGE_KEY_FILE", k);
-    }
-    c.output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    let env = key_file.map(|k| ("SOPS_AGE_KEY_FILE", k));
+    support::run_in(support::sops_cmd(home.path()), dir, env.as_slice(), args)
 }
 
 #[track_caller]
@@ -1014,8 +1001,7 @@ fn vault_transit_keys_work_with_real_openbao_in_both_directions() {
         text.contains(&format!("\"engine_path\": \"{mount}\"")),
         "{text}"
     );
-    let mut c = Command::new(support::sops());
-    support::clean_env(&mut c, home.path());
+    let mut c = support::sops_cmd(home.path());
     c.current_dir(d).args(["decrypt", "ours.json"]);
     let s = with_token(c);
     assert_ok_bytes(
@@ -1024,8 +1010,7 @@ fn vault_transit_keys_work_with_real_openbao_in_both_directions() {
         "sops decrypts via transit",
     );
     // sops encrypts with transit only; sealbridge decrypts through the real transit API.
-    let mut c = Command::new(support::sops());
-    support::clean_env(&mut c, home.path());
+    let mut c = support::sops_cmd(home.path());
     c.current_dir(d)
         .args(["encrypt", "--hc-vault-transit", &uri, "s.json"]);
     let s = with_token(c);

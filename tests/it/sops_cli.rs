@@ -3,37 +3,22 @@
 //! and age SSH recipients — against the real sops, age and OpenBao.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::json;
 
-use crate::support;
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::support::{self, stderr};
 
 /// sealbridge in `dir` with a clean environment plus `env`.
 fn sb(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let home = support::tempdir();
-    let mut c = support::sealbridge(home.path());
-    c.current_dir(dir).args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
+    support::run_in(support::sealbridge(home.path()), dir, env, args)
 }
 
 /// The real sops in `dir` with a clean environment plus `env`.
 fn sops(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     let home = support::tempdir();
-    let mut c = Command::new(support::sops());
-    support::clean_env(&mut c, home.path());
-    c.current_dir(dir).args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
+    support::run_in(support::sops_cmd(home.path()), dir, env, args)
 }
 
 /// The age recipients a sops YAML file is encrypted for.

@@ -7,11 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support;
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::support::{self, stderr};
 
 /// A test set-up: a work directory, a private TMPDIR (it must be empty after every run), two
 /// age identities, and a sops file encrypted by the real sops for both.
@@ -35,12 +31,10 @@ fn setup() -> Setup {
     let tmp = t.path().join("tmp");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::create_dir_all(&tmp).unwrap();
-    let (k1, r1) = support::age_keypair();
-    let (k2, r2) = support::age_keypair();
     let key1 = t.path().join("key1.txt");
     let key2 = t.path().join("key2.txt");
-    std::fs::write(&key1, k1).unwrap();
-    std::fs::write(&key2, k2).unwrap();
+    let r1 = support::age_key_file(&key1);
+    let r2 = support::age_key_file(&key2);
     let s = Setup {
         log: t.path().join("editor.log"),
         _t: t,
@@ -90,9 +84,9 @@ impl Setup {
         (l[0].to_owned(), l[1].to_owned(), PathBuf::from(l[2]))
     }
 
-    fn sb_cmd(&self, env: &[(&str, &str)], args: &[&str]) -> Command {
-        let home = self._t.path().join("home");
-        let mut c = support::sealbridge(&home);
+    /// `c` (sealbridge or sops, with a clean environment and HOME in the work area) in the
+    /// work directory with the private TMPDIR, the first identity, `env` and `args`.
+    fn in_setup(&self, mut c: Command, env: &[(&str, &str)], args: &[&str]) -> Command {
         c.current_dir(&self.dir)
             .env("TMPDIR", &self.tmp)
             .env("SOPS_AGE_KEY_FILE", &self.key1)
@@ -104,23 +98,22 @@ impl Setup {
         c
     }
 
+    fn home(&self) -> PathBuf {
+        self._t.path().join("home")
+    }
+
+    fn sb_cmd(&self, env: &[(&str, &str)], args: &[&str]) -> Command {
+        self.in_setup(support::sealbridge(&self.home()), env, args)
+    }
+
     fn sb(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         self.sb_cmd(env, args).output().unwrap()
     }
 
     fn sops(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
-        let home = self._t.path().join("home");
-        let mut c = Command::new(support::sops());
-        support::clean_env(&mut c, &home);
-        c.current_dir(&self.dir)
-            .env("TMPDIR", &self.tmp)
-            .env("SOPS_AGE_KEY_FILE", &self.key1)
-            .args(args)
-            .stdin(Stdio::null());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.output().unwrap()
+        self.in_setup(support::sops_cmd(&self.home()), env, args)
+            .output()
+            .unwrap()
     }
 
     /// `sops decrypt` with the SECOND identity (so the recipients were kept).
@@ -439,7 +432,7 @@ fn edit_parse_error_on_a_terminal_reopens_the_editor_like_sops() {
             c = count.display()
         ),
     );
-    let home = s._t.path().join("home");
+    let home = s.home();
     let mut c = Command::new(script);
     support::clean_env(&mut c, &home);
     c.current_dir(&s.dir)

@@ -111,15 +111,22 @@ fn run(tool: &Path, dir: &Path, args: &[&str], creds: Option<(&str, &str)>) -> O
     run_at(moto(), tool, dir, args, creds)
 }
 
-fn run_at(m: &Moto, tool: &Path, dir: &Path, args: &[&str], creds: Option<(&str, &str)>) -> Output {
-    let home = support::tempdir();
+/// `tool` with the clean environment of [`support::clean_env`] (HOME = `home`) and no
+/// inherited `AWS_*` variable.
+fn aws_clean(tool: &Path, home: &Path) -> Command {
     let mut c = Command::new(tool);
-    support::clean_env(&mut c, home.path());
+    support::clean_env(&mut c, home);
     for (k, _) in std::env::vars() {
         if k.starts_with("AWS_") {
             c.env_remove(k);
         }
     }
+    c
+}
+
+fn run_at(m: &Moto, tool: &Path, dir: &Path, args: &[&str], creds: Option<(&str, &str)>) -> Output {
+    let home = support::tempdir();
+    let mut c = aws_clean(tool, home.path());
     c.current_dir(dir)
         .args(args)
         .env("AWS_ENDPOINT_URL", &m.endpoint)
@@ -156,10 +163,16 @@ fn sb(dir: &Path, args: &[&str]) -> Output {
 use crate::support::ok_stdout as ok;
 
 fn workdir() -> (tempfile::TempDir, PathBuf) {
-    let dir = support::tempdir();
-    std::fs::write(dir.path().join("plain.yaml"), PLAIN).unwrap();
-    let p = dir.path().to_path_buf();
-    (dir, p)
+    support::tempdir_with("plain.yaml", PLAIN)
+}
+
+/// `dir/s.enc.yaml` = `plain.yaml` encrypted by the real sops for the key of [`moto`].
+fn sops_encrypted(dir: &Path) {
+    let enc = ok(
+        &sops(dir, &["encrypt", "--kms", &moto().key_arn, "plain.yaml"]),
+        "sops encrypt",
+    );
+    std::fs::write(dir.join("s.enc.yaml"), &enc).unwrap();
 }
 
 #[test]
@@ -240,11 +253,7 @@ fn files_sealbridge_encrypts_for_a_kms_key_decrypt_with_sops() {
 fn kms_credentials_come_from_a_shared_credentials_profile() {
     let m = moto();
     let (_d, dir) = workdir();
-    let enc = ok(
-        &sops(&dir, &["encrypt", "--kms", &m.key_arn, "plain.yaml"]),
-        "sops encrypt",
-    );
-    std::fs::write(dir.join("s.enc.yaml"), &enc).unwrap();
+    sops_encrypted(&dir);
     let home = support::tempdir();
     let file = home.path().join("credentials");
     let mut f = std::fs::File::create(&file).unwrap();
@@ -254,14 +263,7 @@ fn kms_credentials_come_from_a_shared_credentials_profile() {
         m.access_key, m.secret_key
     )
     .unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sealbridge"));
-    support::clean_env(&mut c, home.path());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            c.env_remove(k);
-        }
-    }
-    let o = c
+    let o = aws_clean(Path::new(env!("CARGO_BIN_EXE_sealbridge")), home.path())
         .current_dir(&dir)
         .args(["decrypt", "s.enc.yaml"])
         .env("AWS_ENDPOINT_URL", &m.endpoint)
@@ -276,11 +278,7 @@ fn kms_credentials_come_from_a_shared_credentials_profile() {
 fn wrong_aws_credentials_fail_with_the_key_named_and_nothing_printed() {
     let m = moto();
     let (_d, dir) = workdir();
-    let enc = ok(
-        &sops(&dir, &["encrypt", "--kms", &m.key_arn, "plain.yaml"]),
-        "sops encrypt",
-    );
-    std::fs::write(dir.join("s.enc.yaml"), &enc).unwrap();
+    sops_encrypted(&dir);
     // A valid access key id with a wrong secret: moto checks the SigV4 signature.
     let o = run(
         Path::new(env!("CARGO_BIN_EXE_sealbridge")),
@@ -364,14 +362,7 @@ fn a_web_identity_token_is_exchanged_for_credentials() {
     )
     .unwrap();
     let home = support::tempdir();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sealbridge"));
-    support::clean_env(&mut cmd, home.path());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            cmd.env_remove(k);
-        }
-    }
-    let o = cmd
+    let o = aws_clean(Path::new(env!("CARGO_BIN_EXE_sealbridge")), home.path())
         .current_dir(&dir)
         .args(["decrypt", "s.enc.yaml"])
         .env("AWS_ENDPOINT_URL", &m.endpoint)

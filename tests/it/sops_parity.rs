@@ -2,15 +2,10 @@
 //! `filestatus`, the `-d`/`-e`/`-r` mode flags, `encrypt --filename-override`,
 //! `decrypt --extract`, and `updatekeys` (summary, confirmation, directories).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::support;
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::support::{self, stderr};
 
 struct Env {
     t: tempfile::TempDir,
@@ -25,12 +20,10 @@ fn env() -> Env {
     let t = support::tempdir();
     let dir = t.path().join("work");
     std::fs::create_dir_all(&dir).unwrap();
-    let (k1, r1) = support::age_keypair();
-    let (k2, r2) = support::age_keypair();
     let key1 = t.path().join("k1.txt");
     let key2 = t.path().join("k2.txt");
-    std::fs::write(&key1, k1).unwrap();
-    std::fs::write(&key2, k2).unwrap();
+    let r1 = support::age_key_file(&key1);
+    let r2 = support::age_key_file(&key2);
     Env {
         t,
         dir,
@@ -42,23 +35,19 @@ fn env() -> Env {
 }
 
 impl Env {
-    fn run(&self, prog: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    /// `prog` in the work directory with `SOPS_AGE_KEY_FILE=key`; stdin is a pipe that gets
+    /// `stdin` (if any) and is closed.
+    fn run_with_key(&self, prog: &Path, key: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
         let home = self.t.path().join("home");
         let mut c = Command::new(prog);
         support::clean_env(&mut c, &home);
         c.current_dir(&self.dir)
-            .env("SOPS_AGE_KEY_FILE", &self.key1)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(b) = stdin {
-            input.write_all(b).unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
+            .env("SOPS_AGE_KEY_FILE", key)
+            .args(args);
+        support::output_with_stdin(c, Some(stdin.unwrap_or_default()))
+    }
+    fn run(&self, prog: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        self.run_with_key(prog, &self.key1, args, stdin)
     }
     fn sb(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
         self.run(Path::new(env!("CARGO_BIN_EXE_sealbridge")), args, stdin)
@@ -67,9 +56,7 @@ impl Env {
         self.run(&support::sops(), args, stdin)
     }
     fn write(&self, rel: &str, text: &str) {
-        let p = self.dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
+        support::write(&self.dir, rel, text);
     }
     fn read(&self, rel: &str) -> Vec<u8> {
         std::fs::read(self.dir.join(rel)).unwrap()
@@ -228,15 +215,7 @@ fn encrypt_filename_override_picks_the_rule_and_format_like_sops() {
         assert_eq!(recipients(out), vec![e.r2.clone()]);
     }
     std::fs::write(e.dir.join("ours.json"), &ours.stdout).unwrap();
-    let home = e.t.path().join("home");
-    let mut c = Command::new(support::sops());
-    support::clean_env(&mut c, &home);
-    let o = c
-        .current_dir(&e.dir)
-        .env("SOPS_AGE_KEY_FILE", &e.key2)
-        .args(["decrypt", "ours.json"])
-        .output()
-        .unwrap();
+    let o = e.run_with_key(&support::sops(), &e.key2, &["decrypt", "ours.json"], None);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("\"password\": \"hunter2\""));
 }
@@ -283,16 +262,8 @@ fn updatekeys_prints_sops_summary_confirms_and_walks_directories() {
     assert_eq!(recipients(&e.read("a/x.yaml")), both);
     assert_eq!(recipients(&e.read("a/deep/y.json")), both);
     assert_eq!(e.read("a/plain.yaml"), b"not: encrypted\n");
-    let home = e.t.path().join("home");
     for f in ["a/x.yaml", "a/deep/y.json"] {
-        let mut c = Command::new(support::sops());
-        support::clean_env(&mut c, &home);
-        let o = c
-            .current_dir(&e.dir)
-            .env("SOPS_AGE_KEY_FILE", &e.key2)
-            .args(["decrypt", f])
-            .output()
-            .unwrap();
+        let o = e.run_with_key(&support::sops(), &e.key2, &["decrypt", f], None);
         assert!(o.status.success(), "{f}: {}", stderr(&o));
     }
     // Up to date now.
@@ -403,16 +374,7 @@ fn groups_add_and_delete_change_the_key_groups_like_sops() {
     );
     let only1 = e.sops(&["decrypt", "s.yaml"], None);
     assert_eq!(only1.status.code(), Some(128), "one group is not enough");
-    let home = e.t.path().join("home");
-    let run_both = |prog: &Path, args: &[&str]| {
-        let mut c = Command::new(prog);
-        support::clean_env(&mut c, &home);
-        c.current_dir(&e.dir)
-            .env("SOPS_AGE_KEY_FILE", &both)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run_both = |prog: &Path, args: &[&str]| e.run_with_key(prog, &both, args, None);
     for prog in [
         support::sops(),
         PathBuf::from(env!("CARGO_BIN_EXE_sealbridge")),

@@ -18,18 +18,32 @@ struct Gpg {
     fp: String,
 }
 
+/// An empty private GnuPG home (0700). Short path: gpg-agent's socket path must fit in a
+/// sockaddr_un.
+fn gnupg_home() -> tempfile::TempDir {
+    let home = tempfile::Builder::new()
+        .prefix("sb-gpg-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    home
+}
+
+/// Stops the gpg-agent of the GnuPG home `gnupg`.
+fn kill_agent(gnupg: &Path) {
+    let _ = Command::new("gpgconf")
+        .args(["--kill", "gpg-agent"])
+        .env("GNUPGHOME", gnupg)
+        .output();
+}
+
 impl Gpg {
     fn new() -> Gpg {
-        // Short path: gpg-agent's socket path must fit in a sockaddr_un.
-        let home = tempfile::Builder::new()
-            .prefix("sb-gpg-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        std::fs::set_permissions(
-            home.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
+        let home = gnupg_home();
         let mut g = Gpg {
             home,
             fp: String::new(),
@@ -84,35 +98,47 @@ impl Gpg {
 
 impl Drop for Gpg {
     fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .args(["--kill", "gpg-agent"])
-            .env("GNUPGHOME", self.path())
-            .output();
+        kill_agent(self.path());
     }
 }
 
-fn run(mut c: Command, dir: &Path, home: &Path, gnupg: &Path, args: &[&str]) -> Output {
-    support::clean_env(&mut c, home);
+/// `prog` in `dir` with a clean environment (fresh HOME), the GnuPG home `gnupg`, the real
+/// gpg as `SOPS_GPG_EXEC`, and `env`.
+fn run(prog: &Path, dir: &Path, gnupg: &Path, env: &[(&str, &Path)], args: &[&str]) -> Output {
+    let home = support::tempdir();
+    let mut c = Command::new(prog);
+    support::clean_env(&mut c, home.path());
     c.current_dir(dir)
         .args(args)
         .env("GNUPGHOME", gnupg)
         .env("SOPS_GPG_EXEC", support::tool("gpg"))
+        .envs(env.iter().copied())
         .stdin(Stdio::null());
     c.output().unwrap()
 }
 
 fn sops(dir: &Path, gnupg: &Path, args: &[&str]) -> Output {
-    let home = support::tempdir();
-    run(Command::new(support::sops()), dir, home.path(), gnupg, args)
+    run(&support::sops(), dir, gnupg, &[], args)
 }
 
 fn sb(dir: &Path, gnupg: &Path, args: &[&str]) -> Output {
-    let home = support::tempdir();
     run(
-        Command::new(env!("CARGO_BIN_EXE_sealbridge")),
+        Path::new(env!("CARGO_BIN_EXE_sealbridge")),
         dir,
-        home.path(),
         gnupg,
+        &[],
+        args,
+    )
+}
+
+/// sealbridge with the age identity `age.txt` of `dir` (see [`age_encrypted`]).
+fn sb_with_age(dir: &Path, gnupg: &Path, args: &[&str]) -> Output {
+    let key = dir.join("age.txt");
+    run(
+        Path::new(env!("CARGO_BIN_EXE_sealbridge")),
+        dir,
+        gnupg,
+        &[("SOPS_AGE_KEY_FILE", &key)],
         args,
     )
 }
@@ -120,19 +146,26 @@ fn sb(dir: &Path, gnupg: &Path, args: &[&str]) -> Output {
 use crate::support::ok_stdout as ok;
 
 fn workdir() -> (tempfile::TempDir, PathBuf) {
-    let dir = support::tempdir();
-    std::fs::write(dir.path().join("plain.yaml"), PLAIN).unwrap();
-    let p = dir.path().to_path_buf();
-    (dir, p)
+    support::tempdir_with("plain.yaml", PLAIN)
 }
 
-#[test]
-fn files_sops_encrypts_for_a_pgp_key_decrypt_with_sealbridge() {
-    let gpg = Gpg::new();
-    let (_d, dir) = workdir();
+/// A new age identity in `dir/age.txt`, and `dir/s.enc.yaml` = `plain.yaml` encrypted by
+/// sealbridge for it; returns the recipient.
+fn age_encrypted(dir: &Path, gnupg: &Path) -> String {
+    let recipient = support::age_key_file(&dir.join("age.txt"));
+    let enc = ok(
+        &sb(dir, gnupg, &["encrypt", "--age", &recipient, "plain.yaml"]),
+        "encrypt",
+    );
+    std::fs::write(dir.join("s.enc.yaml"), enc).unwrap();
+    recipient
+}
+
+/// `dir/s.enc.yaml` = `plain.yaml` encrypted by the real sops for the key of `gpg`.
+fn sops_pgp_encrypted(dir: &Path, gpg: &Gpg) {
     let enc = ok(
         &sops(
-            &dir,
+            dir,
             gpg.path(),
             &["encrypt", "--pgp", &gpg.fp, "plain.yaml"],
         ),
@@ -140,6 +173,13 @@ fn files_sops_encrypts_for_a_pgp_key_decrypt_with_sealbridge() {
     );
     assert!(enc.contains(&format!("fp: {}", gpg.fp)), "{enc}");
     std::fs::write(dir.join("s.enc.yaml"), &enc).unwrap();
+}
+
+#[test]
+fn files_sops_encrypts_for_a_pgp_key_decrypt_with_sealbridge() {
+    let gpg = Gpg::new();
+    let (_d, dir) = workdir();
+    sops_pgp_encrypted(&dir, &gpg);
     let out = ok(
         &sb(&dir, gpg.path(), &["decrypt", "s.enc.yaml"]),
         "sealbridge decrypt",
@@ -203,25 +243,10 @@ fn files_sealbridge_encrypts_for_a_pgp_key_decrypt_with_sops() {
 fn rotate_adds_a_pgp_key_to_an_age_file() {
     let gpg = Gpg::new();
     let (_d, dir) = workdir();
-    let (identity, recipient) = support::age_keypair();
-    std::fs::write(dir.join("age.txt"), identity).unwrap();
-    let enc = ok(
-        &sb(
-            &dir,
-            gpg.path(),
-            &["encrypt", "--age", &recipient, "plain.yaml"],
-        ),
-        "encrypt",
-    );
-    std::fs::write(dir.join("s.enc.yaml"), enc).unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sealbridge"));
-    c.env("SOPS_AGE_KEY_FILE", dir.join("age.txt"));
-    let home = support::tempdir();
+    age_encrypted(&dir, gpg.path());
     let rotated = ok(
-        &run(
-            c,
+        &sb_with_age(
             &dir,
-            home.path(),
             gpg.path(),
             &["rotate", "--add-pgp", &gpg.fp, "s.enc.yaml"],
         ),
@@ -242,29 +267,10 @@ fn rotate_adds_a_pgp_key_to_an_age_file() {
 fn a_missing_pgp_secret_key_names_the_fingerprint_and_leaks_nothing() {
     let gpg = Gpg::new();
     let (_d, dir) = workdir();
-    let enc = ok(
-        &sops(
-            &dir,
-            gpg.path(),
-            &["encrypt", "--pgp", &gpg.fp, "plain.yaml"],
-        ),
-        "sops encrypt",
-    );
-    std::fs::write(dir.join("s.enc.yaml"), enc).unwrap();
-    let empty = tempfile::Builder::new()
-        .prefix("sb-gpg-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(
-        empty.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
+    sops_pgp_encrypted(&dir, &gpg);
+    let empty = gnupg_home();
     let o = sb(&dir, empty.path(), &["decrypt", "s.enc.yaml"]);
-    let _ = Command::new("gpgconf")
-        .args(["--kill", "gpg-agent"])
-        .env("GNUPGHOME", empty.path())
-        .output();
+    kill_agent(empty.path());
     assert_eq!(
         o.status.code(),
         Some(128),
@@ -280,32 +286,13 @@ fn a_missing_pgp_secret_key_names_the_fingerprint_and_leaks_nothing() {
 fn updatekeys_moves_a_file_to_the_pgp_key_of_its_rule() {
     let gpg = Gpg::new();
     let (_d, dir) = workdir();
-    let (identity, recipient) = support::age_keypair();
-    std::fs::write(dir.join("age.txt"), identity).unwrap();
-    let enc = ok(
-        &sb(
-            &dir,
-            gpg.path(),
-            &["encrypt", "--age", &recipient, "plain.yaml"],
-        ),
-        "encrypt",
-    );
-    std::fs::write(dir.join("s.enc.yaml"), enc).unwrap();
+    let recipient = age_encrypted(&dir, gpg.path());
     std::fs::write(
         dir.join(".sops.yaml"),
         format!("creation_rules:\n  - pgp: {}\n", gpg.fp),
     )
     .unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sealbridge"));
-    c.env("SOPS_AGE_KEY_FILE", dir.join("age.txt"));
-    let home = support::tempdir();
-    let o = run(
-        c,
-        &dir,
-        home.path(),
-        gpg.path(),
-        &["updatekeys", "-y", "s.enc.yaml"],
-    );
+    let o = sb_with_age(&dir, gpg.path(), &["updatekeys", "-y", "s.enc.yaml"]);
     let summary = ok(&o, "updatekeys");
     assert!(summary.contains(&format!("+++ {}", gpg.fp)), "{summary}");
     let text = std::fs::read_to_string(dir.join("s.enc.yaml")).unwrap();

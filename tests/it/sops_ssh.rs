@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::render::{ok_docs, run, string};
-use crate::support;
+use crate::support::{self, stderr};
 
 const PLAIN: &str =
     "name: Alice\npassword: s3cr3t-ssh-value\nnested:\n    list:\n        - one\n        - 2\n";
@@ -44,40 +44,20 @@ fn keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> (PathBuf, Str
     (path, public)
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what}: exit {:?}, stderr: {}",
-        o.status.code(),
-        stderr(o)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
+use crate::support::ok_stdout as ok;
 
 /// The real sops in `dir` with a clean env, `HOME=home` and `env`.
 fn sops(dir: &Path, home: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut c = Command::new(support::sops());
-    support::clean_env(&mut c, home);
-    c.current_dir(dir).args(args).stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
+    let mut c = support::sops_cmd(home);
+    c.stdin(Stdio::null());
+    support::run_in(c, dir, env, args)
 }
 
 /// sealbridge in `dir` with `HOME=home` and `env`.
 fn sb(dir: &Path, home: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut c = support::sealbridge(home);
-    c.current_dir(dir).args(args).stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
+    c.stdin(Stdio::null());
+    support::run_in(c, dir, env, args)
 }
 
 /// `sops encrypt --age RECIPIENT plain.yaml` with the real sops; writes `out`.
@@ -206,9 +186,8 @@ fn sealbridge_encrypts_for_ssh_recipients_and_real_sops_decrypts() {
     let keys = support::tempdir();
     let (ed, ed_pub) = keygen(keys.path(), "ed", "ed25519", "");
     let (rsa, rsa_pub) = keygen(keys.path(), "rsa", "rsa", "");
-    let (age_id, age_r) = support::age_keypair();
     let age_key = keys.path().join("age.txt");
-    std::fs::write(&age_key, age_id).unwrap();
+    let age_r = support::age_key_file(&age_key);
     let empty = support::tempdir();
 
     // --age with SSH recipients (comments included, as `cat id.pub` gives them) and an age1 one.
@@ -333,9 +312,8 @@ fn a_passphrase_protected_ssh_key_is_refused_naming_the_file() {
 
     // A passphrase-protected ~/.ssh/id_rsa does not get in the way of a file it was not used
     // for: the age key decrypts it.
-    let (age_id, age_r) = support::age_keypair();
     let age_key = keys.path().join("age.txt");
-    std::fs::write(&age_key, age_id).unwrap();
+    let age_r = support::age_key_file(&age_key);
     sops_encrypt(d, &age_r, "age.enc.yaml");
     let home = home_with_key(&locked_rsa, "id_rsa");
     let o = sb(

@@ -8,12 +8,8 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::support::{self, OpenBao, OpenBaoOptions};
+use crate::support::{self, OpenBao, OpenBaoOptions, stderr};
 use crate::vault_auth::approle;
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// A transit mount with key `k` on `bao`; returns the mount.
 fn transit(bao: &OpenBao, mount: &str) {
@@ -23,19 +19,10 @@ fn transit(bao: &OpenBao, mount: &str) {
 
 /// The real sops encrypts `s.json` in `dir` for `args` (keys), with the root token of `bao`.
 fn sops_encrypt(bao: &OpenBao, dir: &Path, args: &[&str]) -> Vec<u8> {
-    let home = support::tempdir();
-    let mut c = Command::new(support::sops());
-    support::clean_env(&mut c, home.path());
-    let o = c
-        .current_dir(dir)
-        .arg("encrypt")
-        .args(args)
-        .arg("s.json")
-        .env("VAULT_TOKEN", &bao.token)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "sops encrypt: {}", stderr(&o));
-    o.stdout
+    let mut all = vec!["encrypt"];
+    all.extend_from_slice(args);
+    all.push("s.json");
+    support::sops_ok(dir, &[("VAULT_TOKEN", &bao.token)], &all)
 }
 
 /// The data keys are in sorted order, so re-serialising the parsed file keeps the MAC valid.
@@ -105,8 +92,7 @@ fn a_sops_made_hc_vault_file_decrypts_and_encrypts_with_approle_auth() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     std::fs::write(dir.path().join("ours.enc.json"), &o.stdout).unwrap();
-    let mut c = Command::new(support::sops());
-    support::clean_env(&mut c, home.path());
+    let mut c = support::sops_cmd(home.path());
     let s = c
         .current_dir(dir.path())
         .args(["decrypt", "ours.enc.json"])
@@ -195,25 +181,7 @@ fn a_file_naming_another_vault_server_never_gets_our_credentials() {
         if age {
             c.env("SOPS_AGE_KEY_FILE", dir.path().join("age.txt"));
         }
-        match input {
-            Some(text) => {
-                use std::io::Write;
-                let mut child = c
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(text.as_bytes())
-                    .unwrap();
-                child.wait_with_output().unwrap()
-            }
-            None => c.output().unwrap(),
-        }
+        support::output_with_stdin(c, input.map(str::as_bytes))
     };
 
     let o = run(&["decrypt", "foreign.enc.json"], false, None);
@@ -389,9 +357,8 @@ fn decryption_order_decides_which_key_is_asked_first() {
     transit(bao, &mount);
     let dir = support::tempdir();
     std::fs::write(dir.path().join("s.json"), PLAIN).unwrap();
-    let (identity, recipient) = support::age_keypair();
     let key_file = dir.path().join("age.txt");
-    std::fs::write(&key_file, identity).unwrap();
+    let recipient = support::age_key_file(&key_file);
     let uri = format!("{}/v1/{mount}/keys/k", bao.addr);
     let enc = sops_encrypt(
         bao,

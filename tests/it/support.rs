@@ -501,3 +501,108 @@ pub fn ok_stdout(o: &std::process::Output, what: &str) -> String {
     );
     String::from_utf8(o.stdout.clone()).unwrap()
 }
+
+// Running the binary under test and the real tools, and the files their runs need. The test
+// modules build on these so every run gets the same clean environment.
+
+/// A `Command` for the real Go sops with the same clean environment as [`sealbridge`]: no
+/// inherited `VAULT_*`/`SOPS_*`/… variables, `HOME`/`XDG_*` in `home`.
+pub fn sops_cmd(home: &Path) -> Command {
+    let mut cmd = Command::new(sops());
+    clean_env(&mut cmd, home);
+    cmd
+}
+
+/// Runs `cmd` with `stdin` written to a pipe (`None`: stdin is `/dev/null`) and returns its
+/// output (stdout and stderr captured).
+pub fn output_with_stdin(mut cmd: Command, stdin: Option<&[u8]>) -> std::process::Output {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(bytes).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A run's stderr, as text (invalid UTF-8 replaced).
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A run's stdout followed by its stderr, as text: what a "no value in any output" check
+/// searches.
+pub fn all_output(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Writes `text` to `dir/rel`, creating the parent directories.
+pub fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// A fresh temporary directory holding `name` = `text`; returns it and its path.
+pub fn tempdir_with(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempdir();
+    std::fs::write(dir.path().join(name), text).unwrap();
+    let p = dir.path().to_path_buf();
+    (dir, p)
+}
+
+/// Generates an age identity with the real `age-keygen` and writes it to `path`; returns the
+/// recipient.
+pub fn age_key_file(path: &Path) -> String {
+    let (identity, recipient) = age_keypair();
+    std::fs::write(path, identity).unwrap();
+    recipient
+}
+
+/// No extra environment, for [`run_in`] and [`sops_ok`].
+pub const NO_ENV: &[(&str, &str)] = &[];
+
+/// Runs `cmd` in `dir` with `args` and the extra `env`; returns its output.
+pub fn run_in<V: AsRef<std::ffi::OsStr>>(
+    mut cmd: Command,
+    dir: &Path,
+    env: &[(&str, V)],
+    args: &[&str],
+) -> std::process::Output {
+    cmd.current_dir(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// The real Go sops (see [`sops_cmd`], with a fresh HOME) run in `dir` with `env` and `args`;
+/// returns its stdout, panicking with its stderr when it fails.
+#[track_caller]
+pub fn sops_ok<V: AsRef<std::ffi::OsStr>>(dir: &Path, env: &[(&str, V)], args: &[&str]) -> Vec<u8> {
+    let home = tempdir();
+    let out = run_in(sops_cmd(home.path()), dir, env, args);
+    assert!(out.status.success(), "sops {args:?}: {}", stderr(&out));
+    out.stdout
+}
+
+/// The recipient an age identity file names on its `# public key: ` line.
+pub fn age_recipient_of(key_file: &Path) -> String {
+    std::fs::read_to_string(key_file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("the key file names its recipient")
+        .trim()
+        .to_owned()
+}

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
@@ -84,9 +83,8 @@ fn world() -> &'static World {
                 .to_owned();
             let sid_file = dir.path().join(format!("{team}.secret-id"));
             std::fs::write(&sid_file, sid).unwrap();
-            let (key, recipient) = support::age_keypair();
             let key_file = dir.path().join(format!("{team}.age.txt"));
-            std::fs::write(&key_file, key).unwrap();
+            let recipient = support::age_key_file(&key_file);
             ages.push(recipient);
             tenants.push_str(&format!(
                 "  - name: {team}\n    match:\n      projects: [{team}]\n    vault:\n      auth:\n        \
@@ -119,27 +117,18 @@ fn sops_file(dir: &Path, name: &str, team: &str, age: Option<&str>, transit: Opt
         format!("api:\n    key: {team}-sops\n"),
     )
     .unwrap();
-    let mut cmd = Command::new(support::sops());
-    cmd.arg("encrypt");
+    let mut args = vec!["encrypt"];
+    let mut env = vec![];
     if let Some(r) = age {
-        cmd.args(["--age", r]);
+        args.extend(["--age", r]);
     }
     if let Some(uri) = transit {
-        cmd.args(["--hc-vault-transit", uri])
-            .env("VAULT_TOKEN", &support::openbao().token);
+        args.extend(["--hc-vault-transit", uri]);
+        env.push(("VAULT_TOKEN", support::openbao().token.as_str()));
     }
-    let out = cmd
-        .arg("plain.yaml")
-        .current_dir(dir)
-        .env("SOPS_DISABLE_VERSION_CHECK", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(dir.join(name), &out.stdout).unwrap();
+    args.push("plain.yaml");
+    let enc = support::sops_ok(dir, &env, &args);
+    std::fs::write(dir.join(name), &enc).unwrap();
     std::fs::remove_file(dir.join("plain.yaml")).unwrap();
 }
 

@@ -19,8 +19,7 @@
 //!   `value`/`merge` tags); go-yaml v2 reads strings. The corpus only has them quoted or as
 //!   secret values (which sealbridge writes quoted).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -85,20 +84,9 @@ const VALUES: &[&str] = &[
 pub(crate) fn pyyaml(text: &str) -> Value {
     let python = support::tool("pyyaml-python");
     let script = support::fixture("yaml/pyyaml_json.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut c = Command::new(python);
+    c.arg(script);
+    let out = support::output_with_stdin(c, Some(text.as_bytes()));
     assert!(
         out.status.success(),
         "PyYAML cannot read:\n{text}\n{}",

@@ -131,34 +131,25 @@ fn call(
     let key = key.clone();
     let target = target.to_owned();
     let timeout = crate::deadline::remaining().unwrap_or(CALL_TIMEOUT);
-    // Its own thread and runtime: callers are synchronous code or blocking threads of another
-    // runtime.
-    let handle = std::thread::spawn(move || -> Result<Zeroizing<Vec<u8>>, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        rt.block_on(async move {
-            let client = client(timeout)?;
-            let creds = credentials_for(&client, &key, &region).await?;
-            post(
-                &client,
-                &creds,
-                &region,
-                "kms",
-                &[
-                    ("content-type", "application/x-amz-json-1.1"),
-                    ("x-amz-target", &target),
-                ],
-                body,
-            )
-            .await
-        })
-    });
-    handle
-        .join()
-        .map_err(|_| format!("{what}: the call failed"))?
-        .map_err(|e| format!("{what}: {e}"))
+    // On the process's runtime: callers are synchronous code or its blocking threads.
+    crate::runtime::block_on(async move {
+        let client = client(timeout)?;
+        let creds = credentials_for(&client, &key, &region).await?;
+        post(
+            &client,
+            &creds,
+            &region,
+            "kms",
+            &[
+                ("content-type", "application/x-amz-json-1.1"),
+                ("x-amz-target", &target),
+            ],
+            body,
+        )
+        .await
+    })
+    .map_err(|e| format!("{what}: {e}"))?
+    .map_err(|e| format!("{what}: {e}"))
 }
 
 fn client(timeout: Duration) -> Result<reqwest::Client, String> {

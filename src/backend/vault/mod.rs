@@ -1002,19 +1002,16 @@ impl VaultClient {
     }
 }
 
-/// Runs `fut` to completion on a new current-thread runtime, for synchronous callers (e.g. a
-/// sops decryption outside the render engine). Fails if called from inside a runtime.
+/// Runs `fut` to completion on the process's runtime ([`crate::runtime`]), for synchronous
+/// callers outside any runtime (library users; a sops decryption outside the render engine).
+/// Fails if called from inside a runtime.
 pub fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, VaultError> {
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(VaultError::config(
             "vault::block_on called inside an async runtime; await the client instead",
         ));
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| VaultError::config(format!("cannot start the async runtime: {e}")))?;
-    Ok(rt.block_on(fut))
+    crate::runtime::block_on(fut).map_err(VaultError::config)
 }
 
 #[cfg(test)]

@@ -18,12 +18,12 @@ type ClientInit = Box<dyn Fn() -> Result<VaultClient, String> + Send + Sync>;
 /// Vault transit through [`VaultClient`], only towards the client's own (configured) address.
 ///
 /// The client is built at most once (lazily for [`from_env`](Self::from_env)); the calls run on
-/// a small private runtime, so the key source works from synchronous code and from blocking
-/// threads of another runtime alike (the render engine decrypts in `spawn_blocking`).
+/// the process's runtime ([`crate::runtime`]), so the key source works from synchronous code
+/// and from the runtime's blocking threads alike (the render engine decrypts in
+/// `spawn_blocking`).
 pub struct VaultTransit {
     client: OnceLock<Result<VaultClient, String>>,
     init: ClientInit,
-    runtime: OnceLock<Result<OwnRuntime, String>>,
 }
 
 impl std::fmt::Debug for VaultTransit {
@@ -31,45 +31,6 @@ impl std::fmt::Debug for VaultTransit {
         f.debug_struct("VaultTransit")
             .field("client", &self.client.get())
             .finish_non_exhaustive()
-    }
-}
-
-/// A current-thread runtime driven by its own thread for as long as this value lives (so
-/// connections it opened keep working for other users of the shared client). Dropping it
-/// never blocks: the thread is told to stop and ends on its own.
-struct OwnRuntime {
-    handle: tokio::runtime::Handle,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl OwnRuntime {
-    fn start() -> Result<OwnRuntime, String> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        let handle = rt.handle().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name("sealbridge-transit".to_owned())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let _ = stopped.await;
-                });
-            })
-            .map_err(|e| format!("cannot start the Vault transit thread: {e}"))?;
-        Ok(OwnRuntime {
-            handle,
-            stop: Some(stop),
-        })
-    }
-}
-
-impl Drop for OwnRuntime {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 
@@ -85,7 +46,6 @@ impl VaultTransit {
         VaultTransit {
             client: OnceLock::new(),
             init,
-            runtime: OnceLock::new(),
         }
     }
 
@@ -155,23 +115,10 @@ impl VaultTransit {
         Err(msg)
     }
 
-    /// Runs `fut` on the private runtime and waits for it.
-    fn run<T: Send + 'static>(
-        &self,
-        fut: impl Future<Output = Result<T, String>> + Send + 'static,
-    ) -> Result<T, String> {
-        let rt = self
-            .runtime
-            .get_or_init(OwnRuntime::start)
-            .as_ref()
-            .map_err(Clone::clone)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        rt.handle.spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        // The client's run deadline bounds the wait.
-        rx.recv()
-            .map_err(|_| "the Vault transit call was interrupted".to_owned())?
+    /// Runs `fut` on the process's runtime and waits for it (the client's run deadline bounds
+    /// the wait).
+    fn run<T>(&self, fut: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+        crate::runtime::block_on(fut)?
     }
 }
 
