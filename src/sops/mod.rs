@@ -466,16 +466,6 @@ pub struct EncryptOptions {
     pub keys: KeySources,
 }
 
-/// Encrypts plaintext bytes of `format` into a sops file (in the same format).
-pub fn encrypt_bytes(
-    input: &[u8],
-    format: Format,
-    opts: &EncryptOptions,
-) -> Result<Vec<u8>, Error> {
-    let docs = stores::load_plain(format, input).map_err(|m| err(ErrorKind::Parse, m))?;
-    encrypt_docs(docs, format, opts)
-}
-
 /// Encrypts documents into a sops file of `format`.
 pub fn encrypt_docs(
     docs: Vec<Map>,
