@@ -21,6 +21,10 @@ pub struct RefreshArgs {
     /// The Applications' namespace.
     #[arg(long, short = 'n', value_name = "NAMESPACE", default_value = "argocd")]
     pub namespace: String,
+    /// The Applications of every namespace (Argo CD's Applications in any namespace; the
+    /// refresher then needs a ClusterRole for them).
+    #[arg(long, short = 'A', conflicts_with = "namespace")]
+    pub all_namespaces: bool,
     /// Only the Applications with these labels (a Kubernetes label selector).
     #[arg(long, short = 'l', value_name = "SELECTOR")]
     pub selector: Option<String>,
@@ -120,7 +124,7 @@ pub fn run(args: RefreshArgs, flags: &Flags) -> Result<()> {
         ..RenderOptions::default()
     };
     let opts = RefreshOptions {
-        namespace: args.namespace.clone(),
+        namespace: (!args.all_namespaces).then(|| args.namespace.clone()),
         selector: args.selector.clone(),
         kinds,
         dry_run: args.dry_run,

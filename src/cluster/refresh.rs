@@ -45,8 +45,9 @@ pub const MAX_APPLICATIONS: usize = 20_000;
 /// What to look at.
 #[derive(Debug, Clone)]
 pub struct RefreshOptions {
-    /// The Applications' namespace.
-    pub namespace: String,
+    /// The Applications' namespace; `None`: every namespace (Argo CD's Applications in any
+    /// namespace).
+    pub namespace: Option<String>,
     /// A label selector for the Applications (`team=a,tier!=dev`).
     pub selector: Option<String>,
     /// The object kinds read (`Secret`, `Deployment`, …); empty: every kind.
@@ -282,10 +283,14 @@ impl Refresher {
 
     /// Every Application of the namespace (and selector).
     async fn applications(&self) -> Result<Vec<App>, String> {
-        let url = format!(
-            "/apis/argoproj.io/v1alpha1/namespaces/{}/applications",
-            self.opts.namespace
-        );
+        let url = match &self.opts.namespace {
+            Some(ns) => format!("/apis/argoproj.io/v1alpha1/namespaces/{ns}/applications"),
+            None => "/apis/argoproj.io/v1alpha1/applications".to_owned(),
+        };
+        let where_ = match &self.opts.namespace {
+            Some(ns) => format!("in {ns}"),
+            None => "in every namespace".to_owned(),
+        };
         let mut out = Vec::new();
         let mut next: Option<String> = None;
         loop {
@@ -298,7 +303,7 @@ impl Refresher {
             let (status, body) = self.send(kube::core::Request::new(&url).list(&lp)).await?;
             if status != 200 {
                 return Err(self.http_error(
-                    &format!("listing Applications in {}", self.opts.namespace),
+                    &format!("listing Applications {where_}"),
                     status,
                     &body,
                 ));

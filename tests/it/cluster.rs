@@ -1056,4 +1056,35 @@ fn refresh_checks_kv1_secrets_by_the_operators_keyed_fingerprint() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(patches(&api).len(), 1, "{}", stdout(&o));
     assert!(!stdout(&o).contains("refresh-kv1"));
+
+    // Applications in any namespace (-A): listed cluster-wide, patched in their own namespace.
+    let mut app = application("legacy", &[("Secret", "t", "legacy")], false);
+    app["metadata"]["namespace"] = json!("team-apps");
+    routes.insert(
+        "/apis/argoproj.io/v1alpha1/applications".to_owned(),
+        (
+            200,
+            json!({"kind": "ApplicationList", "apiVersion": "argoproj.io/v1alpha1",
+                   "metadata": {}, "items": [app]}),
+        ),
+    );
+    routes.insert(
+        "PATCH /apis/argoproj.io/v1alpha1/namespaces/team-apps/applications/legacy".to_owned(),
+        (200, application("legacy", &[], true)),
+    );
+    let api = FakeApi::start(routes, None);
+    let o = refresh_with(bao, d, &api, &["--all-namespaces"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let patched: Vec<String> = patches(&api).iter().map(|p| p.path.clone()).collect();
+    assert_eq!(patched.len(), 1, "{}", stdout(&o));
+    assert!(
+        patched[0]
+            .starts_with("/apis/argoproj.io/v1alpha1/namespaces/team-apps/applications/legacy"),
+        "{patched:?}"
+    );
+    assert!(
+        stdout(&o).contains("team-apps/legacy: refreshed"),
+        "{}",
+        stdout(&o)
+    );
 }
