@@ -526,4 +526,69 @@ functionConfig:
         let v = parse_out(&o.output);
         assert_eq!(v["items"][1]["touched"], "yes");
     }
+    #[test]
+    fn output_bytes_are_unchanged() {
+        use crate::manifest::Origin;
+        use crate::resolve::{Failure, RenderFailure};
+        let e = KrmError::Unresolved(RenderFailure {
+            failures: vec![
+                Failure {
+                    origin: Origin {
+                        file: "app.yaml".into(),
+                        index: 3,
+                    },
+                    object: "Secret/app".into(),
+                    field: ".stringData.pw".into(),
+                    reference: "<path:kv/data/app#pw>".into(),
+                    problem: "not \"found\"".into(),
+                },
+                Failure {
+                    origin: Origin {
+                        file: ITEMS_ORIGIN.into(),
+                        index: 0,
+                    },
+                    object: String::new(),
+                    field: String::new(),
+                    reference: String::new(),
+                    problem: "bad".into(),
+                },
+            ],
+        });
+        assert_eq!(
+            failure_list(&e).as_str(),
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n  - severity: error\n    message: \"<path:kv/data/app#pw>: not \\\"found\\\"\"\n    resourceRef:\n      kind: \"Secret\"\n      name: \"app\"\n    field:\n      path: \"stringData.pw\"\n    file:\n      path: \"app.yaml\"\n      index: 3\n  - severity: error\n    message: \"bad\"\n"
+        );
+        let e = KrmError::Config("stdin: not\ta list: yes".into());
+        assert_eq!(
+            failure_list(&e).as_str(),
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n  - severity: error\n    message: \"stdin: not\\ta list: yes\"\n"
+        );
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("db.yaml"),
+            "password: \"pw 1\\n\"\nport: 5432\nmap: {a: [1, 2.5, true, null, \"x\\u0085\\u0001\\u2028\\b/<\"], f: [3.0, 1e20, -0.5]}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("m.yaml"),
+            "# c\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\ndata:\n  k: [a]\n",
+        )
+        .unwrap();
+        let gen_cfg = "apiVersion: sealbridge.io/v1alpha1\n  kind: SecretGenerator\n  metadata: {name: g, labels: {x: y}}\n  envs: [db.yaml]\n  keys: [{key: M, file: db.yaml, path: map}]\n";
+        let input = format!("kind: ResourceList\nitems:\n- {gen_cfg}functionConfig:\n  {gen_cfg}");
+        let o = process(&input, d.path(), &Plain, &no_transform);
+        assert!(o.error.is_none(), "{:?}", o.error);
+        assert_eq!(
+            o.output.as_str(),
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n  - apiVersion: sealbridge.io/v1alpha1\n    kind: SecretGenerator\n    metadata:\n      name: g\n      labels:\n        x: y\n    envs:\n      - db.yaml\n    keys:\n      - key: M\n        file: db.yaml\n        path: map\n  - apiVersion: v1\n    kind: Secret\n    metadata:\n      name: \"g\"\n      annotations:\n        \"kustomize.config.k8s.io/needs-hash\": \"true\"\n    type: \"Opaque\"\n    data:\n      \"M\": \"eyJhIjpbMSwyLjUsdHJ1ZSxudWxsLCJ4XHUwMDg1XHUwMDAxXHUyMDI4XHUwMDA4LzwiXSwiZiI6WzMsMTAwMDAwMDAwMDAwMDAwMDAwMDAwLC0wLjVdfQ==\"\n      \"map\": \"eyJhIjpbMSwyLjUsdHJ1ZSxudWxsLCJ4XHUwMDg1XHUwMDAxXHUyMDI4XHUwMDA4LzwiXSwiZiI6WzMsMTAwMDAwMDAwMDAwMDAwMDAwMDAwLC0wLjVdfQ==\"\n      \"password\": \"cHcgMQo=\"\n      \"port\": \"NTQzMg==\"\nfunctionConfig:\n  apiVersion: sealbridge.io/v1alpha1\n  kind: SecretGenerator\n  metadata:\n    name: g\n    labels:\n      x: y\n  envs:\n    - db.yaml\n  keys:\n    - key: M\n      file: db.yaml\n      path: map\n"
+        );
+        let ks = "apiVersion: viaduct.ai/v1\n  kind: ksops\n  metadata: {name: k}\n  files: [m.yaml]\n  secretFrom: [{metadata: {name: s}, envs: [db.yaml]}]\n";
+        let input = format!("kind: ResourceList\nitems: []\nfunctionConfig:\n  {ks}");
+        let o = process(&input, d.path(), &Plain, &no_transform);
+        assert!(o.error.is_none(), "{:?}", o.error);
+        assert_eq!(
+            o.output.as_str(),
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n  - # c\n    apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: m\n    data:\n      k:\n        - a\n  - apiVersion: v1\n    kind: Secret\n    metadata:\n      name: \"s\"\n    stringData:\n      \"map\": \"{a: [1, 2.5, true, null, \\\"x\\\\u0085\\\\u0001\\\\u2028\\\\b/<\\\"], f: [3.0, 1e20, -0.5]}\"\n      \"password\": \"pw 1\\n\"\n      \"port\": \"5432\"\nfunctionConfig:\n  apiVersion: viaduct.ai/v1\n  kind: ksops\n  metadata:\n    name: k\n  files:\n    - m.yaml\n  secretFrom:\n    - metadata:\n        name: s\n      envs:\n        - db.yaml\n"
+        );
+    }
 }

@@ -661,4 +661,25 @@ secretFrom:
         let v = lookup(&tree, "/a~1b/~0c", "t").unwrap();
         assert!(matches!(v, SecretValue::String(s) if s.expose() == b"v"));
     }
+    #[test]
+    fn stream_bytes_are_unchanged() {
+        let g = vec![
+            Generated::Manifests {
+                origin: "m.yaml".into(),
+                text: Sensitive::from_str_copy("a: 1\n---\nb: 2"),
+            },
+            Generated::Secret(crate::krm::secret::golden::sample()),
+            Generated::Manifests {
+                origin: "n.yaml".into(),
+                text: Sensitive::from_str_copy("# only\n"),
+            },
+        ];
+        let mut out = Zeroizing::new(String::new());
+        write_stream(&g, &mut out);
+        let want = format!(
+            "a: 1\n---\nb: 2\n---\n{}---\n# only\n",
+            crate::krm::secret::golden::SAMPLE
+        );
+        assert_eq!(out.as_str(), want);
+    }
 }

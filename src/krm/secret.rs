@@ -226,3 +226,59 @@ mod tests {
         });
     }
 }
+
+#[cfg(test)]
+pub(crate) mod golden {
+    //! Today's exact output bytes (the legacy plugin prints them as they are; kpt keeps their
+    //! quoting when it writes the Secret into a package).
+    use super::*;
+
+    pub(crate) fn sample() -> GeneratedSecret {
+        let mut s = GeneratedSecret {
+            name: "app".into(),
+            namespace: Some("prod".into()),
+            secret_type: Some("Opaque".into()),
+            immutable: true,
+            ..Default::default()
+        };
+        s.labels.insert("team".into(), "yes".into());
+        s.labels
+            .insert("app.kubernetes.io/name".into(), "0644".into());
+        s.annotations
+            .insert(NEEDS_HASH_ANNOTATION.into(), "true".into());
+        s.data
+            .insert("bin".into(), Sensitive::new(vec![0, 159, 255]));
+        s.data.insert("empty".into(), Sensitive::default());
+        s.string_data
+            .insert("zbin".into(), Sensitive::new(vec![0xff, 0]));
+        s.string_data.insert(
+            "text".into(),
+            Sensitive::from_str_copy("line 1\n\"quoted\" \\ tab\t: # no é\u{a0}x\r\n"),
+        );
+        s.string_data
+            .insert("octal".into(), Sensitive::from_str_copy("0644"));
+        s.string_data
+            .insert("plain".into(), Sensitive::from_str_copy("hello world"));
+        s.string_data.insert("blank".into(), Sensitive::default());
+        s
+    }
+
+    pub(crate) const SAMPLE: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: \"app\"\n  namespace: \"prod\"\n  labels:\n    \"app.kubernetes.io/name\": \"0644\"\n    \"team\": \"yes\"\n  annotations:\n    \"kustomize.config.k8s.io/needs-hash\": \"true\"\ntype: \"Opaque\"\nimmutable: true\ndata:\n  \"bin\": \"AJ//\"\n  \"empty\": \"\"\n  \"zbin\": \"/wA=\"\nstringData:\n  \"blank\": \"\"\n  \"octal\": \"0644\"\n  \"plain\": \"hello world\"\n  \"text\": \"line 1\\n\\\"quoted\\\" \\\\ tab\\t: # no é\u{a0}x\\r\\n\"\n";
+
+    #[test]
+    fn secret_bytes_are_unchanged() {
+        let mut out = Zeroizing::new(String::new());
+        sample().write_yaml(&mut out);
+        assert_eq!(out.as_str(), SAMPLE);
+        let mut out = Zeroizing::new(String::new());
+        GeneratedSecret {
+            name: "bare".into(),
+            ..Default::default()
+        }
+        .write_yaml(&mut out);
+        assert_eq!(
+            out.as_str(),
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: \"bare\"\n"
+        );
+    }
+}
