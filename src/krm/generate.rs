@@ -416,34 +416,44 @@ pub fn parse_dotenv(text: &Sensitive, what: &str) -> Result<Vec<(String, Sensiti
     Ok(out)
 }
 
-/// Appends every generated object to a YAML stream (documents separated by `---`).
-pub fn write_stream(generated: &[Generated], out: &mut Zeroizing<String>) {
-    let total: usize = generated
+/// Appends every generated object to a YAML stream (documents separated by `---`): Secrets
+/// written by the manifest writer (checked to read back as the tree), decrypted manifests as
+/// sops printed them.
+pub fn write_stream(generated: &[Generated], out: &mut Zeroizing<String>) -> Result<(), KrmError> {
+    let mut secrets = Vec::new();
+    for g in generated {
+        if let Generated::Secret(s) = g {
+            let doc = crate::yaml::Document::new(s.to_node());
+            secrets.push(
+                crate::yaml::emit_manifest_checked(&[doc])
+                    .map_err(|e| KrmError::Resolve(e.to_string()))?,
+            );
+        }
+    }
+    let mut secrets = secrets.iter();
+    let pieces: Vec<&str> = generated
         .iter()
         .map(|g| match g {
-            Generated::Secret(s) => s.value_bytes() + 512,
-            Generated::Manifests { text, .. } => text.len() + 8,
+            Generated::Secret(_) => secrets.next().map_or("", |s| s.as_str()),
+            // sops prints YAML/JSON; a non-UTF-8 manifest cannot be a Kubernetes object.
+            Generated::Manifests { text, .. } => text.expose_str().unwrap_or(""),
         })
-        .sum();
-    out.reserve(total);
-    for g in generated {
+        .collect();
+    // One allocation of the final size: growing would leave copies in freed memory.
+    out.reserve(pieces.iter().map(|p| p.len() + 5).sum::<usize>() + 1);
+    for piece in pieces {
         if !out.is_empty() {
             if !out.ends_with('\n') {
                 out.push('\n');
             }
             out.push_str("---\n");
         }
-        match g {
-            Generated::Secret(s) => s.write_yaml(out),
-            Generated::Manifests { text, .. } => {
-                // sops prints YAML/JSON; a non-UTF-8 manifest cannot be a Kubernetes object.
-                out.push_str(text.expose_str().unwrap_or(""));
-            }
-        }
+        out.push_str(piece);
     }
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
+    Ok(())
 }
 
 /// The directory a configuration's paths are relative to, as a message-friendly string.
@@ -502,7 +512,7 @@ mod tests {
         let root = Root::new(dir)?;
         let g = generate(&cfg, &root, &PlainFiles, "gen.yaml")?;
         let mut out = Zeroizing::new(String::new());
-        write_stream(&g, &mut out);
+        write_stream(&g, &mut out).unwrap();
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&out).unwrap();
         Ok(serde_json::Value::Array(docs))
     }
@@ -720,7 +730,7 @@ secretFrom:
             },
         ];
         let mut out = Zeroizing::new(String::new());
-        write_stream(&g, &mut out);
+        write_stream(&g, &mut out).unwrap();
         let want = format!(
             "a: 1\n---\nb: 2\n---\n{}---\n# only\n",
             crate::krm::secret::golden::SAMPLE
