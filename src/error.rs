@@ -46,16 +46,13 @@ pub enum Error {
     /// A check refused something it explains on stdout (`policy check`; exit 1).
     #[error("{0}")]
     Refused(String),
-    /// A feature that is not built yet.
-    #[error("`{0}` is not implemented yet in this build of sealbridge")]
-    NotImplemented(&'static str),
 }
 
 impl Error {
     /// The exit code this error ends the process with.
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            Error::Usage(_) | Error::NotImplemented(_) => ExitStatus::Usage,
+            Error::Usage(_) => ExitStatus::Usage,
             Error::Io { .. } | Error::Refused(_) => ExitStatus::Failure,
             Error::Component { status, .. } => *status,
             Error::Sops(e) if e.is_usage() => ExitStatus::Usage,

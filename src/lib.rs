@@ -5,7 +5,7 @@
 //! to the cluster. The library is one engine (read → scan → plan → fetch → substitute → write,
 //! see `docs/design.md`) behind thin front-ends: the CLI, the Argo CD plugin and the KRM
 //! function.
-#![cfg_attr(test, allow(clippy::unwrap_used))]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod backend;
 pub mod check;
@@ -13,6 +13,7 @@ pub mod cli;
 #[cfg(feature = "kube")]
 pub mod cluster;
 pub mod cmp;
+pub mod context;
 pub mod deadline;
 pub mod error;
 pub mod exit;

@@ -107,6 +107,65 @@ mod tests {
         assert_eq!(s.expose(), b"hunter2");
     }
 
+    fn json(text: &str) -> SecretValue {
+        serde_json::from_str(text).unwrap()
+    }
+
+    fn text(s: &str) -> SecretValue {
+        SecretValue::String(Sensitive::from_str_copy(s))
+    }
+
+    #[test]
+    fn deserialize_numbers_at_the_edges() {
+        assert_eq!(json("9223372036854775807"), SecretValue::Int(i64::MAX));
+        assert_eq!(json("-9223372036854775808"), SecretValue::Int(i64::MIN));
+        assert_eq!(json("-42"), SecretValue::Int(-42));
+        assert_eq!(json("0"), SecretValue::Int(0));
+        // Above i64 but within u64: the exact digits, never a rounded float.
+        assert_eq!(json("9223372036854775808"), text("9223372036854775808"));
+        assert_eq!(json("18446744073709551615"), text("18446744073709551615"));
+        // Beyond u64 / below i64: only a float can hold them (Go's float64 too).
+        assert_eq!(
+            json("18446744073709551616"),
+            SecretValue::Float(1.8446744073709552e19)
+        );
+        assert_eq!(
+            json("-9223372036854775809"),
+            SecretValue::Float(-9.223372036854776e18)
+        );
+        assert_eq!(json("1.5"), SecretValue::Float(1.5));
+        assert_eq!(json("1.0"), SecretValue::Float(1.0));
+        assert_eq!(json("1e3"), SecretValue::Float(1000.0));
+        assert_eq!(json("-2.5e-7"), SecretValue::Float(-2.5e-7));
+    }
+
+    #[test]
+    fn deserialize_nested_values_keep_order_and_types() {
+        let v = json(
+            r#"{"z":"s\u00e9cret","a":[1,{"big":18446744073709551615,"f":0.5}],"n":null,"b":false}"#,
+        );
+        let mut inner = indexmap::IndexMap::new();
+        inner.insert("big".to_owned(), text("18446744073709551615"));
+        inner.insert("f".to_owned(), SecretValue::Float(0.5));
+        let mut want = indexmap::IndexMap::new();
+        want.insert("z".to_owned(), text("s\u{e9}cret"));
+        want.insert(
+            "a".to_owned(),
+            SecretValue::List(vec![SecretValue::Int(1), SecretValue::Map(inner)]),
+        );
+        want.insert("n".to_owned(), SecretValue::Null);
+        want.insert("b".to_owned(), SecretValue::Bool(false));
+        assert_eq!(v, SecretValue::Map(want));
+        assert_eq!(v.key_names(), ["z", "a", "n", "b"]);
+    }
+
+    #[test]
+    fn deserialize_yaml_scalar_keys_become_text() {
+        let v: SecretValue =
+            serde_saphyr::from_str("1: a\ntrue: b\n1.5: c\n1e30: d\n~: e\n").unwrap();
+        assert_eq!(v.key_names(), ["1", "true", "1.5", "1e+30", "null"]);
+    }
+
     #[test]
     fn wiping_growth_keeps_the_bytes_and_doubles() {
         let mut b = Zeroizing::new(Vec::with_capacity(2));
@@ -140,6 +199,16 @@ pub enum SecretValue {
 }
 
 impl SecretValue {
+    /// An unsigned integer: [`SecretValue::Int`] when it fits `i64`, else its exact digits as
+    /// text (a float would silently change the value). The rule of `Deserialize for
+    /// SecretValue` below, shared with the YAML layer.
+    pub fn from_u64(v: u64) -> SecretValue {
+        match i64::try_from(v) {
+            Ok(i) => SecretValue::Int(i),
+            Err(_) => SecretValue::String(Sensitive::from(v.to_string())),
+        }
+    }
+
     /// The key names of a map (for "no such key; available keys: …" messages), else empty.
     pub fn key_names(&self) -> Vec<&str> {
         match self {
@@ -158,6 +227,142 @@ impl SecretValue {
             SecretValue::String(_) => "string",
             SecretValue::List(_) => "list",
             SecretValue::Map(_) => "map",
+        }
+    }
+}
+
+/// The one way a [`SecretValue`] is read from a serde format: Vault's JSON responses, the
+/// `jsonParse`/`yamlParse`/`jsonPath` modifiers. Every string goes straight into a
+/// [`Sensitive`]. Numbers:
+///
+/// * an integer that fits `i64` is [`SecretValue::Int`];
+/// * an integer above `i64::MAX` that fits `u64` (a JSON number such as
+///   `18446744073709551615`) keeps its exact digits as a [`SecretValue::String`]: converting it
+///   to a float would silently change the value (argocd-vault-plugin, through Vault's Go client,
+///   also writes the exact digits);
+/// * every other number (fractions, exponents, integers below `i64::MIN` or above `u64::MAX`,
+///   which serde_json can only hand over as `f64`) is a [`SecretValue::Float`], as Go's
+///   `float64`.
+///
+/// Map keys are text; a YAML key that is a number, boolean or null becomes its text
+/// (`1: x` → `"1"`).
+impl<'de> serde::Deserialize<'de> for SecretValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(de::ValueVisitor)
+    }
+}
+
+mod de {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+    use super::{SecretValue, Sensitive};
+
+    /// Upper bound for capacity hints (a hint is not a promise).
+    const MAX_HINT: usize = 4096;
+
+    pub(super) struct ValueVisitor;
+
+    impl<'de> Visitor<'de> for ValueVisitor {
+        type Value = SecretValue;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<SecretValue, E> {
+            Ok(SecretValue::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<SecretValue, E> {
+            Ok(SecretValue::Int(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<SecretValue, E> {
+            Ok(SecretValue::from_u64(v))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<SecretValue, E> {
+            Ok(SecretValue::Float(v))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<SecretValue, E> {
+            Ok(SecretValue::String(Sensitive::from_str_copy(v)))
+        }
+        fn visit_string<E>(self, v: String) -> Result<SecretValue, E> {
+            Ok(SecretValue::String(Sensitive::from(v)))
+        }
+        fn visit_bytes<E>(self, v: &[u8]) -> Result<SecretValue, E> {
+            Ok(SecretValue::String(Sensitive::new(v.to_vec())))
+        }
+        fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<SecretValue, E> {
+            Ok(SecretValue::String(Sensitive::new(v)))
+        }
+        fn visit_unit<E>(self) -> Result<SecretValue, E> {
+            Ok(SecretValue::Null)
+        }
+        fn visit_none<E>(self) -> Result<SecretValue, E> {
+            Ok(SecretValue::Null)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<SecretValue, D::Error> {
+            d.deserialize_any(ValueVisitor)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SecretValue, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_HINT));
+            while let Some(v) = seq.next_element::<SecretValue>()? {
+                out.push(v);
+            }
+            Ok(SecretValue::List(out))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretValue, A::Error> {
+            let mut out =
+                indexmap::IndexMap::with_capacity(map.size_hint().unwrap_or(0).min(MAX_HINT));
+            // Keys are not secret (they appear in "available keys" messages).
+            while let Some(KeyText(k)) = map.next_key()? {
+                let v: SecretValue = map.next_value()?;
+                out.insert(k, v);
+            }
+            Ok(SecretValue::Map(out))
+        }
+    }
+
+    /// A map key: any scalar, as text (YAML allows `1: x` and `true: y`).
+    struct KeyText(String);
+
+    impl<'de> de::Deserialize<'de> for KeyText {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(KeyVisitor)
+        }
+    }
+
+    struct KeyVisitor;
+
+    impl Visitor<'_> for KeyVisitor {
+        type Value = KeyText;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a scalar map key")
+        }
+        fn visit_str<E>(self, v: &str) -> Result<KeyText, E> {
+            Ok(KeyText(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<KeyText, E> {
+            Ok(KeyText(v))
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<KeyText, E> {
+            Ok(KeyText(v.to_string()))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<KeyText, E> {
+            Ok(KeyText(v.to_string()))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<KeyText, E> {
+            Ok(KeyText(v.to_string()))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<KeyText, E> {
+            let mut s = String::new();
+            crate::yaml::gofmt::float_v(v, &mut s);
+            Ok(KeyText(s))
+        }
+        fn visit_unit<E>(self) -> Result<KeyText, E> {
+            Ok(KeyText("null".to_owned()))
+        }
+        fn visit_none<E>(self) -> Result<KeyText, E> {
+            Ok(KeyText("null".to_owned()))
         }
     }
 }

@@ -275,6 +275,15 @@ const FILE_ENV_KEYS: &[&str] = &[
 ];
 
 impl Settings {
+    /// Refuses `ARGOCD_ENV_*` variables of the process that name guarded settings (what
+    /// [`load`](Self::load) checks first), for a caller that must check before reading more.
+    pub fn check_process_env() -> Result<()> {
+        let env: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        check_argocd_env(&env)
+    }
+
     /// Builds the settings from the process environment.
     pub fn load(flags: &Flags) -> Result<Settings> {
         let env: BTreeMap<String, String> = std::env::vars_os()

@@ -174,15 +174,18 @@ pub fn sops_value(data: &[u8]) {
     let _ = cipher.decrypt(value, aad);
     let _ = sealbridge::sops::cipher::is_enc(value);
     if let Ok(s) = std::str::from_utf8(value) {
-        let _ = sealbridge::sops::cipher::parse_go_atoi(s);
-        let _ = sealbridge::sops::cipher::parse_go_float(s);
-        let _ = sealbridge::sops::cipher::parse_go_bool(s);
+        let _ = sealbridge::yaml::gofmt::parse_go_atoi(s);
+        let _ = sealbridge::yaml::gofmt::parse_go_float(s);
+        let _ = sealbridge::yaml::gofmt::parse_go_bool(s);
     }
     if value.is_empty() {
         // sops never encrypts an empty string (spec §4.5); the codec refuses `data:` empty.
         return;
     }
-    let enc = cipher.encrypt(value, EncType::Bytes, aad, None);
+    let enc = match cipher.encrypt(value, EncType::Bytes, aad, None) {
+        Ok(enc) => enc,
+        Err(e) => panic!("encrypting a short value failed: {e}"),
+    };
     match cipher.decrypt_raw(enc.as_bytes(), aad) {
         Ok((ty, back)) => {
             assert_eq!(ty, EncType::Bytes);

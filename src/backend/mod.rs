@@ -193,6 +193,21 @@ pub trait Backend: Send + Sync {
     }
 }
 
+/// A shared backend is a backend (wrappers such as the KRM memo take `Arc<dyn Backend>`).
+impl<B: Backend + ?Sized> Backend for Arc<B> {
+    fn fetch<'a>(&'a self, id: &'a SecretId) -> FetchFuture<'a> {
+        (**self).fetch(id)
+    }
+
+    fn canonical<'a>(&'a self, id: &'a SecretId) -> CanonicalFuture<'a> {
+        (**self).canonical(id)
+    }
+
+    fn location(&self) -> Option<String> {
+        (**self).location()
+    }
+}
+
 /// A backend that could not be set up: every fetch fails with the same error (a sops root that
 /// does not exist, …), so runs that never use it still work.
 #[derive(Debug, Clone)]

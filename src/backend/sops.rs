@@ -15,7 +15,6 @@ use super::vault::VaultClient;
 use super::vault::transit::VaultTransit;
 use super::{Backend, BackendError, BackendKind, Fetch, FetchFuture, SecretId, Stamp};
 use crate::secret::SecretValue;
-use crate::settings::Settings;
 use crate::sops::{self, DecryptOptions, KeySources};
 
 /// The sops backend of one run.
@@ -101,22 +100,6 @@ pub fn decrypt_options_with(client: Result<VaultClient, String>) -> DecryptOptio
         keys: KeySources::from_env()
             .with_transit(Arc::new(transit))
             .with_kms(Arc::new(crate::backend::aws::AwsKms::new())),
-        ..DecryptOptions::default()
-    }
-}
-
-/// The key sources of a process with `settings`: age from the environment, Vault transit
-/// through a client built from `settings` (only towards its address), AWS KMS, PGP.
-pub fn key_sources(settings: &Settings) -> KeySources {
-    KeySources::from_env()
-        .with_transit(Arc::new(VaultTransit::from_settings(settings)))
-        .with_kms(Arc::new(crate::backend::aws::AwsKms::new()))
-}
-
-/// [`decrypt_options_with`] a client built from `settings`.
-pub fn decrypt_options(settings: &Settings) -> DecryptOptions {
-    DecryptOptions {
-        keys: key_sources(settings),
         ..DecryptOptions::default()
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::cmp::discover::{Variant, discover};
 use crate::cmp::{ArgoEnv, CmpError};
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::manifest::Input;
 use crate::resolve;
@@ -110,11 +111,8 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
             }
             // Settings first: an Application setting a guarded ARGOCD_ENV_* variable is a
             // usage error (exit 2) before anything is read or fetched — including the Secret.
-            if let Some(name) = &secret_name {
-                Settings::load(&flags)?;
-                flags.secret = Some(super::render::secret_settings(name, flags.deadline)?);
-            }
-            let settings = Settings::load(&flags)?;
+            let ctx = Context::load_with_secret(flags, secret_name.as_deref())?;
+            let settings = ctx.settings();
             super::arm_deadline(settings.deadline);
             let env = ArgoEnv::from_process()?;
             if settings.policy.is_none() {
@@ -135,12 +133,7 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
                     let dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
                     // sops-encrypted values files are decrypted with this run's keys (the
                     // tenant's under a tenancy policy).
-                    let opts =
-                        resolve::backends::options_from_settings(&settings, Some(dir.clone()))?;
-                    let sops = resolve::backends::sops_options(
-                        resolve::backends::vault_client(&settings, &opts),
-                        &opts,
-                    );
+                    let sops = ctx.sops_options();
                     let text = crate::cmp::helm::template(&env, &dir, settings.max_output, &sops)?;
                     let name = "<helm template>".to_owned();
                     vec![Input::Text { name, text }]
@@ -153,7 +146,7 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
                 }
                 _ => paths.iter().map(|p| Input::from_arg(p)).collect(),
             };
-            let rendered = render(&settings, &inputs)?;
+            let rendered = render(&ctx, &inputs)?;
             if rendered.documents == 0 || !rendered.output.has_objects() {
                 return Err(CmpError::Empty(env.describe()).into());
             }
@@ -164,15 +157,15 @@ pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
 
 /// The render engine over `paths`, with `sops://` files confined to the application directory
 /// (argocd-cmp-server's working directory).
-fn render(settings: &Settings, inputs: &[Input]) -> Result<resolve::Rendered> {
+fn render(ctx: &Context, inputs: &[Input]) -> Result<resolve::Rendered> {
     if inputs.iter().filter(|i| **i == Input::Stdin).count() > 1 {
         return Err(Error::Usage(
             "`-` (stdin) can be given only once".to_owned(),
         ));
     }
     let app_dir = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    let opts = resolve::backends::options_from_settings(settings, Some(app_dir))?;
-    let backends = resolve::backends::from_settings(settings, &opts);
+    let opts = ctx.render_options(Some(app_dir))?;
+    let backends = ctx.backends(&opts);
     let rendered = resolve::render_inputs(inputs, &backends, &opts)?;
     tracing::debug!(
         documents = rendered.documents,

@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::check::Finding;
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::resolve;
-use crate::settings::{Flags, Settings};
+use crate::settings::Flags;
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
@@ -53,12 +53,12 @@ pub fn run(args: CheckArgs, flags: &Flags) -> Result<()> {
             )));
         }
     }
-    let settings = Settings::load(flags)?;
-    let opts = resolve::backends::options_from_settings(&settings, None)?;
+    let ctx = Context::load(flags)?;
+    let opts = ctx.render_options(None)?;
     let mut findings = crate::check::check(&args.paths, &opts);
     if args.resolve {
-        super::arm_deadline(settings.deadline);
-        let backends = resolve::backends::from_settings(&settings, &opts);
+        super::arm_deadline(ctx.settings().deadline);
+        let backends = ctx.backends(&opts);
         findings.extend(crate::check::resolve(&args.paths, &backends, &opts));
     }
     findings.retain(|f| !(f.id == "SB003" && args.allow.contains(&f.file)));

@@ -17,9 +17,10 @@ use std::process::ExitCode;
 
 use zeroize::Zeroizing;
 
+use crate::context::Context;
 use crate::error::{Error, ExitStatus, Result};
 use crate::krm::{KrmError, config, generate, paths::Root};
-use crate::settings::{Flags, Settings};
+use crate::settings::Flags;
 use crate::yaml::Document;
 
 /// Arguments of `krm`.
@@ -125,11 +126,11 @@ fn run_krm(flags: &Flags) -> Result<()> {
         .read_to_string(&mut input)
         .map_err(|e| Error::io("<stdin>", e))?;
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    let settings = Settings::load(flags)?;
-    super::arm_deadline(settings.deadline);
-    let sops = crate::krm::sops_source::Sops::from_settings(&settings)?;
+    let ctx = Context::load(flags)?;
+    super::arm_deadline(ctx.settings().deadline);
+    let sops = crate::krm::sops_source::Sops::new(ctx.sops_options());
     let transformer =
-        |docs: &mut [Document], dir: &Path| crate::krm::transform::transform(&settings, docs, dir);
+        |docs: &mut [Document], dir: &Path| crate::krm::transform::transform(&ctx, docs, dir);
     let outcome = crate::krm::function::process(&input, &cwd, &sops, &transformer);
     // The ResourceList is written in every case: on failure it has no items, only `results`.
     super::write_stdout(outcome.output.as_bytes())?;
@@ -152,9 +153,9 @@ fn run_legacy(config_path: &Path) -> Result<()> {
         _ => std::env::current_dir().map_err(|e| Error::io(".", e))?,
     };
     let root = Root::new(&root_dir)?;
-    let settings = Settings::load(&Flags::default())?;
-    super::arm_deadline(settings.deadline);
-    let sops = crate::krm::sops_source::Sops::from_settings(&settings)?;
+    let ctx = Context::load(&Flags::default())?;
+    super::arm_deadline(ctx.settings().deadline);
+    let sops = crate::krm::sops_source::Sops::new(ctx.sops_options());
     let generated = generate::generate(&cfg, &root, &sops, &origin)?;
     if generated.is_empty() {
         return Err(KrmError::Config(format!(

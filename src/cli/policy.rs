@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::manifest::Input;
 use crate::policy::{AppIdentity, Policy};
@@ -104,9 +105,7 @@ pub fn run(args: PolicyArgs, flags: &Flags) -> Result<()> {
     let mut refused = 0;
     if !paths.is_empty() {
         // The engine's options as for a run, with this tenant (not the process's Argo CD env).
-        let mut bare = settings.clone();
-        bare.policy = None;
-        let mut opts = resolve::backends::options_from_settings(&bare, None)?;
+        let mut opts = Context::operator(settings.clone()).render_options(None)?;
         opts.tenant = Some(tenant.clone());
         let inputs: Vec<Input> = paths.iter().map(|p| Input::from_arg(p)).collect();
         let explained = resolve::explain_inputs(&inputs, &opts)?;

@@ -74,7 +74,7 @@ pub fn run(_args: RefreshArgs, _flags: &Flags) -> Result<()> {
 #[cfg(feature = "kube")]
 pub fn run(args: RefreshArgs, flags: &Flags) -> Result<()> {
     use crate::cluster::refresh::{Outcome, RefreshOptions, Refresher};
-    use crate::resolve::{self, RenderOptions};
+    use crate::resolve::RenderOptions;
     use crate::settings::Settings;
     use rand::Rng as _;
 
@@ -116,7 +116,7 @@ pub fn run(args: RefreshArgs, flags: &Flags) -> Result<()> {
         concurrency: settings.concurrency.max(1),
         deadline: settings.deadline,
         max_output: settings.max_output,
-        fingerprint_key: resolve::backends::fingerprint_key(false)?,
+        fingerprint_key: crate::context::fingerprint_key(false)?,
         ..RenderOptions::default()
     };
     let opts = RefreshOptions {
@@ -128,6 +128,8 @@ pub fn run(args: RefreshArgs, flags: &Flags) -> Result<()> {
         concurrency: settings.concurrency.max(1),
     };
     let rt = crate::runtime::get().map_err(Error::Refused)?;
+    // The refresher's own login (never a tenant's), one client for every cycle.
+    let ctx = crate::context::Context::operator(settings);
     let env = crate::cluster::ClusterEnv::from_process();
     let refresher = rt
         .block_on(Refresher::connect(&env, opts))
@@ -137,7 +139,7 @@ pub fn run(args: RefreshArgs, flags: &Flags) -> Result<()> {
     let mut failed;
     loop {
         // A new Vault backend per cycle: a server that was down in one cycle is tried again.
-        let backends = resolve::backends::from_settings(&settings, &render);
+        let backends = ctx.backends(&render);
         let result = rt.block_on(refresher.cycle(&backends, &render));
         done += 1;
         let mut out = String::new();

@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::manifest::Input;
 use crate::resolve;
@@ -79,40 +80,6 @@ pub struct RenderArgs {
     pub explain: bool,
 }
 
-/// Reads the `-s/--secret-name` Secret (the only source of its name is the command line, i.e.
-/// the plugin configuration: no environment variable, so no `ARGOCD_ENV_*`, can choose it).
-#[cfg(feature = "kube")]
-pub(super) fn secret_settings(
-    name: &str,
-    deadline: Option<Duration>,
-) -> Result<crate::settings::SecretSettings> {
-    use crate::cluster;
-    let r = cluster::SecretRef::parse(name)?;
-    let timeout = deadline.map_or(cluster::DEFAULT_TIMEOUT, |d| {
-        d.min(cluster::DEFAULT_TIMEOUT)
-    });
-    Ok(cluster::read_settings(
-        &r,
-        &cluster::ClusterEnv::from_process(),
-        timeout,
-    )?)
-}
-
-/// Without the `kube` feature `-s` is refused (exit 2) with what to do instead.
-#[cfg(not(feature = "kube"))]
-pub(super) fn secret_settings(
-    _name: &str,
-    _deadline: Option<Duration>,
-) -> Result<crate::settings::SecretSettings> {
-    Err(Error::Usage(
-        "--secret-name (settings from a Kubernetes Secret) needs sealbridge built with the \
-         Kubernetes client: `cargo install sealbridge --features kube` (or build with \
-         `--features kube`); or mount the Secret as environment variables (envFrom) or use \
-         --config FILE"
-            .to_owned(),
-    ))
-}
-
 fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     crate::settings::parse_duration(s)
         .ok_or_else(|| format!("`{s}` is not a duration (examples: 45s, 2m, 1500ms)"))
@@ -139,26 +106,22 @@ pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
         flags.concurrency = args.concurrency;
     }
     let inputs = inputs(&args.paths, generate)?;
-    if let Some(name) = &args.secret_name {
-        // Refuse a guarded ARGOCD_ENV_* before contacting the cluster.
-        Settings::load(&flags)?;
-        flags.secret = Some(secret_settings(name, flags.deadline)?);
-    }
-    let settings = Settings::load(&flags)?;
+    let ctx = Context::load_with_secret(flags, args.secret_name.as_deref())?;
+    let settings = ctx.settings();
     super::arm_deadline(settings.deadline);
-    let mut opts = resolve::backends::options_from_settings(&settings, args.sops_root)?;
+    let mut opts = ctx.render_options(args.sops_root)?;
     if args.redact {
-        opts.redact = resolve::backends::fingerprint_key(true)?;
+        opts.redact = crate::context::fingerprint_key(true)?;
     }
     if args.explain {
         let mut head = String::new();
-        explain_head(&settings, &opts, &mut head);
+        explain_head(settings, &opts, &mut head);
         return list(&inputs, &opts, head);
     }
     if args.list {
         return list(&inputs, &opts, String::new());
     }
-    let backends = resolve::backends::from_settings(&settings, &opts);
+    let backends = ctx.backends(&opts);
     let rendered = resolve::render_inputs(&inputs, &backends, &opts)?;
     tracing::debug!(
         documents = rendered.documents,

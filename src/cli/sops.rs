@@ -471,7 +471,7 @@ pub(super) fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 /// an hc_vault key is used, so it is kept as that key's failure.
 pub(super) fn key_sources(flags: &Flags) -> KeySources {
     match Settings::load(flags) {
-        Ok(s) => crate::backend::sops::key_sources(&s),
+        Ok(s) => crate::context::Context::operator(s).sops_options().keys,
         Err(e) => KeySources::from_env()
             .with_transit(std::sync::Arc::new(sops_lib::keys::Unconfigured(
                 e.to_string(),

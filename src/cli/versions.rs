@@ -4,10 +4,11 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::manifest::Input;
 use crate::resolve;
-use crate::settings::{Flags, Settings};
+use crate::settings::Flags;
 
 /// Arguments of `versions`.
 #[derive(Debug, clap::Args)]
@@ -34,10 +35,10 @@ pub fn run(args: VersionsArgs, flags: &Flags) -> Result<()> {
             args.format
         )));
     }
-    let settings = Settings::load(flags)?;
-    super::arm_deadline(settings.deadline);
-    let opts = resolve::backends::options_from_settings(&settings, None)?;
-    let backends = resolve::backends::from_settings(&settings, &opts);
+    let ctx = Context::load(flags)?;
+    super::arm_deadline(ctx.settings().deadline);
+    let opts = ctx.render_options(None)?;
+    let backends = ctx.backends(&opts);
     let inputs: Vec<Input> = args.paths.iter().map(|p| Input::from_arg(p)).collect();
     let rows = resolve::versions_inputs(&inputs, &backends, &opts)?;
     let missing = rows.iter().filter(|r| r.version.is_none()).count();

@@ -1,8 +1,6 @@
 //! Turning a generator configuration into objects: Secrets built from sops files, and (ksops'
 //! `files:`) decrypted manifests.
 
-use std::path::Path;
-
 use zeroize::Zeroizing;
 
 use super::config::{
@@ -456,13 +454,10 @@ pub fn write_stream(generated: &[Generated], out: &mut Zeroizing<String>) -> Res
     Ok(())
 }
 
-/// The directory a configuration's paths are relative to, as a message-friendly string.
-pub fn describe_root(root: &Path) -> String {
-    root.display().to_string()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::super::Plaintext;
     use super::*;
     use crate::krm::config::from_yaml_text;

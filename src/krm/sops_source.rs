@@ -2,7 +2,7 @@
 //! environment (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, the default age key file, Vault transit).
 //!
 //! Vault transit goes through the same guarded client as the render engine
-//! ([`crate::backend::sops::decrypt_options`]): a sops file names its own `vault_address`, and
+//! ([`crate::context::Context::sops_options`]): a sops file names its own `vault_address`, and
 //! the transit call carries the sidecar's Vault credentials, so only the configured Vault
 //! address is ever contacted. An entry that names another server is skipped (the file's other
 //! keys are still tried) instead of receiving the token.
@@ -11,7 +11,6 @@ use std::path::Path;
 
 use super::{KrmError, Plaintext, SopsSource};
 use crate::secret::Sensitive;
-use crate::settings::Settings;
 use crate::sops::{self, DecryptOptions};
 
 /// Decrypts sops files with the process's key configuration (age identities are read once).
@@ -21,25 +20,12 @@ pub struct Sops {
 }
 
 impl Sops {
-    /// Key sources from the run's settings: age identities from the environment, Vault transit
-    /// through the settings' Vault client and only towards its address (the same rule as the
-    /// render engine's sops backend).
-    ///
-    /// Under a tenancy policy only the tenant's age keys and transit mounts are used, and an
-    /// Application no tenant matches is refused here (`crate::policy`).
-    pub fn from_settings(settings: &Settings) -> crate::error::Result<Sops> {
-        let opts = match crate::policy::for_run(settings)? {
-            None => crate::backend::sops::decrypt_options(settings),
-            Some(tenant) => {
-                let run = crate::resolve::RenderOptions {
-                    tenant: Some(tenant),
-                    ..crate::resolve::RenderOptions::default()
-                };
-                let client = crate::resolve::backends::vault_client(settings, &run);
-                crate::resolve::backends::sops_options(client, &run)
-            }
-        };
-        Ok(Sops { opts })
+    /// Decrypts with `opts`: the run's key sources from the application context
+    /// ([`crate::context::Context::sops_options`]: age identities from the environment, Vault
+    /// transit through the process's client and only towards its address; under a tenancy
+    /// policy only the tenant's age keys and transit mounts).
+    pub fn new(opts: DecryptOptions) -> Sops {
+        Sops { opts }
     }
 }
 

@@ -17,19 +17,17 @@ use std::time::Instant;
 use super::KrmError;
 use super::function::ITEMS_ORIGIN;
 use super::packages;
-use crate::backend::sops::SopsBackend;
-use crate::backend::vault::VaultBackend;
 use crate::backend::{
     Backend, BackendError, BackendKind, Backends, CanonicalFuture, Fetch, FetchFuture, SecretId,
 };
+use crate::context::Context;
 use crate::manifest::Origin;
 use crate::resolve::{self, RenderFailure};
-use crate::settings::Settings;
 use crate::yaml::{Document, Node};
 
 /// Resolves every item's references (see the module documentation). `cwd` is the function's
 /// working directory.
-pub fn transform(settings: &Settings, docs: &mut [Document], cwd: &Path) -> Result<(), KrmError> {
+pub fn transform(ctx: &Context, docs: &mut [Document], cwd: &Path) -> Result<(), KrmError> {
     let start = Instant::now();
     let root = packages::root(cwd)?;
     let nodes: Vec<&Node> = docs.iter().map(|d| &d.root).collect();
@@ -41,17 +39,13 @@ pub fn transform(settings: &Settings, docs: &mut [Document], cwd: &Path) -> Resu
         .map(|(i, (d, dir))| item_origin(&d.root, i, dir, &root))
         .collect();
 
-    let mut opts = resolve::backends::options_from_settings(settings, Some(root.clone()))
+    let mut opts = ctx
+        .render_options(Some(root.clone()))
         .map_err(|e| KrmError::Config(e.to_string()))?;
-    // One Vault client for the run: Vault references and sops files' transit keys share it
-    // (a tenant's own login and keys under a tenancy policy).
-    let client = resolve::backends::vault_client(settings, &opts);
-    let vault: Arc<dyn Backend> = Arc::new(Memo::new(match &client {
-        Ok(c) => VaultBackend::new(c.clone()),
-        Err(e) => VaultBackend::unconfigured(e.clone()),
-    }));
-    let vault = resolve::backends::guard_vault(vault, &opts);
-    let sops_options = resolve::backends::sops_options(client, &opts);
+    // The process's one Vault client: Vault references and sops files' transit keys share it
+    // (a tenant's own login, paths and keys under a tenancy policy); one fetch per secret
+    // across packages.
+    let vault: Arc<dyn Backend> = Arc::new(Memo::new(ctx.vault_backend(&opts)));
 
     // Groups in order of first appearance.
     let mut groups: Vec<(PathBuf, Vec<usize>)> = Vec::new();
@@ -65,16 +59,13 @@ pub fn transform(settings: &Settings, docs: &mut [Document], cwd: &Path) -> Resu
     let mut failures: Vec<(usize, resolve::Failure)> = Vec::new();
     let mut rendered: Vec<(Vec<usize>, Vec<Document>)> = Vec::new();
     for (dir, members) in groups {
-        let sops: Arc<dyn Backend> = match SopsBackend::new(&dir, sops_options.clone()) {
-            Ok(b) => Arc::new(b),
-            Err(e) => Arc::new(crate::backend::Unavailable(e)),
-        };
+        let sops = ctx.sops_backend(&dir);
         let backends = Backends::new()
             .with(BackendKind::Vault, vault.clone())
             .with(BackendKind::Sops, sops);
         opts.sops_root = dir;
         // One deadline for the whole run.
-        opts.deadline = settings.deadline.saturating_sub(start.elapsed());
+        opts.deadline = ctx.settings().deadline.saturating_sub(start.elapsed());
         let mut group_docs: Vec<Document> = members
             .iter()
             .filter_map(|&i| docs.get(i).map(|d| Document::new(d.root.clone())))

@@ -443,6 +443,85 @@ mod tests {
         assert!(m("jsonParse", "").apply(s("{oops"), usize::MAX).is_err());
     }
 
+    /// docs/placeholders.md: `yamlParse` types as YAML 1.1, as Kubernetes does.
+    #[test]
+    fn yaml_parse_types_as_yaml_1_1_like_kubernetes() {
+        let one = |t: &str| -> Result<SecretValue, String> {
+            match m("yamlParse", "").apply(s(&format!("v: {t}\n")), usize::MAX)? {
+                Flow::Value(SecretValue::Map(mut map)) => Ok(map.swap_remove("v").unwrap()),
+                _ => panic!("not a map"),
+            }
+        };
+        let int = |t: &str, i: i64| assert_eq!(one(t).unwrap(), SecretValue::Int(i), "{t}");
+        let txt = |t: &str, want: &str| {
+            assert_eq!(
+                one(t).unwrap(),
+                SecretValue::String(Sensitive::from_str_copy(want)),
+                "{t}"
+            );
+        };
+        int("0644", 420);
+        int("0_644", 420);
+        int("00", 0);
+        int("0o17", 15);
+        int("0x1F", 31);
+        int("-0x1F", -31);
+        int("0b101", 5);
+        int("1_000", 1000);
+        int("+5", 5);
+        assert_eq!(one("089").unwrap(), SecretValue::Float(89.0));
+        assert_eq!(one("1e3").unwrap(), SecretValue::Float(1000.0));
+        assert_eq!(one(".5").unwrap(), SecretValue::Float(0.5));
+        for (t, b) in [
+            ("y", true),
+            ("Y", true),
+            ("yes", true),
+            ("Yes", true),
+            ("YES", true),
+            ("on", true),
+            ("On", true),
+            ("ON", true),
+            ("true", true),
+            ("True", true),
+            ("TRUE", true),
+            ("n", false),
+            ("N", false),
+            ("no", false),
+            ("No", false),
+            ("NO", false),
+            ("off", false),
+            ("Off", false),
+            ("OFF", false),
+            ("false", false),
+            ("False", false),
+            ("FALSE", false),
+        ] {
+            assert_eq!(one(t).unwrap(), SecretValue::Bool(b), "{t}");
+        }
+        for t in ["null", "Null", "NULL", "~", ""] {
+            assert_eq!(one(t).unwrap(), SecretValue::Null, "{t:?}");
+        }
+        txt("'0644'", "0644");
+        txt("\"yes\"", "yes");
+        txt("!!str 0644", "0644");
+        txt("2024-01-02", "2024-01-02");
+        txt("2024-01-02T10:20:30Z", "2024-01-02T10:20:30Z");
+        txt("1:20", "1:20");
+        txt("9223372036854775808", "9223372036854775808");
+        // Keys are typed too, then written as text (sigs.k8s.io/yaml): `yes:` is "true".
+        let Flow::Value(v) = m("yamlParse", "")
+            .apply(s("yes: a\n0644: b\n"), usize::MAX)
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(v.key_names(), ["true", "420"]);
+        // Documented differences from Kubernetes: non-finite and out-of-range floats are errors.
+        for t in [".inf", "-.inf", ".nan", "1e400"] {
+            assert!(one(t).is_err(), "{t}");
+        }
+    }
+
     #[test]
     fn json_path_on_string_and_missing() {
         let data = s(r#"{"credentials":{"user":"u","pass":"p"}}"#);

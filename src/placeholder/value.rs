@@ -4,133 +4,21 @@
 
 use std::fmt::Write as _;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use zeroize::Zeroizing;
 
 use crate::secret::{SecretValue, Sensitive};
-
-/// A `SecretValue` deserialized from any serde format (strings go straight into [`Sensitive`]).
-pub(crate) struct DeValue(pub SecretValue);
-
-impl<'de> Deserialize<'de> for DeValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ValueVisitor).map(DeValue)
-    }
-}
-
-struct ValueVisitor;
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = SecretValue;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<SecretValue, E> {
-        Ok(SecretValue::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<SecretValue, E> {
-        Ok(SecretValue::Int(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<SecretValue, E> {
-        Ok(match i64::try_from(v) {
-            Ok(i) => SecretValue::Int(i),
-            Err(_) => SecretValue::Float(v as f64),
-        })
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<SecretValue, E> {
-        Ok(SecretValue::Float(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<SecretValue, E> {
-        Ok(SecretValue::String(Sensitive::from_str_copy(v)))
-    }
-    fn visit_string<E>(self, v: String) -> Result<SecretValue, E> {
-        Ok(SecretValue::String(Sensitive::from(v)))
-    }
-    fn visit_bytes<E>(self, v: &[u8]) -> Result<SecretValue, E> {
-        Ok(SecretValue::String(Sensitive::new(v.to_vec())))
-    }
-    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<SecretValue, E> {
-        Ok(SecretValue::String(Sensitive::new(v)))
-    }
-    fn visit_unit<E>(self) -> Result<SecretValue, E> {
-        Ok(SecretValue::Null)
-    }
-    fn visit_none<E>(self) -> Result<SecretValue, E> {
-        Ok(SecretValue::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<SecretValue, D::Error> {
-        d.deserialize_any(ValueVisitor)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SecretValue, A::Error> {
-        let mut out = Vec::new();
-        while let Some(DeValue(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(SecretValue::List(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretValue, A::Error> {
-        let mut out = indexmap::IndexMap::new();
-        while let Some(key) = map.next_key::<KeyText>()? {
-            let DeValue(v) = map.next_value()?;
-            out.insert(key.0, v);
-        }
-        Ok(SecretValue::Map(out))
-    }
-}
-
-/// A map key: any scalar, as text (YAML allows `1: x` and `true: y`).
-struct KeyText(String);
-
-impl<'de> Deserialize<'de> for KeyText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = KeyText;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a scalar map key")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_owned()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<KeyText, E> {
-                Ok(KeyText(v))
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<KeyText, E> {
-                Ok(KeyText(v.to_string()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<KeyText, E> {
-                Ok(KeyText(go_format_float(v)))
-            }
-            fn visit_unit<E>(self) -> Result<KeyText, E> {
-                Ok(KeyText("null".to_owned()))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<KeyText, E> {
-                Ok(KeyText("null".to_owned()))
-            }
-        }
-        d.deserialize_any(KeyVisitor)
-    }
-}
+use crate::yaml::gofmt;
 
 /// Parses JSON text into a value. The error says where, never what.
 pub(crate) fn parse_json(text: &[u8]) -> Result<SecretValue, String> {
-    serde_json::from_slice::<DeValue>(text)
-        .map(|d| d.0)
-        .map_err(|e| {
-            format!(
-                "not valid JSON ({} at line {} column {})",
-                json_error_kind(&e),
-                e.line(),
-                e.column()
-            )
-        })
+    serde_json::from_slice::<SecretValue>(text).map_err(|e| {
+        format!(
+            "not valid JSON ({} at line {} column {})",
+            json_error_kind(&e),
+            e.line(),
+            e.column()
+        )
+    })
 }
 
 fn json_error_kind(e: &serde_json::Error) -> &'static str {
@@ -143,52 +31,23 @@ fn json_error_kind(e: &serde_json::Error) -> &'static str {
     }
 }
 
-/// Parses YAML text (one document; a leading `---` is allowed) into a value.
+/// Parses YAML text (one document; a leading `---` is allowed) into a value, typing plain
+/// scalars as YAML 1.1 the way Kubernetes (sigs.k8s.io/yaml, go-yaml v2) does: `0644` is the
+/// octal 420, `yes`/`no`/`on`/`off`/`y`/`n` are booleans, `0x1F`, `0b101`, `0o17` and `1_000`
+/// are integers; timestamps and base-60 (`1:20`) stay text. Differences, see
+/// docs/placeholders.md: booleans in mixed case (`yEs`) are booleans here, and `.inf`, `.nan` or
+/// an out-of-range float (`1e400`) are errors.
 pub(crate) fn parse_yaml(text: &str) -> Result<SecretValue, String> {
-    serde_saphyr::from_str::<DeValue>(text)
-        .map(|d| d.0)
+    let options = serde_saphyr::options! { legacy_octal_numbers: true };
+    serde_saphyr::from_str_with_options::<SecretValue>(text, options)
         .map_err(|_| "not valid YAML".to_owned())
 }
 
-/// Formats a float like Go's `fmt.Print` (`%v`): shortest representation, exponent form when the
-/// decimal exponent is < -4 or >= 21 (`1e+21`, `1e-05`).
+/// Formats a float like Go's `fmt.Print` (`%v`), see [`gofmt::float_v`].
 pub(crate) fn go_format_float(f: f64) -> String {
-    go_float(f, -4, 21, true)
-}
-
-/// Formats a float like Go's `encoding/json`: plain decimal unless < 1e-6 or >= 1e21.
-fn go_json_float(f: f64) -> String {
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        go_float(f, 0, 0, false)
-    } else {
-        format!("{f}")
-    }
-}
-
-/// `lo`/`hi`: exponent range printed in plain decimal (ignored when `ranged` is false, then the
-/// exponent form is always used); Go pads the exponent to two digits only in `%v`.
-fn go_float(f: f64, lo: i32, hi: i32, ranged: bool) -> String {
-    if f.is_nan() {
-        return "NaN".to_owned();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = match sci.split_once('e') {
-        Some((m, e)) => (m.to_owned(), e.parse::<i32>().unwrap_or(0)),
-        None => (sci.clone(), 0),
-    };
-    if ranged && exp >= lo && exp < hi {
-        return format!("{f}");
-    }
-    let sign = if exp < 0 { '-' } else { '+' };
-    if ranged {
-        format!("{mantissa}e{sign}{:02}", exp.abs())
-    } else {
-        format!("{mantissa}e{sign}{}", exp.abs())
-    }
+    let mut s = String::new();
+    gofmt::float_v(f, &mut s);
+    s
 }
 
 /// A keyed fingerprint of a value: the first 24 hex digits of HMAC-SHA256(key, its text, or its
@@ -223,7 +82,7 @@ fn write_json(v: &SecretValue, out: &mut String) -> Result<(), String> {
             if !f.is_finite() {
                 return Err("a non-finite number cannot be written as JSON".to_owned());
             }
-            out.push_str(&go_json_float(*f));
+            gofmt::float_json(*f, out)?;
         }
         SecretValue::String(s) => {
             let text = s
@@ -308,9 +167,14 @@ mod tests {
         assert_eq!(go_format_float(123456789.0), "123456789");
         assert_eq!(go_format_float(0.00001), "1e-05");
         assert_eq!(go_format_float(0.0001), "0.0001");
-        assert_eq!(go_json_float(1e21), "1e+21");
-        assert_eq!(go_json_float(1e-7), "1e-7");
-        assert_eq!(go_json_float(0.5), "0.5");
+        let json = |f| {
+            let mut s = String::new();
+            gofmt::float_json(f, &mut s).unwrap();
+            s
+        };
+        assert_eq!(json(1e21), "1e+21");
+        assert_eq!(json(1e-7), "1e-7");
+        assert_eq!(json(0.5), "0.5");
     }
 
     #[test]
@@ -319,6 +183,18 @@ mod tests {
         assert_eq!(
             to_go_json(&v).unwrap().as_str(),
             r#"{"a":"x\u003cy\u003e\u0026\n","b":[1,2.5,true,null]}"#
+        );
+    }
+
+    #[test]
+    fn json_integers_beyond_i64_keep_their_digits() {
+        assert_eq!(
+            parse_json(b"18446744073709551615").unwrap(),
+            SecretValue::String(Sensitive::from_str_copy("18446744073709551615"))
+        );
+        assert_eq!(
+            parse_yaml("v: 9223372036854775808\n").unwrap(),
+            parse_json(br#"{"v":"9223372036854775808"}"#).unwrap()
         );
     }
 

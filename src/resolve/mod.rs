@@ -23,7 +23,6 @@ use crate::manifest::{self, Input, Origin, ReadError};
 use crate::yaml::Document;
 
 mod annotations;
-pub mod backends;
 mod explain;
 mod fetch;
 mod report;

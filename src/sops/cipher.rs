@@ -14,8 +14,8 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use crate::secret::Sensitive;
-use crate::sops::gofmt::{self, Timestamp};
 use crate::sops::tree::Value;
+use crate::yaml::gofmt::{self, Timestamp, parse_go_atoi, parse_go_bool, parse_go_float};
 
 /// A 32-byte data key, zeroized on drop.
 #[derive(Clone)]
@@ -118,6 +118,9 @@ pub enum CipherError {
     /// The plaintext does not parse as its declared type.
     #[error("the decrypted value is not a valid {0}")]
     BadPlaintext(&'static str),
+    /// AES-GCM refused to encrypt (the plaintext exceeds GCM's length limit).
+    #[error("AES-GCM encryption failed (the value is longer than AES-GCM can encrypt)")]
+    Encrypt,
 }
 
 /// The parts of an `ENC[…]` string (borrowed).
@@ -174,13 +177,13 @@ impl Cipher {
         self.decrypt_raw_iv(value, aad).map(|(ty, b, _)| (ty, b))
     }
 
-    /// [`Cipher::decrypt_raw`], also returning the value's IV when it is sops' 32-byte kind
-    /// (for the [`IvStash`]).
+    /// [`Cipher::decrypt_raw`], also returning the value's IV when it is sops' 32-byte kind,
+    /// as an opaque [`StashIv`] that only [`IvStash::remember`] takes.
     pub fn decrypt_raw_iv(
         &self,
         value: &[u8],
         aad: &[u8],
-    ) -> Result<(EncType, Sensitive, Option<[u8; 32]>), CipherError> {
+    ) -> Result<(EncType, Sensitive, Option<StashIv>), CipherError> {
         let value = std::str::from_utf8(value).map_err(|_| CipherError::Format)?;
         let p = parse(value).ok_or(CipherError::Format)?;
         // IV and tag decode into stack buffers; only the data needs a (zeroizing) heap buffer.
@@ -212,7 +215,7 @@ impl Cipher {
         }
         let ty = EncType::parse(p.ty).ok_or_else(|| CipherError::UnknownType(p.ty.to_string()))?;
         let bytes = std::mem::take(&mut *buf);
-        let iv32 = <[u8; 32]>::try_from(iv).ok();
+        let iv32 = <[u8; 32]>::try_from(iv).ok().map(StashIv);
         Ok((ty, Sensitive::new(bytes), iv32))
     }
 
@@ -222,26 +225,53 @@ impl Cipher {
         decode_typed(ty, bytes)
     }
 
-    /// Encrypts `plaintext` as `ty` with a fresh random 32-byte IV (or `iv`, to keep a value's
-    /// ciphertext stable).
+    /// Encrypts `plaintext` as `ty` under `aad` with a fresh random 32-byte IV — or, when
+    /// `stash` remembers this very value (same key path, type and plaintext bytes) from the
+    /// file it was decrypted from, with the IV it had, so its ciphertext stays byte-identical
+    /// (sops' `aes.Cipher.stash`). There is no other way to choose the IV.
     pub fn encrypt(
         &self,
         plaintext: &[u8],
         ty: EncType,
         aad: &[u8],
-        iv: Option<&[u8; 32]>,
-    ) -> String {
-        let mut nonce = [0u8; 32];
-        match iv {
-            Some(iv) => nonce = *iv,
-            None => rand::thread_rng().fill_bytes(&mut nonce),
-        }
+        stash: Option<&IvStash>,
+    ) -> Result<String, CipherError> {
+        let nonce = match stash.and_then(|s| s.get(aad, ty, plaintext)) {
+            Some(iv) => *iv,
+            None => {
+                let mut nonce = [0u8; 32];
+                rand::thread_rng().fill_bytes(&mut nonce);
+                nonce
+            }
+        };
+        self.encrypt_iv(plaintext, ty, aad, &nonce)
+    }
+
+    /// Encrypts with a fixed IV: deterministic output for tests only (production code goes
+    /// through [`Cipher::encrypt`], which draws the IV or takes it from the [`IvStash`]).
+    #[cfg(test)]
+    pub(crate) fn encrypt_with_iv(
+        &self,
+        plaintext: &[u8],
+        ty: EncType,
+        aad: &[u8],
+        iv: &[u8; 32],
+    ) -> Result<String, CipherError> {
+        self.encrypt_iv(plaintext, ty, aad, iv)
+    }
+
+    fn encrypt_iv(
+        &self,
+        plaintext: &[u8],
+        ty: EncType,
+        aad: &[u8],
+        nonce: &[u8; 32],
+    ) -> Result<String, CipherError> {
         let mut buf = Zeroizing::new(plaintext.to_vec());
-        // Encryption with a valid key and in-memory buffer cannot fail.
         let tag = self
             .gcm32
-            .encrypt_in_place_detached(GenericArray::from_slice(&nonce), aad, &mut buf)
-            .unwrap_or_default();
+            .encrypt_in_place_detached(GenericArray::from_slice(nonce), aad, &mut buf)
+            .map_err(|_| CipherError::Encrypt)?;
         let mut out = String::with_capacity(PREFIX.len() + buf.len() * 4 / 3 + 110);
         out.push_str(PREFIX);
         B64.encode_string(&*buf, &mut out);
@@ -252,7 +282,17 @@ impl Cipher {
         out.push_str(",type:");
         out.push_str(ty.as_str());
         out.push(']');
-        out
+        Ok(out)
+    }
+}
+
+/// The IV a value was decrypted with: only [`Cipher::decrypt_raw_iv`] makes one and only
+/// [`IvStash::remember`] takes one, so no caller can choose the IV a value is encrypted with.
+pub struct StashIv([u8; 32]);
+
+impl std::fmt::Debug for StashIv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StashIv(..)")
     }
 }
 
@@ -288,12 +328,12 @@ impl StashKey {
 
 impl IvStash {
     /// Remembers the IV a value was decrypted with.
-    pub fn remember(&mut self, aad: &[u8], ty: EncType, plain: &[u8], iv: [u8; 32]) {
-        self.0.insert(StashKey::new(aad, ty, plain), iv);
+    pub fn remember(&mut self, aad: &[u8], ty: EncType, plain: &[u8], iv: StashIv) {
+        self.0.insert(StashKey::new(aad, ty, plain), iv.0);
     }
 
     /// The IV to encrypt this value with, if it was decrypted from the file unchanged.
-    pub fn get(&self, aad: &[u8], ty: EncType, plain: &[u8]) -> Option<&[u8; 32]> {
+    fn get(&self, aad: &[u8], ty: EncType, plain: &[u8]) -> Option<&[u8; 32]> {
         self.0.get(&StashKey::new(aad, ty, plain))
     }
 
@@ -330,41 +370,6 @@ pub fn decode_typed(ty: EncType, bytes: Sensitive) -> Result<Value, CipherError>
             Value::Time(Timestamp::parse_rfc3339(text()?).ok_or(CipherError::BadPlaintext("time"))?)
         }
     })
-}
-
-/// Go `strconv.Atoi`: optional sign, decimal digits, 64-bit.
-pub fn parse_go_atoi(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// Go `strconv.ParseFloat(s, 64)` for the forms sops writes and common inputs.
-pub fn parse_go_float(s: &str) -> Option<f64> {
-    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let lower = t.to_ascii_lowercase();
-    if lower == "inf" || lower == "infinity" || lower == "nan" {
-        return s.parse::<f64>().ok();
-    }
-    if t.is_empty()
-        || !t
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
-    {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// Go `strconv.ParseBool`.
-pub fn parse_go_bool(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
 }
 
 /// The type and plaintext bytes of a leaf, as encrypted and as fed to the MAC (`ToBytes`).
@@ -423,9 +428,60 @@ mod tests {
     #[test]
     fn wrong_aad_fails_auth() {
         let c = Cipher::new(&key());
-        let e = c.encrypt(b"hello", EncType::Str, b"a:", None);
+        let e = c.encrypt(b"hello", EncType::Str, b"a:", None).unwrap();
         assert_eq!(c.decrypt(e.as_bytes(), b"b:"), Err(CipherError::Auth));
         assert_eq!(c.decrypt(e.as_bytes(), b"a:").unwrap(), Value::str("hello"));
+    }
+
+    #[test]
+    fn fixed_iv_is_deterministic_and_decrypts() {
+        let c = Cipher::new(&key());
+        let a = c
+            .encrypt_with_iv(b"v", EncType::Str, b"a:", &[1; 32])
+            .unwrap();
+        assert_eq!(
+            a,
+            c.encrypt_with_iv(b"v", EncType::Str, b"a:", &[1; 32])
+                .unwrap()
+        );
+        assert!(a.contains(",iv:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=,"));
+        assert_eq!(c.decrypt(a.as_bytes(), b"a:").unwrap(), Value::str("v"));
+    }
+
+    #[test]
+    fn stash_reuses_the_iv_only_for_the_same_value_at_the_same_path() {
+        let c = Cipher::new(&key());
+        let orig = c.encrypt(b"same", EncType::Str, b"a:", None).unwrap();
+        let mut stash = IvStash::default();
+        let (ty, plain, iv) = c.decrypt_raw_iv(orig.as_bytes(), b"a:").unwrap();
+        stash.remember(b"a:", ty, plain.expose(), iv.unwrap());
+        assert_eq!(stash.len(), 1);
+        // Unchanged value at the same path: byte-identical ciphertext.
+        let again = c
+            .encrypt(b"same", EncType::Str, b"a:", Some(&stash))
+            .unwrap();
+        assert_eq!(again, orig);
+        // Another value, path or type: a fresh IV.
+        let iv_of = |e: &str| {
+            e.split(",iv:")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        for e in [
+            c.encrypt(b"other", EncType::Str, b"a:", Some(&stash))
+                .unwrap(),
+            c.encrypt(b"same", EncType::Str, b"b:", Some(&stash))
+                .unwrap(),
+            c.encrypt(b"same", EncType::Bytes, b"a:", Some(&stash))
+                .unwrap(),
+            c.encrypt(b"same", EncType::Str, b"a:", None).unwrap(),
+        ] {
+            assert_ne!(iv_of(&e), iv_of(&orig));
+        }
     }
 
     #[test]
@@ -439,7 +495,7 @@ mod tests {
         #[test]
         fn roundtrip_str(s in ".+", aad in "[a-z:]{0,20}") {
             let c = Cipher::new(&key());
-            let e = c.encrypt(s.as_bytes(), EncType::Str, aad.as_bytes(), None);
+            let e = c.encrypt(s.as_bytes(), EncType::Str, aad.as_bytes(), None).unwrap();
             prop_assert!(e.starts_with("ENC[AES256_GCM,data:"));
             let v = c.decrypt(e.as_bytes(), aad.as_bytes()).unwrap();
             prop_assert_eq!(v, Value::str(&s));
@@ -449,7 +505,7 @@ mod tests {
         fn roundtrip_typed(i in any::<i64>(), f in any::<f64>(), b in any::<bool>()) {
             let c = Cipher::new(&key());
             for v in [Value::Int(i), Value::Float(f), Value::Bool(b)] {
-                let e = plain_bytes(&v, |ty, bytes| c.encrypt(bytes, ty, b"k:", None)).unwrap();
+                let e = plain_bytes(&v, |ty, bytes| c.encrypt(bytes, ty, b"k:", None)).unwrap().unwrap();
                 let back = c.decrypt(e.as_bytes(), b"k:").unwrap();
                 match (&v, &back) {
                     (Value::Float(a), Value::Float(b)) if a.is_nan() => prop_assert!(b.is_nan()),

@@ -1,8 +1,8 @@
 //! The `sops` metadata block (spec §8): read from any store's tree, written in sops' order.
 
-use crate::sops::gofmt::{self, Timestamp};
 use crate::sops::rules::{MORE_THAN_ONE, RULE_FIELDS, Rule};
 use crate::sops::tree::{Entry, Map, Value, map_get};
+use crate::yaml::gofmt::{self, Timestamp};
 
 /// sops' metadata for one file.
 #[derive(Clone, Debug, Default)]

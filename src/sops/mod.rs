@@ -12,7 +12,6 @@
 pub mod cipher;
 pub mod config;
 pub mod edit;
-pub mod gofmt;
 pub mod keys;
 pub mod metadata;
 pub mod rules;
@@ -27,8 +26,8 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::secret::SecretValue;
+use crate::yaml::gofmt::Timestamp;
 use cipher::{Cipher, DataKey, EncType};
-use gofmt::Timestamp;
 pub use keys::KeySources;
 pub use metadata::{KeyGroup, MasterKey, Metadata, VaultKey};
 pub use rules::Rule;
@@ -467,16 +466,6 @@ pub struct EncryptOptions {
     pub keys: KeySources,
 }
 
-/// Encrypts plaintext bytes of `format` into a sops file (in the same format).
-pub fn encrypt_bytes(
-    input: &[u8],
-    format: Format,
-    opts: &EncryptOptions,
-) -> Result<Vec<u8>, Error> {
-    let docs = stores::load_plain(format, input).map_err(|m| err(ErrorKind::Parse, m))?;
-    encrypt_docs(docs, format, opts)
-}
-
 /// Encrypts documents into a sops file of `format`.
 pub fn encrypt_docs(
     docs: Vec<Map>,
@@ -566,12 +555,14 @@ fn encrypt_with_key(
         .map_err(|e| err(ErrorKind::Encrypt, format!("Error encrypting tree: {e}")))?;
     let mac = visitor.mac.finish();
     md.last_modified = Timestamp::now_utc().rfc3339();
-    md.mac = cipher.encrypt(
-        mac.as_bytes(),
-        EncType::Str,
-        md.last_modified.as_bytes(),
-        None,
-    );
+    md.mac = cipher
+        .encrypt(
+            mac.as_bytes(),
+            EncType::Str,
+            md.last_modified.as_bytes(),
+            None,
+        )
+        .map_err(|e| err(ErrorKind::Encrypt, format!("Error encrypting the MAC: {e}")))?;
     stores::emit_encrypted(format, &docs, &md, emit).map_err(|m| err(ErrorKind::Emit, m))
 }
 

@@ -4,7 +4,7 @@
 //! plaintext file) until they are written out. Keys are not secret.
 
 use crate::secret::{SecretValue, Sensitive};
-use crate::sops::gofmt::Timestamp;
+use crate::yaml::gofmt::Timestamp;
 
 /// A value in a sops tree.
 #[derive(Clone, Debug, PartialEq)]

@@ -31,6 +31,14 @@ pub enum WalkError {
         /// Why.
         source: CipherError,
     },
+    /// A value could not be encrypted.
+    #[error("Could not encrypt value at '{path}': {source}")]
+    Encrypt {
+        /// The key path, `a:b:`.
+        path: String,
+        /// Why.
+        source: CipherError,
+    },
     /// A value that must be encrypted is not a string (sops 3.11 panics here).
     #[error(
         "the value at '{path}' should be encrypted but is a clear {ty}; the file was edited by hand or is not a sops file"
@@ -302,9 +310,13 @@ pub(crate) struct Encryptor<'c> {
 }
 
 impl Encryptor<'_> {
-    fn encrypt(&self, plain: &[u8], ty: EncType, aad: &[u8]) -> String {
-        let iv = self.stash.and_then(|s| s.get(aad, ty, plain));
-        self.cipher.encrypt(plain, ty, aad, iv)
+    fn encrypt(&self, plain: &[u8], ty: EncType, aad: &[u8]) -> Result<String, WalkError> {
+        self.cipher
+            .encrypt(plain, ty, aad, self.stash)
+            .map_err(|source| WalkError::Encrypt {
+                path: path_of(aad),
+                source,
+            })
     }
 }
 
@@ -316,7 +328,7 @@ impl Visitor for Encryptor<'_> {
                 return Ok(());
             }
             if let Some(enc) = cipher::plain_bytes(v, |ty, b| self.encrypt(b, ty, aad)) {
-                *v = Value::Str(Sensitive::from(enc));
+                *v = Value::Str(Sensitive::from(enc?));
             }
         }
         Ok(())
@@ -324,7 +336,7 @@ impl Visitor for Encryptor<'_> {
 
     fn comment(&mut self, c: &mut Sensitive, aad: &[u8], encrypted: bool) -> Result<(), WalkError> {
         if encrypted && !c.is_empty() {
-            let enc = self.encrypt(c.expose(), EncType::Comment, aad);
+            let enc = self.encrypt(c.expose(), EncType::Comment, aad)?;
             if matches!(self.rule, Rule::UnencryptedCommentRegex(_))
                 && self.rule.comment_matches(enc.as_bytes())
             {

@@ -14,7 +14,7 @@ pub fn to_json(node: &Node) -> Result<serde_json::Value, Error> {
 /// At most this many nodes are built through aliases in one conversion: a "billion laughs"
 /// tree (anchors of anchors) is a few hundred bytes of input and would otherwise expand to
 /// gigabytes. A tree without aliases is bounded by its own size.
-pub const MAX_ALIAS_NODES: usize = 1_000_000;
+pub(crate) const MAX_ALIAS_NODES: usize = 1_000_000;
 
 /// The state of one conversion: the anchors seen, and the alias budget left.
 struct Walk<'a> {
@@ -86,7 +86,7 @@ impl Target for SecretValue {
             Resolved::Null => SecretValue::Null,
             Resolved::Bool(b) => SecretValue::Bool(b),
             Resolved::Int(i) => SecretValue::Int(i),
-            Resolved::Uint(u) => SecretValue::Float(u as f64),
+            Resolved::Uint(u) => SecretValue::from_u64(u),
             Resolved::Float(f) => SecretValue::Float(f),
             Resolved::Binary(b) => SecretValue::String(b),
             Resolved::Invalid => {
@@ -192,7 +192,8 @@ pub fn from_json(v: &serde_json::Value) -> Node {
 }
 
 /// Converts a tree to a [`SecretValue`] (aliases expanded, go-yaml v3 typing; timestamps become
-/// their text; `!!binary` its decoded bytes). Keys must be scalars.
+/// their text; `!!binary` its decoded bytes; integers above `i64::MAX` their exact digits as
+/// text, see [`SecretValue::from_u64`]). Keys must be scalars.
 pub fn to_secret_value(node: &Node) -> Result<SecretValue, Error> {
     walk(node, &mut Walk::default(), 0, false)
 }
@@ -270,11 +271,15 @@ mod tests {
     #[test]
     fn secret_value_round_trip() {
         let docs = crate::yaml::parse_stream(
-            "a: s3cret\nb: 42\nc: [1.5, ~, false]\nd: !!binary aGVsbG8=\n",
+            "a: s3cret\nb: 42\nc: [1.5, ~, false]\nd: !!binary aGVsbG8=\nu: 18446744073709551615\n",
         )
         .unwrap();
         let v = to_secret_value(&docs[0].root).unwrap();
         let SecretValue::Map(m) = &v else { panic!() };
+        assert_eq!(
+            m["u"],
+            SecretValue::String(Sensitive::from_str_copy("18446744073709551615"))
+        );
         assert_eq!(
             m["a"],
             SecretValue::String(Sensitive::from_str_copy("s3cret"))

@@ -16,13 +16,13 @@ use zeroize::{Zeroize, Zeroizing};
 pub(crate) struct ZStr(String);
 
 impl ZStr {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         ZStr(String::new())
     }
-    pub fn push(&mut self, c: char) {
+    pub(crate) fn push(&mut self, c: char) {
         self.0.push(c);
     }
-    pub fn push_str(&mut self, s: &str) {
+    pub(crate) fn push_str(&mut self, s: &str) {
         self.0.push_str(s);
     }
 }
@@ -101,7 +101,7 @@ pub(crate) struct Ev<'a> {
 }
 
 impl<'a> Ev<'a> {
-    pub fn new(kind: EvKind<'a>) -> Self {
+    pub(crate) fn new(kind: EvKind<'a>) -> Self {
         Ev {
             kind,
             head: "",
@@ -1651,7 +1651,7 @@ pub(crate) enum Val<'a> {
 }
 
 impl Val<'_> {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             Val::Borrowed(s) => s,
             Val::Owned(s) => s.as_str(),
@@ -1685,7 +1685,7 @@ pub(crate) enum GoKind<'a> {
 }
 
 impl<'a> GoNode<'a> {
-    pub fn new(kind: GoKind<'a>) -> Self {
+    pub(crate) fn new(kind: GoKind<'a>) -> Self {
         GoNode {
             kind,
             tag: None,

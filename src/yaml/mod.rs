@@ -12,6 +12,7 @@
 mod alias;
 mod convert;
 mod goemit;
+pub mod gofmt;
 mod manifest;
 mod node;
 mod parse;
@@ -26,10 +27,11 @@ mod text;
 mod verify;
 
 pub use convert::{from_json, from_secret_value, to_json, to_secret_value};
+pub use gofmt::Timestamp;
 pub use manifest::emit_manifest;
 pub use node::{Comments, Document, Node, NodeKind, Pos, Scalar, ScalarStyle, Span};
 pub use parse::parse_stream;
-pub use resolve::{Resolved, Timestamp, format_float_yaml, is_yaml11_nonstring, resolve_plain};
+pub use resolve::{Resolved, is_yaml11_nonstring, resolve_plain};
 pub use sops::{SopsItem, emit_sops, emit_sops_with_indent, mapping_items, sequence_items};
 pub use splice::{Spliced, splice_document};
 pub use text::Text;

@@ -118,8 +118,10 @@ impl Scalar {
 
     /// A float, written the way go-yaml v3 writes it (`1.5`, `1e+20`, `.inf`, `.nan`).
     pub fn new_float(v: f64) -> Self {
+        let mut text = String::new();
+        super::gofmt::float_yaml(v, &mut text);
         Scalar {
-            value: Text::new(super::resolve::format_float_yaml(v)),
+            value: Text::new(text),
             style: ScalarStyle::Plain,
             origin: Origin::Float(v),
         }

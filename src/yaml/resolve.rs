@@ -1,6 +1,8 @@
 //! Scalar typing exactly as go-yaml v3 (go.yaml.in/yaml/v3 v3.0.4, what sops 3.11 uses), the
-//! YAML 1.1 "is this plain text a non-string for Kubernetes?" check, and go-yaml's float format.
+//! YAML 1.1 "is this plain text a non-string for Kubernetes?" check (numbers and times are
+//! formatted by [`gofmt`]).
 
+use super::gofmt::{self, Timestamp};
 use super::node::{Origin, Scalar, ScalarStyle};
 use crate::secret::Sensitive;
 
@@ -27,51 +29,6 @@ pub enum Resolved {
     Invalid,
     /// Not a scalar (a collection or an alias).
     NotScalar,
-}
-
-/// A parsed timestamp: civil date-time plus the UTC offset it was written with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timestamp {
-    /// Year (0–9999).
-    pub year: u16,
-    /// Month 1–12.
-    pub month: u8,
-    /// Day 1–31.
-    pub day: u8,
-    /// Hour 0–23.
-    pub hour: u8,
-    /// Minute 0–59.
-    pub minute: u8,
-    /// Second 0–59.
-    pub second: u8,
-    /// Nanoseconds.
-    pub nanos: u32,
-    /// Offset east of UTC in seconds (0 for `Z` and zone-less forms).
-    pub offset_secs: i32,
-}
-
-impl Timestamp {
-    /// Go's `time.RFC3339Nano` formatting (what sops prints and encrypts):
-    /// `2024-01-02T10:20:30.123456789Z`, trailing fraction zeros trimmed, `Z` for offset 0.
-    pub fn to_rfc3339_nano(&self) -> String {
-        let mut s = format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
-        );
-        if self.nanos != 0 {
-            let frac = format!("{:09}", self.nanos);
-            s.push('.');
-            s.push_str(frac.trim_end_matches('0'));
-        }
-        if self.offset_secs == 0 {
-            s.push('Z');
-        } else {
-            let sign = if self.offset_secs < 0 { '-' } else { '+' };
-            let off = self.offset_secs.unsigned_abs() / 60;
-            s.push_str(&format!("{sign}{:02}:{:02}", off / 60, off % 60));
-        }
-        s
-    }
 }
 
 pub(crate) fn resolve_scalar(s: &Scalar, tag: Option<&str>) -> Resolved {
@@ -321,21 +278,6 @@ fn go_parse_int(s: &str) -> Option<i64> {
     }
 }
 
-fn days_in(month: u8, year: u16) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ => {
-            let y = u32::from(year);
-            if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) {
-                29
-            } else {
-                28
-            }
-        }
-    }
-}
-
 /// go-yaml v3 `parseTimestamp`: Go `time.Parse` with the layouts
 /// `2006-1-2T15:4:5.999999999Z07:00` (also lowercase `t`), `2006-1-2 15:4:5.999999999`, `2006-1-2`.
 pub(crate) fn parse_timestamp(s: &str) -> Option<Timestamp> {
@@ -366,22 +308,12 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<Timestamp> {
     if !(1..=12).contains(&month) {
         return None;
     }
-    let (month, day) = (month as u8, day);
-    if day < 1 || day > u32::from(days_in(month, year)) {
+    let year = i64::from(year);
+    if day < 1 || day > gofmt::days_in_month(year, month) {
         return None;
     }
-    let mut t = Timestamp {
-        year,
-        month,
-        day: day as u8,
-        hour: 0,
-        minute: 0,
-        second: 0,
-        nanos: 0,
-        offset_secs: 0,
-    };
     if i == b.len() {
-        return Some(t);
+        return Timestamp::from_parts(year, month, day, 0, 0, 0, 0, 0);
     }
     let zoned = match b[i] {
         b'T' | b't' => true,
@@ -403,9 +335,8 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<Timestamp> {
     if hour >= 24 || minute >= 60 || second >= 60 {
         return None;
     }
-    t.hour = hour as u8;
-    t.minute = minute as u8;
-    t.second = second as u8;
+    let mut nanos = 0;
+    let mut offset = 0;
     // Optional fraction: '.' or ',' followed by at least one digit.
     if matches!(b.get(i), Some(b'.' | b',')) && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
         i += 1;
@@ -419,7 +350,7 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<Timestamp> {
             .chain(std::iter::repeat('0'))
             .take(9)
             .collect();
-        t.nanos = nine.parse().ok()?;
+        nanos = nine.parse().ok()?;
     }
     if zoned {
         match b.get(i) {
@@ -438,71 +369,16 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<Timestamp> {
                     return None;
                 }
                 let off = (hh * 60 + mm) * 60;
-                t.offset_secs = if *sign == b'-' { -off } else { off };
+                offset = if *sign == b'-' { -off } else { off };
                 i += 6;
             }
             _ => return None,
         }
     }
-    (i == b.len()).then_some(t)
-}
-
-/// Go `strconv.FormatFloat(f, 'g', -1, 64)` with go-yaml's `.inf`/`-.inf`/`.nan`.
-pub fn format_float_yaml(f: f64) -> String {
-    if f.is_nan() {
-        return ".nan".into();
+    if i != b.len() {
+        return None;
     }
-    if f.is_infinite() {
-        return if f > 0.0 { ".inf" } else { "-.inf" }.into();
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    // Shortest round-trip digits and decimal exponent from Rust's `{:e}`.
-    let e = format!("{:e}", f.abs());
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mant.chars().filter(char::is_ascii_digit).collect();
-    let sign = if f < 0.0 { "-" } else { "" };
-    if !(-4..6).contains(&exp) {
-        // %e form: d[.ddd]e±XX
-        let mut s = String::from(sign);
-        s.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            s.push('.');
-            s.push_str(&digits[1..]);
-        }
-        s.push('e');
-        s.push(if exp < 0 { '-' } else { '+' });
-        let a = exp.unsigned_abs();
-        if a < 10 {
-            s.push('0');
-        }
-        s.push_str(&a.to_string());
-        return s;
-    }
-    // %f form with exactly the shortest digits.
-    let mut s = String::from(sign);
-    if exp < 0 {
-        s.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            s.push('0');
-        }
-        s.push_str(&digits);
-    } else {
-        let int_len = exp as usize + 1;
-        if digits.len() <= int_len {
-            s.push_str(&digits);
-            for _ in digits.len()..int_len {
-                s.push('0');
-            }
-        } else {
-            s.push_str(&digits[..int_len]);
-            s.push('.');
-            s.push_str(&digits[int_len..]);
-        }
-    }
-    s
+    Timestamp::from_parts(year, month, day, hour, minute, second, nanos, offset)
 }
 
 /// YAML 1.1 base-60 (`1:20`, `-1:30:00.5`): `^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$`.
@@ -667,7 +543,7 @@ mod tests {
     #[test]
     fn timestamps() {
         let ts = |s: &str| match r(s) {
-            Resolved::Timestamp(t) => Some(t.to_rfc3339_nano()),
+            Resolved::Timestamp(t) => Some(t.rfc3339_nano()),
             _ => None,
         };
         assert_eq!(ts("2024-01-02").as_deref(), Some("2024-01-02T00:00:00Z"));
@@ -698,6 +574,12 @@ mod tests {
         assert_eq!(ts("24-01-02"), None);
         // Not a timestamp → falls through to string.
         assert_eq!(r("2024-13-01"), Resolved::Str);
+    }
+
+    fn format_float_yaml(f: f64) -> String {
+        let mut s = String::new();
+        gofmt::float_yaml(f, &mut s);
+        s
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! 3. `yaml.Node` → events → the go-yaml v3 emitter port ([`super::goemit`]) with indent 4.
 
 use super::goemit::{self, GoDoc, GoKind, GoNode, Style, Val};
-use super::resolve::{format_float_yaml, is_base60, is_old_bool, resolve_plain};
+use super::gofmt;
+use super::resolve::{is_base60, is_old_bool, resolve_plain};
 use super::{Document, Node, NodeKind, Resolved, Text};
 use std::collections::HashMap;
 use zeroize::Zeroizing;
@@ -320,8 +321,12 @@ fn scalar_tv<'a>(text: &'a str, r: Resolved) -> Tv<'a> {
         ),
         Resolved::Int(i) => Tv::Scalar(owned(i.to_string()), Style::Plain, None, None),
         Resolved::Uint(u) => Tv::Scalar(owned(u.to_string()), Style::Plain, None, None),
-        Resolved::Float(f) => Tv::Scalar(owned(format_float_yaml(f)), Style::Plain, None, None),
-        Resolved::Timestamp(t) => Tv::Scalar(owned(t.to_rfc3339_nano()), Style::Plain, None, None),
+        Resolved::Float(f) => {
+            let mut s = String::new();
+            gofmt::float_yaml(f, &mut s);
+            Tv::Scalar(owned(s), Style::Plain, None, None)
+        }
+        Resolved::Timestamp(t) => Tv::Scalar(owned(t.rfc3339_nano()), Style::Plain, None, None),
         Resolved::Str => string_tv(Val::Borrowed(text)),
         Resolved::Binary(bytes) => match std::str::from_utf8(bytes.expose()) {
             Ok(s) => string_tv(Val::Owned(Zeroizing::new(s.to_owned()))),

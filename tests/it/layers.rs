@@ -69,3 +69,47 @@ fn format_code_imports_no_application_module_or_network_crate() {
         violations.join("\n")
     );
 }
+
+/// Lines of the library's non-test code (a file is read up to its `#[cfg(test)]` module).
+fn library_lines() -> Vec<(String, usize, String)> {
+    let root = support::project_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut out = Vec::new();
+    for f in files {
+        let shown = f.strip_prefix(&root).unwrap().display().to_string();
+        if shown.ends_with("tests.rs") || shown.ends_with("_tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim() == "#[cfg(test)]" {
+                break;
+            }
+            let code = line.split("//").next().unwrap_or("").to_owned();
+            out.push((shown.clone(), n + 1, code));
+        }
+    }
+    out
+}
+
+/// One application context and one runtime (docs/design.md): only `src/context.rs` builds a
+/// Vault client from the settings, and only `src/runtime.rs` builds an async runtime — every
+/// front-end takes its backends, sops key sources and runtime from them.
+#[test]
+fn one_context_builds_clients_and_one_runtime_runs_async_work() {
+    let mut violations = Vec::new();
+    for (file, n, code) in library_lines() {
+        if code.contains("VaultClient::connect(") && file != "src/context.rs" {
+            violations.push(format!("{file}:{n}: builds a Vault client"));
+        }
+        if code.contains("runtime::Builder") && file != "src/runtime.rs" {
+            violations.push(format!("{file}:{n}: builds an async runtime"));
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "outside the application context / runtime:\n{}",
+        violations.join("\n")
+    );
+}

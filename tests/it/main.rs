@@ -1,5 +1,5 @@
 //! The one integration-test binary: every area is a module here, so the graph links once.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 

@@ -101,7 +101,7 @@ pub fn sign(
 
 /// `YYYYMMDDTHHMMSSZ` for now (UTC).
 pub fn amz_date_now() -> String {
-    let rfc = crate::sops::gofmt::Timestamp::now_utc().rfc3339();
+    let rfc = crate::yaml::gofmt::Timestamp::now_utc().rfc3339();
     // 2006-01-02T15:04:05Z → 20060102T150405Z
     rfc.chars()
         .filter(|c| c.is_ascii_digit() || *c == 'T')

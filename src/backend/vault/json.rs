@@ -11,93 +11,16 @@
 
 use std::fmt;
 
-use indexmap::IndexMap;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 
 use crate::secret::{SecretValue, Sensitive};
 
-/// A JSON value deserialized into a [`SecretValue`] with zeroizing strings.
-#[derive(Debug, Clone, PartialEq)]
+/// A JSON value deserialized into a [`SecretValue`] with zeroizing strings (the one
+/// `Deserialize for SecretValue` in `secret.rs`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
 pub(crate) struct Zv(pub SecretValue);
-
-impl<'de> Deserialize<'de> for Zv {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ZvVisitor)
-    }
-}
-
-struct ZvVisitor;
-
-impl<'de> Visitor<'de> for ZvVisitor {
-    type Value = Zv;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Zv, E> {
-        Ok(Zv(SecretValue::Null))
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Zv, E> {
-        Ok(Zv(SecretValue::Null))
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Zv, D::Error> {
-        Zv::deserialize(d)
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Zv, E> {
-        Ok(Zv(SecretValue::Bool(v)))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Zv, E> {
-        Ok(Zv(SecretValue::Int(v)))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Zv, E> {
-        // Integers beyond i64 keep their exact digits as text rather than losing precision.
-        Ok(Zv(match i64::try_from(v) {
-            Ok(i) => SecretValue::Int(i),
-            Err(_) => SecretValue::String(Sensitive::from(v.to_string())),
-        }))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Zv, E> {
-        Ok(Zv(SecretValue::Float(v)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Zv, E> {
-        Ok(Zv(SecretValue::String(Sensitive::from_str_copy(v))))
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Zv, E> {
-        Ok(Zv(SecretValue::String(Sensitive::from_str_copy(v))))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Zv, E> {
-        Ok(Zv(SecretValue::String(Sensitive::from(v))))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Zv, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(Zv(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Zv(SecretValue::List(out)))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Zv, A::Error> {
-        let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(0).min(4096));
-        // Keys are not secret (they appear in "available keys" messages).
-        while let Some(k) = map.next_key::<String>()? {
-            let Zv(v) = map.next_value()?;
-            out.insert(k, v);
-        }
-        Ok(Zv(SecretValue::Map(out)))
-    }
-}
 
 /// A JSON string deserialized straight into a [`Sensitive`] (tokens, plaintexts).
 #[derive(Clone, Default, PartialEq, Eq)]

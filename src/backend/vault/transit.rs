@@ -4,32 +4,27 @@
 //! see `crate::sops::keys::hc_vault` for the rule.
 
 use std::future::Future;
-use std::sync::OnceLock;
 
 use zeroize::Zeroizing;
 
 use super::VaultClient;
-use crate::settings::{Flags, Settings};
 use crate::sops::keys::Transit;
 use crate::sops::metadata::VaultKey;
 
-type ClientInit = Box<dyn Fn() -> Result<VaultClient, String> + Send + Sync>;
-
 /// Vault transit through [`VaultClient`], only towards the client's own (configured) address.
 ///
-/// The client is built at most once (lazily for [`from_env`](Self::from_env)); the calls run on
+/// The client is given by the application context (`crate::context`); the calls run on
 /// the process's runtime ([`crate::runtime`]), so the key source works from synchronous code
 /// and from the runtime's blocking threads alike (the render engine decrypts in
 /// `spawn_blocking`).
 pub struct VaultTransit {
-    client: OnceLock<Result<VaultClient, String>>,
-    init: ClientInit,
+    client: Result<VaultClient, String>,
 }
 
 impl std::fmt::Debug for VaultTransit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VaultTransit")
-            .field("client", &self.client.get())
+            .field("client", &self.client)
             .finish_non_exhaustive()
     }
 }
@@ -42,56 +37,20 @@ fn not_configured(why: &str) -> String {
 }
 
 impl VaultTransit {
-    fn with_init(init: ClientInit) -> Self {
-        VaultTransit {
-            client: OnceLock::new(),
-            init,
-        }
-    }
-
     /// Transit through `client` (shared: same token, same deadline as its other users).
     pub fn new(client: VaultClient) -> Self {
-        let t = Self::with_init(Box::new(|| Err(not_configured("no client"))));
-        let _ = t.client.set(Ok(client));
-        t
+        VaultTransit { client: Ok(client) }
     }
 
     /// No Vault: every `hc_vault` key fails with "not configured: `why`".
     pub fn unconfigured(why: impl Into<String>) -> Self {
-        let t = Self::with_init(Box::new(|| Err(not_configured("no client"))));
-        let _ = t.client.set(Err(not_configured(&why.into())));
-        t
-    }
-
-    /// Transit with the Vault configuration of `settings` (no network until a key is used).
-    pub fn from_settings(settings: &Settings) -> Self {
-        match settings
-            .vault_config()
-            .and_then(|c| VaultClient::connect(&c))
-        {
-            Ok(c) => Self::new(c),
-            Err(e) => Self::unconfigured(e.to_string()),
+        VaultTransit {
+            client: Err(not_configured(&why.into())),
         }
     }
 
-    /// Transit with the Vault configuration of the environment (`VAULT_*`, `SEALBRIDGE_*`,
-    /// `SEALBRIDGE_CONFIG`), read when the first `hc_vault` key is used.
-    pub fn from_env() -> Self {
-        Self::with_init(Box::new(|| {
-            let settings =
-                Settings::load(&Flags::default()).map_err(|e| not_configured(&e.to_string()))?;
-            settings
-                .vault_config()
-                .and_then(|c| VaultClient::connect(&c))
-                .map_err(|e| not_configured(&e.to_string()))
-        }))
-    }
-
     fn client(&self) -> Result<&VaultClient, String> {
-        self.client
-            .get_or_init(|| (self.init)())
-            .as_ref()
-            .map_err(Clone::clone)
+        self.client.as_ref().map_err(Clone::clone)
     }
 
     /// The guard: the client for `key`, or why the key is skipped. Nothing is sent anywhere

@@ -128,14 +128,6 @@ impl AgeIdentities {
         self.len() == 0
     }
 
-    /// Adds an SSH private key (OpenSSH or PEM text); `origin` names it in messages.
-    pub fn add_ssh_key(&mut self, key: &[u8], origin: &str) -> Result<(), String> {
-        let id = ssh::parse_key(key, origin, None)?;
-        self.ssh.push(id);
-        self.sources.push(origin.to_string());
-        Ok(())
-    }
-
     /// Unwraps an armored age file with any identity.
     pub fn decrypt(&self, enc: &str) -> Result<Zeroizing<Vec<u8>>, String> {
         if self.is_empty() {

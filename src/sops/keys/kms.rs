@@ -6,9 +6,9 @@
 
 use zeroize::Zeroizing;
 
-use crate::sops::gofmt::Timestamp;
 use crate::sops::metadata::MasterKey;
 use crate::sops::tree::{Entry, Value, map_get};
+use crate::yaml::gofmt::Timestamp;
 
 /// A KMS key as the calls need it (no ciphertext).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

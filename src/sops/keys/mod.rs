@@ -12,9 +12,9 @@ use std::sync::{Arc, OnceLock};
 use zeroize::Zeroizing;
 
 use crate::sops::cipher::DataKey;
-use crate::sops::gofmt::Timestamp;
 use crate::sops::metadata::{DECRYPTION_ORDER, KeyGroup, MasterKey, Metadata};
 use crate::sops::shamir;
+use crate::yaml::gofmt::Timestamp;
 
 pub use age_key::AgeIdentities;
 pub use hc_vault::{Transit, Unconfigured};

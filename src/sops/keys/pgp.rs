@@ -9,9 +9,9 @@
 
 use zeroize::Zeroizing;
 
-use crate::sops::gofmt::Timestamp;
 use crate::sops::metadata::MasterKey;
 use crate::sops::tree::{Entry, Value, map_get};
+use crate::yaml::gofmt::Timestamp;
 
 /// How long gpg may run when no run deadline is armed.
 const GPG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);

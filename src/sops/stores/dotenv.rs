@@ -3,9 +3,9 @@
 use zeroize::Zeroizing;
 
 use crate::secret::Sensitive;
-use crate::sops::gofmt;
 use crate::sops::stores::flatten;
 use crate::sops::tree::{Entry, Map, Value};
+use crate::yaml::gofmt;
 
 /// Parses dotenv text into one document.
 pub fn parse(input: &[u8]) -> Result<Map, String> {

@@ -4,9 +4,9 @@
 use zeroize::Zeroizing;
 
 use crate::secret::Sensitive;
-use crate::sops::cipher::parse_go_float;
-use crate::sops::gofmt;
 use crate::sops::tree::{Entry, Map, Value};
+use crate::yaml::gofmt;
+use crate::yaml::gofmt::parse_go_float;
 
 /// Parses a JSON document whose top level must be an object.
 pub fn parse(input: &[u8]) -> Result<Map, String> {

@@ -6,7 +6,6 @@
 use zeroize::Zeroizing;
 
 use crate::secret::{SecretValue, Sensitive};
-use crate::sops::gofmt::Timestamp;
 use crate::sops::tree::{Entry, Map, Value};
 use crate::yaml::{self, Document, Node, NodeKind, Resolved, SopsItem};
 
@@ -117,19 +116,7 @@ fn node_to_value(n: &Node) -> Result<Value, String> {
             Resolved::Float(f) => Value::Float(f),
             Resolved::Str => Value::Str(Sensitive::from_str_copy(s.value())),
             Resolved::Binary(b) => Value::Str(b),
-            Resolved::Timestamp(t) => Value::Time(
-                Timestamp::from_parts(
-                    i64::from(t.year),
-                    u32::from(t.month),
-                    u32::from(t.day),
-                    u32::from(t.hour),
-                    u32::from(t.minute),
-                    u32::from(t.second),
-                    t.nanos,
-                    t.offset_secs,
-                )
-                .ok_or("invalid YAML timestamp")?,
-            ),
+            Resolved::Timestamp(t) => Value::Time(t),
             Resolved::Uint(_) => return Err("Cannot walk value, unknown type: uint64".into()),
             Resolved::Invalid | Resolved::NotScalar => {
                 return Err(format!(

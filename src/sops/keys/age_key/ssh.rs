@@ -48,7 +48,7 @@ pub(super) struct Probe<'a> {
 }
 
 impl<'a> Probe<'a> {
-    pub fn new(locked: &'a Locked) -> Probe<'a> {
+    pub(crate) fn new(locked: &'a Locked) -> Probe<'a> {
         Probe {
             locked,
             hit: Cell::new(false),

@@ -1,8 +1,12 @@
-//! Go's number and time formatting, exactly as sops prints and hashes values.
+//! Go's number and time formatting and parsing (`strconv`, `fmt`, `encoding/json`, `time`): the
+//! one place sealbridge writes numbers and timestamps the way the Go tools it is compatible with
+//! do. It lives in the YAML layer (the lowest one) so that go-yaml's typing, the sops engine
+//! (`sops/`, which may import `yaml/`) and the placeholder modifiers share it.
 //!
-//! sops (Go) uses three float forms: `FormatFloat(f, 'f', -1)` for the ENC plaintext and the MAC,
-//! `'g'` for YAML output, `'G'` plus `.0` for dotenv/INI/exec-env, and `encoding/json`'s rule
-//! for JSON. Times are RFC 3339 with trimmed nanoseconds (`RFC3339Nano`).
+//! Floats: `FormatFloat(f, 'f', -1)` for sops' ENC plaintext and MAC, `'g'` for YAML output
+//! (go-yaml), `'G'` plus `.0` for sops' dotenv/INI/exec-env, `encoding/json`'s rule for JSON, and
+//! `fmt`'s `%v` for argocd-vault-plugin's text output. Times are RFC 3339 with trimmed
+//! nanoseconds (`RFC3339Nano`).
 
 use std::fmt::Write as _;
 
@@ -89,6 +93,21 @@ pub fn float_dotenv(f: f64, out: &mut String) {
     }
 }
 
+/// `fmt.Sprint(f)` / `%v` of a float64: shortest digits, the `%e` form (two-digit exponent) when
+/// the decimal exponent is < -4 or >= 21; infinities and NaN as `+Inf`, `-Inf`, `NaN`.
+pub fn float_v(f: f64, out: &mut String) {
+    if !f.is_finite() || f == 0.0 {
+        float_f(f, out);
+        return;
+    }
+    let (neg, digits, exp) = shortest_digits(f);
+    if !(-4..21).contains(&exp) {
+        push_exp_form(out, neg, &digits, exp, 'e');
+    } else {
+        float_f(f, out);
+    }
+}
+
 /// `encoding/json` float formatting. Errors on NaN and infinities like Go.
 pub fn float_json(f: f64, out: &mut String) -> Result<(), String> {
     if !f.is_finite() {
@@ -117,7 +136,43 @@ pub fn float_json(f: f64, out: &mut String) -> Result<(), String> {
     Ok(())
 }
 
-/// A point in time with the UTC offset it was written with (Go `time.Time` as sops uses it).
+/// Go `strconv.Atoi`: optional sign, decimal digits, 64-bit.
+pub fn parse_go_atoi(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Go `strconv.ParseFloat(s, 64)` for the forms sops writes and common inputs.
+pub fn parse_go_float(s: &str) -> Option<f64> {
+    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let lower = t.to_ascii_lowercase();
+    if lower == "inf" || lower == "infinity" || lower == "nan" {
+        return s.parse::<f64>().ok();
+    }
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Go `strconv.ParseBool`.
+pub fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// A point in time with the UTC offset it was written with (Go `time.Time`): what go-yaml
+/// resolves a timestamp scalar to and what sops encrypts as `type:time`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timestamp {
     /// Seconds since the Unix epoch (UTC).
@@ -151,7 +206,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
+/// Days in month `m` (1–12) of year `y` (proleptic Gregorian).
+pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
