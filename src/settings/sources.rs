@@ -21,7 +21,11 @@ pub(super) struct Value {
 /// Where settings are looked up: environment (with allow-listed `ARGOCD_ENV_*` first), the
 /// structured config file, then the config file's environment-style entries.
 pub(super) struct Sources {
+    /// The environment without the credential values (`vault::CREDENTIALS`).
     pub(super) env: BTreeMap<String, String>,
+    /// The credential values of the environment, in zeroizing storage from the moment they are
+    /// read ([`split_credentials`]).
+    pub(super) creds: BTreeMap<String, Sensitive>,
     pub(super) file_env: BTreeMap<String, String>,
     pub(super) file_name: Option<String>,
     pub(super) secret: Option<SecretSettings>,
@@ -36,7 +40,31 @@ pub(super) fn scalar_text(v: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// Moves the credential values (`VAULT_TOKEN`, `AVP_SECRET_ID`, …) out of `env` into zeroizing
+/// storage; the rest stays text.
+pub(super) fn split_credentials(
+    mut env: BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, BTreeMap<String, Sensitive>) {
+    let mut creds = BTreeMap::new();
+    for name in super::vault::CREDENTIALS
+        .iter()
+        .flat_map(|c| c.values.iter().copied())
+    {
+        if let Some(v) = env.remove(name) {
+            creds.insert(name.to_owned(), Sensitive::from(v));
+        }
+    }
+    (env, creds)
+}
+
 impl Sources {
+    /// The first of the credential `names` set (non-empty) in the environment.
+    pub(super) fn credential(&self, names: &[&str]) -> Option<Sensitive> {
+        names
+            .iter()
+            .find_map(|n| self.creds.get(*n).filter(|v| !v.is_empty()).cloned())
+    }
+
     /// The first of `names` that is set (non-empty) in the environment.
     pub(super) fn env(&self, names: &[&str]) -> Option<Value> {
         for n in names {
@@ -158,4 +186,29 @@ pub(super) fn file_text(v: &Option<serde_json::Value>) -> Option<String> {
 
 pub(super) fn file_path(v: &Option<PathBuf>) -> Option<String> {
     v.as_ref().map(|p| p.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_values_leave_the_text_environment_for_zeroizing_storage() {
+        let env: BTreeMap<String, String> = [
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_TOKEN", "s.token"),
+            ("AVP_SECRET_ID", "sid"),
+            ("SEALBRIDGE_VAULT_TOKEN_FILE", "/t"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let (env, creds) = split_credentials(env);
+        assert_eq!(
+            env.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["SEALBRIDGE_VAULT_TOKEN_FILE", "VAULT_ADDR"]
+        );
+        assert_eq!(creds["VAULT_TOKEN"].expose(), b"s.token");
+        assert_eq!(creds["AVP_SECRET_ID"].expose(), b"sid");
+    }
 }

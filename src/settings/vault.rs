@@ -12,7 +12,6 @@ use crate::backend::vault::{
     TokenCacheConfig, VaultConfig, VaultError,
 };
 use crate::error::Result;
-use crate::secret::Sensitive;
 
 use super::sources::{
     Sources, Value, bool_of, duration_of, file_path, file_text, number_of, usage,
@@ -203,9 +202,8 @@ pub(super) fn load(src: &Sources, fv: &FileVault, flags: &Flags) -> Result<Vault
         None if address
             .as_ref()
             .is_some_and(|a| a.origin == "VAULT_AGENT_ADDR")
-            && src
-                .env(&["VAULT_TOKEN", "SEALBRIDGE_VAULT_TOKEN_FILE"])
-                .is_none()
+            && src.env(&["SEALBRIDGE_VAULT_TOKEN_FILE"]).is_none()
+            && src.credential(&["VAULT_TOKEN"]).is_none()
             && src.secret_value(&["VAULT_TOKEN"]).is_none() =>
         {
             Method::None
@@ -237,8 +235,8 @@ pub(super) fn load(src: &Sources, fv: &FileVault, flags: &Flags) -> Result<Vault
         )
         .map(|v| v.text.trim().to_owned());
     let secret = |c: &Credential, fp: &Option<PathBuf>| {
-        if let Some(v) = src.env(c.values) {
-            return Some(SecretSource::Value(Sensitive::from(v.text)));
+        if let Some(v) = src.credential(c.values) {
+            return Some(SecretSource::Value(v));
         }
         if let Some(v) = src.above_secret(c.files, Some((c.file_key, file_path(fp)))) {
             return Some(SecretSource::File(PathBuf::from(v.text)));

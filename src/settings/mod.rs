@@ -311,8 +311,10 @@ impl Settings {
             Some(p) => read_config_file(p)?,
             None => (FileConfig::default(), BTreeMap::new()),
         };
+        let (env, creds) = sources::split_credentials(env);
         let src = Sources {
             env,
+            creds,
             file_env,
             file_name: config_path.as_ref().map(|p| p.display().to_string()),
             secret: flags.secret.clone(),
