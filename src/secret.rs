@@ -386,3 +386,88 @@ pub fn extend_wiping(buf: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
     reserve_wiping(buf, bytes.len());
     buf.extend_from_slice(bytes);
 }
+
+/// A growable buffer for secret bytes (JSON or YAML being written): every growth copies into
+/// a new allocation and wipes the old one ([`reserve_wiping`]), the bytes are wiped on drop,
+/// and `Debug` redacts. Implements [`std::io::Write`] (serde_json writes into it) and
+/// [`std::fmt::Write`].
+#[derive(Default)]
+pub struct SecretBuf(Zeroizing<Vec<u8>>);
+
+impl SecretBuf {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        SecretBuf::default()
+    }
+
+    /// An empty buffer with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        SecretBuf(Zeroizing::new(Vec::with_capacity(capacity)))
+    }
+
+    /// The bytes written so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Length in bytes (not secret).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The bytes as a [`Sensitive`] (moved, not copied).
+    pub fn into_sensitive(mut self) -> Sensitive {
+        Sensitive::new(std::mem::take(&mut *self.0))
+    }
+}
+
+impl std::io::Write for SecretBuf {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        extend_wiping(&mut self.0, bytes);
+        Ok(bytes.len())
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        extend_wiping(&mut self.0, bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Write for SecretBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        extend_wiping(&mut self.0, s.as_bytes());
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SecretBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretBuf([REDACTED])")
+    }
+}
+
+#[cfg(test)]
+mod secret_buf_tests {
+    use super::*;
+
+    #[test]
+    fn secret_buf_writes_grow_and_redact() {
+        use std::io::Write as _;
+        let mut b = SecretBuf::with_capacity(1);
+        b.write_all(b"hun").unwrap();
+        std::fmt::Write::write_str(&mut b, "ter2").unwrap();
+        serde_json::to_writer(&mut b, &["x"]).unwrap();
+        assert_eq!(b.as_bytes(), b"hunter2[\"x\"]");
+        assert_eq!(format!("{b:?}"), "SecretBuf([REDACTED])");
+        assert_eq!(b.into_sensitive().expose(), b"hunter2[\"x\"]");
+    }
+}

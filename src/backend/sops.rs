@@ -104,53 +104,73 @@ pub fn decrypt_options_with(client: Result<VaultClient, String>) -> DecryptOptio
     }
 }
 
-/// The confinement rule (see the module documentation).
-pub fn confine(root: &Path, path: &str) -> Result<PathBuf, BackendError> {
+/// Why [`confine_file`] refused a path or could not open it (no file content, only the rule).
+#[derive(Debug)]
+pub enum Escape {
+    /// The path is empty.
+    Empty,
+    /// The path is absolute.
+    Absolute,
+    /// The path has a `..` component.
+    ParentDir,
+    /// The file could not be opened (missing, permission, a dangling link, …).
+    Open(std::io::Error),
+    /// Symbolic links followed, the file is outside the root.
+    Symlink,
+    /// It is not a regular file (a directory, a device, a FIFO).
+    NotAFile,
+}
+
+/// The one confinement rule for a file a repository names (`sops://` references, the KRM
+/// generators' `files`/`envs`/`keys`, directory walks): a relative path without any `..`
+/// component that, symbolic links followed, is a regular file inside `root` (canonical).
+/// Returns the canonical file.
+///
+/// `..` is refused even when it stays inside (`sub/../a.yaml`): a lexical reader (kustomize,
+/// a reviewer) takes that for `a.yaml`, the kernel for `a.yaml` next to wherever `sub` links
+/// to, so the same text could name two files; a file inside the root never needs it.
+pub fn confine_file(root: &Path, path: &str) -> Result<PathBuf, Escape> {
     if path.is_empty() {
-        return Err(BackendError::Refused("the file path is empty".to_owned()));
+        return Err(Escape::Empty);
     }
     let rel = Path::new(path);
     if rel.is_absolute() || rel.has_root() {
-        return Err(BackendError::Refused(
-            "absolute paths are not allowed; give a path relative to the working directory"
-                .to_owned(),
-        ));
+        return Err(Escape::Absolute);
     }
     for c in rel.components() {
         match c {
-            Component::ParentDir => {
-                return Err(BackendError::Refused(
-                    "`..` is not allowed in sops paths".to_owned(),
-                ));
-            }
-            Component::Prefix(_) | Component::RootDir => {
-                return Err(BackendError::Refused(
-                    "absolute paths are not allowed".to_owned(),
-                ));
-            }
+            Component::ParentDir => return Err(Escape::ParentDir),
+            Component::Prefix(_) | Component::RootDir => return Err(Escape::Absolute),
             Component::CurDir | Component::Normal(_) => {}
         }
     }
-    let joined = root.join(rel);
-    let canonical = match joined.canonicalize() {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(BackendError::NotFound {
-                version: None,
-                reason: None,
-            });
-        }
-        Err(e) => return Err(BackendError::Other(format!("cannot open the file: {e}"))),
-    };
+    let canonical = root.join(rel).canonicalize().map_err(Escape::Open)?;
     if !canonical.starts_with(root) {
-        return Err(BackendError::Refused(
-            "the path leaves the working directory through a symbolic link".to_owned(),
-        ));
+        return Err(Escape::Symlink);
     }
     if !canonical.is_file() {
-        return Err(BackendError::Refused("not a regular file".to_owned()));
+        return Err(Escape::NotAFile);
     }
     Ok(canonical)
+}
+
+/// [`confine_file`] with the render engine's errors.
+pub fn confine(root: &Path, path: &str) -> Result<PathBuf, BackendError> {
+    let refused = |m: &str| BackendError::Refused(m.to_owned());
+    confine_file(root, path).map_err(|e| match e {
+        Escape::Empty => refused("the file path is empty"),
+        Escape::Absolute => {
+            refused("absolute paths are not allowed; give a path relative to the working directory")
+        }
+        Escape::ParentDir => refused("`..` is not allowed in sops paths"),
+        Escape::Open(e) if e.kind() == std::io::ErrorKind::NotFound => BackendError::NotFound {
+            version: None,
+            reason: None,
+        },
+        Escape::Open(e) => BackendError::Other(format!("cannot open the file: {e}")),
+        Escape::Symlink => refused("the path leaves the working directory through a symbolic link"),
+        Escape::NotAFile => refused("not a regular file"),
+    })
 }
 
 /// `sops-` and the first 16 hex digits of SHA-256 of a file's MAC (which is ciphertext and
@@ -233,5 +253,53 @@ mod tests {
             confine(&root, "missing.yaml"),
             Err(BackendError::NotFound { .. })
         ));
+    }
+    /// The render engine (`confine`) and the KRM generators (`krm::paths::Root`) use one rule;
+    /// the generators used to accept a `..` that stays inside (`sub/../a.yaml`).
+    #[test]
+    fn dotdot_paths_that_a_reader_and_the_kernel_resolve_differently_are_refused_everywhere() {
+        use crate::krm::{KrmError, paths::Root};
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("deep/dir")).unwrap();
+        std::fs::write(root.join("a.yaml"), "shown: to a reviewer\n").unwrap();
+        std::fs::write(root.join("deep/a.yaml"), "read: by the kernel\n").unwrap();
+        // `sub/../a.yaml` reads as `a.yaml`; the kernel resolves `sub` first: deep/a.yaml.
+        std::os::unix::fs::symlink(root.join("deep/dir"), root.join("sub")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("sub/../a.yaml")).unwrap(),
+            "read: by the kernel\n"
+        );
+        let krm = Root::new(&root).unwrap();
+        for p in [
+            "sub/../a.yaml",
+            "./deep/../a.yaml",
+            "../x.yaml",
+            "deep/dir/../../../x",
+        ] {
+            assert!(
+                matches!(confine_file(&root, p), Err(Escape::ParentDir)),
+                "{p}"
+            );
+            assert!(
+                matches!(confine(&root, p), Err(BackendError::Refused(m)) if m.contains("`..`")),
+                "{p}"
+            );
+            let e = krm.resolve(p, "gen.yaml").unwrap_err();
+            assert!(matches!(e, KrmError::Path(_)), "{p}: {e}");
+            assert!(e.to_string().contains("`..` component"), "{p}: {e}");
+        }
+        for p in ["a.yaml", "./deep/a.yaml", "deep/./a.yaml"] {
+            let want = confine_file(&root, p).unwrap();
+            assert_eq!(confine(&root, p).unwrap(), want);
+            assert_eq!(krm.resolve(p, "gen.yaml").unwrap(), want);
+        }
+        assert!(matches!(confine_file(&root, ""), Err(Escape::Empty)));
+        assert!(matches!(
+            confine_file(&root, "/etc/passwd"),
+            Err(Escape::Absolute)
+        ));
+        assert!(matches!(confine_file(&root, "deep"), Err(Escape::NotAFile)));
+        assert!(matches!(confine_file(&root, "nope"), Err(Escape::Open(_))));
     }
 }

@@ -165,7 +165,7 @@ fn run_legacy(config_path: &Path) -> Result<()> {
         .into());
     }
     let mut out = Zeroizing::new(String::new());
-    generate::write_stream(&generated, &mut out);
+    generate::write_stream(&generated, &mut out)?;
     super::write_stdout(out.as_bytes())
 }
 

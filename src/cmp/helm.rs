@@ -11,7 +11,7 @@
 //! in memory only.
 
 use std::ffi::OsString;
-use std::path::{Component, Path};
+use std::path::Path;
 
 use zeroize::Zeroizing;
 
@@ -192,6 +192,7 @@ fn values_files(env: &ArgoEnv) -> Result<Vec<String>> {
 }
 
 fn check_values_file(i: usize, f: &str, canon_app: &Path) -> Result<()> {
+    use crate::backend::sops::{Escape, confine_file};
     let refuse = |why: &str| {
         Error::Usage(format!(
             "parameter values-files[{i}] {f:?} {why}; values files must be relative paths to \
@@ -207,24 +208,14 @@ fn check_values_file(i: usize, f: &str, canon_app: &Path) -> Result<()> {
     if f.contains(':') {
         return Err(refuse("looks like a URL (contains ':')"));
     }
-    let p = Path::new(f);
-    if p.is_absolute() {
-        return Err(refuse("is absolute"));
-    }
-    if p.components().any(|c| c == Component::ParentDir) {
-        return Err(refuse("has a '..' component"));
-    }
-    let full = canon_app
-        .join(p)
-        .canonicalize()
-        .map_err(|_| refuse("does not exist"))?;
-    if !full.starts_with(canon_app) {
-        return Err(refuse("leaves the application directory (symlink)"));
-    }
-    if !full.metadata().map(|m| m.is_file()).unwrap_or(false) {
-        return Err(refuse("is not a regular file"));
-    }
-    Ok(())
+    confine_file(canon_app, f).map(drop).map_err(|e| match e {
+        Escape::Empty => refuse("is empty"),
+        Escape::Absolute => refuse("is absolute"),
+        Escape::ParentDir => refuse("has a '..' component"),
+        Escape::Open(_) => refuse("does not exist"),
+        Escape::Symlink => refuse("leaves the application directory (symlink)"),
+        Escape::NotAFile => refuse("is not a regular file"),
+    })
 }
 
 /// A DNS-1123 label of at most `max` characters.

@@ -21,7 +21,7 @@ use super::config::{self, ConfigKind, GeneratorConfig};
 use super::generate::{self, Generated};
 use super::paths::Root;
 use super::{KrmError, SopsSource};
-use crate::yaml::{self, Document, Node};
+use crate::yaml::{self, Document, Node, Scalar};
 
 /// The ResourceList API version written when the input had none.
 pub const RESOURCE_LIST_API_VERSION: &str = "config.kubernetes.io/v1";
@@ -239,14 +239,16 @@ fn run_generator(
     let root = Root::new(dir)?;
     let generated = generate::generate(cfg, &root, sops, origin)?;
     let mut nodes = Vec::new();
-    for g in &generated {
-        let mut text = Zeroizing::new(String::new());
-        generate::write_stream(std::slice::from_ref(g), &mut text);
-        let what = match g {
-            Generated::Secret(s) => format!("{origin}: Secret {}", s.name),
-            Generated::Manifests { origin: f, .. } => format!("{origin}: {f}"),
+    for g in generated {
+        let (what, text) = match g {
+            Generated::Secret(s) => {
+                nodes.push(s.to_node());
+                continue;
+            }
+            Generated::Manifests { origin: f, text } => (format!("{origin}: {f}"), text),
         };
-        let docs = yaml::parse_stream(&text).map_err(|e| {
+        // sops prints YAML/JSON; a non-UTF-8 manifest cannot be a Kubernetes object.
+        let docs = yaml::parse_stream(text.expose_str().unwrap_or("")).map_err(|e| {
             KrmError::Config(format!("{what}: the decrypted file is not YAML: {e}"))
         })?;
         for d in docs.into_iter().filter(|d| !d.is_empty()) {
@@ -270,41 +272,52 @@ fn run_generator(
 /// A ResourceList with no items and one error result per problem (messages name files,
 /// objects, fields and references, never values).
 pub fn failure_list(error: &KrmError) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::from(
-        "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n",
-    ));
+    let mut results = Vec::new();
     match error {
         KrmError::Unresolved(failure) => {
             for f in &failure.failures {
-                push_result(&mut out, &failure_message(f));
+                let mut r = result(&failure_message(f));
                 if let Some((kind, name)) = f.object.split_once('/') {
-                    out.push_str("    resourceRef:\n      kind: ");
-                    super::secret::push_quoted(&mut out, kind);
-                    out.push_str("\n      name: ");
-                    super::secret::push_quoted(&mut out, name);
-                    out.push('\n');
+                    r.insert("resourceRef", quoted_map(&[("kind", kind), ("name", name)]));
                 }
                 if !f.field.is_empty() {
-                    out.push_str("    field:\n      path: ");
-                    super::secret::push_quoted(&mut out, f.field.trim_start_matches('.'));
-                    out.push('\n');
+                    let path = f.field.trim_start_matches('.');
+                    r.insert("field", quoted_map(&[("path", path)]));
                 }
                 if f.origin.file != ITEMS_ORIGIN {
-                    out.push_str("    file:\n      path: ");
-                    super::secret::push_quoted(&mut out, &f.origin.file);
-                    out.push_str(&format!("\n      index: {}\n", f.origin.index));
+                    let mut file = quoted_map(&[("path", &f.origin.file)]);
+                    let index = i64::try_from(f.origin.index).unwrap_or(i64::MAX);
+                    file.insert("index", Node::scalar(Scalar::new_int(index)));
+                    r.insert("file", file);
                 }
+                results.push(r);
             }
         }
-        other => push_result(&mut out, &other.to_string()),
+        other => results.push(result(&other.to_string())),
     }
-    out
+    let mut root = Node::mapping();
+    root.insert("apiVersion", Node::str(RESOURCE_LIST_API_VERSION));
+    root.insert("kind", Node::str("ResourceList"));
+    root.insert("items", Node::sequence());
+    root.insert("results", Node::new(yaml::NodeKind::Sequence(results)));
+    yaml::emit_manifest(&[Document::new(root)])
 }
 
-fn push_result(out: &mut String, message: &str) {
-    out.push_str("  - severity: error\n    message: ");
-    super::secret::push_quoted(out, message);
-    out.push('\n');
+/// One `error` result with its message.
+fn result(message: &str) -> Node {
+    let mut r = Node::mapping();
+    r.insert("severity", Node::str("error"));
+    r.insert("message", Node::scalar(Scalar::new_quoted(message)));
+    r
+}
+
+/// A mapping of plain keys to double-quoted values.
+fn quoted_map(entries: &[(&str, &str)]) -> Node {
+    let mut m = Node::mapping();
+    for (k, v) in entries {
+        m.insert(k, Node::scalar(Scalar::new_quoted(*v)));
+    }
+    m
 }
 
 /// One failure's message without the location (that is in the result's own fields).
@@ -525,5 +538,70 @@ functionConfig:
         assert_eq!(seen.get(), 2);
         let v = parse_out(&o.output);
         assert_eq!(v["items"][1]["touched"], "yes");
+    }
+    #[test]
+    fn output_bytes_are_unchanged() {
+        use crate::manifest::Origin;
+        use crate::resolve::{Failure, RenderFailure};
+        let e = KrmError::Unresolved(RenderFailure {
+            failures: vec![
+                Failure {
+                    origin: Origin {
+                        file: "app.yaml".into(),
+                        index: 3,
+                    },
+                    object: "Secret/app".into(),
+                    field: ".stringData.pw".into(),
+                    reference: "<path:kv/data/app#pw>".into(),
+                    problem: "not \"found\"".into(),
+                },
+                Failure {
+                    origin: Origin {
+                        file: ITEMS_ORIGIN.into(),
+                        index: 0,
+                    },
+                    object: String::new(),
+                    field: String::new(),
+                    reference: String::new(),
+                    problem: "bad".into(),
+                },
+            ],
+        });
+        assert_eq!(
+            failure_list(&e).as_str(),
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n  - severity: error\n    message: \"<path:kv/data/app#pw>: not \\\"found\\\"\"\n    resourceRef:\n      kind: \"Secret\"\n      name: \"app\"\n    field:\n      path: \"stringData.pw\"\n    file:\n      path: \"app.yaml\"\n      index: 3\n  - severity: error\n    message: \"bad\"\n"
+        );
+        let e = KrmError::Config("stdin: not\ta list: yes".into());
+        assert_eq!(
+            failure_list(&e).as_str(),
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n  - severity: error\n    message: \"stdin: not\\ta list: yes\"\n"
+        );
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("db.yaml"),
+            "password: \"pw 1\\n\"\nport: 5432\nmap: {a: [1, 2.5, true, null, \"x\\u0085\\u0001\\u2028\\b/<\"], f: [3.0, 1e20, -0.5]}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("m.yaml"),
+            "# c\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\ndata:\n  k: [a]\n",
+        )
+        .unwrap();
+        let gen_cfg = "apiVersion: sealbridge.io/v1alpha1\n  kind: SecretGenerator\n  metadata: {name: g, labels: {x: y}}\n  envs: [db.yaml]\n  keys: [{key: M, file: db.yaml, path: map}]\n";
+        let input = format!("kind: ResourceList\nitems:\n- {gen_cfg}functionConfig:\n  {gen_cfg}");
+        let o = process(&input, d.path(), &Plain, &no_transform);
+        assert!(o.error.is_none(), "{:?}", o.error);
+        assert_eq!(
+            o.output.as_str(),
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n  - apiVersion: sealbridge.io/v1alpha1\n    kind: SecretGenerator\n    metadata:\n      name: g\n      labels:\n        x: y\n    envs:\n      - db.yaml\n    keys:\n      - key: M\n        file: db.yaml\n        path: map\n  - apiVersion: v1\n    kind: Secret\n    metadata:\n      name: \"g\"\n      annotations:\n        \"kustomize.config.k8s.io/needs-hash\": \"true\"\n    type: \"Opaque\"\n    data:\n      \"M\": \"eyJhIjpbMSwyLjUsdHJ1ZSxudWxsLCJ4XHUwMDg1XHUwMDAxXHUyMDI4XHUwMDA4LzwiXSwiZiI6WzMsMTAwMDAwMDAwMDAwMDAwMDAwMDAwLC0wLjVdfQ==\"\n      \"map\": \"eyJhIjpbMSwyLjUsdHJ1ZSxudWxsLCJ4XHUwMDg1XHUwMDAxXHUyMDI4XHUwMDA4LzwiXSwiZiI6WzMsMTAwMDAwMDAwMDAwMDAwMDAwMDAwLC0wLjVdfQ==\"\n      \"password\": \"cHcgMQo=\"\n      \"port\": \"NTQzMg==\"\nfunctionConfig:\n  apiVersion: sealbridge.io/v1alpha1\n  kind: SecretGenerator\n  metadata:\n    name: g\n    labels:\n      x: y\n  envs:\n    - db.yaml\n  keys:\n    - key: M\n      file: db.yaml\n      path: map\n"
+        );
+        let ks = "apiVersion: viaduct.ai/v1\n  kind: ksops\n  metadata: {name: k}\n  files: [m.yaml]\n  secretFrom: [{metadata: {name: s}, envs: [db.yaml]}]\n";
+        let input = format!("kind: ResourceList\nitems: []\nfunctionConfig:\n  {ks}");
+        let o = process(&input, d.path(), &Plain, &no_transform);
+        assert!(o.error.is_none(), "{:?}", o.error);
+        assert_eq!(
+            o.output.as_str(),
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n  - # c\n    apiVersion: v1\n    kind: ConfigMap\n    metadata:\n      name: m\n    data:\n      k:\n        - a\n  - apiVersion: v1\n    kind: Secret\n    metadata:\n      name: \"s\"\n    stringData:\n      \"map\": \"{a: [1, 2.5, true, null, \\\"x\\\\u0085\\\\u0001\\\\u2028\\\\b/<\\\"], f: [3.0, 1e20, -0.5]}\"\n      \"password\": \"pw 1\\n\"\n      \"port\": \"5432\"\nfunctionConfig:\n  apiVersion: viaduct.ai/v1\n  kind: ksops\n  metadata:\n    name: k\n  files:\n    - m.yaml\n  secretFrom:\n    - metadata:\n        name: s\n      envs:\n        - db.yaml\n"
+        );
     }
 }

@@ -10,7 +10,7 @@ use super::config::{
 use super::paths::Root;
 use super::secret::{BEHAVIOR_ANNOTATION, GeneratedSecret, NEEDS_HASH_ANNOTATION};
 use super::{KrmError, SopsSource};
-use crate::secret::{SecretValue, Sensitive};
+use crate::secret::{SecretBuf, SecretValue, Sensitive};
 
 /// One generated output.
 #[derive(Debug)]
@@ -203,56 +203,101 @@ fn value_text(v: &SecretValue, what: &str) -> Result<Sensitive, KrmError> {
         SecretValue::Int(i) => Sensitive::from(i.to_string()),
         SecretValue::Float(f) => Sensitive::from(f.to_string()),
         SecretValue::List(_) | SecretValue::Map(_) => {
-            let mut out = Zeroizing::new(String::new());
-            json_into(v, &mut out, what)?;
-            Sensitive::from_str_copy(&out)
+            check_json(v, what)?;
+            let mut out = SecretBuf::new();
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, JsonFormat);
+            serde::Serialize::serialize(&Json(v), &mut ser).map_err(|_| {
+                KrmError::Config(format!("{what}: the value cannot be written as JSON"))
+            })?;
+            out.into_sensitive()
         }
     })
 }
 
-fn json_into(v: &SecretValue, out: &mut String, what: &str) -> Result<(), KrmError> {
+/// What JSON cannot hold (serde_json would write a non-finite number as `null`), named
+/// before anything is written.
+fn check_json(v: &SecretValue, what: &str) -> Result<(), KrmError> {
     match v {
-        SecretValue::Null => out.push_str("null"),
-        SecretValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        SecretValue::Int(i) => out.push_str(&i.to_string()),
-        SecretValue::Float(f) if f.is_finite() => out.push_str(&f.to_string()),
-        SecretValue::Float(_) => {
-            return Err(KrmError::Config(format!(
-                "{what}: a non-finite number cannot be written as JSON"
-            )));
-        }
-        SecretValue::String(s) => match s.expose_str() {
-            Some(t) => super::secret::push_quoted(out, t),
-            None => {
-                return Err(KrmError::Config(format!(
-                    "{what}: holds binary data inside a map or list; select it with its own key"
-                )));
-            }
-        },
-        SecretValue::List(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                json_into(item, out, what)?;
-            }
-            out.push(']');
-        }
-        SecretValue::Map(m) => {
-            out.push('{');
-            for (i, (k, item)) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                super::secret::push_quoted(out, k);
-                out.push(':');
-                json_into(item, out, what)?;
-            }
-            out.push('}');
+        SecretValue::Float(f) if !f.is_finite() => Err(KrmError::Config(format!(
+            "{what}: a non-finite number cannot be written as JSON"
+        ))),
+        SecretValue::String(s) if s.expose_str().is_none() => Err(KrmError::Config(format!(
+            "{what}: holds binary data inside a map or list; select it with its own key"
+        ))),
+        SecretValue::List(items) => items.iter().try_for_each(|i| check_json(i, what)),
+        SecretValue::Map(m) => m.values().try_for_each(|i| check_json(i, what)),
+        _ => Ok(()),
+    }
+}
+
+/// A decrypted tree as JSON (map keys in the file's order).
+struct Json<'a>(&'a SecretValue);
+
+impl serde::Serialize for Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        match self.0 {
+            SecretValue::Null => s.serialize_unit(),
+            SecretValue::Bool(b) => s.serialize_bool(*b),
+            SecretValue::Int(i) => s.serialize_i64(*i),
+            SecretValue::Float(f) => s.serialize_f64(*f),
+            SecretValue::String(t) => match t.expose_str() {
+                Some(text) => s.serialize_str(text),
+                None => Err(S::Error::custom("binary data")),
+            },
+            SecretValue::List(items) => s.collect_seq(items.iter().map(Json)),
+            SecretValue::Map(m) => s.collect_map(m.iter().map(|(k, v)| (k, Json(v)))),
         }
     }
-    Ok(())
+}
+
+/// serde_json's compact output with the escapes sealbridge has always written (valid in JSON
+/// and in YAML 1.1 and 1.2): `\"`, `\\`, `\n`, `\t`, `\r`, other C0 controls, DEL, C1
+/// controls, U+2028, U+2029 and U+FEFF as lower-case `\uXXXX`; numbers as Rust prints them.
+struct JsonFormat;
+
+impl serde_json::ser::Formatter for JsonFormat {
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
+        write!(w, "{v}")
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some((i, c)) = rest.char_indices().find(|(_, c)| {
+            matches!(
+                *c,
+                '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}'
+            )
+        }) {
+            w.write_all(&rest.as_bytes()[..i])?;
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        use serde_json::ser::CharEscape;
+        match escape {
+            CharEscape::Quote => w.write_all(b"\\\""),
+            CharEscape::ReverseSolidus => w.write_all(b"\\\\"),
+            CharEscape::Solidus => w.write_all(b"/"),
+            CharEscape::LineFeed => w.write_all(b"\\n"),
+            CharEscape::Tab => w.write_all(b"\\t"),
+            CharEscape::CarriageReturn => w.write_all(b"\\r"),
+            CharEscape::Backspace => w.write_all(b"\\u0008"),
+            CharEscape::FormFeed => w.write_all(b"\\u000c"),
+            CharEscape::AsciiControl(b) => write!(w, "\\u{b:04x}"),
+        }
+    }
 }
 
 /// Looks up `path` in a decrypted tree: a JSON pointer (`/a/b`, `~0`/`~1` escapes, list
@@ -369,34 +414,44 @@ pub fn parse_dotenv(text: &Sensitive, what: &str) -> Result<Vec<(String, Sensiti
     Ok(out)
 }
 
-/// Appends every generated object to a YAML stream (documents separated by `---`).
-pub fn write_stream(generated: &[Generated], out: &mut Zeroizing<String>) {
-    let total: usize = generated
+/// Appends every generated object to a YAML stream (documents separated by `---`): Secrets
+/// written by the manifest writer (checked to read back as the tree), decrypted manifests as
+/// sops printed them.
+pub fn write_stream(generated: &[Generated], out: &mut Zeroizing<String>) -> Result<(), KrmError> {
+    let mut secrets = Vec::new();
+    for g in generated {
+        if let Generated::Secret(s) = g {
+            let doc = crate::yaml::Document::new(s.to_node());
+            secrets.push(
+                crate::yaml::emit_manifest_checked(&[doc])
+                    .map_err(|e| KrmError::Resolve(e.to_string()))?,
+            );
+        }
+    }
+    let mut secrets = secrets.iter();
+    let pieces: Vec<&str> = generated
         .iter()
         .map(|g| match g {
-            Generated::Secret(s) => s.value_bytes() + 512,
-            Generated::Manifests { text, .. } => text.len() + 8,
+            Generated::Secret(_) => secrets.next().map_or("", |s| s.as_str()),
+            // sops prints YAML/JSON; a non-UTF-8 manifest cannot be a Kubernetes object.
+            Generated::Manifests { text, .. } => text.expose_str().unwrap_or(""),
         })
-        .sum();
-    out.reserve(total);
-    for g in generated {
+        .collect();
+    // One allocation of the final size: growing would leave copies in freed memory.
+    out.reserve(pieces.iter().map(|p| p.len() + 5).sum::<usize>() + 1);
+    for piece in pieces {
         if !out.is_empty() {
             if !out.ends_with('\n') {
                 out.push('\n');
             }
             out.push_str("---\n");
         }
-        match g {
-            Generated::Secret(s) => s.write_yaml(out),
-            Generated::Manifests { text, .. } => {
-                // sops prints YAML/JSON; a non-UTF-8 manifest cannot be a Kubernetes object.
-                out.push_str(text.expose_str().unwrap_or(""));
-            }
-        }
+        out.push_str(piece);
     }
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -452,7 +507,7 @@ mod tests {
         let root = Root::new(dir)?;
         let g = generate(&cfg, &root, &PlainFiles, "gen.yaml")?;
         let mut out = Zeroizing::new(String::new());
-        write_stream(&g, &mut out);
+        write_stream(&g, &mut out).unwrap();
         let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&out).unwrap();
         Ok(serde_json::Value::Array(docs))
     }
@@ -655,5 +710,48 @@ secretFrom:
         let tree = from_json(&serde_json::json!({"a/b": {"~c": "v"}}));
         let v = lookup(&tree, "/a~1b/~0c", "t").unwrap();
         assert!(matches!(v, SecretValue::String(s) if s.expose() == b"v"));
+    }
+    #[test]
+    fn stream_bytes_are_unchanged() {
+        let g = vec![
+            Generated::Manifests {
+                origin: "m.yaml".into(),
+                text: Sensitive::from_str_copy("a: 1\n---\nb: 2"),
+            },
+            Generated::Secret(crate::krm::secret::golden::sample()),
+            Generated::Manifests {
+                origin: "n.yaml".into(),
+                text: Sensitive::from_str_copy("# only\n"),
+            },
+        ];
+        let mut out = Zeroizing::new(String::new());
+        write_stream(&g, &mut out).unwrap();
+        let want = format!(
+            "a: 1\n---\nb: 2\n---\n{}---\n# only\n",
+            crate::krm::secret::golden::SAMPLE
+        );
+        assert_eq!(out.as_str(), want);
+    }
+    #[test]
+    fn json_values_read_back_as_the_tree() {
+        use proptest::prelude::*;
+        proptest!(|(k in "\\PC*", s in "\\PC*|[\\x00-\\x7f\\u{80}-\\u{a0}\\u{2028}\\u{feff}]*")| {
+            let mut m = indexmap::IndexMap::new();
+            m.insert(k.clone(), SecretValue::List(vec![
+                SecretValue::String(Sensitive::from_str_copy(&s)),
+                SecretValue::Int(-7),
+            ]));
+            let out = value_text(&SecretValue::Map(m), "t").unwrap();
+            let v: serde_json::Value = serde_json::from_slice(out.expose()).unwrap();
+            prop_assert_eq!(v[&k][0].as_str().unwrap(), s.as_str());
+            prop_assert_eq!(v[&k][1].as_i64().unwrap(), -7);
+        });
+        let floats = SecretValue::List(vec![SecretValue::Float(3.0), SecretValue::Float(-0.5)]);
+        assert_eq!(value_text(&floats, "t").unwrap().expose(), b"[3,-0.5]");
+        let e = value_text(&SecretValue::List(vec![SecretValue::Float(f64::NAN)]), "t");
+        assert!(e.unwrap_err().to_string().contains("non-finite"));
+        let bin = SecretValue::String(Sensitive::new(vec![0xff]));
+        let e = value_text(&SecretValue::List(vec![bin]), "t");
+        assert!(e.unwrap_err().to_string().contains("binary data"));
     }
 }

@@ -190,6 +190,9 @@ fn scalar_to_go(s: &Scalar) -> GoNode<'_> {
             (ScalarStyle::Folded, None) => (Val::Borrowed(value), Style::Folded),
         },
         Origin::Typed | Origin::Float(_) => (Val::Borrowed(value), Style::Verbatim),
+        Origin::Str if s.style() == ScalarStyle::DoubleQuoted => {
+            (Val::Borrowed(value), Style::DoubleQuoted)
+        }
         Origin::Str => {
             let a = goemit::analyze(value);
             analysis = Some(a);
@@ -288,6 +291,14 @@ mod tests {
         assert_eq!(emit_one(Node::str("a\nb")), "v: |-\n  a\n  b\n");
         assert_eq!(emit_one(Node::str("trail \nx")), "v: \"trail \\nx\"\n");
         assert_eq!(emit_one(Node::str("tab\there")), "v: \"tab\\there\"\n");
+        assert_eq!(
+            emit_one(Node::scalar(Scalar::new_quoted("a\nb \u{85}"))),
+            "v: \"a\\nb \\N\"\n"
+        );
+        assert_eq!(
+            emit_one(Node::scalar(Scalar::new_quoted("x"))),
+            "v: \"x\"\n"
+        );
     }
 
     #[test]

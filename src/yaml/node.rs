@@ -90,6 +90,17 @@ impl Scalar {
         }
     }
 
+    /// A string created by code that is always written double-quoted (with the emitter's
+    /// escapes), whatever it contains: for output whose quoting is part of its contract
+    /// (generated Secrets, KRM results).
+    pub fn new_quoted(value: impl Into<Text>) -> Self {
+        Scalar {
+            value: value.into(),
+            style: ScalarStyle::DoubleQuoted,
+            origin: Origin::Str,
+        }
+    }
+
     /// An integer, written plain in decimal.
     pub fn new_int(v: i64) -> Self {
         Self::typed(v.to_string())
@@ -145,7 +156,8 @@ impl Scalar {
         &self.value
     }
 
-    /// The style it was read with (for created strings: `Plain`, meaning "choose").
+    /// The style it was read with (for created strings: `Plain`, meaning "choose", or
+    /// `DoubleQuoted` for [`Scalar::new_quoted`]).
     pub fn style(&self) -> ScalarStyle {
         self.style
     }
