@@ -424,6 +424,23 @@ impl SecretBuf {
     pub fn into_sensitive(mut self) -> Sensitive {
         Sensitive::new(std::mem::take(&mut *self.0))
     }
+
+    /// The bytes (moved, not copied).
+    pub fn into_zeroizing(mut self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(std::mem::take(&mut *self.0))
+    }
+
+    /// The text written (moved, not copied); `None` if it is not UTF-8 (the bytes are wiped).
+    pub fn into_text(self) -> Option<Zeroizing<String>> {
+        let mut bytes = self.into_zeroizing();
+        match String::from_utf8(std::mem::take(&mut *bytes)) {
+            Ok(s) => Some(Zeroizing::new(s)),
+            Err(e) => {
+                let _ = Zeroizing::new(e.into_bytes());
+                None
+            }
+        }
+    }
 }
 
 impl std::io::Write for SecretBuf {

@@ -2,11 +2,9 @@
 //! JSON/YAML parsing straight into `SecretValue`, Go-compatible JSON encoding and number
 //! formatting (the output of `jsonPath` must match argocd-vault-plugin's), and stringification.
 
-use std::fmt::Write as _;
-
 use zeroize::Zeroizing;
 
-use crate::secret::{SecretValue, Sensitive};
+use crate::secret::{SecretBuf, SecretValue, Sensitive};
 use crate::yaml::gofmt;
 
 /// Parses JSON text into a value. The error says where, never what.
@@ -64,83 +62,102 @@ pub(crate) fn keyed_fingerprint(key: &[u8], v: &SecretValue) -> String {
 }
 
 /// Encodes a value as compact JSON the way Go's `json.Marshal` does for a decoded document:
-/// map keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped.
+/// map keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped, numbers as Go writes them.
+/// Written by serde_json into a [`SecretBuf`] (no copy of the value left behind by growth).
 pub(crate) fn to_go_json(v: &SecretValue) -> Result<Zeroizing<String>, String> {
-    let mut out = Zeroizing::new(String::new());
-    write_json(v, &mut out)?;
-    Ok(out)
+    let mut out = SecretBuf::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, GoJsonFormat);
+    serde::Serialize::serialize(&GoJson(v), &mut ser).map_err(|e| {
+        // The messages are ours (below), never a value.
+        let m = e.to_string();
+        if m.starts_with("binary") || m.starts_with("a non-finite") {
+            m
+        } else {
+            "the value cannot be written as JSON".to_owned()
+        }
+    })?;
+    out.into_text()
+        .ok_or_else(|| "the value cannot be written as JSON".to_owned())
 }
 
-fn write_json(v: &SecretValue, out: &mut String) -> Result<(), String> {
-    match v {
-        SecretValue::Null => out.push_str("null"),
-        SecretValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        SecretValue::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
-        SecretValue::Float(f) => {
-            if !f.is_finite() {
-                return Err("a non-finite number cannot be written as JSON".to_owned());
+/// A value as Go's `json.Marshal` of a decoded document sees it (map keys sorted).
+struct GoJson<'a>(&'a SecretValue);
+
+impl serde::Serialize for GoJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        match self.0 {
+            SecretValue::Null => s.serialize_unit(),
+            SecretValue::Bool(b) => s.serialize_bool(*b),
+            SecretValue::Int(i) => s.serialize_i64(*i),
+            SecretValue::Float(f) if !f.is_finite() => Err(S::Error::custom(
+                "a non-finite number cannot be written as JSON",
+            )),
+            SecretValue::Float(f) => s.serialize_f64(*f),
+            SecretValue::String(t) => match t.expose_str() {
+                Some(text) => s.serialize_str(text),
+                None => Err(S::Error::custom("binary data cannot be written as JSON")),
+            },
+            SecretValue::List(items) => s.collect_seq(items.iter().map(GoJson)),
+            SecretValue::Map(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                s.collect_map(
+                    keys.into_iter()
+                        .filter_map(|k| m.get(k).map(|v| (k, GoJson(v)))),
+                )
             }
-            gofmt::float_json(*f, out)?;
-        }
-        SecretValue::String(s) => {
-            let text = s
-                .expose_str()
-                .ok_or_else(|| "binary data cannot be written as JSON".to_owned())?;
-            write_json_string(text, out);
-        }
-        SecretValue::List(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json(item, out)?;
-            }
-            out.push(']');
-        }
-        SecretValue::Map(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json_string(k, out);
-                out.push(':');
-                if let Some(v) = m.get(k) {
-                    write_json(v, out)?;
-                }
-            }
-            out.push('}');
         }
     }
-    Ok(())
 }
 
-fn write_json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+/// Go's `encoding/json` escapes and number text: `\"`, `\\`, `\n`, `\r`, `\t`, other C0
+/// controls as `\u00xx`; `<`, `>`, `&`, U+2028, U+2029 as `\uXXXX`; floats as Go's
+/// `strconv.FormatFloat(f, 'g'…)` rules for JSON ([`gofmt::float_json`]).
+struct GoJsonFormat;
+
+impl serde_json::ser::Formatter for GoJsonFormat {
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
+        let mut text = Zeroizing::new(String::new());
+        gofmt::float_json(v, &mut text).map_err(std::io::Error::other)?;
+        w.write_all(text.as_bytes())
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some((i, c)) = rest
+            .char_indices()
+            .find(|(_, c)| matches!(*c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}'))
+        {
+            w.write_all(&rest.as_bytes()[..i])?;
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        use serde_json::ser::CharEscape;
+        match escape {
+            CharEscape::Quote => w.write_all(b"\\\""),
+            CharEscape::ReverseSolidus => w.write_all(b"\\\\"),
+            CharEscape::Solidus => w.write_all(b"/"),
+            CharEscape::LineFeed => w.write_all(b"\\n"),
+            CharEscape::Tab => w.write_all(b"\\t"),
+            CharEscape::CarriageReturn => w.write_all(b"\\r"),
+            CharEscape::Backspace => w.write_all(b"\\u0008"),
+            CharEscape::FormFeed => w.write_all(b"\\u000c"),
+            CharEscape::AsciiControl(b) => write!(w, "\\u{b:04x}"),
         }
     }
-    out.push('"');
 }
 
 /// The text of a scalar value (strings as they are, numbers and booleans as Go prints them).
@@ -184,6 +201,27 @@ mod tests {
             to_go_json(&v).unwrap().as_str(),
             r#"{"a":"x\u003cy\u003e\u0026\n","b":[1,2.5,true,null]}"#
         );
+    }
+
+    #[test]
+    fn go_json_escapes_controls_separators_and_floats_like_go() {
+        let v = parse_json(
+            "{\"k\":\"q\\\"b\\\\s\\t\\r\\u0001\\u0008\\u000c\u{2028}\u{2029}/é\",\"f\":[1e21,1e-7,0.1,-0]}"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            to_go_json(&v).unwrap().as_str(),
+            "{\"f\":[1e+21,1e-7,0.1,-0],\"k\":\"q\\\"b\\\\s\\t\\r\\u0001\\u0008\\u000c\\u2028\\u2029/é\"}"
+        );
+        let bin = SecretValue::List(vec![SecretValue::String(Sensitive::new(vec![0xff]))]);
+        assert!(to_go_json(&bin).unwrap_err().contains("binary"));
+        let inf = SecretValue::Map(
+            [("x".to_owned(), SecretValue::Float(f64::INFINITY))]
+                .into_iter()
+                .collect(),
+        );
+        assert!(to_go_json(&inf).unwrap_err().contains("non-finite"));
     }
 
     #[test]

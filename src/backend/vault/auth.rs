@@ -10,7 +10,7 @@ use super::config::{AuthConfig, SecretSource};
 use super::error::{VaultError, VaultErrorKind};
 use super::http::{Request, Transport};
 use super::json::{Envelope, Zv};
-use crate::secret::Sensitive;
+use crate::secret::{SecretBuf, Sensitive};
 
 /// A token and what we know about its lifetime.
 #[derive(Clone, Debug)]
@@ -49,43 +49,52 @@ pub(crate) fn read_source(src: &SecretSource, what: &str) -> Result<Sensitive, V
 }
 
 /// Appends `s` as a JSON string literal (with quotes) to `out`.
-fn push_json_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.push(b'"');
-    for &b in s {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            0x00..=0x1f => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 0xf)]);
-            }
-            _ => out.push(b),
-        }
-    }
-    out.push(b'"');
-}
-
-/// A flat JSON object of string fields, built in one zeroizing buffer sized up front (so no
-/// reallocation leaves copies of the secrets behind). Values must be UTF-8.
+/// A flat JSON object of string fields (a login or transit request body), written by
+/// serde_json into a [`SecretBuf`] (growth copies and wipes: no copy of a credential is left
+/// behind). Values that are not UTF-8 are written with U+FFFD in place of invalid bytes,
+/// without an intermediate copy.
 pub(crate) fn json_object(fields: &[(&str, &[u8])]) -> Zeroizing<Vec<u8>> {
+    use serde::ser::SerializeMap as _;
     let cap = 2 + fields
         .iter()
-        .map(|(k, v)| 8 + 6 * k.len() + 6 * v.len())
+        .map(|(k, v)| 8 + k.len() + 2 * v.len())
         .sum::<usize>();
-    let mut out = Zeroizing::new(Vec::with_capacity(cap));
-    out.push(b'{');
-    for (i, (k, v)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    let mut out = SecretBuf::with_capacity(cap);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    // Writing into memory cannot fail; a failure leaves a shorter body the server refuses.
+    if let Ok(mut map) = serde::Serializer::serialize_map(&mut ser, Some(fields.len())) {
+        for (k, v) in fields {
+            let _ = map.serialize_entry(k, &Lossy(v));
         }
-        push_json_str(&mut out, k.as_bytes());
-        out.push(b':');
-        push_json_str(&mut out, v);
+        let _ = map.end();
     }
-    out.push(b'}');
-    out
+    out.into_zeroizing()
+}
+
+/// Bytes as a JSON string: UTF-8 as is, invalid sequences as U+FFFD.
+struct Lossy<'a>(&'a [u8]);
+
+impl serde::Serialize for Lossy<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(self.0) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => s.collect_str(&LossyDisplay(self.0)),
+        }
+    }
+}
+
+struct LossyDisplay<'a>(&'a [u8]);
+
+impl std::fmt::Display for LossyDisplay<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{fffd}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn mount_path(mount: &str) -> String {
@@ -273,6 +282,9 @@ mod tests {
         assert_eq!(v["a"], "x\"y\\z\n\u{1}");
         assert_eq!(v["b"], "é");
         assert_eq!(&*json_object(&[]), b"{}");
+        let body = json_object(&[("c", b"a\xffb")]);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["c"], "a\u{fffd}b");
     }
 
     #[test]

@@ -237,25 +237,24 @@ impl TokenCache {
         let Some(t) = token.token.expose_str() else {
             return Ok(());
         };
-        let expires = match token.expires_at {
-            Some(at) => at
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs().to_string())
-                .unwrap_or_else(|_| "0".to_owned()),
-            None => "null".to_owned(),
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            token: &'a str,
+            expires_at: Option<u64>,
+            renewable: bool,
+        }
+        let out = Out {
+            token: t,
+            expires_at: token
+                .expires_at
+                .map(|at| at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())),
+            renewable: token.renewable,
         };
-        let mut body = Zeroizing::new(Vec::with_capacity(t.len() * 6 + 96));
-        body.extend_from_slice(b"{\"token\":");
-        let tok = auth::json_object(&[("t", t.as_bytes())]);
-        // `{"t":"…"}` → the string literal.
-        body.extend_from_slice(&tok[5..tok.len() - 1]);
-        body.extend_from_slice(b",\"expires_at\":");
-        body.extend_from_slice(expires.as_bytes());
-        body.extend_from_slice(if token.renewable {
-            b",\"renewable\":true}\n"
-        } else {
-            b",\"renewable\":false}\n"
-        });
+        // serde_json into a buffer that wipes what it outgrows (the token is in it).
+        let mut body = crate::secret::SecretBuf::with_capacity(t.len() + 96);
+        serde_json::to_writer(&mut body, &out).map_err(std::io::Error::other)?;
+        body.write_all(b"\n")?;
+        let body = body.into_zeroizing();
         let tmp = self.dir.join(format!(
             ".tmp-{}-{:x}",
             std::process::id(),
