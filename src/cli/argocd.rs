@@ -69,7 +69,7 @@ pub enum Step {
 }
 
 /// Runs `argocd`.
-pub fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
+pub(super) fn run(args: ArgocdArgs, mut flags: Flags) -> Result<()> {
     match args.step {
         Step::Discover { kind, path } => {
             // Discovery never fails: a malformed Argo CD environment only loses the repository

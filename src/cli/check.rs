@@ -38,7 +38,7 @@ pub struct CheckArgs {
 }
 
 /// Runs `check`.
-pub fn run(args: CheckArgs, flags: &Flags) -> Result<()> {
+pub(super) fn run(args: CheckArgs, flags: &Flags) -> Result<()> {
     if !["text", "json", "sarif"].contains(&args.format.as_str()) {
         return Err(Error::Usage(format!(
             "--format {:?}: use text, json or sarif",

@@ -15,7 +15,7 @@ pub struct CompletionsArgs {
 }
 
 /// Prints the completion script for `args.shell` on stdout.
-pub fn run(args: &CompletionsArgs) -> Result<()> {
+pub(super) fn run(args: &CompletionsArgs) -> Result<()> {
     let mut cmd = super::command();
     let mut buf = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "sealbridge", &mut buf);

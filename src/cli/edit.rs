@@ -20,9 +20,9 @@ use crate::settings::Flags;
 use crate::sops::{self as sops_lib, Format};
 
 /// sops' exit code when the edited file is unchanged (`FileHasNotBeenModified`).
-pub const EXIT_NOT_MODIFIED: i32 = 200;
+pub(super) const EXIT_NOT_MODIFIED: i32 = 200;
 /// sops' exit code when the editor cannot be run or fails (`NoEditorFound`).
-pub const EXIT_NO_EDITOR: i32 = 201;
+pub(super) const EXIT_NO_EDITOR: i32 = 201;
 
 /// Arguments of `edit`.
 #[derive(Debug, clap::Args)]
@@ -72,7 +72,7 @@ fn template(format: Format) -> &'static [u8] {
 /// Splits `$SOPS_EDITOR`/`$EDITOR` into words as sops does (github.com/google/shlex): blanks
 /// separate words, `'…'` is literal, `"…"` and bare words take `\` escapes, `#` at the start
 /// of a word starts a comment. `None` for an unterminated quote or escape.
-pub fn split_editor(s: &str) -> Option<Vec<String>> {
+pub(super) fn split_editor(s: &str) -> Option<Vec<String>> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -224,7 +224,7 @@ enum Outcome {
 }
 
 /// Runs `edit`.
-pub fn edit(a: EditArgs, flags: &Flags) -> Result<()> {
+pub(super) fn edit(a: EditArgs, flags: &Flags) -> Result<()> {
     if a.show_master_keys {
         return Err(Error::Usage(
             "--show-master-keys is not supported: sealbridge does not let the metadata be \
@@ -385,12 +385,12 @@ fn editor_loop(
 
 /// Whether `path` is a sops-encrypted file (its store parses it and finds valid `sops`
 /// metadata): `sealbridge FILE` then means `sealbridge edit FILE`.
-pub fn is_sops_file(path: &Path) -> bool {
+pub(super) fn is_sops_file(path: &Path) -> bool {
     is_sops_file_as(path, None)
 }
 
 /// [`is_sops_file`] with the store given (`None`: from the file name).
-pub fn is_sops_file_as(path: &Path, format: Option<Format>) -> bool {
+pub(super) fn is_sops_file_as(path: &Path, format: Option<Format>) -> bool {
     let Ok(md) = std::fs::metadata(path) else {
         return false;
     };

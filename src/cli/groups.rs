@@ -93,7 +93,7 @@ impl GroupsStep {
 }
 
 /// Runs `groups`.
-pub fn run(a: GroupsArgs, flags: &Flags) -> Result<()> {
+pub(super) fn run(a: GroupsArgs, flags: &Flags) -> Result<()> {
     let keys = key_sources(flags);
     let (file, format, in_place, threshold, change): (_, _, _, _, Change) = match &a.step {
         GroupsStep::Add {

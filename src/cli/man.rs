@@ -19,7 +19,7 @@ pub struct ManArgs {
 }
 
 /// Prints the main page, or writes every page into `args.dir`.
-pub fn run(args: &ManArgs) -> Result<()> {
+pub(super) fn run(args: &ManArgs) -> Result<()> {
     let cmd = super::command();
     match &args.dir {
         None => {

@@ -44,7 +44,7 @@ pub enum Step {
 }
 
 /// Runs `policy`.
-pub fn run(args: PolicyArgs, flags: &Flags) -> Result<()> {
+pub(super) fn run(args: PolicyArgs, flags: &Flags) -> Result<()> {
     let Step::Check {
         app_name,
         project,

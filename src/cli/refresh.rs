@@ -66,7 +66,7 @@ fn duration(flag: &str, v: &str) -> Result<Duration> {
 
 /// Runs `refresh`.
 #[cfg(not(feature = "kube"))]
-pub fn run(_args: RefreshArgs, _flags: &Flags) -> Result<()> {
+pub(crate) fn run(_args: RefreshArgs, _flags: &Flags) -> Result<()> {
     Err(Error::Usage(
         "refresh talks to the Kubernetes API: this sealbridge was built without the `kube` \
          feature (cargo build --features kube)"
@@ -76,7 +76,7 @@ pub fn run(_args: RefreshArgs, _flags: &Flags) -> Result<()> {
 
 /// Runs `refresh`.
 #[cfg(feature = "kube")]
-pub fn run(args: RefreshArgs, flags: &Flags) -> Result<()> {
+pub(super) fn run(args: RefreshArgs, flags: &Flags) -> Result<()> {
     use crate::cluster::refresh::{Outcome, RefreshOptions, Refresher};
     use crate::resolve::RenderOptions;
     use crate::settings::Settings;

@@ -86,7 +86,7 @@ fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 }
 
 /// Runs `render` (`generate` = AVP's argument form: exactly one path or `-`).
-pub fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
+pub(super) fn run(args: RenderArgs, mut flags: Flags, generate: bool) -> Result<()> {
     if let Some(c) = args.config_path {
         if flags.config.as_ref().is_some_and(|f| f != &c) {
             return Err(Error::Usage(

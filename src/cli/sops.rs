@@ -345,7 +345,7 @@ pub struct RotateArgs {
 }
 
 /// Merges the `--config` given before the verb (sops' global flag form) into the verb's own.
-pub fn top_config(f: &mut FormatArgs, top: Option<PathBuf>) -> Result<()> {
+pub(super) fn top_config(f: &mut FormatArgs, top: Option<PathBuf>) -> Result<()> {
     match (top, &f.config) {
         (Some(t), Some(own)) if &t != own => Err(usage(format!(
             "--config is given twice ({} before the verb, {} after it); for the sops verbs \
@@ -513,7 +513,7 @@ pub(super) fn decrypt_to_tree(
 }
 
 /// Runs `decrypt`.
-pub fn decrypt(mut a: DecryptArgs, flags: &Flags) -> Result<()> {
+pub(super) fn decrypt(mut a: DecryptArgs, flags: &Flags) -> Result<()> {
     if let Some(name) = &a.filename_override
         && a.format.input_type.is_none()
     {
@@ -705,7 +705,7 @@ pub(super) fn new_file_options(
 }
 
 /// Runs `encrypt`.
-pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
+pub(super) fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
     let file = a.file.as_deref();
     if a.in_place && is_stdin(file) {
         return Err(usage("--in-place needs a file"));
@@ -747,7 +747,7 @@ pub fn encrypt(a: EncryptArgs, flags: &Flags) -> Result<()> {
 }
 
 /// Runs `exec-env`.
-pub fn exec_env(a: ExecEnvArgs, flags: &Flags) -> Result<()> {
+pub(super) fn exec_env(a: ExecEnvArgs, flags: &Flags) -> Result<()> {
     let command = a.run.argv();
     if a.same_process && a.background {
         return Err(usage(
@@ -821,7 +821,7 @@ pub fn exec_env(a: ExecEnvArgs, flags: &Flags) -> Result<()> {
 }
 
 /// Runs `exec-file`.
-pub fn exec_file(a: ExecFileArgs, flags: &Flags) -> Result<()> {
+pub(super) fn exec_file(a: ExecFileArgs, flags: &Flags) -> Result<()> {
     let command = a.run.argv();
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -943,7 +943,7 @@ fn edit_in_place(
 /// Runs `filestatus`: prints `{"encrypted":true}` for a file with sops metadata (a `version`
 /// and a `mac`), `{"encrypted":false}` for a file of the format without it, and fails (exit 1,
 /// nothing on stdout) for a file that cannot be read or parsed, as sops does.
-pub fn file_status(a: FileStatusArgs) -> Result<()> {
+pub(super) fn file_status(a: FileStatusArgs) -> Result<()> {
     let format =
         parse_format(&a.input_type, "--input-type")?.unwrap_or_else(|| Format::from_path(&a.file));
     let input = std::fs::read(&a.file).map_err(|e| Error::io(&a.file, e))?;
@@ -967,7 +967,7 @@ pub fn file_status(a: FileStatusArgs) -> Result<()> {
 }
 
 /// Runs `set`.
-pub fn set(a: SetArgs, flags: &Flags) -> Result<()> {
+pub(super) fn set(a: SetArgs, flags: &Flags) -> Result<()> {
     let path = sops_lib::parse_extract_path(&a.index)?;
     let text: Zeroizing<Vec<u8>> = match (&a.value, a.value_stdin, a.value_file) {
         (None, true, _) => read_input(None)?,
@@ -997,7 +997,7 @@ pub fn set(a: SetArgs, flags: &Flags) -> Result<()> {
 }
 
 /// Runs `unset`.
-pub fn unset(a: UnsetArgs, flags: &Flags) -> Result<()> {
+pub(super) fn unset(a: UnsetArgs, flags: &Flags) -> Result<()> {
     let path = sops_lib::parse_extract_path(&a.index)?;
     let idempotent = a.idempotent;
     edit_in_place(
@@ -1185,7 +1185,7 @@ fn update_one(
 /// of the key change on stdout and, unless `--yes`, a confirmation; then the data key is
 /// re-wrapped. A failing file does not stop the others (as sops with several files); the run
 /// fails at the end.
-pub fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
+pub(super) fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
     let keys = key_sources(flags);
     let input_type = parse_format(&a.format.input_type, "--input-type")?;
     let targets = update_targets(&a.files, input_type)?;
@@ -1206,7 +1206,7 @@ pub fn update_keys(a: UpdateKeysArgs, flags: &Flags) -> Result<()> {
 }
 
 /// Runs `rotate`.
-pub fn rotate(a: RotateArgs, flags: &Flags) -> Result<()> {
+pub(super) fn rotate(a: RotateArgs, flags: &Flags) -> Result<()> {
     let keys = key_sources(flags);
     let mut d = decrypt_to_tree(Some(&a.file), &a.format, a.ignore_mac, keys.clone())?;
     let add = flag_keys_all(&KeyFlags {

@@ -7,33 +7,33 @@ use crate::error::Error;
 use crate::sops::ErrorKind;
 
 /// Failure not covered below (sops' `ErrorGeneric`).
-pub const GENERIC: u8 = 1;
+pub(super) const GENERIC: u8 = 1;
 /// The input file could not be read or parsed (`CouldNotReadInputFile`).
-pub const COULD_NOT_READ_INPUT: u8 = 2;
+pub(super) const COULD_NOT_READ_INPUT: u8 = 2;
 /// The output could not be written (`CouldNotWriteOutputFile`).
-pub const COULD_NOT_WRITE_OUTPUT: u8 = 3;
+pub(super) const COULD_NOT_WRITE_OUTPUT: u8 = 3;
 /// The tree could not be printed (`ErrorDumpingTree`).
-pub const ERROR_DUMPING_TREE: u8 = 4;
+pub(super) const ERROR_DUMPING_TREE: u8 = 4;
 /// `set`: bad index or value (`ErrorInvalidSetFormat`).
-pub const INVALID_SET_FORMAT: u8 = 7;
+pub(super) const INVALID_SET_FORMAT: u8 = 7;
 /// A value could not be decrypted (`ErrorDecryptingTree`).
-pub const ERROR_DECRYPTING_TREE: u8 = 25;
+pub(super) const ERROR_DECRYPTING_TREE: u8 = 25;
 /// MAC mismatch, or the MAC could not be decrypted (`MacMismatch`).
-pub const MAC_MISMATCH: u8 = 51;
+pub(super) const MAC_MISMATCH: u8 = 51;
 /// Bad `--extract` path (`InvalidTreePathFormat`).
-pub const INVALID_TREE_PATH: u8 = 91;
+pub(super) const INVALID_TREE_PATH: u8 = 91;
 /// Nothing to encrypt (`NeedAtLeastOneDocument`).
-pub const NEED_AT_LEAST_ONE_DOCUMENT: u8 = 92;
+pub(super) const NEED_AT_LEAST_ONE_DOCUMENT: u8 = 92;
 /// The file does not exist (`NoFileSpecified`: "cannot operate on non-existent file").
-pub const NO_FILE: u8 = 100;
+pub(super) const NO_FILE: u8 = 100;
 /// No key could recover (or wrap) the data key (`CouldNotRetrieveKey`).
-pub const COULD_NOT_RETRIEVE_KEY: u8 = 128;
+pub(super) const COULD_NOT_RETRIEVE_KEY: u8 = 128;
 /// The plaintext already has sops metadata (`FileAlreadyEncrypted`).
-pub const FILE_ALREADY_ENCRYPTED: u8 = 203;
+pub(super) const FILE_ALREADY_ENCRYPTED: u8 = 203;
 
 /// The sops verb that failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verb {
+pub(super) enum Verb {
     /// `decrypt` (`-d`)
     Decrypt,
     /// `encrypt` (`-e`)
@@ -56,7 +56,7 @@ pub enum Verb {
 
 /// The exit code sops uses for `e` in `verb`; `input` is the file the verb reads (so an I/O
 /// error on it is a read error, on any other path a write error).
-pub fn exit_code(verb: Verb, input: Option<&Path>, e: &Error) -> u8 {
+pub(super) fn exit_code(verb: Verb, input: Option<&Path>, e: &Error) -> u8 {
     match e {
         Error::Io { path, source } => {
             let is_input = input.is_none_or(|i| i == path) || path == Path::new("<stdin>");
@@ -102,7 +102,7 @@ pub fn exit_code(verb: Verb, input: Option<&Path>, e: &Error) -> u8 {
 }
 
 /// The verb of a sops command and the file it reads (`None` for standard input).
-pub fn verb_of(c: &super::Command) -> Option<(Verb, Option<PathBuf>)> {
+pub(super) fn verb_of(c: &super::Command) -> Option<(Verb, Option<PathBuf>)> {
     use super::Command as C;
     let file = |f: &Option<PathBuf>| f.clone().filter(|p| p != Path::new("-"));
     Some(match c {

@@ -3,7 +3,7 @@
 use crate::error::Result;
 
 /// Prints version, git commit and enabled cargo features.
-pub fn run() -> Result<()> {
+pub(super) fn run() -> Result<()> {
     let mut features: Vec<&str> = Vec::new();
     if cfg!(feature = "kube") {
         features.push("kube");

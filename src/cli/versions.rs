@@ -28,7 +28,7 @@ pub struct VersionsArgs {
 }
 
 /// Runs `versions`.
-pub fn run(args: VersionsArgs, flags: &Flags) -> Result<()> {
+pub(super) fn run(args: VersionsArgs, flags: &Flags) -> Result<()> {
     if args.format != "text" && args.format != "json" {
         return Err(Error::Usage(format!(
             "--format {:?}: use text or json",

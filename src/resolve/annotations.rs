@@ -69,7 +69,7 @@ fn lookup<'a>(
 }
 
 /// The annotation names read under each prefix.
-pub const ANNOTATION_NAMES: [&str; 5] = [
+pub(super) const ANNOTATION_NAMES: [&str; 5] = [
     "path",
     "ignore",
     "kv-version",

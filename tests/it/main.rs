@@ -1,5 +1,7 @@
 //! The one integration-test binary: every area is a module here, so the graph links once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Helpers are `pub` across the test modules of this one binary.
+#![allow(unreachable_pub)]
 
 mod support;
 

@@ -108,7 +108,7 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl TokenCache {
-    pub fn new(config: &VaultConfig, addr: &str) -> Option<TokenCache> {
+    pub(super) fn new(config: &VaultConfig, addr: &str) -> Option<TokenCache> {
         let dir = match config.token_cache.dir.clone().or_else(default_dir) {
             Some(d) => d,
             None => {
@@ -168,7 +168,7 @@ impl TokenCache {
     }
 
     /// A cached token with enough life left, renewing it if needed and possible.
-    pub async fn load(&self, transport: &Transport) -> Option<Token> {
+    pub(super) async fn load(&self, transport: &Transport) -> Option<Token> {
         let entry = self.read_entry()?;
         let expires_at = entry
             .expires_at
@@ -223,7 +223,7 @@ impl TokenCache {
     }
 
     /// Writes the token (atomically: a private temporary file renamed over the entry).
-    pub fn store(&self, token: &Token) {
+    pub(super) fn store(&self, token: &Token) {
         if let Err(e) = self.try_store(token) {
             tracing::warn!(
                 "vault: cannot write the token cache in {} ({e}); every run will log in",
@@ -277,7 +277,7 @@ impl TokenCache {
     }
 
     /// Forgets the cached token (it was revoked or expired).
-    pub fn remove(&self) {
+    pub(super) fn remove(&self) {
         let _ = std::fs::remove_file(&self.file);
     }
 }

@@ -40,7 +40,7 @@ pub(crate) struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    pub fn get(path: &'a str) -> Self {
+    pub(super) fn get(path: &'a str) -> Self {
         Request {
             method: Method::GET,
             path,
@@ -51,7 +51,7 @@ impl<'a> Request<'a> {
         }
     }
 
-    pub fn with_body(method: Method, path: &'a str, body: Zeroizing<Vec<u8>>) -> Self {
+    pub(super) fn with_body(method: Method, path: &'a str, body: Zeroizing<Vec<u8>>) -> Self {
         Request {
             method,
             path,
@@ -71,7 +71,7 @@ pub(crate) struct Response {
 
 impl Response {
     /// Vault's error messages in the body, as one line.
-    pub fn vault_errors(&self) -> String {
+    pub(super) fn vault_errors(&self) -> String {
         json::error_messages(&self.body)
     }
 }
@@ -152,7 +152,7 @@ pub(crate) fn path_segments(path: &str) -> Result<Vec<&str>, VaultError> {
 }
 
 impl Transport {
-    pub fn new(config: &VaultConfig) -> Result<Self, VaultError> {
+    pub(super) fn new(config: &VaultConfig) -> Result<Self, VaultError> {
         let url = parse_address(&config.address)?;
         let addr = url.as_str().trim_end_matches('/').to_owned();
         let mut base = url;
@@ -185,7 +185,7 @@ impl Transport {
         })
     }
 
-    pub fn url(&self, path: &str) -> Result<Url, VaultError> {
+    pub(super) fn url(&self, path: &str) -> Result<Url, VaultError> {
         let segs = path_segments(path).map_err(|e| e.with_addr(&self.addr))?;
         let mut url = self.base.clone();
         url.path_segments_mut()
@@ -209,7 +209,7 @@ impl Transport {
     /// Sends `req` with `token`, retrying connect errors, timeouts, 412, 429 and 5xx with
     /// exponential backoff and jitter, within the run's deadline. Returns the final response
     /// for any other status (the caller interprets it).
-    pub async fn send(
+    pub(super) async fn send(
         &self,
         req: &Request<'_>,
         token: Option<&Sensitive>,
