@@ -362,12 +362,25 @@ impl OpenBao {
 
     /// Writes a KV v2 secret (`data` is the map) and returns the new version number.
     pub fn kv2_put(&self, mount: &str, path: &str, data: Value) -> u64 {
-        let resp = self.api(
-            "POST",
-            &format!("/v1/{mount}/data/{path}"),
-            Some(serde_json::json!({ "data": data })),
+        let api = format!("/v1/{mount}/data/{path}");
+        let body = serde_json::json!({ "data": data });
+        // A mount still upgrading its storage answers 400 "Upgrading from non-versioned to
+        // versioned data" (seen once even after the read probe of `enable_secrets` passed):
+        // retry that answer only, until a deadline.
+        let resp = poll(
+            Duration::from_secs(30),
+            "a KV v2 write to a mount that is still upgrading",
+            || match self.try_request("POST", &api, Some(&body)) {
+                Ok((400, json)) if json.to_string().contains("Upgrading") => None,
+                other => Some(other),
+            },
         );
-        resp["data"]["version"].as_u64().unwrap()
+        let (status, json) = resp.unwrap_or_else(|e| panic!("OpenBao POST {api}: {e}"));
+        assert!(
+            (200..300).contains(&status),
+            "OpenBao POST {api} returned {status}: {json}"
+        );
+        json["data"]["version"].as_u64().unwrap()
     }
 
     /// Writes a KV v1 secret.
