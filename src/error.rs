@@ -86,12 +86,16 @@ impl Error {
 
 /// An error and its sources, `: `-joined (for messages from library errors that keep the cause
 /// in `source()`, like reqwest's).
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut s = e.source();
     while let Some(inner) = s {
-        msg.push_str(": ");
-        msg.push_str(&inner.to_string());
+        // Many errors already print their cause: say it once.
+        let text = inner.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
         s = inner.source();
     }
     msg

@@ -472,6 +472,65 @@ impl fmt::Debug for SecretBuf {
     }
 }
 
+/// Writes a float's text (an error for what the format cannot hold).
+pub type FloatText = fn(f64, &mut String) -> Result<(), String>;
+
+/// serde_json's compact output with sealbridge's escapes, for JSON written into a
+/// [`SecretBuf`]: `\"`, `\\`, `\n`, `\t`, `\r`, other C0 controls as lower-case `\u00xx`,
+/// `/` as is, and each character `extra` names as lower-case `\uXXXX`; floats by `float`.
+pub struct JsonEscapes {
+    /// Characters written as `\uXXXX` besides the C0 controls.
+    pub extra: fn(char) -> bool,
+    /// A float's text (`None`: as Rust prints it).
+    pub float: Option<FloatText>,
+}
+
+impl serde_json::ser::Formatter for JsonEscapes {
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
+        match self.float {
+            None => write!(w, "{v}"),
+            Some(f) => {
+                let mut text = Zeroizing::new(String::new());
+                f(v, &mut text).map_err(std::io::Error::other)?;
+                w.write_all(text.as_bytes())
+            }
+        }
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some((i, c)) = rest.char_indices().find(|(_, c)| (self.extra)(*c)) {
+            w.write_all(&rest.as_bytes()[..i])?;
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        use serde_json::ser::CharEscape;
+        match escape {
+            CharEscape::Quote => w.write_all(b"\\\""),
+            CharEscape::ReverseSolidus => w.write_all(b"\\\\"),
+            CharEscape::Solidus => w.write_all(b"/"),
+            CharEscape::LineFeed => w.write_all(b"\\n"),
+            CharEscape::Tab => w.write_all(b"\\t"),
+            CharEscape::CarriageReturn => w.write_all(b"\\r"),
+            CharEscape::Backspace => w.write_all(b"\\u0008"),
+            CharEscape::FormFeed => w.write_all(b"\\u000c"),
+            CharEscape::AsciiControl(b) => write!(w, "\\u{b:04x}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod secret_buf_tests {
     use super::*;

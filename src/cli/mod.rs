@@ -449,16 +449,7 @@ fn with_quiet_dependencies(filter: &str) -> String {
 
 /// Prints one error to stderr: `sealbridge: <message>` and its causes.
 pub(crate) fn report(e: &Error) {
-    let mut msg = format!("sealbridge: {e}");
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
+    let msg = format!("sealbridge: {}", crate::error::chain(e));
     let _ = writeln!(std::io::stderr().lock(), "{msg}");
 }
 

@@ -22,6 +22,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::error::chain;
 use crate::secret::Sensitive;
 use crate::settings::SecretSettings;
 
@@ -428,21 +429,6 @@ fn read_ca(path: &Path) -> Result<Vec<Vec<u8>>, String> {
         ));
     }
     Ok(certs)
-}
-
-/// An error and its causes on one line.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg
 }
 
 /// `Status.message` of an error response, if it is a Kubernetes Status object.

@@ -28,8 +28,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ClusterEnv, chain, kube_config, status_message};
+use super::{ClusterEnv, kube_config, status_message};
 use crate::backend::{Backends, Stamp};
+use crate::error::chain;
 use crate::resolve::RenderOptions;
 use crate::rotation::{self, Source};
 

@@ -10,7 +10,7 @@ use super::config::{
 use super::paths::Root;
 use super::secret::{BEHAVIOR_ANNOTATION, GeneratedSecret, NEEDS_HASH_ANNOTATION};
 use super::{KrmError, SopsSource};
-use crate::secret::{SecretBuf, SecretValue, Sensitive};
+use crate::secret::{JsonEscapes, SecretBuf, SecretValue, Sensitive};
 
 /// One generated output.
 #[derive(Debug)]
@@ -205,7 +205,7 @@ fn value_text(v: &SecretValue, what: &str) -> Result<Sensitive, KrmError> {
         SecretValue::List(_) | SecretValue::Map(_) => {
             check_json(v, what)?;
             let mut out = SecretBuf::new();
-            let mut ser = serde_json::Serializer::with_formatter(&mut out, JsonFormat);
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, JSON_FORMAT);
             serde::Serialize::serialize(&Json(v), &mut ser).map_err(|_| {
                 KrmError::Config(format!("{what}: the value cannot be written as JSON"))
             })?;
@@ -252,53 +252,17 @@ impl serde::Serialize for Json<'_> {
 }
 
 /// serde_json's compact output with the escapes sealbridge has always written (valid in JSON
-/// and in YAML 1.1 and 1.2): `\"`, `\\`, `\n`, `\t`, `\r`, other C0 controls, DEL, C1
-/// controls, U+2028, U+2029 and U+FEFF as lower-case `\uXXXX`; numbers as Rust prints them.
-struct JsonFormat;
-
-impl serde_json::ser::Formatter for JsonFormat {
-    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
-        write!(w, "{v}")
-    }
-
-    fn write_string_fragment<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        let mut rest = fragment;
-        while let Some((i, c)) = rest.char_indices().find(|(_, c)| {
-            matches!(
-                *c,
-                '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}'
-            )
-        }) {
-            w.write_all(&rest.as_bytes()[..i])?;
-            write!(w, "\\u{:04x}", c as u32)?;
-            rest = &rest[i + c.len_utf8()..];
-        }
-        w.write_all(rest.as_bytes())
-    }
-
-    fn write_char_escape<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        escape: serde_json::ser::CharEscape,
-    ) -> std::io::Result<()> {
-        use serde_json::ser::CharEscape;
-        match escape {
-            CharEscape::Quote => w.write_all(b"\\\""),
-            CharEscape::ReverseSolidus => w.write_all(b"\\\\"),
-            CharEscape::Solidus => w.write_all(b"/"),
-            CharEscape::LineFeed => w.write_all(b"\\n"),
-            CharEscape::Tab => w.write_all(b"\\t"),
-            CharEscape::CarriageReturn => w.write_all(b"\\r"),
-            CharEscape::Backspace => w.write_all(b"\\u0008"),
-            CharEscape::FormFeed => w.write_all(b"\\u000c"),
-            CharEscape::AsciiControl(b) => write!(w, "\\u{b:04x}"),
-        }
-    }
-}
+/// and in YAML 1.1 and 1.2): C0 controls, DEL, C1 controls, U+2028, U+2029 and U+FEFF as
+/// lower-case `\uXXXX`; numbers as Rust prints them.
+const JSON_FORMAT: JsonEscapes = JsonEscapes {
+    extra: |c| {
+        matches!(
+            c,
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}'
+        )
+    },
+    float: None,
+};
 
 /// Looks up `path` in a decrypted tree: a JSON pointer (`/a/b`, `~0`/`~1` escapes, list
 /// indices) or a top-level key.

@@ -4,7 +4,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::secret::{SecretBuf, SecretValue, Sensitive};
+use crate::secret::{JsonEscapes, SecretBuf, SecretValue, Sensitive};
 use crate::yaml::gofmt;
 
 /// Parses JSON text into a value. The error says where, never what.
@@ -66,7 +66,7 @@ pub(crate) fn keyed_fingerprint(key: &[u8], v: &SecretValue) -> String {
 /// Written by serde_json into a [`SecretBuf`] (no copy of the value left behind by growth).
 pub(crate) fn to_go_json(v: &SecretValue) -> Result<Zeroizing<String>, String> {
     let mut out = SecretBuf::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, GoJsonFormat);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, GO_JSON_FORMAT);
     serde::Serialize::serialize(&GoJson(v), &mut ser).map_err(|e| {
         // The messages are ours (below), never a value.
         let m = e.to_string();
@@ -111,54 +111,13 @@ impl serde::Serialize for GoJson<'_> {
     }
 }
 
-/// Go's `encoding/json` escapes and number text: `\"`, `\\`, `\n`, `\r`, `\t`, other C0
-/// controls as `\u00xx`; `<`, `>`, `&`, U+2028, U+2029 as `\uXXXX`; floats as Go's
-/// `strconv.FormatFloat(f, 'g'…)` rules for JSON ([`gofmt::float_json`]).
-struct GoJsonFormat;
-
-impl serde_json::ser::Formatter for GoJsonFormat {
-    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
-        let mut text = Zeroizing::new(String::new());
-        gofmt::float_json(v, &mut text).map_err(std::io::Error::other)?;
-        w.write_all(text.as_bytes())
-    }
-
-    fn write_string_fragment<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        let mut rest = fragment;
-        while let Some((i, c)) = rest
-            .char_indices()
-            .find(|(_, c)| matches!(*c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}'))
-        {
-            w.write_all(&rest.as_bytes()[..i])?;
-            write!(w, "\\u{:04x}", c as u32)?;
-            rest = &rest[i + c.len_utf8()..];
-        }
-        w.write_all(rest.as_bytes())
-    }
-
-    fn write_char_escape<W: ?Sized + std::io::Write>(
-        &mut self,
-        w: &mut W,
-        escape: serde_json::ser::CharEscape,
-    ) -> std::io::Result<()> {
-        use serde_json::ser::CharEscape;
-        match escape {
-            CharEscape::Quote => w.write_all(b"\\\""),
-            CharEscape::ReverseSolidus => w.write_all(b"\\\\"),
-            CharEscape::Solidus => w.write_all(b"/"),
-            CharEscape::LineFeed => w.write_all(b"\\n"),
-            CharEscape::Tab => w.write_all(b"\\t"),
-            CharEscape::CarriageReturn => w.write_all(b"\\r"),
-            CharEscape::Backspace => w.write_all(b"\\u0008"),
-            CharEscape::FormFeed => w.write_all(b"\\u000c"),
-            CharEscape::AsciiControl(b) => write!(w, "\\u{b:04x}"),
-        }
-    }
-}
+/// Go's `encoding/json` escapes and number text: C0 controls as `\u00xx` (but `\n`, `\r`,
+/// `\t`); `<`, `>`, `&`, U+2028, U+2029 as `\uXXXX`; floats as Go writes them for JSON
+/// ([`gofmt::float_json`]).
+const GO_JSON_FORMAT: JsonEscapes = JsonEscapes {
+    extra: |c| matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}'),
+    float: Some(gofmt::float_json),
+};
 
 /// The text of a scalar value (strings as they are, numbers and booleans as Go prints them).
 /// `None` for null, maps and lists.

@@ -90,23 +90,26 @@ fn version_modifier_follows_kv2_versions_without_reading_the_value() {
     }
 }
 
+/// Encrypts `plain` for `recipient` with sealbridge into `d/target` (through `d/plain.yaml`).
+fn encrypt_to(d: &std::path::Path, recipient: &str, plain: &str, target: &str) {
+    std::fs::write(d.join("plain.yaml"), plain).unwrap();
+    let home = support::tempdir();
+    let o = support::sealbridge(home.path())
+        .current_dir(d)
+        .args(["encrypt", "--age", recipient, "plain.yaml"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    std::fs::write(d.join(target), o.stdout).unwrap();
+}
+
 #[test]
 fn version_modifier_fingerprints_a_sops_file_without_its_key() {
     let dir = support::tempdir();
     let d = dir.path();
     let (identity, recipient) = support::age_keypair();
     std::fs::write(d.join("age.txt"), identity).unwrap();
-    let encrypt = |plain: &str| {
-        std::fs::write(d.join("plain.yaml"), plain).unwrap();
-        let home = support::tempdir();
-        let o = support::sealbridge(home.path())
-            .current_dir(d)
-            .args(["encrypt", "--age", &recipient, "plain.yaml"])
-            .output()
-            .unwrap();
-        assert!(o.status.success());
-        std::fs::write(d.join("db.enc.yaml"), o.stdout).unwrap();
-    };
+    let encrypt = |plain: &str| encrypt_to(d, &recipient, plain, "db.enc.yaml");
     encrypt("password: first\n");
     std::fs::write(
         d.join("app.yaml"),
@@ -475,17 +478,7 @@ fn checksum_of_rolls_a_workload_when_a_secret_it_uses_changes_and_only_then() {
     let d = dir.path();
     let (identity, recipient) = support::age_keypair();
     std::fs::write(d.join("age.txt"), &identity).unwrap();
-    let encrypt = |plain: &str| {
-        std::fs::write(d.join("plain.yaml"), plain).unwrap();
-        let home = support::tempdir();
-        let o = support::sealbridge(home.path())
-            .current_dir(d)
-            .args(["encrypt", "--age", &recipient, "plain.yaml"])
-            .output()
-            .unwrap();
-        assert!(o.status.success());
-        std::fs::write(d.join("tls.enc.yaml"), o.stdout).unwrap();
-    };
+    let encrypt = |plain: &str| encrypt_to(d, &recipient, plain, "tls.enc.yaml");
     encrypt("key: tls-key-1\n");
     let workload = |kind: &str, name: &str, checksum_of: &str, pod: &str| {
         let template = format!(
