@@ -139,6 +139,18 @@ pub(super) fn run(args: RefreshArgs, flags: &Flags) -> Result<()> {
         .block_on(Refresher::connect(&env, opts))
         .map_err(|e| Error::Usage(format!("refresh: {e}")))?;
 
+    let mut stop_signals: Vec<tokio::signal::unix::Signal> = if args.watch {
+        let _in_rt = rt.enter();
+        [
+            tokio::signal::unix::SignalKind::terminate(),
+            tokio::signal::unix::SignalKind::interrupt(),
+        ]
+        .into_iter()
+        .filter_map(|k| tokio::signal::unix::signal(k).ok())
+        .collect()
+    } else {
+        Vec::new()
+    };
     let mut done = 0u64;
     let mut failed;
     loop {
@@ -211,7 +223,18 @@ pub(super) fn run(args: RefreshArgs, flags: &Flags) -> Result<()> {
         } else {
             Duration::from_millis(rand::thread_rng().gen_range(0..=jitter.as_millis() as u64))
         };
-        rt.block_on(async { tokio::time::sleep(interval + extra).await });
+        // SIGTERM/SIGINT (a Deployment being stopped) end the watch between cycles: one that
+        // arrives during a cycle is kept by the streams and ends the wait at once.
+        let stop = rt.block_on(async {
+            tokio::select! {
+                _ = tokio::time::sleep(interval + extra) => false,
+                _ = next_signal(&mut stop_signals) => true,
+            }
+        });
+        if stop {
+            tracing::info!("refresh: stopped by a signal between cycles");
+            break;
+        }
     }
     if failed {
         return Err(Error::Refused(
@@ -219,4 +242,21 @@ pub(super) fn run(args: RefreshArgs, flags: &Flags) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The next of `signals` to arrive (never, without any).
+#[cfg(feature = "kube")]
+async fn next_signal(signals: &mut [tokio::signal::unix::Signal]) {
+    if signals.is_empty() {
+        return std::future::pending().await;
+    }
+    std::future::poll_fn(|cx| {
+        for s in signals.iter_mut() {
+            if s.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }

@@ -1088,3 +1088,57 @@ fn refresh_checks_kv1_secrets_by_the_operators_keyed_fingerprint() {
         stdout(&o)
     );
 }
+
+/// `refresh --watch` in a Deployment: SIGTERM between cycles ends it at once with exit 0.
+#[test]
+fn refresh_watch_stops_cleanly_on_sigterm_between_cycles() {
+    use std::io::BufRead as _;
+    let bao = support::openbao();
+    let dir = support::tempdir();
+    let d = dir.path();
+    let mut routes: HashMap<String, (u16, Value)> = HashMap::new();
+    routes.insert(
+        APPS.to_owned(),
+        (
+            200,
+            json!({"kind": "ApplicationList", "apiVersion": "argoproj.io/v1alpha1",
+                   "metadata": {}, "items": []}),
+        ),
+    );
+    let api = FakeApi::start(routes, None);
+    let kubeconfig = kubeconfig(d, &api.url);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sealbridge"))
+        .args(["refresh", "--watch", "--interval", "1h"])
+        .envs(vault_settings(bao))
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    // The first cycle's summary, then the hour-long wait.
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the first cycle's summary");
+    assert!(line.contains("0 application(s)"), "{line}");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = support::poll(
+        std::time::Duration::from_secs(30),
+        "refresh --watch to exit after SIGTERM",
+        || child.try_wait().unwrap(),
+    );
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
