@@ -12,6 +12,7 @@
 //! | `SB007` | a sops file whose recipients differ from its `.sops.yaml` rule |
 //! | `SB008` | a sops generator (`SecretGenerator`, ksops) entry that does not exist or is not sops-encrypted |
 //! | `SB010` | a `.sops.yaml` creation rule that matches no file under its directory (a typo, or shadowed by an earlier rule) |
+//! | `SB011` | a reference hashing the secret's value (`sha256sum` without `version` first) |
 //! | `SB009` | (`--resolve`, with credentials) a reference that does not resolve: no such secret, key or version, permission denied, a sops file the keys cannot open |
 
 use std::path::{Path, PathBuf};
@@ -226,6 +227,21 @@ fn check_file(path: &Path, opts: &RenderOptions, out: &mut Vec<Finding>) {
     match resolve::explain_inputs(&[Input::Path(path.to_path_buf())], opts) {
         Ok(rows) => {
             for (f, ok) in rows {
+                if ok && hashes_the_value(&f.reference) {
+                    out.push(Finding {
+                        id: "SB011",
+                        file: file.clone(),
+                        line: None,
+                        location: location(&f),
+                        message: format!(
+                            "{}: `sha256sum` of a secret's value puts an unsalted hash of it in \
+                             the manifest, an offline guessing oracle for a weak secret: for \
+                             rollouts use `| version` first (the secret's version, not its \
+                             value) or the workload annotation sealbridge.io/checksum-of",
+                            f.reference
+                        ),
+                    });
+                }
                 if !ok {
                     out.push(Finding {
                         id: "SB001",
@@ -410,6 +426,26 @@ fn literal_secrets(file: &str, text: &str, out: &mut Vec<Finding>) {
             }
         }
     }
+}
+
+/// Whether a reference's modifiers hash the secret's value: `sha256sum` without `version`
+/// before it (`<path:kv/data/db#password | sha256sum>`).
+fn hashes_the_value(reference: &str) -> bool {
+    let body = reference
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    let mut versioned = false;
+    for m in body.split('|').skip(1).map(str::trim) {
+        let name = m.split_whitespace().next().unwrap_or("");
+        if name == "version" {
+            versioned = true;
+        }
+        if name == "sha256sum" && !versioned {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether a Secret value holds a reference (in `data`, also once base64-decoded).
@@ -702,6 +738,23 @@ fn generator_files(root: &Path, u: &crate::kustomize::PluginUse, out: &mut Vec<F
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn value_hashes_are_told_from_version_hashes() {
+        assert!(super::hashes_the_value(
+            "<path:kv/data/db#password | sha256sum>"
+        ));
+        assert!(super::hashes_the_value(
+            "<path:kv/data/db#password | base64encode | sha256sum>"
+        ));
+        assert!(!super::hashes_the_value(
+            "<path:kv/data/db#password | version | sha256sum>"
+        ));
+        assert!(!super::hashes_the_value("<path:kv/data/db#password>"));
+        assert!(!super::hashes_the_value(
+            "<path:kv/data/db#password | base64encode>"
+        ));
+    }
+
     use super::*;
 
     #[test]

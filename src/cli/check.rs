@@ -17,7 +17,8 @@ Offline: no credentials, nothing fetched or decrypted, no value printed. Finding
 reference/annotation problems, SB002 literal Secret values, SB003 private key material, SB004 \
 sops files with clear values or no MAC, SB005 kustomization trees the kustomize variant \
 refuses, SB006 unreadable files, SB007 sops recipients that drifted from .sops.yaml, SB008 \
-generator files missing or in clear, SB010 .sops.yaml rules that select no file; SB009 with \
+generator files missing or in clear, SB010 .sops.yaml rules that select no file, SB011 hashes \
+of secret values (use `| version`); SB009 with \
 --resolve (docs/check.md). Exit 0: clean; 1: findings; 2: usage."
 )]
 pub struct CheckArgs {
@@ -109,6 +110,10 @@ fn sarif(findings: &[Finding]) -> String {
         ("SB008", "sops generator file missing or not encrypted"),
         ("SB009", "reference that does not resolve (--resolve)"),
         ("SB010", ".sops.yaml creation rule that selects no file"),
+        (
+            "SB011",
+            "hash of a secret's value in a manifest (a guessing oracle)",
+        ),
     ]
     .iter()
     .map(|(id, d)| serde_json::json!({"id": id, "shortDescription": {"text": d}}))

@@ -688,8 +688,8 @@ impl Tenant {
     }
 
     /// `plaintext_only_in_secrets`: a reference in `object` (`Kind/name`) at `field` may only
-    /// write its value into a Secret's `data`/`stringData`, unless its modifier chain hashes
-    /// the value (`sha256sum`), which does not reveal it.
+    /// write its value into a Secret's `data`/`stringData`, unless its modifier chain starts
+    /// from the secret's version (`version`) or hashes the value (`sha256sum`).
     pub fn check_placement(
         &self,
         object: &str,
@@ -717,8 +717,8 @@ impl Tenant {
             "plaintext_only_in_secrets",
             format!(
                 "a resolved value may only be written into a Secret's data or stringData (Argo CD \
-                 shows other fields in its UI and diffs), not into {} {field}; hash it with \
-                 `| sha256sum` if only a checksum is needed",
+                 shows other fields in its UI and diffs), not into {} {field}; for a rollout \
+                 trigger use `| version` (the secret's version, not its value)",
                 if object.is_empty() {
                     "this object"
                 } else {

@@ -481,3 +481,41 @@ fn pem_marker_in_prose_is_not_key_material_but_a_block_scalar_key_is() {
     assert!(out.contains("bad/tls.yaml:7: SB003"), "{out}");
     assert!(!out.contains("PlantedPemBody"));
 }
+
+#[test]
+fn check_reports_hashes_of_secret_values_but_not_of_versions() {
+    let t = support::tempdir();
+    let d = t.path();
+    let deploy = |name: &str, reference: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  template:\n    \
+             metadata:\n      annotations:\n        checksum/db: \"{reference}\"\n"
+        )
+    };
+    write(
+        d,
+        "hashed.yaml",
+        &deploy("hashed", "<path:kv/data/db#password | sha256sum>"),
+    );
+    write(
+        d,
+        "versioned.yaml",
+        &deploy(
+            "versioned",
+            "<path:kv/data/db#password | version | sha256sum>",
+        ),
+    );
+    let o = check(d, &["--format", "json", "."]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let findings: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let sb011: Vec<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "SB011")
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(sb011.len(), 1, "{text}");
+    assert!(sb011[0].ends_with("hashed.yaml"), "{text}");
+    assert_eq!(o.status.code(), Some(1));
+}
