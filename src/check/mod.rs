@@ -18,7 +18,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::manifest::Input;
+
+mod ignore;
 use crate::resolve::{self, RenderOptions};
+pub use ignore::{DEFAULT_FILE as IGNORE_FILE, Ignore};
 
 /// One finding: where, what, how to fix. Never a value.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -39,12 +42,13 @@ pub struct Finding {
 const MAX_FILES: usize = 50_000;
 const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// The files under `paths` (directories walked), sorted, without duplicates.
-fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
+/// The files under `paths` (directories walked, without what `ignore` skips), sorted, without
+/// duplicates.
+fn collect(paths: &[PathBuf], ignore: &Ignore) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut files);
+            walk(p, &mut files, ignore);
         } else {
             files.push(p.clone());
         }
@@ -54,9 +58,10 @@ fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
     files
 }
 
-/// Checks every file under `paths`.
-pub fn check(paths: &[PathBuf], opts: &RenderOptions) -> Vec<Finding> {
-    let files = collect(paths);
+/// Checks every file under `paths` except what `ignore` skips (the caller drops the findings
+/// it names: [`Ignore::drops`]).
+pub fn check(paths: &[PathBuf], opts: &RenderOptions, ignore: &Ignore) -> Vec<Finding> {
+    let files = collect(paths, ignore);
     let mut out = Vec::new();
     for f in &files {
         check_file(f, opts, &mut out);
@@ -126,8 +131,9 @@ pub fn resolve(
     paths: &[PathBuf],
     backends: &crate::backend::Backends,
     opts: &RenderOptions,
+    ignore: &Ignore,
 ) -> Vec<Finding> {
-    let files = collect(paths);
+    let files = collect(paths, ignore);
     let inputs: Vec<Input> = files
         .into_iter()
         .filter(|f| is_manifest(f) && !helm_template(f))
@@ -170,7 +176,7 @@ pub fn resolve(
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, ignore: &Ignore) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -183,10 +189,13 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             continue;
         }
         let Ok(ft) = e.file_type() else { continue };
+        let path = e.path();
         if ft.is_dir() {
-            walk(&e.path(), out);
-        } else if ft.is_file() {
-            out.push(e.path());
+            if !ignore.skips_dir(&path) {
+                walk(&path, out, ignore);
+            }
+        } else if ft.is_file() && !ignore.skips_file(&path) {
+            out.push(path);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! findings, 2 usage.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::check::Finding;
 use crate::context::Context;
@@ -31,6 +31,10 @@ pub struct CheckArgs {
     /// Files that may hold key material (throwaway demo keys), by path as printed; repeat.
     #[arg(long, value_name = "PATH")]
     pub allow: Vec<String>,
+    /// Paths to skip and findings to drop, one `GLOB [SB00N,…]` per line (default:
+    /// `.sealbridge-check-ignore` in the current directory, when present; docs/check.md).
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
     /// Also resolve every reference with the credentials present (the same settings as
     /// `render`): each that does not resolve is a finding (SB009). Values are fetched into
     /// wiped memory and never printed.
@@ -54,15 +58,25 @@ pub(super) fn run(args: CheckArgs, flags: &Flags) -> Result<()> {
             )));
         }
     }
+    let ignore = match &args.ignore_file {
+        Some(f) => crate::check::Ignore::load(f, true),
+        None => crate::check::Ignore::load(Path::new(crate::check::IGNORE_FILE), false),
+    }
+    .map_err(Error::Usage)?;
     let ctx = Context::load(flags)?;
     let opts = ctx.render_options(None)?;
-    let mut findings = crate::check::check(&args.paths, &opts);
+    let mut findings = crate::check::check(&args.paths, &opts, &ignore);
     if args.resolve {
         super::arm_deadline(ctx.settings().deadline);
         let backends = ctx.backends(&opts);
-        findings.extend(crate::check::resolve(&args.paths, &backends, &opts));
+        findings.extend(crate::check::resolve(
+            &args.paths,
+            &backends,
+            &opts,
+            &ignore,
+        ));
     }
-    findings.retain(|f| !(f.id == "SB003" && args.allow.contains(&f.file)));
+    findings.retain(|f| !(f.id == "SB003" && args.allow.contains(&f.file)) && !ignore.drops(f));
     let out = match args.format.as_str() {
         "json" => {
             let mut s = serde_json::to_string_pretty(&findings)

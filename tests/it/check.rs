@@ -519,3 +519,69 @@ fn check_reports_hashes_of_secret_values_but_not_of_versions() {
     assert!(sb011[0].ends_with("hashed.yaml"), "{text}");
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn check_ignore_file_skips_paths_and_drops_named_findings_only() {
+    let t = support::tempdir();
+    let d = t.path();
+    let (identity, _) = support::age_keypair();
+    write(d, "build/out/key.txt", &identity);
+    write(d, "fixtures/key.txt", &identity);
+    write(d, "app/key.txt", &identity);
+    write(
+        d,
+        "fixtures/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  p: hunter2-literal\n",
+    );
+    write(
+        d,
+        ".sealbridge-check-ignore",
+        "# build output\nbuild/**\nfixtures/** SB003 # keys only\n",
+    );
+    let o = check(d, &["--format", "json", "."]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let findings: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let got: Vec<(String, String)> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_owned(),
+                f["file"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("./")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    // The key outside the rules and the literal Secret (SB002 is not ignored there) remain.
+    assert_eq!(
+        got,
+        [
+            ("SB003".to_owned(), "app/key.txt".to_owned()),
+            ("SB002".to_owned(), "fixtures/secret.yaml".to_owned())
+        ],
+        "{text}"
+    );
+    // A named file that does not exist, or a malformed rule, is a usage error.
+    let o = check(d, &["--ignore-file", "missing", "."]);
+    assert_eq!(o.status.code(), Some(2));
+    write(d, ".sealbridge-check-ignore", "fixtures/** SB3\n");
+    let o = check(d, &["."]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(".sealbridge-check-ignore:1: \"SB3\""),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// This repository passes its own `check` (its `.sealbridge-check-ignore` names the test data
+/// and the marked demo keys).
+#[test]
+fn the_repository_passes_its_own_check() {
+    let o = check(&support::project_root(), &["."]);
+    assert_clean(&o);
+}
