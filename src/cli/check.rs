@@ -76,7 +76,8 @@ pub(super) fn run(args: CheckArgs, flags: &Flags) -> Result<()> {
             &ignore,
         ));
     }
-    findings.retain(|f| !(f.id == "SB003" && args.allow.contains(&f.file)) && !ignore.drops(f));
+    let allowed = |f: &crate::check::Finding| f.id == "SB003" && args.allow.contains(&f.file);
+    findings.retain(|f| !allowed(f) && !ignore.drops(f));
     let out = match args.format.as_str() {
         "json" => {
             let mut s = serde_json::to_string_pretty(&findings)
