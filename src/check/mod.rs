@@ -438,23 +438,19 @@ fn literal_secrets(file: &str, text: &str, out: &mut Vec<Finding>) {
 }
 
 /// Whether a reference's modifiers hash the secret's value: `sha256sum` without `version`
-/// before it (`<path:kv/data/db#password | sha256sum>`).
+/// before it (`<path:kv/data/db#password | sha256sum>`), as the render engine's parser reads
+/// the reference.
 fn hashes_the_value(reference: &str) -> bool {
-    let body = reference
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>');
-    let mut versioned = false;
-    for m in body.split('|').skip(1).map(str::trim) {
-        let name = m.split_whitespace().next().unwrap_or("");
-        if name == "version" {
-            versioned = true;
-        }
-        if name == "sha256sum" && !versioned {
-            return true;
-        }
-    }
-    false
+    use crate::placeholder::{Modifier, ScanContext, Segment};
+    let parsed = crate::placeholder::parse(reference, ScanContext { generic: true });
+    parsed.segments.iter().any(|s| match s {
+        Segment::Ref(r) => r
+            .modifiers
+            .iter()
+            .take_while(|m| !matches!(m, Modifier::Version))
+            .any(|m| matches!(m, Modifier::Sha256Sum)),
+        Segment::Text(_) => false,
+    })
 }
 
 /// Whether a Secret value holds a reference (in `data`, also once base64-decoded).
@@ -761,6 +757,10 @@ mod tests {
         assert!(!super::hashes_the_value("<path:kv/data/db#password>"));
         assert!(!super::hashes_the_value(
             "<path:kv/data/db#password | base64encode>"
+        ));
+        // A `|` inside a modifier's argument is no modifier (the engine's parser reads it).
+        assert!(!super::hashes_the_value(
+            "<path:kv/data/db#password | default \"a | sha256sum | b\">"
         ));
     }
 
