@@ -143,25 +143,25 @@ pub fn annotate(root: &mut Node, stamps: &BTreeSet<Stamp>) -> bool {
         }
         return true;
     }
-    let values = [
-        (SOURCES_ANNOTATION, sources_text(stamps.iter().copied())),
-        (VERSIONS_ANNOTATION, digest(stamps.iter().copied())),
-    ];
-    let metadata = child_mapping(root, "metadata");
-    let Some(metadata) = metadata else {
+    set_annotations(
+        root,
+        [
+            (SOURCES_ANNOTATION, sources_text(stamps.iter().copied())),
+            (VERSIONS_ANNOTATION, digest(stamps.iter().copied())),
+        ],
+    )
+}
+
+/// Sets `metadata.annotations` entries of `node` (a mapping; `metadata` and `annotations` are
+/// created when missing or null). The annotations are written by the manifest writer (their
+/// text no longer describes them). False when `node` or one of them is not a mapping.
+fn set_annotations<const N: usize>(node: &mut Node, entries: [(&str, String); N]) -> bool {
+    let Some(ann) = child_mapping(node, "metadata").and_then(|m| child_mapping(m, "annotations"))
+    else {
         return false;
     };
-    let Some(ann) = child_mapping(metadata, "annotations") else {
-        return false;
-    };
-    for (key, value) in values {
-        let Some(entries) = ann.as_mapping_mut() else {
-            return false;
-        };
-        match entries.iter_mut().find(|(k, _)| k.as_str() == Some(key)) {
-            Some((_, v)) => *v = Node::str(value),
-            None => entries.push((Node::str(key), Node::str(value))),
-        }
+    for (key, value) in entries {
+        ann.insert(key, Node::str(value));
     }
     ann.clear_span();
     true
@@ -211,10 +211,7 @@ pub fn checksums(
         })
         .collect();
     for (i, d) in docs.iter().enumerate() {
-        let Some(want) = d
-            .root
-            .get_path(&["metadata", "annotations", CHECKSUM_OF_ANNOTATION])
-        else {
+        let Some(want) = checksum_of(&d.root) else {
             continue;
         };
         let Some(want) = want.as_str() else {
@@ -296,47 +293,41 @@ pub fn checksums(
     (out, problems)
 }
 
+/// The [`CHECKSUM_OF_ANNOTATION`] of a document root.
+fn checksum_of(root: &Node) -> Option<&Node> {
+    root.get_path(&["metadata", "annotations", CHECKSUM_OF_ANNOTATION])
+}
+
+/// Whether a document asks for a pod-template checksum ([`CHECKSUM_OF_ANNOTATION`]).
+pub fn asks_for_checksum(root: &Node) -> bool {
+    checksum_of(root).is_some()
+}
+
 /// Writes [`CHECKSUM_ANNOTATION`] into the pod template of `root`.
 pub fn set_checksum(root: &mut Node, checksum: &str) -> bool {
-    let path: &[&str] = if root.get("kind").and_then(Node::as_str) == Some("CronJob") {
-        &["spec", "jobTemplate", "spec", "template"]
-    } else {
-        &["spec", "template"]
-    };
     let mut cur = root;
-    for key in path {
+    for key in template_path(cur) {
         let Some(next) = cur.get_mut(key) else {
             return false;
         };
         cur = next;
     }
-    let Some(metadata) = child_mapping(cur, "metadata") else {
-        return false;
-    };
-    let Some(ann) = child_mapping(metadata, "annotations") else {
-        return false;
-    };
-    let Some(entries) = ann.as_mapping_mut() else {
-        return false;
-    };
-    match entries
-        .iter_mut()
-        .find(|(k, _)| k.as_str() == Some(CHECKSUM_ANNOTATION))
-    {
-        Some((_, v)) => *v = Node::str(checksum),
-        None => entries.push((Node::str(CHECKSUM_ANNOTATION), Node::str(checksum))),
+    set_annotations(cur, [(CHECKSUM_ANNOTATION, checksum.to_owned())])
+}
+
+/// Where a workload's pod template is: `spec.template`, a CronJob's
+/// `spec.jobTemplate.spec.template`.
+fn template_path(root: &Node) -> &'static [&'static str] {
+    if root.get("kind").and_then(Node::as_str) == Some("CronJob") {
+        &["spec", "jobTemplate", "spec", "template"]
+    } else {
+        &["spec", "template"]
     }
-    ann.clear_span();
-    true
 }
 
 fn pod_template(root: &Node) -> Option<&Node> {
-    let t = if root.get("kind").and_then(Node::as_str) == Some("CronJob") {
-        root.get_path(&["spec", "jobTemplate", "spec", "template"])
-    } else {
-        root.get_path(&["spec", "template"])
-    };
-    t.filter(|t| t.is_mapping())
+    root.get_path(template_path(root))
+        .filter(|t| t.is_mapping())
 }
 
 /// The Secret names a pod template uses: env `secretKeyRef`, `envFrom` `secretRef`, secret and

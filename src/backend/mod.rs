@@ -164,6 +164,30 @@ impl From<SecretValue> for Fetch {
     }
 }
 
+/// What a metadata fetch (`SecretId::metadata`, the `version` modifier) returns: the map
+/// `{version, updated}` (never a value of the secret).
+pub fn version_map(version: &str, updated: &str) -> SecretValue {
+    let mut m = indexmap::IndexMap::new();
+    for (k, v) in [("version", version), ("updated", updated)] {
+        m.insert(
+            k.to_owned(),
+            SecretValue::String(crate::secret::Sensitive::from_str_copy(v)),
+        );
+    }
+    SecretValue::Map(m)
+}
+
+/// The `version` of a [`version_map`].
+pub fn version_of(meta: &SecretValue) -> Option<String> {
+    match meta {
+        SecretValue::Map(m) => match m.get("version") {
+            Some(SecretValue::String(v)) => v.expose_str().map(str::to_owned),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The future a [`Backend::fetch`] returns.
 pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetch, BackendError>> + Send + 'a>>;
 

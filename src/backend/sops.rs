@@ -57,18 +57,10 @@ impl SopsBackend {
             .map_err(|e| BackendError::Decrypt(format!("cannot read the file: {e}")))?;
         let (_, md) = sops::load_encrypted(&bytes, sops::Format::from_path(file))
             .map_err(|e| BackendError::Decrypt(e.to_string()))?;
-        let mut m = indexmap::IndexMap::new();
-        m.insert(
-            "version".to_owned(),
-            SecretValue::String(crate::secret::Sensitive::from_str_copy(&mac_fingerprint(
-                &md.mac,
-            ))),
-        );
-        m.insert(
-            "updated".to_owned(),
-            SecretValue::String(crate::secret::Sensitive::from_str_copy(&md.last_modified)),
-        );
-        Ok(SecretValue::Map(m))
+        Ok(super::version_map(
+            &mac_fingerprint(&md.mac),
+            &md.last_modified,
+        ))
     }
 
     /// Decrypts `file`; the stamp is `sops:PATH` at its MAC fingerprint (for pod-template
@@ -195,13 +187,7 @@ impl Backend for SopsBackend {
             let file = self.confine(&id.path)?;
             if id.metadata {
                 let value = Self::fingerprint(&file)?;
-                let version = match &value {
-                    SecretValue::Map(m) => m.get("version").and_then(|v| match v {
-                        SecretValue::String(s) => s.expose_str().map(str::to_owned),
-                        _ => None,
-                    }),
-                    _ => None,
-                };
+                let version = super::version_of(&value);
                 return Ok(Fetch {
                     stamp: version.map(|version| Stamp {
                         source: format!("sops:{}", id.path),

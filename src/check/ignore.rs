@@ -32,6 +32,8 @@ struct Rule {
 #[derive(Default)]
 pub struct Ignore {
     rules: Vec<Rule>,
+    /// The current directory, read once: absolute paths below it are matched relative to it.
+    cwd: Option<std::path::PathBuf>,
 }
 
 impl Ignore {
@@ -65,7 +67,10 @@ impl Ignore {
             };
             rules.push(Rule { glob, prune, ids });
         }
-        Ok(Ignore { rules })
+        Ok(Ignore {
+            rules,
+            cwd: std::env::current_dir().ok(),
+        })
     }
 
     /// Reads `path`; `None` when `required` is false and there is no such file.
@@ -81,7 +86,10 @@ impl Ignore {
 
     /// Whether the file at `path` is never read.
     pub fn skips_file(&self, path: &Path) -> bool {
-        let rel = relative(path);
+        if self.rules.is_empty() {
+            return false;
+        }
+        let rel = self.relative(path);
         self.rules
             .iter()
             .any(|r| r.ids.is_empty() && r.glob.matches(&rel))
@@ -89,7 +97,10 @@ impl Ignore {
 
     /// Whether the walk does not enter the directory `path`.
     pub fn skips_dir(&self, path: &Path) -> bool {
-        let rel = relative(path);
+        if self.rules.is_empty() {
+            return false;
+        }
+        let rel = self.relative(path);
         self.rules
             .iter()
             .any(|r| r.prune.as_ref().is_some_and(|g| g.matches(&rel)))
@@ -97,7 +108,10 @@ impl Ignore {
 
     /// Whether `f` is dropped.
     pub fn drops(&self, f: &Finding) -> bool {
-        let rel = relative(Path::new(&f.file));
+        if self.rules.is_empty() {
+            return false;
+        }
+        let rel = self.relative(Path::new(&f.file));
         self.rules.iter().any(|r| {
             r.glob.matches(&rel) && (r.ids.is_empty() || r.ids.iter().any(|id| id == f.id))
         })
@@ -108,19 +122,21 @@ fn is_finding_id(id: &str) -> bool {
     id.len() == 5 && id.starts_with("SB") && id[2..].bytes().all(|b| b.is_ascii_digit())
 }
 
-/// `path` as the globs see it: relative to the current directory when it is below it, `./`
-/// removed, `/`-separated.
-fn relative(path: &Path) -> String {
-    let shown = match std::env::current_dir() {
-        Ok(cwd) if path.is_absolute() => path.strip_prefix(&cwd).unwrap_or(path).to_path_buf(),
-        _ => path.to_path_buf(),
-    };
-    let text = shown.to_string_lossy().replace('\\', "/");
-    let mut t = text.as_str();
-    while let Some(rest) = t.strip_prefix("./") {
-        t = rest;
+impl Ignore {
+    /// `path` as the globs see it: relative to the current directory when it is below it,
+    /// `./` removed, `/`-separated.
+    fn relative(&self, path: &Path) -> String {
+        let shown = match &self.cwd {
+            Some(cwd) if path.is_absolute() => path.strip_prefix(cwd).unwrap_or(path),
+            _ => path,
+        };
+        let text = shown.to_string_lossy().replace('\\', "/");
+        let mut t = text.as_str();
+        while let Some(rest) = t.strip_prefix("./") {
+            t = rest;
+        }
+        t.to_owned()
     }
-    t.to_owned()
 }
 
 #[cfg(test)]

@@ -250,8 +250,20 @@ pub async fn render_documents(
 
     // What each document is built from (before substitution takes the plan): for the record
     // (`SEALBRIDGE_RECORD_VERSIONS`) and pod-template checksums (`crate::rotation`).
-    let stamps = stamps_by_document(&scanned, &planned, &fetched);
-    let (checksums, checksum_problems) = crate::rotation::checksums(docs, &stamps);
+    // Only when asked for: a plain render clones no stamp and walks no document again.
+    let checksum_wanted = docs
+        .iter()
+        .any(|d| crate::rotation::asks_for_checksum(&d.root));
+    let stamps = if opts.record_versions || checksum_wanted {
+        stamps_by_document(&scanned, &planned, &fetched)
+    } else {
+        Default::default()
+    };
+    let (checksums, checksum_problems) = if checksum_wanted {
+        crate::rotation::checksums(docs, &stamps)
+    } else {
+        Default::default()
+    };
     for (doc, problem) in checksum_problems {
         if let Some(ctx) = scanned.docs.get(doc) {
             failures.push((

@@ -4,6 +4,7 @@
 use super::{ReadOrigin, VaultClient, VaultError, VaultErrorKind};
 use crate::backend::{
     Backend, BackendError, CanonicalFuture, Fetch, FetchFuture, KvVersion, SecretId, Stamp,
+    version_of,
 };
 
 /// The Vault/OpenBao backend: one shared client per run (its own concurrency bound, retries,
@@ -230,31 +231,9 @@ fn vault_error(e: VaultError, id: &SecretId) -> BackendError {
 
 /// `{version: "kv1-<24 hex of HMAC-SHA256(key, canonical JSON of the secret)>", updated: ""}`.
 fn fingerprint(key: &[u8], value: &crate::secret::SecretValue) -> crate::secret::SecretValue {
-    use crate::secret::{SecretValue, Sensitive};
     let version = format!(
         "kv1-{}",
         crate::placeholder::value::keyed_fingerprint(key, value)
     );
-    let mut m = indexmap::IndexMap::new();
-    m.insert(
-        "version".to_owned(),
-        SecretValue::String(Sensitive::from_str_copy(&version)),
-    );
-    m.insert(
-        "updated".to_owned(),
-        SecretValue::String(Sensitive::from_str_copy("")),
-    );
-    SecretValue::Map(m)
-}
-
-/// The `version` entry of a metadata map (as [`VaultClient::kv_metadata`] and [`fingerprint`]
-/// build it).
-fn version_of(meta: &crate::secret::SecretValue) -> Option<String> {
-    match meta {
-        crate::secret::SecretValue::Map(m) => match m.get("version") {
-            Some(crate::secret::SecretValue::String(v)) => v.expose_str().map(str::to_owned),
-            _ => None,
-        },
-        _ => None,
-    }
+    crate::backend::version_map(&version, "")
 }

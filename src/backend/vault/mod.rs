@@ -779,16 +779,10 @@ impl VaultClient {
                     .at(self.addr(), &api),
             );
         };
-        let mut m = indexmap::IndexMap::new();
-        m.insert(
-            "version".to_owned(),
-            SecretValue::String(Sensitive::from_str_copy(&version.to_string())),
-        );
-        m.insert(
-            "updated".to_owned(),
-            SecretValue::String(Sensitive::from_str_copy(&meta.updated_time)),
-        );
-        Ok((SecretValue::Map(m), data_path))
+        Ok((
+            crate::backend::version_map(&version.to_string(), &meta.updated_time),
+            data_path,
+        ))
     }
 
     async fn read_kv2(
