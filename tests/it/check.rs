@@ -585,3 +585,94 @@ fn the_repository_passes_its_own_check() {
     let o = check(&support::project_root(), &["."]);
     assert_clean(&o);
 }
+
+/// The GitHub recipe's own steps, run by bash in a real git repository as the runner would
+/// (`GITHUB_BASE_REF`, `RUNNER_TEMP`, `origin/<base>`): a pull request that adds a key *and*
+/// an ignore rule for it is still reported, because the base branch's rules apply.
+#[test]
+fn a_pull_request_cannot_silence_its_own_findings_with_an_ignore_rule() {
+    let t = support::tempdir();
+    let d = t.path();
+    let runner_temp = support::tempdir();
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .current_dir(d)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    git(&["init", "-q", "-b", "main"]);
+    write(d, ".sealbridge-check-ignore", "build/**\n");
+    write(
+        d,
+        "app/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    );
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "base"]);
+    git(&["update-ref", "refs/remotes/origin/main", "HEAD"]);
+    // The pull request: a key and a rule that would hide it.
+    let (identity, _) = support::age_keypair();
+    write(d, "app/key.txt", &identity);
+    write(d, ".sealbridge-check-ignore", "build/**\napp/** SB003\n");
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "pr"]);
+    // Alone, the pull request's rule would hide it.
+    let o = check(d, &["."]);
+    assert_clean(&o);
+
+    let job: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(support::project_root().join("examples/ci/github-check.yaml"))
+            .unwrap(),
+    )
+    .unwrap();
+    let script: Vec<&str> = job["jobs"]["check"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["run"].as_str())
+        .filter(|r| !r.starts_with("cargo install"))
+        .collect();
+    assert_eq!(script.len(), 2, "{script:?}");
+    let bin_dir = support::tempdir();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_sealbridge"),
+        bin_dir.path().join("sealbridge"),
+    )
+    .unwrap();
+    let home = support::tempdir();
+    let o = std::process::Command::new("bash")
+        .current_dir(d)
+        .args(["-ec", &script.join("\n")])
+        .env("GITHUB_BASE_REF", "main")
+        .env("RUNNER_TEMP", runner_temp.path())
+        .env("HOME", home.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .output()
+        .unwrap();
+    // `sealbridge check` exits 1 on findings, which fails the step as it should.
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let sarif: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("sealbridge.sarif")).unwrap())
+            .unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["ruleId"] == "SB003"), "{sarif}");
+}
